@@ -1,0 +1,126 @@
+"""Domain events the OCPP shell publishes for the rest of the system.
+
+Handlers translate frames into these events after the data is stored; configuration management
+and the smart-charging control loop subscribe instead of reaching into the OCPP layer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class StationConnected:
+    station_id: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class StationDisconnected:
+    station_id: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class StationBooted:
+    """A BootNotification was stored and answered (`status` is what we answered)."""
+
+    station_id: str
+    at: float
+    status: str
+    vendor: str
+    model: str
+    firmware: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StationApproved:
+    station_id: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorStatusChanged:
+    station_id: str
+    connector_id: int
+    status: str
+    error_code: str
+    info: str | None
+    vendor_error_code: str | None
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionStarted:
+    station_id: str
+    connector_id: int
+    transaction_id: int
+    id_tag: str
+    meter_start_wh: int
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionStopped:
+    station_id: str
+    transaction_id: int
+    meter_stop_wh: int
+    reason: str | None
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class MeterSampled:
+    """Sampled values of one MeterValues message, grouped per measurand/phase (latest wins)."""
+
+    station_id: str
+    connector_id: int
+    transaction_id: int | None
+    at: float
+    values: dict[tuple[str, str | None], float] = field(default_factory=dict)
+
+
+Event = (
+    StationConnected
+    | StationDisconnected
+    | StationBooted
+    | StationApproved
+    | ConnectorStatusChanged
+    | TransactionStarted
+    | TransactionStopped
+    | MeterSampled
+)
+
+
+class EventBus:
+    """Fan-out of events to subscribers' queues; publishing never blocks the OCPP hot path.
+
+    A subscriber that falls more than `maxsize` events behind loses the oldest ones (logged), so a
+    slow consumer cannot stall stations.
+    """
+
+    def __init__(self, maxsize: int = 10000) -> None:
+        self._queues: list[asyncio.Queue[Any]] = []
+        self._maxsize = maxsize
+
+    def subscribe(self) -> asyncio.Queue[Any]:
+        """A new queue that receives every event published from now on."""
+        queue: asyncio.Queue[Any] = asyncio.Queue(self._maxsize)
+        self._queues.append(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[Any]) -> None:
+        if queue in self._queues:
+            self._queues.remove(queue)
+
+    def publish(self, event: Event) -> None:
+        for queue in self._queues:
+            if queue.full():
+                queue.get_nowait()
+                log.warning("event subscriber is behind; dropped its oldest event")
+            queue.put_nowait(event)

@@ -1,0 +1,213 @@
+"""Settings: a TOML file plus `CSMS_…` environment variables, validated with pydantic.
+
+Validation happens once, at the edge; the rest of the program reads plain, already-checked values.
+A bad setting raises `SettingsError` whose message names the setting, so start-up stops with one
+clear line instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from csms.meter.config import MeterSettings
+
+PHASE_ROTATIONS = ("L1", "L2", "L3", "L1L2L3", "L1L3L2", "L2L1L3", "L2L3L1", "L3L1L2", "L3L2L1")
+
+
+class SettingsError(ValueError):
+    """A setting is missing, malformed or out of range; the message names it."""
+
+
+class SiteStation(BaseModel):
+    """A station that belongs to a site, with how it is wired to the grid."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=64)
+    phase_rotation: str = "L1L2L3"
+    circuit: str | None = None
+
+    @field_validator("phase_rotation")
+    @classmethod
+    def _known_rotation(cls, value: str) -> str:
+        if value not in PHASE_ROTATIONS:
+            raise ValueError(f"must be one of {', '.join(PHASE_ROTATIONS)}")
+        return value
+
+
+class CircuitSettings(BaseModel):
+    """An optional sub-circuit between the grid connection and some stations."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1)
+    limit_a: float = Field(gt=0, le=10000)
+    parent: str | None = None
+
+
+class PvSurplusSettings(BaseModel):
+    """Parameters of the PV-surplus mode (charge only from export)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start_hold_s: float = Field(default=60, ge=0)
+    stop_delay_s: float = Field(default=300, ge=0)
+    hysteresis_a: float = Field(default=1.0, ge=0)
+    min_charge_a: float = Field(default=0, ge=0)
+    boost_windows: list[str] = Field(default_factory=list)
+
+
+class SiteSettings(BaseModel):
+    """One grid connection with its meter and stations."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    grid_limit_a: float = Field(default=25, gt=0, le=10000)
+    phases: Literal[1, 3] = 3
+    margin_a: float = Field(default=1, ge=0)
+    safe_current_a: float = Field(default=6, ge=0)
+    meter_includes_ev: bool = True
+    meter_timeout_s: float = Field(default=10, gt=0)
+    meter_lost_s: float = Field(default=120, gt=0)
+    mode: Literal["balanced", "pv-surplus"] = "balanced"
+    min_current_a: float = Field(default=6, ge=0, le=32)
+    alternating_period_s: float = Field(default=900, ge=60, le=36000)
+    ramp_a_per_s: float = Field(default=1.0, gt=0)
+    meter: MeterSettings = Field(default_factory=MeterSettings)
+    pv_surplus: PvSurplusSettings = Field(default_factory=PvSurplusSettings)
+    circuits: list[CircuitSettings] = Field(default_factory=list)
+    stations: list[SiteStation] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SiteSettings:
+        if self.margin_a >= self.grid_limit_a:
+            raise ValueError("margin_a must be smaller than grid_limit_a")
+        if self.meter_lost_s < self.meter_timeout_s:
+            raise ValueError("meter_lost_s must not be shorter than meter_timeout_s")
+        ids = [s.id for s in self.stations]
+        if len(ids) != len(set(ids)):
+            raise ValueError("a station is listed twice")
+        circuits = {c.id for c in self.circuits}
+        for station in self.stations:
+            if station.circuit is not None and station.circuit not in circuits:
+                raise ValueError(f"station {station.id} names unknown circuit {station.circuit!r}")
+        return self
+
+
+class Settings(BaseModel):
+    """Everything the central system reads at start-up."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    database_url: str = "sqlite:///./csms-data/csms.sqlite3"
+    ocpp_host: str = "0.0.0.0"
+    ocpp_port: int = Field(default=9000, ge=0, le=65535)
+    ocpp_path_prefix: str = "/ocpp"
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8080, ge=0, le=65535)
+    api_token: str | None = None
+    unknown_stations: Literal["pending", "accept", "reject"] = "pending"
+    authorization: Literal["accept-all", "allow-list"] = "accept-all"
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    heartbeat_interval_s: int = Field(default=300, ge=10)
+    ping_interval_s: float = Field(default=20, gt=0)
+    ping_timeout_s: float = Field(default=20, gt=0)
+    max_frame_bytes: int = Field(default=65536, ge=1024)
+    response_timeout_s: float = Field(default=30, gt=0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    sites: list[SiteSettings] = Field(default_factory=list)
+
+    @field_validator("ocpp_path_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        value = "/" + value.strip("/")
+        return "" if value == "/" else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key must be given together")
+        if self.api_host not in ("127.0.0.1", "localhost", "::1") and not self.api_token:
+            raise ValueError(
+                f"api_host {self.api_host} is not loopback: set api_token (CSMS_API_TOKEN) "
+                "before exposing the API"
+            )
+        site_ids = [s.id for s in self.sites]
+        if len(site_ids) != len(set(site_ids)):
+            raise ValueError("two sites share an id")
+        owners: dict[str, str] = {}
+        for site in self.sites:
+            for station in site.stations:
+                if station.id in owners:
+                    raise ValueError(
+                        f"station {station.id} is in sites {owners[station.id]} and {site.id}"
+                    )
+                owners[station.id] = site.id
+        return self
+
+    def site_of(self, station_id: str) -> SiteSettings | None:
+        """The site a station belongs to, if any."""
+        for site in self.sites:
+            if any(s.id == station_id for s in site.stations):
+                return site
+        return None
+
+
+ENV_PREFIX = "CSMS_"
+_ENV_NAMES = {name.upper(): name for name in Settings.model_fields if name != "sites"}
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out
+
+
+def _format(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        where = _location(tuple(item["loc"])) or "settings"
+        lines.append(f"setting {where}: {item['msg']}")
+    return "; ".join(lines)
+
+
+def load_settings(
+    config_file: Path | str | None = None,
+    env: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Read settings from the TOML file, then `CSMS_…` variables, then explicit overrides.
+
+    The config file is `config_file`, else `$CSMS_CONFIG`, else none. Raises `SettingsError`.
+    """
+    env = os.environ if env is None else env
+    data: dict[str, Any] = {}
+    path = config_file or env.get("CSMS_CONFIG")
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            raise SettingsError(f"setting config: file {path} not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"setting config: {path} is not valid TOML: {exc}") from None
+    for key, value in env.items():
+        if key.startswith(ENV_PREFIX) and key[len(ENV_PREFIX) :] in _ENV_NAMES:
+            data[_ENV_NAMES[key[len(ENV_PREFIX) :]]] = value
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise SettingsError(_format(exc)) from None

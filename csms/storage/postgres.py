@@ -1,0 +1,87 @@
+"""PostgreSQL engine through asyncpg: a pool for reads, one dedicated connection for writes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+import asyncpg
+
+from csms.storage.database import Database, DatabaseError, Row, Stmt
+
+
+class PostgresDatabase(Database):
+    """PostgreSQL; `?schema=NAME` in the URL selects (and creates) a schema."""
+
+    engine = "postgres"
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        parts = urlsplit(url)
+        query = parse_qs(parts.query)
+        self.schema = query.pop("schema", [None])[0]
+        self.dsn = urlunsplit(parts._replace(query=""))
+        self._pool: asyncpg.Pool | None = None
+        self._writer_conn: asyncpg.Connection | None = None
+
+    async def _connect(self) -> None:
+        settings = {"search_path": self.schema} if self.schema else None
+        try:
+            if self.schema:
+                conn = await asyncpg.connect(self.dsn)
+                try:
+                    await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+                finally:
+                    await conn.close()
+            self._pool = await asyncpg.create_pool(
+                self.dsn, min_size=1, max_size=5, server_settings=settings
+            )
+            self._writer_conn = await asyncpg.connect(self.dsn, server_settings=settings)
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise DatabaseError(f"setting database_url: cannot connect to PostgreSQL: {exc}") from None
+
+    async def _disconnect(self) -> None:
+        if self._writer_conn is not None:
+            await self._writer_conn.close()
+            self._writer_conn = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def _applied_migrations(self) -> set[str]:
+        assert self._writer_conn is not None
+        await self._writer_conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, "
+            "at TIMESTAMPTZ DEFAULT now())"
+        )
+        rows = await self._writer_conn.fetch("SELECT name FROM schema_migrations")
+        return {r["name"] for r in rows}
+
+    async def _apply_migration(self, name: str, sql: str) -> None:
+        assert self._writer_conn is not None
+        async with self._writer_conn.transaction():
+            await self._writer_conn.execute(sql)
+            await self._writer_conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        assert self._pool is not None
+        rows = await self._pool.fetch(sql, *args)
+        return [dict(r) for r in rows]
+
+    async def _run_batch(self, units: Sequence[tuple[Stmt, ...]]) -> list[list[list[Row]]]:
+        conn = self._writer_conn
+        assert conn is not None
+        out: list[list[list[Row]]] = []
+        async with conn.transaction():
+            for stmts in units:
+                unit_rows: list[list[Row]] = []
+                for stmt in stmts:
+                    if stmt.many:
+                        await conn.executemany(stmt.sql, stmt.args)
+                        unit_rows.append([])
+                    else:
+                        rows = await conn.fetch(stmt.sql, *stmt.args)
+                        unit_rows.append([dict(r) for r in rows])
+                out.append(unit_rows)
+        return out

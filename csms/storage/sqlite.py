@@ -1,0 +1,149 @@
+"""SQLite engine: one connection owned by one thread, WAL journal, fsync on every commit."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from csms.storage.database import Database, DatabaseError, Row, Stmt
+
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+
+
+def _sql(text: str) -> str:
+    return _PLACEHOLDER.sub(r"?\1", text)
+
+
+def path_from_url(url: str) -> str:
+    """`sqlite:///relative/path`, `sqlite:////absolute/path` or `sqlite:///:memory:`."""
+    rest = url.split(":", 1)[1]
+    if not rest.startswith("///"):
+        raise DatabaseError(f"setting database_url: expected sqlite:///path, got {url!r}")
+    path = rest[3:]
+    if not path:
+        raise DatabaseError("setting database_url: sqlite URL has no file path")
+    return path
+
+
+class SqliteDatabase(Database):
+    """SQLite through the standard library, all calls on one dedicated thread."""
+
+    engine = "sqlite"
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.path = path_from_url(url)
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
+
+    async def _call(self, fn: Any, *args: Any) -> Any:
+        assert self._executor is not None
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def _connect(self) -> None:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+
+        def connect() -> sqlite3.Connection:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            # FULL: the WAL is fsynced at every commit, so a commit survives power loss.
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=5000")
+            return conn
+
+        try:
+            self._conn = await self._call(connect)
+        except sqlite3.Error as exc:
+            raise DatabaseError(f"setting database_url: cannot open {self.path}: {exc}") from None
+
+    async def _disconnect(self) -> None:
+        if self._conn is not None:
+            await self._call(self._conn.close)
+            self._conn = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+    async def _applied_migrations(self) -> set[str]:
+        def run() -> set[str]:
+            assert self._conn is not None
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, at REAL)"
+            )
+            return {r[0] for r in self._conn.execute("SELECT name FROM schema_migrations")}
+
+        return set(await self._call(run))
+
+    async def _apply_migration(self, name: str, sql: str) -> None:
+        def run() -> None:
+            assert self._conn is not None
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _split(sql):
+                    self._conn.execute(statement)
+                self._conn.execute(
+                    "INSERT INTO schema_migrations (name, at) VALUES (?, julianday('now'))",
+                    (name,),
+                )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+        await self._call(run)
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        def run() -> list[Row]:
+            assert self._conn is not None
+            return [dict(r) for r in self._conn.execute(_sql(sql), args)]
+
+        return list(await self._call(run))
+
+    async def _run_batch(self, units: Sequence[tuple[Stmt, ...]]) -> list[list[list[Row]]]:
+        def run() -> list[list[list[Row]]]:
+            conn = self._conn
+            assert conn is not None
+            out: list[list[list[Row]]] = []
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for stmts in units:
+                    unit_rows: list[list[Row]] = []
+                    for stmt in stmts:
+                        if stmt.many:
+                            conn.executemany(_sql(stmt.sql), stmt.args)
+                            unit_rows.append([])
+                        else:
+                            cur = conn.execute(_sql(stmt.sql), tuple(stmt.args))
+                            unit_rows.append([dict(r) for r in cur.fetchall()])
+                    out.append(unit_rows)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return out
+
+        return list(await self._call(run))
+
+
+def _split(script: str) -> list[str]:
+    """Statements of a migration file (`;` at the end of a line ends a statement)."""
+    statements, current = [], []
+    for line in script.splitlines():
+        if line.strip().startswith("--"):
+            continue
+        current.append(line)
+        if line.rstrip().endswith(";"):
+            statements.append("\n".join(current))
+            current = []
+    if "".join(current).strip():
+        statements.append("\n".join(current))
+    return statements

@@ -1,0 +1,221 @@
+"""Stations, their connectors and status history, id tags, and other station events."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from csms.storage.database import Database, Row, Stmt
+
+STATION_STATUSES = ("pending", "accepted", "rejected")
+
+
+@dataclass(frozen=True, slots=True)
+class BootInfo:
+    vendor: str
+    model: str
+    serial_number: str | None = None
+    firmware_version: str | None = None
+    iccid: str | None = None
+    imsi: str | None = None
+    meter_type: str | None = None
+    meter_serial_number: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRecord:
+    connector_id: int
+    status: str
+    error_code: str
+    info: str | None
+    vendor_id: str | None
+    vendor_error_code: str | None
+    station_time: str | None
+
+
+class StationStore:
+    """Registration, boot data, online state and connector status of stations."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get(self, station_id: str) -> Row | None:
+        return await self.db.fetchrow("SELECT * FROM stations WHERE id = $1", station_id)
+
+    async def list(self) -> list[Row]:
+        return await self.db.fetch("SELECT * FROM stations ORDER BY id")
+
+    async def create(self, station_id: str, status: str, now: float) -> Row:
+        """Register a station (idempotent: an existing row is returned unchanged)."""
+        await self.db.write(
+            Stmt(
+                "INSERT INTO stations (id, status, first_seen) VALUES ($1, $2, $3) "
+                "ON CONFLICT (id) DO NOTHING",
+                (station_id, status, now),
+            )
+        )
+        row = await self.get(station_id)
+        assert row is not None
+        return row
+
+    async def set_status(self, station_id: str, status: str) -> bool:
+        """Approve or reject; False when the station is unknown."""
+        assert status in STATION_STATUSES
+        rows = await self.db.write(
+            Stmt("UPDATE stations SET status = $2 WHERE id = $1 RETURNING id", (station_id, status))
+        )
+        return bool(rows[0])
+
+    async def set_password_hash(self, station_id: str, password_hash: str | None) -> bool:
+        rows = await self.db.write(
+            Stmt(
+                "UPDATE stations SET password_hash = $2 WHERE id = $1 RETURNING id",
+                (station_id, password_hash),
+            )
+        )
+        return bool(rows[0])
+
+    async def record_boot(self, station_id: str, boot: BootInfo, now: float) -> None:
+        await self.db.write(
+            Stmt(
+                "UPDATE stations SET vendor = $2, model = $3, serial_number = $4, "
+                "firmware_version = $5, iccid = $6, imsi = $7, meter_type = $8, "
+                "meter_serial_number = $9, boot_at = $10, last_seen = $10 WHERE id = $1",
+                (
+                    station_id,
+                    boot.vendor,
+                    boot.model,
+                    boot.serial_number,
+                    boot.firmware_version,
+                    boot.iccid,
+                    boot.imsi,
+                    boot.meter_type,
+                    boot.meter_serial_number,
+                    now,
+                ),
+            )
+        )
+
+    async def set_online(self, station_id: str, online: bool, now: float) -> None:
+        await self.db.write(
+            Stmt(
+                "UPDATE stations SET online = $2, last_seen = $3 WHERE id = $1",
+                (station_id, 1 if online else 0, now),
+            )
+        )
+
+    async def mark_all_offline(self) -> None:
+        """At start-up nobody is connected yet, whatever the last run left behind."""
+        await self.db.write(Stmt("UPDATE stations SET online = 0 WHERE online <> 0"))
+
+    async def record_heartbeat(self, station_id: str, now: float) -> None:
+        await self.db.write(
+            Stmt(
+                "UPDATE stations SET last_heartbeat = $2, last_seen = $2 WHERE id = $1",
+                (station_id, now),
+            )
+        )
+
+    async def record_status(self, station_id: str, status: StatusRecord, now: float) -> None:
+        """Append to the history and update the connector's current state, atomically."""
+        args = (
+            station_id,
+            status.connector_id,
+            status.status,
+            status.error_code,
+            status.info,
+            status.vendor_id,
+            status.vendor_error_code,
+            status.station_time,
+            now,
+        )
+        await self.db.write(
+            Stmt(
+                "INSERT INTO status_notifications (station_id, connector_id, status, error_code, "
+                "info, vendor_id, vendor_error_code, station_time, received_at) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                args,
+            ),
+            Stmt(
+                "INSERT INTO connectors (station_id, connector_id, status, error_code, info, "
+                "vendor_id, vendor_error_code, station_time, updated_at) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+                "ON CONFLICT (station_id, connector_id) DO UPDATE SET status = excluded.status, "
+                "error_code = excluded.error_code, info = excluded.info, "
+                "vendor_id = excluded.vendor_id, vendor_error_code = excluded.vendor_error_code, "
+                "station_time = excluded.station_time, updated_at = excluded.updated_at",
+                args,
+            ),
+        )
+
+    async def connectors(self, station_id: str) -> list[Row]:
+        return await self.db.fetch(
+            "SELECT * FROM connectors WHERE station_id = $1 ORDER BY connector_id", station_id
+        )
+
+    async def status_history(self, station_id: str, limit: int = 100) -> list[Row]:
+        return await self.db.fetch(
+            "SELECT * FROM status_notifications WHERE station_id = $1 ORDER BY id DESC LIMIT $2",
+            station_id,
+            limit,
+        )
+
+
+class EventStore:
+    """Messages kept as they came: DataTransfer, diagnostics and firmware notifications."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def record(self, station_id: str, kind: str, payload: dict[str, Any], now: float) -> None:
+        await self.db.write(
+            Stmt(
+                "INSERT INTO station_events (station_id, kind, payload, received_at) "
+                "VALUES ($1, $2, $3, $4)",
+                (station_id, kind, json.dumps(payload, sort_keys=True), now),
+            )
+        )
+
+    async def list(self, station_id: str, kind: str | None = None, limit: int = 100) -> list[Row]:
+        if kind is None:
+            return await self.db.fetch(
+                "SELECT * FROM station_events WHERE station_id = $1 ORDER BY id DESC LIMIT $2",
+                station_id,
+                limit,
+            )
+        return await self.db.fetch(
+            "SELECT * FROM station_events WHERE station_id = $1 AND kind = $2 "
+            "ORDER BY id DESC LIMIT $3",
+            station_id,
+            kind,
+            limit,
+        )
+
+
+class IdTagStore:
+    """The allow-list used when `authorization = "allow-list"`."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def is_allowed(self, id_tag: str) -> bool:
+        return await self.db.fetchval("SELECT 1 FROM id_tags WHERE id_tag = $1", id_tag) is not None
+
+    async def add(self, id_tag: str, now: float, note: str | None = None) -> None:
+        await self.db.write(
+            Stmt(
+                "INSERT INTO id_tags (id_tag, note, created_at) VALUES ($1, $2, $3) "
+                "ON CONFLICT (id_tag) DO UPDATE SET note = excluded.note",
+                (id_tag, note, now),
+            )
+        )
+
+    async def remove(self, id_tag: str) -> bool:
+        rows = await self.db.write(
+            Stmt("DELETE FROM id_tags WHERE id_tag = $1 RETURNING id_tag", (id_tag,))
+        )
+        return bool(rows[0])
+
+    async def list(self) -> list[Row]:
+        return await self.db.fetch("SELECT * FROM id_tags ORDER BY id_tag")
