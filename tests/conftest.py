@@ -17,9 +17,7 @@ import pytest
 
 from csms.storage import Database, Store, open_database
 
-POSTGRES_URL = os.environ.get(
-    "CSMS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
+POSTGRES_URL = os.environ.get("CSMS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 # Fixture modules contributed by each area.
@@ -35,7 +33,7 @@ async def _postgres_reachable() -> bool:
 
     try:
         conn = await asyncio.wait_for(asyncpg.connect(POSTGRES_URL), 5)
-    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError):
+    except (TimeoutError, OSError, asyncpg.PostgresError):
         return False
     await conn.close()
     return True

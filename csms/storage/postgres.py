@@ -39,7 +39,9 @@ class PostgresDatabase(Database):
             )
             self._writer_conn = await asyncpg.connect(self.dsn, server_settings=settings)
         except (OSError, asyncpg.PostgresError) as exc:
-            raise DatabaseError(f"setting database_url: cannot connect to PostgreSQL: {exc}") from None
+            raise DatabaseError(
+                f"setting database_url: cannot connect to PostgreSQL: {exc}"
+            ) from None
 
     async def _disconnect(self) -> None:
         if self._writer_conn is not None:
@@ -62,7 +64,9 @@ class PostgresDatabase(Database):
         assert self._writer_conn is not None
         async with self._writer_conn.transaction():
             await self._writer_conn.execute(sql)
-            await self._writer_conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
+            await self._writer_conn.execute(
+                "INSERT INTO schema_migrations (name) VALUES ($1)", name
+            )
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         assert self._pool is not None

@@ -54,7 +54,9 @@ class SampledValueRow:
     received_at: float
 
 
-_KEY = "station_id = $1 AND connector_id = $2 AND id_tag = $3 AND start_time = $4 AND meter_start = $5"
+_KEY = (
+    "station_id = $1 AND connector_id = $2 AND id_tag = $3 AND start_time = $4 AND meter_start = $5"
+)
 
 
 class TransactionStore:
@@ -84,7 +86,7 @@ class TransactionStore:
 
         A repeated stop leaves the first stop's values in place.
         """
-        updated, found = await self.db.write(
+        _, found = await self.db.write(
             Stmt(
                 "UPDATE transactions SET meter_stop = $3, stop_time = $4, stopped_at = $5, "
                 "stop_reason = $6, stop_id_tag = $7 "
@@ -129,7 +131,9 @@ class TransactionStore:
 
     async def list(self, station_id: str | None = None, limit: int = 100) -> list[Row]:
         if station_id is None:
-            rows = await self.db.fetch("SELECT * FROM transactions ORDER BY id DESC LIMIT $1", limit)
+            rows = await self.db.fetch(
+                "SELECT * FROM transactions ORDER BY id DESC LIMIT $1", limit
+            )
         else:
             rows = await self.db.fetch(
                 "SELECT * FROM transactions WHERE station_id = $1 ORDER BY id DESC LIMIT $2",

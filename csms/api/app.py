@@ -1,0 +1,43 @@
+"""The HTTP API (FastAPI), served by uvicorn on the central system's event loop."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from fastapi import Depends, FastAPI, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from csms.api.deps import require_token
+
+if TYPE_CHECKING:
+    from csms.app import CentralSystem
+
+# Modules with a `router`; each area adds its own line.
+ROUTER_MODULES = [
+    "csms.api.stations",
+    "csms.api.transactions",
+]
+
+
+def create_app(cs: CentralSystem) -> FastAPI:
+    """The API for one central system (`app.state.cs`)."""
+    app = FastAPI(
+        title="csms",
+        summary="OCPP 1.6J central system with smart charging for Alfen stations",
+        version="0.1.0",
+        dependencies=[Depends(require_token)],
+    )
+    app.state.cs = cs
+    for name in ROUTER_MODULES:
+        app.include_router(importlib.import_module(name).router)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/api/v1/health", tags=["system"])
+    async def health() -> dict[str, object]:
+        return {"status": "ok", "stations_online": len(cs.registry.online_ids())}
+
+    return app

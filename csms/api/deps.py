@@ -1,0 +1,35 @@
+"""What every API module needs: the central system, bearer-token auth, common errors."""
+
+from __future__ import annotations
+
+import hmac
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import Depends, HTTPException, Request
+
+if TYPE_CHECKING:
+    from csms.app import CentralSystem
+
+
+def get_cs(request: Request) -> CentralSystem:
+    cs: CentralSystem = request.app.state.cs
+    return cs
+
+
+CS = Annotated["CentralSystem", Depends(get_cs)]
+"""Parameter type that injects the central system into an endpoint."""
+
+
+async def require_token(request: Request) -> None:
+    """With `api_token` configured every request needs `Authorization: Bearer <token>`."""
+    token = request.app.state.cs.settings.api_token
+    if not token:
+        return
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip(), token):
+        raise HTTPException(401, "missing or wrong API token", {"WWW-Authenticate": "Bearer"})
+
+
+def not_found(what: str) -> HTTPException:
+    return HTTPException(404, f"{what} not found")

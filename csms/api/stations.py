@@ -1,0 +1,137 @@
+"""Stations: list, show, register with a password, approve or reject."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel, Field
+
+from csms import events
+from csms.api.deps import CS, not_found
+from csms.app import CentralSystem
+from csms.auth import hash_password
+from csms.ocpp.errors import CallFailed
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/api/v1/stations", tags=["stations"])
+
+
+class Connector(BaseModel):
+    connector_id: int
+    status: str
+    error_code: str
+    info: str | None
+    vendor_error_code: str | None
+    updated_at: float
+
+
+class Station(BaseModel):
+    id: str
+    status: str = Field(description="registration: pending, accepted or rejected")
+    online: bool
+    last_seen: float | None
+    vendor: str | None
+    model: str | None
+    serial_number: str | None
+    firmware_version: str | None
+    boot_at: float | None
+    has_password: bool
+    connectors: list[Connector] = []
+
+
+class NewStation(BaseModel):
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[^/\\\s]+$")
+    password: str | None = Field(default=None, min_length=8, max_length=40)
+    approve: bool = True
+
+
+class Password(BaseModel):
+    password: str | None = Field(min_length=8, max_length=40)
+
+
+def _station(cs: CentralSystem, row: dict[str, Any], connectors: list[dict[str, Any]]) -> Station:
+    session = cs.registry.get(row["id"])
+    last_seen = row["last_seen"]
+    if session is not None:
+        last_seen = max(last_seen or 0, session.last_seen)
+    return Station(
+        id=row["id"],
+        status=row["status"],
+        online=cs.registry.is_online(row["id"]),
+        last_seen=last_seen,
+        vendor=row["vendor"],
+        model=row["model"],
+        serial_number=row["serial_number"],
+        firmware_version=row["firmware_version"],
+        boot_at=row["boot_at"],
+        has_password=bool(row["password_hash"]),
+        connectors=[Connector(**{k: c[k] for k in Connector.model_fields}) for c in connectors],
+    )
+
+
+@router.get("", response_model=list[Station])
+async def list_stations(cs: CS) -> list[Station]:
+    return [_station(cs, row, []) for row in await cs.store.stations.list()]
+
+
+@router.post("", response_model=Station, status_code=201)
+async def add_station(body: NewStation, cs: CS) -> Station:
+    """Register a station ahead of its first connection (optionally with its password)."""
+    if await cs.store.stations.get(body.id) is not None:
+        raise HTTPException(409, f"station {body.id} already exists")
+    await cs.store.stations.create(body.id, "accepted" if body.approve else "pending", cs.clock())
+    if body.password:
+        await cs.store.stations.set_password_hash(body.id, hash_password(body.password))
+    return await show_station(body.id, cs)
+
+
+@router.get("/{station_id}", response_model=Station)
+async def show_station(station_id: str, cs: CS) -> Station:
+    row = await cs.store.stations.get(station_id)
+    if row is None:
+        raise not_found(f"station {station_id}")
+    return _station(cs, row, await cs.store.stations.connectors(station_id))
+
+
+@router.put("/{station_id}/password", response_model=Station)
+async def set_password(station_id: str, body: Password, cs: CS) -> Station:
+    """Set (or with null, remove) the station's HTTP Basic password; stored hashed."""
+    hashed = hash_password(body.password) if body.password else None
+    if not await cs.store.stations.set_password_hash(station_id, hashed):
+        raise not_found(f"station {station_id}")
+    return await show_station(station_id, cs)
+
+
+async def _rebook(cs: CentralSystem, station_id: str) -> None:
+    """Ask an approved, connected station to boot again so it leaves the Pending state."""
+    try:
+        await cs.registry.call(
+            station_id, "TriggerMessage", {"requestedMessage": "BootNotification"}
+        )
+    except CallFailed as exc:
+        log.info("%s: TriggerMessage BootNotification after approval failed: %s", station_id, exc)
+
+
+@router.post("/{station_id}/approve", response_model=Station)
+async def approve_station(station_id: str, cs: CS) -> Station:
+    if not await cs.store.stations.set_status(station_id, "accepted"):
+        raise not_found(f"station {station_id}")
+    cs.bus.publish(events.StationApproved(station_id, cs.clock()))
+    if cs.registry.is_online(station_id):
+        task = asyncio.create_task(_rebook(cs, station_id))
+        cs.background.add(task)
+        task.add_done_callback(cs.background.discard)
+    return await show_station(station_id, cs)
+
+
+@router.post("/{station_id}/reject", response_model=Station)
+async def reject_station(station_id: str, cs: CS) -> Station:
+    if not await cs.store.stations.set_status(station_id, "rejected"):
+        raise not_found(f"station {station_id}")
+    session = cs.registry.get(station_id)
+    if session is not None:
+        await session.close(1008, "station rejected")
+    return await show_station(station_id, cs)

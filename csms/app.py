@@ -1,0 +1,143 @@
+"""The central system: storage, the OCPP server, the HTTP API and the long-running services.
+
+One `asyncio.TaskGroup` owns every long-running task; shutdown stops accepting stations, closes
+their sessions, stops the API and services, and drains queued writes before the database closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Protocol
+
+import uvicorn
+
+from csms.events import EventBus
+from csms.ocpp.registry import StationRegistry
+from csms.ocpp.server import OcppServer
+from csms.settings import Settings
+from csms.storage import Database, Store, open_database
+
+log = logging.getLogger(__name__)
+
+
+class Service(Protocol):
+    """A long-running part of the system, started in the main TaskGroup."""
+
+    async def run(self) -> None: ...
+
+
+class _ApiServer(uvicorn.Server):
+    """Uvicorn on our event loop; signals are handled by the central system, not by uvicorn."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Any:
+        yield
+
+
+class CentralSystem:
+    """Wires the parts together; `run()` serves until `request_shutdown()`."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.db: Database = open_database(settings.database_url)
+        self.store = Store.on(self.db)
+        self.bus = EventBus()
+        self.registry = StationRegistry()
+        self.ocpp = OcppServer(settings, self.store, self.registry, self.bus, clock)
+        self.ready = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._api: _ApiServer | None = None
+        self._api_socket: socket.socket | None = None
+        self.services: list[Service] = []
+        # Short tasks started by API requests (kept referenced until done).
+        self.background: set[asyncio.Task[Any]] = set()
+
+    # -- addresses ----------------------------------------------------------------------------
+    @property
+    def ocpp_url(self) -> str:
+        """Where stations connect (append `/{stationId}`)."""
+        host = self.settings.ocpp_host
+        host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        scheme = "wss" if self.settings.tls_cert else "ws"
+        return f"{scheme}://{host}:{self.ocpp.port}{self.settings.ocpp_path_prefix}"
+
+    @property
+    def api_url(self) -> str:
+        assert self._api_socket is not None
+        host, port = self._api_socket.getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def _services(self) -> list[Service]:
+        """The long-running services; each area adds its own here."""
+        return []
+
+    async def _wait_api_started(self, api_task: asyncio.Task[None]) -> None:
+        # uvicorn offers no event for "started"; poll its flag briefly.
+        for _ in range(1000):
+            if self._api is None or self._api.started or api_task.done():
+                return
+            await asyncio.sleep(0.01)
+
+    def request_shutdown(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Start everything, serve until shutdown is requested, then stop in order."""
+        from csms.api.app import create_app
+
+        await self.db.open()
+        try:
+            await self.store.stations.mark_all_offline()
+            self.services = self._services()
+            app = create_app(self)
+            config = uvicorn.Config(
+                app, log_level="warning", lifespan="off", access_log=False, loop="none"
+            )
+            self._api = _ApiServer(config)
+            self._api_socket = socket.create_server(
+                (self.settings.api_host, self.settings.api_port), reuse_port=False
+            )
+            await self.ocpp.start()
+            async with asyncio.TaskGroup() as group:
+                api_task = group.create_task(self._api.serve(sockets=[self._api_socket]))
+                service_tasks = [group.create_task(s.run()) for s in self.services]
+                await self._wait_api_started(api_task)
+                self.ready.set()
+                await self._stop.wait()
+                log.info("shutting down: closing station sessions")
+                await self.ocpp.stop()
+                self._api.should_exit = True
+                for task in service_tasks:
+                    task.cancel()
+        finally:
+            await self.ocpp.stop()
+            await self.db.close()
+            if self._api_socket is not None:
+                self._api_socket.close()
+            log.info("central system stopped")
+
+
+@contextlib.asynccontextmanager
+async def running_central_system(
+    settings: Settings, clock: Callable[[], float] = time.time
+) -> AsyncIterator[CentralSystem]:
+    """Run a central system in this event loop for the duration of the block (tests, demo)."""
+    cs = CentralSystem(settings, clock)
+    task = asyncio.create_task(cs.run(), name="central-system")
+    ready = asyncio.create_task(cs.ready.wait())
+    await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        ready.cancel()
+        task.result()
+    try:
+        yield cs
+    finally:
+        cs.request_shutdown()
+        await task

@@ -1,0 +1,81 @@
+"""`csms serve`: run the central system until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+
+from csms.cli import CliError
+from csms.settings import Settings, SettingsError, load_settings
+from csms.storage import DatabaseError
+
+
+def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags that override settings (names as in product.md)."""
+    parser.add_argument("--config", help="TOML settings file (default: $CSMS_CONFIG)")
+    parser.add_argument("--database-url", dest="database_url")
+    parser.add_argument("--ocpp-host", dest="ocpp_host")
+    parser.add_argument("--ocpp-port", dest="ocpp_port", type=int)
+    parser.add_argument("--api-host", dest="api_host")
+    parser.add_argument("--api-port", dest="api_port", type=int)
+    parser.add_argument(
+        "--unknown-stations", dest="unknown_stations", choices=["pending", "accept", "reject"]
+    )
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    overrides = {
+        name: getattr(args, name, None)
+        for name in (
+            "database_url",
+            "ocpp_host",
+            "ocpp_port",
+            "api_host",
+            "api_port",
+            "unknown_stations",
+        )
+    }
+    try:
+        return load_settings(args.config, **overrides)
+    except SettingsError as exc:
+        raise CliError(str(exc)) from None
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("serve", help="run the central system")
+    add_settings_arguments(parser)
+    parser.set_defaults(func=serve)
+
+
+async def _serve(settings: Settings) -> None:
+    from csms.app import CentralSystem
+
+    cs = CentralSystem(settings)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, cs.request_shutdown)
+    task = asyncio.create_task(cs.run())
+    ready = asyncio.create_task(cs.ready.wait())
+    await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+    if cs.ready.is_set():
+        print(f"Stations connect to: {cs.ocpp_url}/{{stationId}}", flush=True)
+        print(f"API: {cs.api_url}  (OpenAPI docs: {cs.api_url}/docs)", flush=True)
+    else:
+        ready.cancel()
+    await task
+
+
+def serve(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        asyncio.run(_serve(settings))
+    except DatabaseError as exc:
+        raise CliError(str(exc)) from None
+    except OSError as exc:
+        raise CliError(f"cannot start: {exc}") from None
+    return 0

@@ -1,0 +1,280 @@
+"""Handlers for every station-initiated OCPP 1.6 message.
+
+They only translate: payload → stored rows and domain events → response. Each handler returns after
+its data is durably stored, so the session acknowledges nothing it could lose.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from csms import events
+from csms.ocpp import errors
+from csms.settings import Settings
+from csms.storage import Store
+from csms.storage.stations import BootInfo, StatusRecord
+from csms.storage.transactions import SampledValueRow, StartRequest, StopRequest
+
+log = logging.getLogger(__name__)
+
+INT64_MAX = 2**63 - 1
+
+
+def parse_timestamp(text: str) -> float:
+    """Epoch seconds from an OCPP timestamp; no zone means UTC (some stations omit it)."""
+    try:
+        parsed = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        raise errors.OcppCallError(
+            errors.PROPERTY_CONSTRAINT_VIOLATION, f"timestamp {text!r} is not an ISO 8601 time"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def iso_now(now: float) -> str:
+    return (
+        datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
+
+
+def _number(value: str) -> float | None:
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if number == number and abs(number) != float("inf") else None
+
+
+def _tx_id(value: Any) -> int | None:
+    """Transaction ids outside 64-bit range cannot be stored; keep them as unknown."""
+    if isinstance(value, int) and -INT64_MAX - 1 <= value <= INT64_MAX:
+        return value
+    return None
+
+
+class Handlers:
+    """The central system's side of each station-initiated message."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        bus: events.EventBus,
+        clock: Callable[[], float],
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.bus = bus
+        self.clock = clock
+        self._table = {
+            "Authorize": self.authorize,
+            "BootNotification": self.boot_notification,
+            "DataTransfer": self.data_transfer,
+            "DiagnosticsStatusNotification": self.diagnostics_status,
+            "FirmwareStatusNotification": self.firmware_status,
+            "Heartbeat": self.heartbeat,
+            "MeterValues": self.meter_values,
+            "StartTransaction": self.start_transaction,
+            "StatusNotification": self.status_notification,
+            "StopTransaction": self.stop_transaction,
+        }
+
+    async def __call__(
+        self, station_id: str, action: str, payload: dict[str, Any]
+    ) -> dict[str, Any]:
+        handler = self._table.get(action)
+        if handler is None:
+            raise errors.OcppCallError(
+                errors.NOT_IMPLEMENTED, f"action {action!r} is not supported"
+            )
+        return await handler(station_id, payload)
+
+    async def _id_tag_info(self, id_tag: str) -> dict[str, Any]:
+        if self.settings.authorization == "accept-all":
+            return {"status": "Accepted"}
+        allowed = await self.store.id_tags.is_allowed(id_tag)
+        return {"status": "Accepted" if allowed else "Invalid"}
+
+    async def authorize(self, station_id: str, p: dict[str, Any]) -> dict[str, Any]:
+        return {"idTagInfo": await self._id_tag_info(p["idTag"])}
+
+    async def boot_notification(self, station_id: str, p: dict[str, Any]) -> dict[str, Any]:
+        now = self.clock()
+        boot = BootInfo(
+            vendor=p["chargePointVendor"],
+            model=p["chargePointModel"],
+            serial_number=p.get("chargePointSerialNumber") or p.get("chargeBoxSerialNumber"),
+            firmware_version=p.get("firmwareVersion"),
+            iccid=p.get("iccid"),
+            imsi=p.get("imsi"),
+            meter_type=p.get("meterType"),
+            meter_serial_number=p.get("meterSerialNumber"),
+        )
+        await self.store.stations.record_boot(station_id, boot, now)
+        row = await self.store.stations.get(station_id)
+        registered = row is not None and row["status"] == "accepted"
+        status = "Accepted" if registered else "Pending"
+        self.bus.publish(
+            events.StationBooted(
+                station_id, now, status, boot.vendor, boot.model, boot.firmware_version
+            )
+        )
+        interval = self.settings.heartbeat_interval_s if registered else 60
+        return {"status": status, "currentTime": iso_now(now), "interval": interval}
+
+    async def heartbeat(self, station_id: str, p: dict[str, Any]) -> dict[str, Any]:
+        now = self.clock()
+        await self.store.stations.record_heartbeat(station_id, now)
+        return {"currentTime": iso_now(now)}
+
+    async def status_notification(self, station_id: str, p: dict[str, Any]) -> dict[str, Any]:
+        now = self.clock()
+        record = StatusRecord(
+            connector_id=p["connectorId"],
+            status=p["status"],
+            error_code=p["errorCode"],
+            info=p.get("info"),
+            vendor_id=p.get("vendorId"),
+            vendor_error_code=p.get("vendorErrorCode"),
+            station_time=p.get("timestamp"),
+        )
+        await self.store.stations.record_status(station_id, record, now)
+        self.bus.publish(
+            events.ConnectorStatusChanged(
+                station_id,
+                record.connector_id,
+                record.status,
+                record.error_code,
+                record.info,
+                record.vendor_error_code,
+                now,
+            )
+        )
+        return {}
+
+    async def start_transaction(self, station_id: str, p: dict[str, Any]) -> dict[str, Any]:
+        now = self.clock()
+        request = StartRequest(
+            station_id=station_id,
+            connector_id=p["connectorId"],
+            id_tag=p["idTag"],
+            meter_start=p["meterStart"],
+            start_time=p["timestamp"],
+            started_at=parse_timestamp(p["timestamp"]),
+            reservation_id=p.get("reservationId"),
+        )
+        id_tag_info = await self._id_tag_info(request.id_tag)
+        transaction_id, created = await self.store.transactions.start(request, now)
+        if created:
+            self.bus.publish(
+                events.TransactionStarted(
+                    station_id,
+                    request.connector_id,
+                    transaction_id,
+                    request.id_tag,
+                    request.meter_start,
+                    now,
+                )
+            )
+        else:
+            log.info("%s: repeated StartTransaction → same id %s", station_id, transaction_id)
+        return {"transactionId": transaction_id, "idTagInfo": id_tag_info}
+
+    async def stop_transaction(self, station_id: str, p: dict[str, Any]) -> dict[str, Any]:
+        now = self.clock()
+        tx_id = _tx_id(p["transactionId"])
+        request = StopRequest(
+            station_id=station_id,
+            transaction_id=tx_id if tx_id is not None else -1,
+            meter_stop=p["meterStop"],
+            stop_time=p["timestamp"],
+            stopped_at=parse_timestamp(p["timestamp"]),
+            reason=p.get("reason"),
+            id_tag=p.get("idTag"),
+        )
+        connector_id = 0
+        row = await self.store.transactions.get(request.transaction_id)
+        if row is not None and row["station_id"] == station_id:
+            connector_id = row["connector_id"]
+        samples = self._samples(station_id, connector_id, tx_id, p.get("transactionData", []), now)
+        await self.store.transactions.add_meter_values(samples)
+        stopped = await self.store.transactions.stop(request, now)
+        if stopped is None:
+            log.warning("%s: StopTransaction for unknown id %s recorded", station_id, tx_id)
+        else:
+            self.bus.publish(
+                events.TransactionStopped(
+                    station_id, request.transaction_id, request.meter_stop, request.reason, now
+                )
+            )
+        response: dict[str, Any] = {}
+        if request.id_tag:
+            response["idTagInfo"] = await self._id_tag_info(request.id_tag)
+        return response
+
+    def _samples(
+        self,
+        station_id: str,
+        connector_id: int,
+        tx_id: int | None,
+        meter_values: list[dict[str, Any]],
+        now: float,
+    ) -> list[SampledValueRow]:
+        rows = []
+        for meter_value in meter_values:
+            parse_timestamp(meter_value["timestamp"])
+            for sv in meter_value["sampledValue"]:
+                value = sv["value"]
+                rows.append(
+                    SampledValueRow(
+                        station_id=station_id,
+                        connector_id=connector_id,
+                        transaction_id=tx_id,
+                        sampled_at=meter_value["timestamp"],
+                        value=value,
+                        numeric=None if sv.get("format") == "SignedData" else _number(value),
+                        measurand=sv.get("measurand", "Energy.Active.Import.Register"),
+                        phase=sv.get("phase"),
+                        unit=sv.get("unit"),
+                        context=sv.get("context"),
+                        location=sv.get("location"),
+                        format=sv.get("format"),
+                        received_at=now,
+                    )
+                )
+        return rows
+
+    async def meter_values(self, station_id: str, p: dict[str, Any]) -> dict[str, Any]:
+        now = self.clock()
+        connector_id = p["connectorId"]
+        tx_id = _tx_id(p.get("transactionId"))
+        rows = self._samples(station_id, connector_id, tx_id, p["meterValue"], now)
+        await self.store.transactions.add_meter_values(rows)
+        if rows:
+            last = rows[-1].sampled_at
+            values = {
+                (r.measurand or "", r.phase): r.numeric
+                for r in rows
+                if r.sampled_at == last and r.numeric is not None
+            }
+            self.bus.publish(
+                events.MeterSampled(station_id, connector_id, tx_id, parse_timestamp(last), values)
+            )
+        return {}
+
+    async def data_transfer(self, station_id: str, p: dict[str, Any]) -> dict[str, Any]:
+        await self.store.events.record(station_id, "DataTransfer", p, self.clock())
+        return {"status": "Accepted"}
+
+    async def diagnostics_status(self, station_id: str, p: dict[str, Any]) -> dict[str, Any]:
+        await self.store.events.record(station_id, "DiagnosticsStatusNotification", p, self.clock())
+        return {}
+
+    async def firmware_status(self, station_id: str, p: dict[str, Any]) -> dict[str, Any]:
+        await self.store.events.record(station_id, "FirmwareStatusNotification", p, self.clock())
+        return {}

@@ -1,0 +1,94 @@
+"""Validation of station-initiated OCPP 1.6 payloads against the schemas the `ocpp` package ships.
+
+Schemas are compiled once with fastjsonschema (plain Python, far faster than interpreting them on
+every message). Strict where a frame is malformed, lenient where real stations are known to
+deviate: those deviations are patched into the schemas here, in one table, not spread as branches.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from importlib import resources
+from typing import Any
+
+import fastjsonschema
+
+from csms.ocpp import errors
+
+# Messages a charge point may send to a central system in OCPP 1.6.
+STATION_ACTIONS = (
+    "Authorize",
+    "BootNotification",
+    "DataTransfer",
+    "DiagnosticsStatusNotification",
+    "FirmwareStatusNotification",
+    "Heartbeat",
+    "MeterValues",
+    "StartTransaction",
+    "StatusNotification",
+    "StopTransaction",
+)
+
+# Known deviations of real stations, accepted on purpose (see reference/field-lessons.md).
+# Alfen sends context "CurrentMax" in MeterValues (and transactionData).
+EXTRA_ENUM_VALUES: dict[str, tuple[str, ...]] = {"context": ("CurrentMax",)}
+
+Validator = Callable[[Any], Any]
+
+
+def _relax(schema: Any) -> Any:
+    """Add tolerated enum values; drop `format` checks (timestamps are parsed leniently later)."""
+    if isinstance(schema, dict):
+        out = {}
+        for key, value in schema.items():
+            if key == "format":
+                continue
+            out[key] = _relax(value)
+        for name, extra in EXTRA_ENUM_VALUES.items():
+            prop = out.get("properties", {}).get(name)
+            if isinstance(prop, dict) and "enum" in prop:
+                prop["enum"] = [*prop["enum"], *extra]
+        return out
+    if isinstance(schema, list):
+        return [_relax(item) for item in schema]
+    return schema
+
+
+def _load(name: str) -> dict[str, Any]:
+    text = (resources.files("ocpp.v16") / "schemas" / f"{name}.json").read_text()
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def _compile(name: str) -> Validator:
+    schema = _relax(copy.deepcopy(_load(name)))
+    schema.pop("$schema", None)
+    schema.pop("id", None)
+    return fastjsonschema.compile(schema)
+
+
+REQUEST_VALIDATORS: dict[str, Validator] = {name: _compile(name) for name in STATION_ACTIONS}
+
+_RULE_TO_CODE = {
+    "required": errors.OCCURENCE_CONSTRAINT_VIOLATION,
+    "minItems": errors.OCCURENCE_CONSTRAINT_VIOLATION,
+    "maxItems": errors.OCCURENCE_CONSTRAINT_VIOLATION,
+    "type": errors.TYPE_CONSTRAINT_VIOLATION,
+    "additionalProperties": errors.FORMATION_VIOLATION,
+}
+
+
+def validate_request(action: str, payload: Any) -> None:
+    """Raise `OcppCallError` with the OCPP-J code that fits what is wrong with the payload."""
+    validator = REQUEST_VALIDATORS.get(action)
+    if validator is None:
+        raise errors.OcppCallError(errors.NOT_IMPLEMENTED, f"action {action!r} is not supported")
+    if not isinstance(payload, dict):
+        raise errors.OcppCallError(errors.FORMATION_VIOLATION, "payload must be a JSON object")
+    try:
+        validator(payload)
+    except fastjsonschema.JsonSchemaValueException as exc:
+        code = _RULE_TO_CODE.get(exc.rule or "", errors.PROPERTY_CONSTRAINT_VIOLATION)
+        raise errors.OcppCallError(code, exc.message, {"field": exc.name}) from None
