@@ -1,0 +1,423 @@
+"""The dispatcher's pure decision logic: which profile to send to which station next.
+
+`DeliveryBook` holds, per site, each connector's target and what the station accepted, and turns
+that into commands. It does no I/O; time is passed in. The rules (field lessons of other central
+systems):
+
+- one command in flight per station; the book picks the most important one for each idle station;
+- all decreases across the site go out before any increase (an increase waits while a decrease is in
+  flight or ready to send), so a raise never lands before its matching cut;
+- a deadband skips changes too small to matter, but never a decrease marked urgent (safety);
+- the accepted value is cached only on `Accepted`; anything else is retried with exponential
+  backoff;
+- per station the proven method is recorded: a station that never accepted a TxProfile and rejects
+  one is switched to a TxDefaultProfile on the connector (and the API shows it);
+- TxProfiles carry a bounded validity that is renewed before it ends; the safe TxDefaultProfile on
+  connector 0 lies beneath, so a station whose central system went silent falls back to it;
+- after a change is accepted, GetCompositeSchedule verifies what the station really applies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from csms.charging import profiles
+from csms.charging.profiles import (
+    CHARGE_POINT_MAX_PROFILE,
+    TX_DEFAULT_PROFILE,
+    TX_PROFILE,
+    ProfileCapabilities,
+)
+
+# Command kinds in the order a station's commands are picked.
+DECREASE = "decrease"
+DEFAULT = "default"
+CLEAR = "clear"
+RENEW = "renew"
+INCREASE = "increase"
+VERIFY = "verify"
+_PRIORITY = {DECREASE: 0, DEFAULT: 1, CLEAR: 2, RENEW: 3, INCREASE: 4, VERIFY: 5}
+
+ACCEPTED = "Accepted"
+# Outcomes that say the station cannot take this kind of profile (vs. a transient failure).
+REFUSALS = frozenset({"Rejected", "NotSupported", "NotImplemented"})
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What one charging connector should get. `urgent` marks a decrease needed for safety."""
+
+    station_id: str
+    connector_id: int
+    limit_a: float
+    source: str
+    transaction_id: int
+    urgent: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One OCPP call the shell should make, and what it means for the book."""
+
+    station_id: str
+    action: str
+    payload: dict[str, Any]
+    kind: str
+    connector_id: int
+    purpose: str | None = None
+    limit_a: float | None = None
+    transaction_id: int | None = None
+    valid_to: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Installed:
+    """A profile the station accepted from us."""
+
+    purpose: str
+    connector_id: int
+    profile_id: int
+    stack_level: int
+    limit_a: float
+    transaction_id: int | None
+    valid_to: float | None
+    accepted_at: float
+
+
+@dataclass(slots=True)
+class Slot:
+    """Delivery state of one profile position (connector × purpose) on a station."""
+
+    installed: Installed | None = None
+    failures: int = 0
+    retry_at: float = 0.0
+    last_status: str | None = None
+
+
+@dataclass(slots=True)
+class ConnectorView:
+    """What the book knows about one connector (for the API)."""
+
+    target: Target | None = None
+    composite_a: float | None = None
+    composite_at: float | None = None
+    verify_due: bool = False
+
+
+@dataclass(slots=True)
+class StationBook:
+    caps: ProfileCapabilities = field(default_factory=ProfileCapabilities)
+    safe_limit_a: float = 6.0
+    cap_a: float | None = None
+    method: str | None = None  # proven: TxProfile or TxDefaultProfile
+    tx_profile_refused: bool = False
+    in_flight: str | None = None  # kind of the command the station is working on
+    slots: dict[tuple[int, str], Slot] = field(default_factory=dict)
+    connectors: dict[int, ConnectorView] = field(default_factory=dict)
+
+    def slot(self, connector_id: int, purpose: str) -> Slot:
+        return self.slots.setdefault((connector_id, purpose), Slot())
+
+    @property
+    def tx_purpose(self) -> str:
+        return TX_DEFAULT_PROFILE if self.tx_profile_refused else TX_PROFILE
+
+
+@dataclass(frozen=True, slots=True)
+class BookSettings:
+    deadband_a: float = 1.0
+    validity_s: float = 300.0
+    renew_before_s: float = 150.0
+    backoff_s: float = 1.0
+    backoff_max_s: float = 60.0
+
+
+class DeliveryBook:
+    """Targets and accepted profiles of one site's stations; decides the next commands."""
+
+    def __init__(self, settings: BookSettings = BookSettings()) -> None:
+        self.settings = settings
+        self.stations: dict[str, StationBook] = {}
+
+    # -- inputs ----------------------------------------------------------------------------
+    def station(self, station_id: str) -> StationBook:
+        return self.stations.setdefault(station_id, StationBook())
+
+    def configure_station(
+        self,
+        station_id: str,
+        *,
+        caps: ProfileCapabilities | None = None,
+        safe_limit_a: float | None = None,
+        cap_a: float | None = None,
+        method: str | None = None,
+    ) -> None:
+        """Set what the station accepts, its safe default, its ChargePointMax cap (None: none)
+        and a method proven earlier (from storage)."""
+        book = self.station(station_id)
+        if caps is not None:
+            book.caps = caps
+        if safe_limit_a is not None:
+            book.safe_limit_a = profiles.round_down(safe_limit_a)
+        book.cap_a = None if cap_a is None else profiles.round_down(cap_a)
+        if method is not None:
+            book.method = method
+            book.tx_profile_refused = method == TX_DEFAULT_PROFILE
+
+    def set_targets(self, targets: Iterable[Target]) -> None:
+        """Replace all connector targets; connectors left out are no longer charging."""
+        fresh = {(t.station_id, t.connector_id): t for t in targets}
+        for station_id, book in self.stations.items():
+            for connector_id, view in book.connectors.items():
+                if (station_id, connector_id) not in fresh:
+                    view.target = None
+        for (station_id, connector_id), target in fresh.items():
+            rounded = Target(
+                station_id,
+                connector_id,
+                profiles.round_down(target.limit_a),
+                target.source,
+                target.transaction_id,
+                target.urgent,
+            )
+            self.station(station_id).connectors.setdefault(
+                connector_id, ConnectorView()
+            ).target = rounded
+
+    def transaction_ended(self, station_id: str, connector_id: int | None = None) -> None:
+        """The station drops TxProfiles when a transaction ends; forget ours (all connectors of
+        the station when the connector is unknown)."""
+        book = self.station(station_id)
+        for (conn, purpose), slot in book.slots.items():
+            if purpose == TX_PROFILE and connector_id in (None, conn):
+                slot.installed = None
+
+    def forget_station(self, station_id: str) -> None:
+        """A station (re)connected: we cannot know what it kept, so send everything again."""
+        book = self.station(station_id)
+        book.slots.clear()
+        book.in_flight = None
+        for view in book.connectors.values():
+            view.composite_a = None
+            view.verify_due = False
+
+    # -- decisions -------------------------------------------------------------------------
+    def effective_a(self, station_id: str, connector_id: int, now: float) -> float:
+        """The limit the station should apply now to this connector's session, from what it
+        accepted (falling back to the safe default when our profile is missing or expired)."""
+        book = self.station(station_id)
+        view = book.connectors.get(connector_id)
+        tx = view.target.transaction_id if view and view.target else None
+        for purpose in (TX_PROFILE, TX_DEFAULT_PROFILE):
+            installed = book.slot(connector_id, purpose).installed
+            if installed is None or (installed.valid_to is not None and installed.valid_to <= now):
+                continue
+            if purpose == TX_PROFILE and installed.transaction_id != tx:
+                continue
+            return installed.limit_a
+        default = book.slot(0, TX_DEFAULT_PROFILE).installed
+        return default.limit_a if default else book.safe_limit_a
+
+    def next_commands(self, now: float, online: Callable[[str], bool]) -> list[Command]:
+        """At most one command per idle online station; marks those stations busy.
+
+        Increases wait while any decrease of the site is in flight or ready to send.
+        """
+        picks: dict[str, Command] = {}
+        decrease_pending = False
+        for station_id, book in self.stations.items():
+            if book.in_flight is not None:
+                decrease_pending |= book.in_flight == DECREASE
+                continue
+            if not online(station_id):
+                continue
+            candidates = self._candidates(station_id, book, now)
+            if not candidates:
+                continue
+            best = min(candidates, key=lambda c: _PRIORITY[c.kind])
+            picks[station_id] = best
+            decrease_pending |= best.kind == DECREASE
+        chosen: list[Command] = []
+        for station_id, command in picks.items():
+            if command.kind == INCREASE and decrease_pending:
+                continue
+            self.stations[station_id].in_flight = command.kind
+            chosen.append(command)
+        return chosen
+
+    def _candidates(self, station_id: str, book: StationBook, now: float) -> list[Command]:
+        out: list[Command] = []
+        default = book.slot(0, TX_DEFAULT_PROFILE)
+        if _due(default, now) and (
+            default.installed is None or default.installed.limit_a != book.safe_limit_a
+        ):
+            payload = profiles.safe_default_profile(book.safe_limit_a, book.caps, now)
+            out.append(_set(station_id, payload, DEFAULT, book.safe_limit_a, None, None))
+        cap = book.slot(0, CHARGE_POINT_MAX_PROFILE)
+        if _due(cap, now):
+            installed = cap.installed.limit_a if cap.installed else None
+            if book.cap_a is not None and installed != book.cap_a:
+                kind = DECREASE if installed is None or book.cap_a < installed else INCREASE
+                payload = profiles.charge_point_max_profile(book.cap_a, book.caps, now)
+                out.append(_set(station_id, payload, kind, book.cap_a, None, None))
+            elif book.cap_a is None and cap.installed is not None:
+                out.append(_clear(station_id, CHARGE_POINT_MAX_PROFILE, 0))
+        for connector_id, view in book.connectors.items():
+            out.extend(self._connector_candidates(station_id, book, connector_id, view, now))
+            if view.verify_due and view.target is not None:
+                out.append(
+                    Command(
+                        station_id,
+                        "GetCompositeSchedule",
+                        profiles.composite_request(connector_id),
+                        VERIFY,
+                        connector_id,
+                    )
+                )
+        return out
+
+    def _connector_candidates(
+        self, station_id: str, book: StationBook, connector_id: int, view: ConnectorView, now: float
+    ) -> list[Command]:
+        s = self.settings
+        target = view.target
+        purpose = book.tx_purpose
+        slot = book.slot(connector_id, purpose)
+        if target is None:
+            # Not charging: a connector-level TxDefaultProfile would carry the last dynamic limit
+            # into the next session, so remove it.
+            fallback = book.slot(connector_id, TX_DEFAULT_PROFILE)
+            if fallback.installed is not None and _due(fallback, now):
+                return [_clear(station_id, TX_DEFAULT_PROFILE, connector_id)]
+            return []
+        if not _due(slot, now):
+            return []
+        current = self.effective_a(station_id, connector_id, now)
+        installed = slot.installed
+        ours = (
+            installed is not None
+            and (installed.valid_to is None or installed.valid_to > now)
+            and (purpose != TX_PROFILE or installed.transaction_id == target.transaction_id)
+        )
+        kind: str | None = None
+        if target.limit_a < current:
+            if target.urgent or current - target.limit_a >= s.deadband_a:
+                kind = DECREASE
+        elif target.limit_a - current >= s.deadband_a:
+            kind = INCREASE
+        expires = installed.valid_to if ours and installed is not None else None
+        if kind is None and expires is not None and expires - now <= s.renew_before_s:
+            kind = RENEW
+        if kind is None:
+            return []
+        valid_to = now + s.validity_s
+        if purpose == TX_PROFILE:
+            payload = profiles.tx_profile(
+                connector_id, target.transaction_id, target.limit_a, book.caps, now, s.validity_s
+            )
+        else:
+            payload = profiles.connector_default_profile(
+                connector_id, target.limit_a, book.caps, now, s.validity_s
+            )
+        return [_set(station_id, payload, kind, target.limit_a, target.transaction_id, valid_to)]
+
+    # -- results ---------------------------------------------------------------------------
+    def on_result(
+        self, command: Command, status: str, now: float, response: dict[str, Any] | None = None
+    ) -> None:
+        """Record the outcome of a command: the station's status (`Accepted`, `Rejected`, …), a
+        CALLERROR code (`NotSupported`, …), `Timeout` or `Offline`."""
+        book = self.station(command.station_id)
+        book.in_flight = None
+        if command.action == "GetCompositeSchedule":
+            view = book.connectors.setdefault(command.connector_id, ConnectorView())
+            view.verify_due = False
+            view.composite_at = now
+            view.composite_a = (
+                profiles.composite_limit_a(response or {}, now, book.caps.phases)
+                if status == ACCEPTED
+                else None
+            )
+            return
+        assert command.purpose is not None
+        slot = book.slot(command.connector_id, command.purpose)
+        slot.last_status = status
+        if command.action == "ClearChargingProfile" and status in (ACCEPTED, "Unknown"):
+            # Unknown: the station had no such profile, which is what we wanted.
+            slot.installed = None
+            slot.failures = 0
+            slot.retry_at = 0.0
+            return
+        if status == ACCEPTED:
+            slot.failures = 0
+            slot.retry_at = 0.0
+            profile = command.payload["csChargingProfiles"]
+            slot.installed = Installed(
+                purpose=command.purpose,
+                connector_id=command.connector_id,
+                profile_id=profile["chargingProfileId"],
+                stack_level=profile["stackLevel"],
+                limit_a=command.limit_a or 0.0,
+                transaction_id=command.transaction_id,
+                valid_to=command.valid_to,
+                accepted_at=now,
+            )
+            if command.purpose in (TX_PROFILE, TX_DEFAULT_PROFILE) and command.connector_id > 0:
+                book.method = command.purpose
+                view = book.connectors.setdefault(command.connector_id, ConnectorView())
+                view.verify_due = True
+            return
+        if (
+            command.purpose == TX_PROFILE
+            and status in REFUSALS
+            and book.method != TX_PROFILE
+            and not book.tx_profile_refused
+        ):
+            # Never proven to take TxProfiles and refuses one: use a connector-level
+            # TxDefaultProfile from now on, at once (no backoff: nothing was applied).
+            book.tx_profile_refused = True
+            slot.failures = 0
+            return
+        slot.failures += 1
+        slot.retry_at = now + min(
+            self.settings.backoff_s * 2 ** (slot.failures - 1), self.settings.backoff_max_s
+        )
+
+
+def _due(slot: Slot, now: float) -> bool:
+    return slot.retry_at <= now
+
+
+def _set(
+    station_id: str,
+    payload: dict[str, Any],
+    kind: str,
+    limit_a: float,
+    transaction_id: int | None,
+    valid_to: float | None,
+) -> Command:
+    profile = payload["csChargingProfiles"]
+    return Command(
+        station_id,
+        "SetChargingProfile",
+        payload,
+        kind,
+        payload["connectorId"],
+        profile["chargingProfilePurpose"],
+        limit_a,
+        transaction_id,
+        None if valid_to is None else float(int(valid_to)),
+    )
+
+
+def _clear(station_id: str, purpose: str, connector_id: int) -> Command:
+    return Command(
+        station_id,
+        "ClearChargingProfile",
+        profiles.clear_profile(purpose, connector_id),
+        CLEAR,
+        connector_id,
+        purpose,
+    )
