@@ -1,0 +1,104 @@
+"""Configuration snapshots as values: parsing GetConfiguration answers, splitting reads, diffs.
+
+A snapshot is the whole key list of one station at one time. The history of snapshots shows what
+changed on the station between reads, including changes an installer made locally with a laptop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+# OCPP requires GetConfigurationMaxKeys; when a station hides it we ask in small batches.
+FALLBACK_MAX_KEYS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigEntry:
+    """One key as a station reported it."""
+
+    key: str
+    value: str | None
+    readonly: bool
+
+
+@dataclass(frozen=True, slots=True)
+class KeyDiff:
+    """How one key differs between two snapshots."""
+
+    key: str
+    change: Literal["added", "removed", "changed"]
+    old: str | None
+    new: str | None
+
+
+def parse_get_configuration(response: Mapping[str, Any]) -> tuple[list[ConfigEntry], list[str]]:
+    """Entries and unknown keys from a GetConfiguration.conf payload (camelCase JSON)."""
+    entries = [
+        ConfigEntry(
+            key=str(item["key"]),
+            value=None if item.get("value") is None else str(item["value"]),
+            readonly=bool(item.get("readonly", False)),
+        )
+        for item in response.get("configurationKey") or []
+        if isinstance(item, Mapping) and "key" in item
+    ]
+    unknown = [str(k) for k in response.get("unknownKey") or []]
+    return entries, unknown
+
+
+def max_keys_of(entries: Iterable[ConfigEntry], default: int | None = None) -> int | None:
+    """The station's `GetConfigurationMaxKeys` from `entries`, or `default`."""
+    for entry in entries:
+        if entry.key == "GetConfigurationMaxKeys" and entry.value is not None:
+            try:
+                value = int(entry.value.strip())
+            except ValueError:
+                return default
+            return value if value > 0 else default
+    return default
+
+
+def chunks(keys: Sequence[str], size: int) -> list[list[str]]:
+    """`keys` in requests of at most `size` keys each (GetConfigurationMaxKeys)."""
+    size = max(1, size)
+    return [list(keys[i : i + size]) for i in range(0, len(keys), size)]
+
+
+def follow_up_keys(
+    received: Iterable[str], unknown: Iterable[str], wanted: Iterable[str], max_keys: int | None
+) -> list[str]:
+    """Keys still to ask for after a GetConfiguration without a key list.
+
+    A station must return all keys then, but some cut the answer at `GetConfigurationMaxKeys`.
+    When the answer is exactly that long (or we cannot tell), ask for the known keys that are
+    missing; a shorter or longer answer was not cut.
+    """
+    have = set(received) | set(unknown)
+    count = len(set(received))
+    if max_keys is not None and count != max_keys:
+        return []
+    return [key for key in dict.fromkeys(wanted) if key not in have]
+
+
+def as_values(entries: Iterable[ConfigEntry]) -> dict[str, str | None]:
+    """Key → value of `entries` (later entries win)."""
+    return {entry.key: entry.value for entry in entries}
+
+
+def diff_snapshots(old: Mapping[str, str | None], new: Mapping[str, str | None]) -> list[KeyDiff]:
+    """Keys added, removed or changed from `old` to `new`, sorted by key.
+
+    Values are compared as the station wrote them: a station that starts reporting `32.0` instead
+    of `32` did change something, and the user should see it.
+    """
+    out = []
+    for key in sorted(set(old) | set(new)):
+        if key not in old:
+            out.append(KeyDiff(key, "added", None, new[key]))
+        elif key not in new:
+            out.append(KeyDiff(key, "removed", old[key], None))
+        elif old[key] != new[key]:
+            out.append(KeyDiff(key, "changed", old[key], new[key]))
+    return out
