@@ -93,7 +93,7 @@ class RegisterMap:
 
 
 def _scaled(raw: float, scale: float) -> float:
-    # Divide by an integral inverse (1000 for mA) so 12345 mA gives exactly 12.345, not 12.3450000001.
+    # Divide by an integral inverse (1000 for mA): 12345 mA gives exactly 12.345, not 12.3450000001.
     if 0 < abs(scale) < 1:
         inverse = 1 / scale
         if abs(inverse - round(inverse)) < 1e-9:
@@ -102,13 +102,19 @@ def _scaled(raw: float, scale: float) -> float:
 
 
 def decode_value(spec: RegisterSpec, registers: Sequence[int], word_order: WordOrder) -> float:
-    """Decode one value from exactly `spec.count` registers (one value at a time: pymodbus #2675)."""
+    """Decode one value from exactly `spec.count` registers (one at a time: pymodbus #2675)."""
     if len(registers) != spec.count:
         raise ValueError(f"{spec.data_type} needs {spec.count} registers, got {len(registers)}")
     raw = ModbusClientMixin.convert_from_registers(
-        list(registers), data_type=_PYMODBUS_TYPE[spec.data_type], word_order=_WORD_ORDER[word_order]
+        list(registers),
+        data_type=_PYMODBUS_TYPE[spec.data_type],
+        word_order=_WORD_ORDER[word_order],
     )
     assert isinstance(raw, int | float)
+    if spec.data_type == "f32":
+        # float32 carries ~7 significant digits; dropping the binary noise beyond them makes
+        # 2.415 kW read as 2415 W rather than 2414.9999618530273 W.
+        raw = float(f"{raw:.7g}")
     return _scaled(float(raw), spec.scale)
 
 
@@ -119,7 +125,9 @@ def encode_value(spec: RegisterSpec, value: float, word_order: WordOrder) -> lis
         number: int | float = raw
     else:
         bits = _INT_BITS[spec.data_type]
-        low, high = (0, 2**bits - 1) if not spec.signed else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+        low, high = (
+            (0, 2**bits - 1) if not spec.signed else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+        )
         number = min(max(round(raw), low), high) if math.isfinite(raw) else 0
     return ModbusClientMixin.convert_to_registers(
         number, data_type=_PYMODBUS_TYPE[spec.data_type], word_order=_WORD_ORDER[word_order]
@@ -151,8 +159,10 @@ def plan_reads(specs: Iterable[RegisterSpec]) -> list[ReadRequest]:
             and last.count + spec.count <= MAX_REGISTERS_PER_REQUEST
         ):
             requests[-1] = ReadRequest(last.function_code, last.address, last.count + spec.count)
-        elif last is not None and last.function_code == spec.function_code and (
-            spec.address < last.address + last.count
+        elif (
+            last is not None
+            and last.function_code == spec.function_code
+            and (spec.address < last.address + last.count)
         ):
             raise ValueError(f"register {spec.address} overlaps another value in the map")
         else:
