@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from csms.charging.config import ChargingSettings
 from csms.meter.config import MeterSettings
 
 PHASE_ROTATIONS = ("L1", "L2", "L3", "L1L2L3", "L1L3L2", "L2L1L3", "L2L3L1", "L3L1L2", "L3L2L1")
@@ -124,6 +125,7 @@ class Settings(BaseModel):
     response_timeout_s: float = Field(default=30, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     sites: list[SiteSettings] = Field(default_factory=list)
+    charging: ChargingSettings = Field(default_factory=ChargingSettings)
 
     @field_validator("ocpp_path_prefix")
     @classmethod
@@ -162,7 +164,7 @@ class Settings(BaseModel):
 
 
 ENV_PREFIX = "CSMS_"
-_ENV_NAMES = {name.upper(): name for name in Settings.model_fields if name != "sites"}
+_ENV_NAMES = {name.upper(): name for name in Settings.model_fields if name not in ("sites", "charging")}
 
 
 def _location(loc: tuple[int | str, ...]) -> str:

@@ -1,0 +1,41 @@
+"""Smart-charging settings (the `[charging]` table); validated at start-up.
+
+Owned by the smart-charging module; `csms.settings.Settings` embeds `ChargingSettings`.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class ChargingSettings(BaseModel):
+    """How limits are delivered to stations."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    profile_validity_s: float = Field(default=300, gt=0, le=86400)
+    """TxProfiles end this long after they were sent unless renewed: when the central system goes
+    silent, stations fall back to the safe TxDefaultProfile within this time."""
+    renew_before_s: float | None = Field(default=None, gt=0)
+    """Renew a profile this long before it ends (default: half the validity)."""
+    deadband_a: float = Field(default=1.0, ge=0, le=10)
+    """Changes smaller than this are not sent (never a decrease needed for safety)."""
+    retry_backoff_s: float = Field(default=1.0, gt=0)
+    retry_backoff_max_s: float = Field(default=60.0, gt=0)
+    control_interval_s: float = Field(default=1.0, gt=0, le=60)
+    """The control loop runs at least this often, readings or not (meter staleness, renewals)."""
+    snapshot_refresh_s: float = Field(default=30.0, gt=0)
+    """How often the stations' local limits are re-read from their latest configuration snapshot."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ChargingSettings:
+        if self.renew_before_s is not None and self.renew_before_s >= self.profile_validity_s:
+            raise ValueError("renew_before_s must be shorter than profile_validity_s")
+        if self.retry_backoff_max_s < self.retry_backoff_s:
+            raise ValueError("retry_backoff_max_s must not be shorter than retry_backoff_s")
+        return self
+
+    @property
+    def renew_margin_s(self) -> float:
+        return self.renew_before_s if self.renew_before_s is not None else self.profile_validity_s / 2
