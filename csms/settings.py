@@ -164,7 +164,8 @@ class Settings(BaseModel):
 
 
 ENV_PREFIX = "CSMS_"
-_ENV_NAMES = {name.upper(): name for name in Settings.model_fields if name not in ("sites", "charging")}
+_TABLES = ("sites", "charging")  # nested tables come from the TOML file, not from one variable
+_ENV_NAMES = {name.upper(): name for name in Settings.model_fields if name not in _TABLES}
 
 
 def _location(loc: tuple[int | str, ...]) -> str:

@@ -38,4 +38,6 @@ class ChargingSettings(BaseModel):
 
     @property
     def renew_margin_s(self) -> float:
-        return self.renew_before_s if self.renew_before_s is not None else self.profile_validity_s / 2
+        if self.renew_before_s is not None:
+            return self.renew_before_s
+        return self.profile_validity_s / 2
