@@ -1,0 +1,205 @@
+"""pytest fixtures for the station simulator (a plugin module: register it in conftest with
+`pytest_plugins = ["tests.fixtures_sim"]`).
+
+- `sim_clock`: a `SimClock` (real speed) closed after the test.
+- `mini_cs`: a tiny OCPP 1.6 central system (the `ocpp` library in server role on a real websocket,
+  127.0.0.1, ephemeral port) that accepts everything, records every CALL and can send any CALL.
+  For simulator tests that need full control of the central system's side.
+- `sim_stations`: a factory `await sim_stations(n, url, sockets=…, **station_kwargs)` that starts
+  n booted stations (ids `SIM-0001`…) and stops them after the test.
+- `sim_site`: a `SimSite` whose stations are stopped after the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from ocpp.charge_point import camel_to_snake_case, remove_nones, snake_to_camel_case
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint, call, call_result
+from ocpp.v16.enums import Action
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from csms.sim.clock import SimClock
+from csms.sim.site import SimSite
+from csms.sim.station import SimStation
+
+
+async def eventually(predicate: Callable[[], bool], within_s: float = 10.0) -> None:
+    """Poll `predicate` until it holds (raises TimeoutError) — for state outside the simulator."""
+    async with asyncio.timeout(within_s):
+        while not predicate():  # noqa: ASYNC110 - polling another party's state
+            await asyncio.sleep(0.01)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _RecordingConnection:
+    def __init__(self, ws: ServerConnection, log: list[tuple[str, dict[str, Any]]]) -> None:
+        self._ws = ws
+        self._log = log
+
+    async def recv(self) -> str:
+        message = await self._ws.recv()
+        text = message if isinstance(message, str) else message.decode()
+        frame = json.loads(text)
+        if frame[0] == 2:
+            self._log.append((frame[2], frame[3]))
+        return text
+
+    async def send(self, message: str) -> None:
+        await self._ws.send(message)
+
+
+class _ServerSide(ChargePoint):
+    def __init__(self, cs: MiniCentralSystem, station_id: str, connection: Any) -> None:
+        super().__init__(station_id, connection, response_timeout=10)
+        self.cs = cs
+
+    @on(Action.boot_notification)
+    def on_boot(self, **_: Any) -> Any:
+        return call_result.BootNotification(
+            current_time=_now(), interval=self.cs.heartbeat_interval, status=self.cs.boot_status
+        )
+
+    @on(Action.heartbeat)
+    def on_heartbeat(self, **_: Any) -> Any:
+        return call_result.Heartbeat(current_time=_now())
+
+    @on(Action.status_notification)
+    def on_status(self, **_: Any) -> Any:
+        return call_result.StatusNotification()
+
+    @on(Action.authorize)
+    def on_authorize(self, id_tag: str, **_: Any) -> Any:
+        status = "Invalid" if id_tag in self.cs.invalid_tags else "Accepted"
+        return call_result.Authorize(id_tag_info={"status": status})
+
+    @on(Action.start_transaction)
+    def on_start(self, **_: Any) -> Any:
+        return call_result.StartTransaction(
+            transaction_id=next(self.cs.transaction_ids), id_tag_info={"status": "Accepted"}
+        )
+
+    @on(Action.stop_transaction)
+    def on_stop(self, **_: Any) -> Any:
+        return call_result.StopTransaction()
+
+    @on(Action.meter_values)
+    def on_meter_values(self, **_: Any) -> Any:
+        return call_result.MeterValues()
+
+
+class MiniCentralSystem:
+    """A minimal in-test central system on a real websocket server."""
+
+    def __init__(self) -> None:
+        self.boot_status = "Accepted"
+        self.heartbeat_interval = 300
+        self.invalid_tags: set[str] = set()
+        self.transaction_ids = itertools.count(1001)
+        self.received: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        self.sessions: dict[str, _ServerSide] = {}
+        self.connections: dict[str, int] = {}
+        self.auth_headers: dict[str, str | None] = {}
+        self._server: Server | None = None
+        self.url = ""
+
+    async def start(self) -> None:
+        self._server = await serve(
+            self._handle,
+            "127.0.0.1",
+            0,
+            subprotocols=["ocpp1.6"],
+            compression=None,  # type: ignore[list-item]
+        )
+        port = next(iter(self._server.sockets)).getsockname()[1]
+        self.url = f"ws://127.0.0.1:{port}/ocpp"
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        assert ws.request is not None
+        station_id = ws.request.path.rstrip("/").rsplit("/", 1)[-1]
+        self.auth_headers[station_id] = ws.request.headers.get("Authorization")
+        self.connections[station_id] = self.connections.get(station_id, 0) + 1
+        log = self.received.setdefault(station_id, [])
+        cp = _ServerSide(self, station_id, _RecordingConnection(ws, log))
+        self.sessions[station_id] = cp
+        with contextlib.suppress(ConnectionClosed):
+            await cp.start()
+
+    def messages(self, station_id: str, action: str | None = None) -> list[dict[str, Any]]:
+        """Payloads of the CALLs a station sent (of one action, when given)."""
+        return [p for a, p in self.received.get(station_id, []) if action in (None, a)]
+
+    async def call(self, station_id: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Send a CALL (camelCase payload) and return the answer as camelCase JSON."""
+        request = getattr(call, action)(**camel_to_snake_case(payload))
+        answer = await self.sessions[station_id].call(request, suppress=False)
+        return snake_to_camel_case(remove_nones(asdict(answer)))  # type: ignore[no-any-return]
+
+    async def wait_for(self, predicate: Callable[[], bool], within_s: float = 10.0) -> None:
+        await eventually(predicate, within_s)
+
+
+@pytest.fixture
+async def sim_clock() -> AsyncIterator[SimClock]:
+    clock = SimClock()
+    yield clock
+    await clock.close()
+
+
+@pytest.fixture
+async def mini_cs() -> AsyncIterator[MiniCentralSystem]:
+    cs = MiniCentralSystem()
+    await cs.start()
+    yield cs
+    await cs.stop()
+
+
+StationFactory = Callable[..., Awaitable[list[SimStation]]]
+
+
+@pytest.fixture
+async def sim_stations(sim_clock: SimClock) -> AsyncIterator[StationFactory]:
+    started: list[SimStation] = []
+
+    async def factory(
+        count: int, url: str, *, prefix: str = "SIM-", boot: bool = True, **kwargs: Any
+    ) -> list[SimStation]:
+        kwargs.setdefault("clock", sim_clock)
+        first = len(started) + 1
+        stations = [
+            SimStation(f"{prefix}{n:04d}", url, **kwargs) for n in range(first, first + count)
+        ]
+        started.extend(stations)
+        for station in stations:
+            await station.start()
+        if boot:
+            await asyncio.gather(*(s.wait_booted() for s in stations))
+        return stations
+
+    yield factory
+    await asyncio.gather(*(s.stop() for s in started))
+
+
+@pytest.fixture
+async def sim_site(sim_clock: SimClock) -> AsyncIterator[SimSite]:
+    site = SimSite(clock=sim_clock)
+    yield site
+    await site.stop()
