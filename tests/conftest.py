@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from csms.app import CentralSystem, running_central_system
+from csms.settings import Settings
 from csms.storage import Database, Store, open_database
 
 POSTGRES_URL = os.environ.get("CSMS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -88,3 +90,31 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 @pytest.fixture
 async def store(db: Database) -> Store:
     return Store.on(db)
+
+
+def make_settings(database_url: str, **overrides: object) -> Settings:
+    """Settings for an in-process central system on ephemeral ports."""
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "ocpp_host": "127.0.0.1",
+        "ocpp_port": 0,
+        "api_port": 0,
+        "unknown_stations": "accept",
+        "response_timeout_s": 10,
+    }
+    values.update(overrides)
+    return Settings.model_validate(values)
+
+
+@pytest.fixture
+async def central_system(tmp_path: Path) -> AsyncIterator[CentralSystem]:
+    """A central system on SQLite in a temp dir, unknown stations accepted."""
+    async with running_central_system(make_settings(f"sqlite:///{tmp_path}/csms.sqlite3")) as cs:
+        yield cs
+
+
+@pytest.fixture
+async def central_system_any_db(database_url: str) -> AsyncIterator[CentralSystem]:
+    """The same, once on SQLite and once on PostgreSQL."""
+    async with running_central_system(make_settings(database_url)) as cs:
+        yield cs

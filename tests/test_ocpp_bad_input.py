@@ -1,0 +1,139 @@
+"""Malformed frames get the right CALLERROR (or a refused handshake); nothing else breaks."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+import websockets
+from ocpp.v16 import call
+from websockets.exceptions import InvalidStatus
+
+from csms.app import CentralSystem
+from csms.auth import hash_password
+from tests.support.ocpp_client import library_station
+
+BOOT = {"chargePointVendor": "Alfen BV", "chargePointModel": "NG920"}
+
+
+def _basic(user: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+async def _exchange(ws: websockets.ClientConnection, frame: str) -> list[object]:
+    await ws.send(frame)
+    return json.loads(await ws.recv())
+
+
+CASES = [
+    pytest.param("not json", ("-1", "FormationViolation"), id="non-json"),
+    pytest.param('{"a": 1}', ("-1", "FormationViolation"), id="not-an-array"),
+    pytest.param('[7, "m1", "Heartbeat", {}]', ("m1", "FormationViolation"), id="bad-type-id"),
+    pytest.param('[2, "m2", "FlyToMoon", {}]', ("m2", "NotImplemented"), id="unknown-action"),
+    pytest.param('[2, "m3", "Reset", {"type": "Soft"}]', ("m3", "NotImplemented"), id="cs-action"),
+    pytest.param(
+        '[2, "m4", "BootNotification", {"chargePointVendor": "A"}]',
+        ("m4", "OccurenceConstraintViolation"),
+        id="missing-field",
+    ),
+    pytest.param(
+        '[2, "m5", "BootNotification", {"chargePointVendor": 5, "chargePointModel": "M"}]',
+        ("m5", "TypeConstraintViolation"),
+        id="wrong-type",
+    ),
+    pytest.param(
+        '[2, "m6", "StatusNotification", {"connectorId": 1, "errorCode": "NoError", '
+        '"status": "Sleeping"}]',
+        ("m6", "PropertyConstraintViolation"),
+        id="bad-enum",
+    ),
+    pytest.param(
+        '[2, "m7", "StartTransaction", {"connectorId": 1, "idTag": "T", "meterStart": 0, '
+        '"timestamp": "yesterday"}]',
+        ("m7", "PropertyConstraintViolation"),
+        id="bad-timestamp",
+    ),
+    pytest.param(
+        '[2, "m8", "Heartbeat", {"extra": true}]', ("m8", "FormationViolation"), id="extra-field"
+    ),
+    pytest.param('[2, "m9", "Heartbeat"]', ("m9", "FormationViolation"), id="short-call"),
+]
+
+
+@pytest.mark.parametrize(("frame", "expected"), CASES)
+async def test_bad_frames_get_callerror(
+    central_system: CentralSystem, frame: str, expected: tuple[str, str]
+) -> None:
+    cs = central_system
+    async with (
+        library_station(cs.ocpp_url, "GOOD-1") as good,
+        websockets.connect(f"{cs.ocpp_url}/BAD-1", subprotocols=["ocpp1.6"]) as bad,
+    ):
+        reply = await _exchange(bad, frame)
+        assert reply[0] == 4
+        assert (reply[1], reply[2]) == expected
+        # The same socket still works, and so does the other station.
+        ok = await _exchange(bad, json.dumps([2, "after", "Heartbeat", {}]))
+        assert ok[:2] == [3, "after"]
+        assert (await good.call(call.Heartbeat())).current_time
+
+
+async def test_oversized_frame_closes_only_that_session(central_system: CentralSystem) -> None:
+    cs = central_system
+    async with library_station(cs.ocpp_url, "GOOD-2") as good:
+        async with websockets.connect(
+            f"{cs.ocpp_url}/BIG-1", subprotocols=["ocpp1.6"], max_size=None
+        ) as big:
+            payload = {"vendorId": "x", "data": "y" * (cs.settings.max_frame_bytes + 10)}
+            await big.send(json.dumps([2, "b1", "DataTransfer", payload]))
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await big.recv()
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+        assert (await good.call(call.Heartbeat())).current_time
+
+
+async def test_handshake_refusals(central_system: CentralSystem) -> None:
+    cs = central_system
+    await cs.store.stations.create("LOCKED", "accepted", 0)
+    await cs.store.stations.set_password_hash("LOCKED", hash_password("correct horse"))
+    refusals = [
+        ({}, "NOSUB", 400),  # no subprotocol offered
+        ({"subprotocols": ["ocpp2.0.1"]}, "NOSUB2", 400),
+        ({"subprotocols": ["ocpp1.6"]}, "LOCKED", 401),  # password required
+        (
+            {"subprotocols": ["ocpp1.6"], "additional_headers": _basic("LOCKED", "wrong pass")},
+            "LOCKED",
+            401,
+        ),
+        (
+            {"subprotocols": ["ocpp1.6"], "additional_headers": _basic("OTHER", "correct horse")},
+            "LOCKED",
+            401,
+        ),
+    ]
+    async with library_station(cs.ocpp_url, "GOOD-3") as good:
+        for kwargs, station, status in refusals:
+            with pytest.raises(InvalidStatus) as refused:
+                async with websockets.connect(f"{cs.ocpp_url}/{station}", **kwargs):
+                    pass
+            assert refused.value.response.status_code == status, (kwargs, station)
+        with pytest.raises(InvalidStatus) as refused:
+            async with websockets.connect(
+                cs.ocpp_url.replace("/ocpp", "/ocpp/a/b"), subprotocols=["ocpp1.6"]
+            ):
+                pass
+        assert refused.value.response.status_code == 404
+        # Right password, and the short URL form without the /ocpp prefix.
+        short_url = cs.ocpp_url.removesuffix("/ocpp")
+        async with library_station(
+            short_url, "LOCKED", additional_headers=_basic("LOCKED", "correct horse")
+        ) as locked:
+            result = await locked.call(
+                call.BootNotification(
+                    **{"charge_point_vendor": "Alfen BV", "charge_point_model": "NG920"}
+                )
+            )
+            assert result.status == "Accepted"
+        assert (await good.call(call.Heartbeat())).current_time
