@@ -15,6 +15,8 @@ from collections.abc import Sequence
 COMMAND_MODULES = [
     "csms.cli.serve",
     "csms.cli.client",
+    "csms.cli.meter",
+    "csms.cli.sim_meter",
 ]
 
 
