@@ -1,0 +1,108 @@
+"""One contract for every storage engine: the same tests on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from csms.storage import Database, Stmt, Store, open_database
+from csms.storage.database import DatabaseError
+from csms.storage.stations import BootInfo, StatusRecord
+from csms.storage.transactions import SampledValueRow, StartRequest, StopRequest
+
+
+async def test_migrations_apply_once(database_url: str) -> None:
+    for _ in range(2):
+        db = open_database(database_url)
+        await db.open()
+        names = await db.fetch("SELECT name FROM schema_migrations ORDER BY name")
+        await db.close()
+        assert names[0]["name"] == "0001_core.sql"
+        assert len({n["name"] for n in names}) == len(names)
+
+
+async def test_group_commit_returns_each_callers_rows(db: Database) -> None:
+    await db.write(Stmt("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT UNIQUE)"))
+    results = await asyncio.gather(
+        *(
+            db.write(Stmt("INSERT INTO t (id, v) VALUES ($1, $2) RETURNING id", (i, f"v{i}")))
+            for i in range(50)
+        )
+    )
+    assert sorted(r[0][0]["id"] for r in results) == list(range(50))
+    # A failing unit fails alone; its batch neighbours commit.
+    good = db.write(Stmt("INSERT INTO t (id, v) VALUES ($1, $2)", (100, "ok")))
+    bad = db.write(Stmt("INSERT INTO t (id, v) VALUES ($1, $2)", (101, "v1")))
+    outcome = await asyncio.gather(good, bad, return_exceptions=True)
+    assert not isinstance(outcome[0], Exception) and isinstance(outcome[1], Exception)
+    assert await db.fetchval("SELECT count(*) FROM t") == 51
+    assert await db.fetchval("SELECT v FROM t WHERE id = $1", 100) == "ok"
+
+
+async def test_write_after_close_is_refused(database_url: str) -> None:
+    db = open_database(database_url)
+    await db.open()
+    await db.close()
+    with pytest.raises(DatabaseError):
+        await db.write(Stmt("SELECT 1"))
+
+
+async def test_stations_and_status(store: Store) -> None:
+    row = await store.stations.create("S1", "pending", 10.0)
+    assert row["status"] == "pending" and row["online"] == 0
+    assert (await store.stations.create("S1", "accepted", 11.0))["status"] == "pending"
+    await store.stations.record_boot("S1", BootInfo("Alfen BV", "NG920", firmware_version="7"), 12)
+    assert await store.stations.set_status("S1", "accepted")
+    assert not await store.stations.set_status("NOPE", "accepted")
+    for status in ("Preparing", "Charging"):
+        await store.stations.record_status(
+            "S1", StatusRecord(1, status, "NoError", None, None, None, None), 13
+        )
+    connectors = await store.stations.connectors("S1")
+    assert [(c["connector_id"], c["status"]) for c in connectors] == [(1, "Charging")]
+    assert len(await store.stations.status_history("S1")) == 2
+    await store.stations.set_online("S1", True, 14)
+    await store.stations.mark_all_offline()
+    station = await store.stations.get("S1")
+    assert station is not None
+    assert (station["status"], station["model"], station["online"]) == ("accepted", "NG920", 0)
+
+
+async def test_transaction_ids_unique_idempotent_and_energy(store: Store) -> None:
+    def start(connector: int, station: str = "S1") -> StartRequest:
+        return StartRequest(station, connector, "TAG", 100, "2026-01-01T00:00:00Z", 1.0)
+
+    a, created_a = await store.transactions.start(start(1), 1)
+    b, created_b = await store.transactions.start(start(1), 2)
+    c, _ = await store.transactions.start(start(1, "S2"), 3)
+    assert (a, created_a, created_b) == (b, True, False) and c != a
+    stop = StopRequest("S1", a, 600, "2026-01-01T01:00:00Z", 2.0, "Local", None)
+    done = await store.transactions.stop(stop, 4)
+    assert done is not None and done["energy_wh"] == 500
+    again = await store.transactions.stop(StopRequest("S1", a, 999, "x", 3.0, None, None), 5)
+    assert again is not None and again["meter_stop"] == 600
+    assert await store.transactions.stop(StopRequest("S1", -1, 5, "x", 3.0, None, None), 6) is None
+    assert [u["transaction_id"] for u in await store.transactions.unmatched_stops("S1")] == [-1]
+    assert [r["id"] for r in await store.transactions.running()] == [c]
+    await store.transactions.add_meter_values(
+        [
+            SampledValueRow(
+                "S1", 1, a, "t", "1.5", 1.5, "Current.Import", "L1", "A", None, None, None, 7
+            ),
+            SampledValueRow(
+                "S1", 1, 2**63 - 1, "t", "x", None, None, None, None, "CurrentMax", None, None, 7
+            ),
+        ]
+    )
+    assert [r["numeric"] for r in await store.transactions.meter_values("S1", a)] == [1.5]
+    assert len(await store.transactions.meter_values("S1")) == 2
+
+
+async def test_id_tags_and_events(store: Store) -> None:
+    await store.id_tags.add("T1", 1, "fleet")
+    assert await store.id_tags.is_allowed("T1") and not await store.id_tags.is_allowed("T2")
+    assert await store.id_tags.remove("T1") and not await store.id_tags.remove("T1")
+    await store.events.record("S1", "DataTransfer", {"vendorId": "Alfen BV"}, 1)
+    events = await store.events.list("S1", "DataTransfer")
+    assert events[0]["payload"] == '{"vendorId": "Alfen BV"}'
