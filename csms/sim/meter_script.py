@@ -71,6 +71,12 @@ class LoadScript:
 
     def add(self, step: ScriptStep) -> None:
         """Insert a step; among steps at the same time, the one added last wins."""
+        step = ScriptStep(
+            float(step.at_s),
+            None if step.household_a is None else triple(step.household_a),
+            None if step.pv_a is None else triple(step.pv_a),
+            step.outage,
+        )
         index = len(self._steps)
         while index > 0 and self._steps[index - 1].at_s > step.at_s:
             index -= 1
