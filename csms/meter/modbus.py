@@ -77,8 +77,10 @@ class ModbusMeter:
         """Open the connection; raises `MeterUnreachable`."""
         if not await self._client.connect():
             self._client.close()
+            # pymodbus does not say why (refused, unreachable, unknown host or timed out).
             raise MeterUnreachable(
-                f"cannot connect to {self.host}:{self.port} within {self.timeout_s:g} s"
+                f"cannot connect to {self.host}:{self.port} "
+                f"(refused, unreachable or no answer within {self.timeout_s:g} s)"
             )
 
     @property
