@@ -76,7 +76,10 @@ class CentralSystem:
     # -- lifecycle ----------------------------------------------------------------------------
     def _services(self) -> list[Service]:
         """The long-running services; each area adds its own here."""
-        return []
+        from csms.config.service import ConfigService
+
+        self.config = ConfigService(self)  # snapshots, changes, licences, SCN set-up
+        return [self.config]
 
     async def _wait_api_started(self, api_task: asyncio.Task[None]) -> None:
         # uvicorn offers no event for "started"; poll its flag briefly.

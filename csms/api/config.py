@@ -1,0 +1,377 @@
+"""Station configuration: snapshots and their history, validated changes, resets, licences.
+
+Values are validated against the key catalog before anything is sent; a refused value gets a 422
+whose message names the rule. Changes for an offline station are queued (`state: queued`) and
+sent in order when it connects.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, Field
+
+from csms.api.deps import CS, not_found
+from csms.app import CentralSystem
+from csms.config import changes as ch
+from csms.config.catalog import CATALOG, lookup, spellings
+from csms.config.service import ConfigService, StationUnknown
+from csms.config.snapshot import diff_snapshots
+from csms.config.store import ChangeRecord, SnapshotRecord
+from csms.config.validation import InvalidValue
+from csms.ocpp.errors import CallFailed, StationOffline
+
+router = APIRouter(tags=["configuration"])
+STATION = "/api/v1/stations/{station_id}"
+
+
+def config_service(cs: CentralSystem) -> ConfigService:
+    """The running configuration service of `cs`."""
+    for service in cs.services:
+        if isinstance(service, ConfigService):
+            return service
+    raise HTTPException(503, "configuration service is not running")
+
+
+class KeyInfo(BaseModel):
+    key: str
+    value: str | None
+    readonly: bool
+    known: bool = Field(description="in the key catalog")
+    unit: str | None = None
+    reboot: bool | None = Field(None, description="catalog: a change needs a reboot")
+    feature: str | None = Field(None, description="licensed feature the key belongs to")
+    description: str | None = None
+
+
+class Snapshot(BaseModel):
+    station_id: str
+    snapshot_id: int
+    taken_at: float
+    reason: str
+    online: bool
+    keys: list[KeyInfo]
+    unknown_keys: list[str]
+
+
+class SnapshotSummary(BaseModel):
+    id: int
+    station_id: str
+    taken_at: float
+    reason: str
+    key_count: int
+
+
+class KeyDiffOut(BaseModel):
+    key: str
+    change: str
+    old: str | None
+    new: str | None
+
+
+class SnapshotDiff(BaseModel):
+    station_id: str
+    from_snapshot: SnapshotSummary | None
+    to_snapshot: SnapshotSummary
+    changes: list[KeyDiffOut]
+
+
+class ChangeRequest(BaseModel):
+    value: str
+    force: bool = Field(False, description="send an unknown key or an out-of-catalog value")
+    reboot: ch.RebootPolicy = Field(ch.DEFAULT_REBOOT_POLICY, description="never, when-idle, now")
+
+
+class Change(BaseModel):
+    id: int
+    station_id: str
+    key: str
+    value: str
+    status: str = Field(
+        description="the station's answer (Accepted, RebootRequired, Rejected, NotSupported), "
+        "or Queued while the station is offline"
+    )
+    state: str
+    reboot: str
+    origin: str
+    reported_value: str | None
+    detail: str | None
+    warnings: list[str]
+    forced: bool
+    created_at: float
+    sent_at: float | None
+    finished_at: float | None
+
+
+class ResetRequest(BaseModel):
+    type: Literal["Soft", "Hard"] = "Soft"
+
+
+class ResetResult(BaseModel):
+    station_id: str
+    type: str
+    status: str
+
+
+class LicenseRequest(BaseModel):
+    key: str = Field(description="XXXX.XXXX.XXXX.XXXX.XXXX.XXXX")
+    reboot: ch.RebootPolicy = ch.DEFAULT_REBOOT_POLICY
+
+
+def change_out(record: ChangeRecord) -> Change:
+    return Change(
+        id=record.id,
+        station_id=record.station_id,
+        key=record.key,
+        value=record.value,
+        status=record.status or ("Queued" if record.state == ch.QUEUED else "None"),
+        state=record.state,
+        reboot=record.reboot_policy,
+        origin=record.origin,
+        reported_value=record.reported_value,
+        detail=record.detail,
+        warnings=list(record.warnings),
+        forced=record.forced,
+        created_at=record.created_at,
+        sent_at=record.sent_at,
+        finished_at=record.finished_at,
+    )
+
+
+def _key_info(key: str, value: str | None, readonly: bool) -> KeyInfo:
+    spec = lookup(key)
+    return KeyInfo(
+        key=key,
+        value=value,
+        readonly=readonly,
+        known=spec is not None,
+        unit=spec.unit if spec else None,
+        reboot=spec.reboot if spec else None,
+        feature=spec.feature if spec else None,
+        description=spec.description if spec else None,
+    )
+
+
+def _summary(snap: SnapshotRecord) -> SnapshotSummary:
+    return SnapshotSummary(
+        id=snap.id,
+        station_id=snap.station_id,
+        taken_at=snap.taken_at,
+        reason=snap.reason,
+        key_count=len(snap.entries),
+    )
+
+
+def _snapshot_out(cs: CentralSystem, snap: SnapshotRecord) -> Snapshot:
+    return Snapshot(
+        station_id=snap.station_id,
+        snapshot_id=snap.id,
+        taken_at=snap.taken_at,
+        reason=snap.reason,
+        online=cs.registry.is_online(snap.station_id),
+        keys=[_key_info(e.key, e.value, e.readonly) for e in snap.entries],
+        unknown_keys=list(snap.unknown_keys),
+    )
+
+
+async def _known(service: ConfigService, station_id: str) -> None:
+    try:
+        await service.require_station(station_id)
+    except StationUnknown as exc:
+        raise HTTPException(404, str(exc)) from None
+
+
+def _call_failed(station_id: str, exc: CallFailed) -> HTTPException:
+    if isinstance(exc, StationOffline):
+        return HTTPException(409, f"station {station_id} is offline")
+    return HTTPException(502, str(exc))
+
+
+async def _fresh_or_latest(
+    service: ConfigService, station_id: str, refresh: bool
+) -> SnapshotRecord:
+    await _known(service, station_id)
+    if refresh:
+        try:
+            return await service.take_snapshot(station_id, "request")
+        except CallFailed as exc:
+            raise _call_failed(station_id, exc) from None
+    latest = await service.store.latest_snapshot(station_id)
+    if latest is None:
+        raise HTTPException(
+            404,
+            f"no configuration snapshot of station {station_id} yet; "
+            "ask for one with ?refresh=true while it is online",
+        )
+    return latest
+
+
+@router.get("/api/v1/configuration/catalog", response_model=list[dict[str, Any]])
+async def catalog() -> list[dict[str, Any]]:
+    """Every key the catalog knows: type, range, unit, read-only, reboot, feature, description."""
+    return [
+        {
+            "key": s.name,
+            "kind": s.kind,
+            "unit": s.unit,
+            "range": s.range_text,
+            "choices": list(s.choices),
+            "pattern": s.pattern_rule,
+            "read_only": s.read_only,
+            "write_only": s.write_only,
+            "reboot": s.reboot,
+            "feature": s.feature,
+            "aliases": list(s.aliases),
+            "description": s.description,
+            "source": s.source,
+        }
+        for s in CATALOG.values()
+    ]
+
+
+@router.get(STATION + "/configuration", response_model=Snapshot)
+async def get_configuration(station_id: str, cs: CS, refresh: bool = False) -> Snapshot:
+    """The latest snapshot; `?refresh=true` reads every key from the station first."""
+    service = config_service(cs)
+    return _snapshot_out(cs, await _fresh_or_latest(service, station_id, refresh))
+
+
+@router.get(STATION + "/configuration/snapshots", response_model=list[SnapshotSummary])
+async def list_snapshots(
+    station_id: str, cs: CS, limit: int = Query(100, ge=1, le=1000)
+) -> list[SnapshotSummary]:
+    """Snapshot history, newest first."""
+    service = config_service(cs)
+    await _known(service, station_id)
+    rows = await service.store.list_snapshots(station_id, limit)
+    return [SnapshotSummary(**row) for row in rows]
+
+
+@router.get(STATION + "/configuration/snapshots/{snapshot_id}", response_model=Snapshot)
+async def get_snapshot(station_id: str, snapshot_id: int, cs: CS) -> Snapshot:
+    snap = await config_service(cs).store.snapshot(station_id, snapshot_id)
+    if snap is None:
+        raise not_found(f"snapshot {snapshot_id} of station {station_id}")
+    return _snapshot_out(cs, snap)
+
+
+@router.get(STATION + "/configuration/diff", response_model=SnapshotDiff)
+async def diff(
+    station_id: str,
+    cs: CS,
+    from_id: int | None = Query(None, alias="from"),
+    to_id: int | None = Query(None, alias="to"),
+) -> SnapshotDiff:
+    """What changed between two snapshots (default: the latest against the one before it)."""
+    service = config_service(cs)
+    await _known(service, station_id)
+    store = service.store
+    to = await (store.snapshot(station_id, to_id) if to_id else store.latest_snapshot(station_id))
+    if to is None:
+        raise not_found(f"snapshot {to_id or '(latest)'} of station {station_id}")
+    if from_id is not None:
+        old = await store.snapshot(station_id, from_id)
+        if old is None:
+            raise not_found(f"snapshot {from_id} of station {station_id}")
+    else:
+        old = await store.previous_snapshot(station_id, to.id)
+    changes = diff_snapshots(old.values if old else {}, to.values)
+    return SnapshotDiff(
+        station_id=station_id,
+        from_snapshot=_summary(old) if old else None,
+        to_snapshot=_summary(to),
+        changes=[KeyDiffOut(key=d.key, change=d.change, old=d.old, new=d.new) for d in changes],
+    )
+
+
+@router.get(STATION + "/configuration/changes", response_model=list[Change])
+async def list_changes(
+    station_id: str,
+    cs: CS,
+    state: str | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+) -> list[Change]:
+    """The change queue and history, oldest first (`?state=queued` for the queue)."""
+    service = config_service(cs)
+    await _known(service, station_id)
+    records = await service.store.changes(station_id, [state] if state else None, limit)
+    return [change_out(r) for r in records]
+
+
+@router.get(STATION + "/configuration/changes/{change_id}", response_model=Change)
+async def get_change(station_id: str, change_id: int, cs: CS) -> Change:
+    record = await config_service(cs).store.change(change_id)
+    if record is None or record.station_id != station_id:
+        raise not_found(f"change {change_id} of station {station_id}")
+    return change_out(record)
+
+
+@router.get(STATION + "/configuration/{key}", response_model=KeyInfo)
+async def get_key(station_id: str, key: str, cs: CS, refresh: bool = False) -> KeyInfo:
+    """One key from the latest snapshot (or read now with `?refresh=true`)."""
+    service = config_service(cs)
+    await _known(service, station_id)
+    if refresh:
+        try:
+            read = await service.read_keys(station_id, [key])
+        except CallFailed as exc:
+            raise _call_failed(station_id, exc) from None
+        name = next((k for k in spellings(key) if k in read.values), None)
+        if name is None:
+            raise not_found(f"key {key} on station {station_id}")
+        spec = lookup(name)
+        return _key_info(name, read.values[name], bool(spec and spec.read_only))
+    snap = await _fresh_or_latest(service, station_id, False)
+    names = spellings(key)
+    entry = next((e for e in snap.entries if e.key in names), None)
+    if entry is None:
+        raise not_found(f"key {key} in the latest snapshot of station {station_id}")
+    return _key_info(entry.key, entry.value, entry.readonly)
+
+
+@router.put(STATION + "/configuration/{key}", response_model=Change)
+async def set_key(
+    station_id: str, key: str, body: ChangeRequest, cs: CS, force: bool = False
+) -> Change:
+    """Validate, then ChangeConfiguration (or queue it while the station is offline)."""
+    service = config_service(cs)
+    await _known(service, station_id)
+    try:
+        new = await service.prepare(station_id, key, body.value, force or body.force)
+    except InvalidValue as exc:
+        raise HTTPException(422, str(exc)) from None
+    (record,) = await service.submit(station_id, [new], body.reboot)
+    return change_out(record)
+
+
+@router.post(STATION + "/reset", response_model=ResetResult)
+async def reset(station_id: str, body: ResetRequest, cs: CS) -> ResetResult:
+    """Reset the station; changes waiting for a reboot are verified after it boots."""
+    service = config_service(cs)
+    await _known(service, station_id)
+    try:
+        status = await service.reset(station_id, body.type)
+    except CallFailed as exc:
+        raise _call_failed(station_id, exc) from None
+    return ResetResult(station_id=station_id, type=body.type, status=status)
+
+
+@router.post(STATION + "/license", response_model=dict[str, Any])
+async def start_license(station_id: str, body: LicenseRequest, cs: CS) -> dict[str, Any]:
+    """Check the key, write FeatureLicenseKey, reboot (per `reboot`), report unlocked features."""
+    service = config_service(cs)
+    try:
+        return await service.license.start(station_id, body.key, body.reboot)
+    except InvalidValue as exc:
+        raise HTTPException(422, str(exc)) from None
+    except StationUnknown as exc:
+        raise HTTPException(404, str(exc)) from None
+
+
+@router.get(STATION + "/license", response_model=dict[str, Any])
+async def license_status(station_id: str, cs: CS) -> dict[str, Any]:
+    """Unlocked features from the latest snapshot and the licence jobs with their progress."""
+    service = config_service(cs)
+    await _known(service, station_id)
+    return await service.license.status(station_id)

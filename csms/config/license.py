@@ -1,0 +1,153 @@
+"""The licence workflow (guide 2.2.2): check the key, write FeatureLicenseKey, reboot, re-read
+UnlockedFeatures and report which features the key unlocked.
+
+A job records `UnlockedFeatures` before the write; the first boot after the key was sent decides
+the outcome from that boot's snapshot. The reboot follows the request's policy (`when-idle` by
+default, so no charging session is cut short).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from csms.config import changes as ch
+from csms.config.features import check_license_key, describe, parse_unlocked_features
+from csms.config.snapshot import ConfigEntry
+from csms.config.store import ChangeRecord, SnapshotRecord
+from csms.config.validation import InvalidValue
+from csms.ocpp.errors import CallFailed
+
+if TYPE_CHECKING:
+    from csms.config.service import ConfigService
+
+ORIGIN = "license:"
+FAILED_STATES = (ch.REJECTED, ch.NOT_SUPPORTED, ch.FAILED)
+
+
+def outcome(before: str | None, after: str | None) -> tuple[str, list[str], str | None]:
+    """(job state, newly unlocked feature codes, detail) from UnlockedFeatures before/after."""
+    old = parse_unlocked_features(before) or frozenset()
+    new = parse_unlocked_features(after)
+    if new is None:
+        return "failed", [], f"cannot read UnlockedFeatures {after!r} after the reboot"
+    unlocked = sorted(new - old)
+    if unlocked:
+        return "done", unlocked, None
+    return "failed", [], f"the key unlocked no new features (UnlockedFeatures is {after!r})"
+
+
+def job_view(job: dict[str, Any], change: ChangeRecord | None) -> dict[str, Any]:
+    """A licence job as the API shows it."""
+    after = parse_unlocked_features(job.get("features_after"))
+    return {
+        "id": job["id"],
+        "station_id": job["station_id"],
+        "state": job["state"],
+        "step": _step(job, change),
+        "change_id": job.get("change_id"),
+        "station_answer": change.status if change else None,
+        "features_before": job.get("features_before"),
+        "features_after": job.get("features_after"),
+        "unlocked": job["unlocked"],
+        "unlocked_names": describe(job["unlocked"]),
+        "features": describe(after) if after is not None else [],
+        "detail": job.get("detail") or (change.detail if change else None),
+        "created_at": job["created_at"],
+        "updated_at": job["updated_at"],
+    }
+
+
+def _step(job: dict[str, Any], change: ChangeRecord | None) -> str:
+    if job["state"] != "running":
+        return "finished"
+    if change is None or change.state == ch.QUEUED:
+        return "waiting to send the key (station offline?)"
+    if change.state == ch.REBOOT_PENDING:
+        return "key written; waiting to reboot"
+    if change.state == ch.REBOOT_REQUIRED:
+        return "key written; reboot the station to unlock"
+    if change.state == ch.REBOOTING:
+        return "rebooting"
+    return "waiting for the station to boot"
+
+
+class LicenseWorkflow:
+    """Starts licence jobs and finishes them from the station's answers and boots."""
+
+    def __init__(self, service: ConfigService) -> None:
+        self.service = service
+        service.add_settle_hook(self._on_settled)
+        service.add_boot_hook(self._on_boot)
+
+    async def start(
+        self, station_id: str, key: str, policy: ch.RebootPolicy = ch.DEFAULT_REBOOT_POLICY
+    ) -> dict[str, Any]:
+        """Check the key's format (raises `InvalidValue`), then queue the write and its reboot."""
+        key = key.strip()
+        rule = check_license_key(key)
+        if rule:
+            raise InvalidValue("FeatureLicenseKey", key, rule)
+        service = self.service
+        await service.require_station(station_id)
+        before = await self._current_features(station_id)
+        job = await service.store.add_license_job(station_id, before, service.cs.clock())
+        new = await service.prepare(station_id, "FeatureLicenseKey", key, force=False)
+        (record,) = await service.submit(station_id, [new], policy, origin=f"{ORIGIN}{job['id']}")
+        await service.store.set_license_change(job["id"], record.id)
+        return await self.view(job["id"])
+
+    async def _current_features(self, station_id: str) -> str | None:
+        service = self.service
+        if service.cs.registry.is_online(station_id):
+            try:
+                read = await service.read_keys(station_id, ["UnlockedFeatures"])
+                return read.values.get("UnlockedFeatures")
+            except CallFailed:
+                pass
+        latest = await service.store.latest_snapshot(station_id)
+        return latest.values.get("UnlockedFeatures") if latest else None
+
+    async def view(self, job_id: int) -> dict[str, Any]:
+        job = await self.service.store.license_job(job_id)
+        assert job is not None
+        change = await self.service.store.change(job["change_id"]) if job["change_id"] else None
+        return job_view(job, change)
+
+    async def status(self, station_id: str) -> dict[str, Any]:
+        """Current features (latest snapshot) and the station's licence jobs, newest first."""
+        latest = await self.service.store.latest_snapshot(station_id)
+        value = latest.values.get("UnlockedFeatures") if latest else None
+        features = parse_unlocked_features(value)
+        jobs = await self.service.store.license_jobs(station_id)
+        return {
+            "station_id": station_id,
+            "unlocked_features": value,
+            "features": describe(features) if features is not None else [],
+            "snapshot_taken_at": latest.taken_at if latest else None,
+            "jobs": [await self.view(job["id"]) for job in jobs],
+        }
+
+    async def _on_settled(self, record: ChangeRecord, snapshot: SnapshotRecord | None) -> None:
+        if not record.origin.startswith(ORIGIN) or record.state not in FAILED_STATES:
+            return
+        job_id = int(record.origin[len(ORIGIN) :])
+        detail = f"station answered {record.status or 'nothing'}: {record.detail or record.state}"
+        await self.service.store.finish_license_job(
+            job_id, "failed", None, [], detail, self.service.cs.clock()
+        )
+
+    async def _on_boot(self, snapshot: SnapshotRecord, booted_at: float) -> None:
+        store = self.service.store
+        for job in await store.license_jobs(snapshot.station_id, running_only=True):
+            change = await store.change(job["change_id"]) if job["change_id"] else None
+            if change is None or change.sent_at is None or change.sent_at > booted_at:
+                continue  # the key was not written before this boot
+            after = _value(snapshot.entries, "UnlockedFeatures")
+            state, unlocked, detail = outcome(job["features_before"], after)
+            await store.finish_license_job(
+                job["id"], state, after, unlocked, detail, self.service.cs.clock()
+            )
+
+
+def _value(entries: tuple[ConfigEntry, ...], key: str) -> str | None:
+    return next((e.value for e in entries if e.key == key), None)
