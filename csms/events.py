@@ -72,6 +72,7 @@ class TransactionStopped:
     meter_stop_wh: int
     reason: str | None
     at: float
+    connector_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -209,7 +209,12 @@ class Handlers:
         else:
             self.bus.publish(
                 events.TransactionStopped(
-                    station_id, request.transaction_id, request.meter_stop, request.reason, now
+                    station_id,
+                    request.transaction_id,
+                    request.meter_stop,
+                    request.reason,
+                    now,
+                    connector_id=stopped["connector_id"],
                 )
             )
         response: dict[str, Any] = {}
