@@ -17,6 +17,8 @@ COMMAND_MODULES = [
     "csms.cli.client",
     "csms.cli.meter",
     "csms.cli.sim_meter",
+    "csms.cli.config",
+    "csms.cli.scn",
 ]
 
 
