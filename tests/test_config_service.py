@@ -1,0 +1,94 @@
+"""Snapshot reading against hand-written fake stations: cut answers, refused full reads, paging."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from csms.config.catalog import CATALOG
+from csms.config.service import ConfigService
+from csms.events import EventBus
+from csms.ocpp.errors import CallErrorReceived
+from csms.storage import Store, open_database
+
+KEYS = {name: f"v-{i}" for i, name in enumerate(list(CATALOG)[:50])}
+KEYS["GetConfigurationMaxKeys"] = "10"
+KEYS["Vendor-Extra"] = "x"  # not in the catalog
+
+
+class FakeStation:
+    """Answers GetConfiguration like a station; records every call."""
+
+    def __init__(self, *, truncate: bool = False, refuse_all: bool = False) -> None:
+        self.truncate = truncate
+        self.refuse_all = refuse_all
+        self.calls: list[list[str] | None] = []
+
+    async def call(self, station_id: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        assert action == "GetConfiguration"
+        wanted = payload.get("key")
+        self.calls.append(wanted)
+        if not wanted:
+            if self.refuse_all:
+                raise CallErrorReceived("GenericError", "answer too large", {})
+            names = list(KEYS)[:10] if self.truncate else list(KEYS)
+            return {"configurationKey": [_item(n) for n in names]}
+        asked = wanted[:10]  # GetConfigurationMaxKeys: the rest is dropped
+        return {
+            "configurationKey": [_item(n) for n in asked if n in KEYS],
+            "unknownKey": [n for n in asked if n not in KEYS],
+        }
+
+
+def _item(name: str) -> dict[str, Any]:
+    return {"key": name, "readonly": name == "GetConfigurationMaxKeys", "value": KEYS[name]}
+
+
+@pytest.fixture
+async def make_service(tmp_path: Path) -> Any:
+    db = open_database(f"sqlite:///{tmp_path}/s.sqlite3")
+    await db.open()
+
+    def make(station: FakeStation) -> ConfigService:
+        cs = SimpleNamespace(
+            db=db, store=Store.on(db), registry=station, clock=lambda: 1000.0, bus=EventBus()
+        )
+        return ConfigService(cs)  # type: ignore[arg-type]
+
+    yield make
+    await db.close()
+
+
+async def test_complete_answer_needs_one_call(make_service: Any) -> None:
+    station = FakeStation()
+    snap = await make_service(station).take_snapshot("A", "boot")
+    assert snap.values == KEYS
+    assert station.calls == [None]
+
+
+async def test_answer_cut_at_max_keys_is_completed_in_pages(make_service: Any) -> None:
+    station = FakeStation(truncate=True)
+    service = make_service(station)
+    snap = await service.take_snapshot("A", "boot")
+    catalog_keys = {k: v for k, v in KEYS.items() if k in CATALOG}
+    assert {k: v for k, v in snap.values.items()} == catalog_keys  # Vendor-Extra is undiscoverable
+    pages = station.calls[1:]
+    assert pages and all(page is not None and len(page) <= 10 for page in pages)
+    assert set(snap.unknown_keys) == set(CATALOG) - set(KEYS)
+
+
+async def test_refused_full_read_falls_back_to_key_lists(make_service: Any) -> None:
+    station = FakeStation(refuse_all=True)
+    service = make_service(station)
+    snap = await service.take_snapshot("A", "boot")
+    assert snap.values == {k: v for k, v in KEYS.items() if k in CATALOG}
+    assert station.calls[:2] == [None, ["GetConfigurationMaxKeys"]]
+    assert all(len(page or []) <= 10 for page in station.calls[2:])
+    # the next read asks for every key the last snapshot had (and reuses its max keys)
+    station.calls.clear()
+    again = await service.take_snapshot("A", "request")
+    assert again.values == snap.values
+    assert station.calls[0] is None and station.calls[1] != ["GetConfigurationMaxKeys"]
