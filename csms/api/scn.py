@@ -53,7 +53,6 @@ async def apply(body: PlanRequest, cs: CS) -> dict[str, Any]:
         job = await config_service(cs).scn.apply(_plan(body), body.reboot)
     except PlanRefused as exc:
         raise HTTPException(422, str(exc)) from None
-    assert job is not None
     return job
 
 

@@ -93,20 +93,22 @@ class ScnService:
             raise PlanRefused(report)
         job = await service.store.add_scn_job(plan.name, policy, asdict(plan), service.cs.clock())
         change_ids: dict[str, list[int]] = {}
-        for station in report.stations:
-            if not station.changes:
+        for member in report.stations:
+            if not member.changes:
                 continue
-            new = [NewChange(k.key, k.desired) for k in station.changes]
+            new = [NewChange(k.key, k.desired) for k in member.changes]
             records = await service.submit(
-                station.station_id, new, policy, origin=f"{ORIGIN}{job['id']}", wait_answer=False
+                member.station_id, new, policy, origin=f"{ORIGIN}{job['id']}", wait_answer=False
             )
-            change_ids[station.station_id] = [r.id for r in records]
+            change_ids[member.station_id] = [r.id for r in records]
         result = {"report": report_view(report), "change_ids": change_ids}
         job = await service.store.update_scn_job(
             job["id"], "running", result, None, service.cs.clock()
         )
         service.spawn(self._finish(job["id"], plan, result), f"scn-apply-{job['id']}")
-        return await self.view(job["id"])
+        view = await self.view(job["id"])
+        assert view is not None
+        return view
 
     async def _finish(self, job_id: int, plan: ScnPlan, result: dict[str, Any]) -> None:
         """Wait for every change to settle (reboots included), then read every member back."""

@@ -87,7 +87,7 @@ class ConfigService:
                 self._group = group
                 self.started.set()
                 for station_id in self.cs.registry.online_ids():
-                    self._worker(station_id).wake(booted=True)
+                    self._worker(station_id).wake(booted=True, at=self.cs.clock())
                 while True:
                     self._on_event(await queue.get())
         finally:
@@ -96,7 +96,7 @@ class ConfigService:
 
     def _on_event(self, event: events.Event) -> None:
         if isinstance(event, events.StationBooted):
-            self._worker(event.station_id).wake(booted=True)
+            self._worker(event.station_id).wake(booted=True, at=event.at)
         elif isinstance(event, events.StationConnected):
             self._worker(event.station_id).wake(connected=True)
         elif isinstance(event, events.TransactionStopped) and event.station_id in self._workers:
@@ -345,21 +345,27 @@ class ConfigService:
 
     # -- resets ------------------------------------------------------------------------------
     async def reset(self, station_id: str, kind: str = "Soft") -> str:
-        """Send Reset; when accepted, changes waiting for a reboot are marked `rebooting`."""
-        answer = await self.cs.registry.call(station_id, "Reset", {"type": kind})
-        status = str(answer.get("status"))
-        waiting = await self.store.changes(
-            station_id, states=[ch.REBOOT_PENDING, ch.REBOOT_REQUIRED]
-        )
-        for record in waiting:
+        """Send Reset; when accepted, changes waiting for a reboot are marked `rebooting`.
+
+        Holds the station's lock so a quick reboot's verification cannot run before the
+        changes are marked.
+        """
+        worker = self._worker(station_id)
+        async with worker.lock:
+            answer = await self.cs.registry.call(station_id, "Reset", {"type": kind})
+            status = str(answer.get("status"))
             if status == "Accepted":
-                await self._set(record, state=ch.REBOOTING, detail=f"{kind} reset sent")
-            else:
-                await self._set(
-                    record, state=ch.REBOOT_REQUIRED, detail=f"station answered Reset {status}"
-                )
-        if status == "Accepted":
-            self._worker(station_id).reset_sent(self.cs.clock())
+                worker.reset_sent(self.cs.clock())
+            waiting = await self.store.changes(
+                station_id, states=[ch.REBOOT_PENDING, ch.REBOOT_REQUIRED]
+            )
+            for record in waiting:
+                if status == "Accepted":
+                    await self._set(record, state=ch.REBOOTING, detail=f"{kind} reset sent")
+                else:
+                    await self._set(
+                        record, state=ch.REBOOT_REQUIRED, detail=f"station answered Reset {status}"
+                    )
         return status
 
 
@@ -374,11 +380,13 @@ class _StationWorker:
         self._connected = False
         self._reset_at: float | None = None
         self._booted_at = 0.0
+        # Serialises a Reset (and marking its changes) with the verification after a boot.
+        self.lock = asyncio.Lock()
 
-    def wake(self, booted: bool = False, connected: bool = False) -> None:
+    def wake(self, booted: bool = False, connected: bool = False, at: float = 0.0) -> None:
         if booted:
             self._booted = True
-            self._booted_at = self._now()
+            self._booted_at = at
         self._connected |= connected
         self._wake.set()
 
@@ -427,7 +435,8 @@ class _StationWorker:
             self._booted = False
             self._reset_at = None
             snapshot = await service.take_snapshot(sid, reason)
-            await service.verify_after_boot(snapshot, at)
+            async with self.lock:
+                await service.verify_after_boot(snapshot, at)
         for record in await service.store.changes(sid, states=[ch.QUEUED]):
             service._answer(await service.send_change(record))
         await self._maybe_reset()
