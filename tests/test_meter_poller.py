@@ -206,3 +206,27 @@ async def test_unreachable_from_the_start_backs_off_and_stays_stale(unused_tcp_p
 async def test_type_none_returns_at_once() -> None:
     poller = MeterPoller(MeterSettings(type="none"), lambda _r: None, site_id=site())
     await asyncio.wait_for(poller.run(), 1)
+
+
+async def test_a_cancel_swallowed_by_a_library_still_stops_the_source(monkeypatch) -> None:
+    """Python 3.11's wait_for (used by pymodbus) can swallow a cancel; the source re-raises it."""
+    from csms.meter import sources
+    from csms.meter.reading import make_reading
+
+    async def connect(self) -> None:
+        return None
+
+    async def swallowing_read(self) -> MeterReading:
+        asyncio.current_task().cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(0)  # what wait_for does when the answer is already there
+        return make_reading(1.0, [1, 1, 1])
+
+    monkeypatch.setattr(sources.ModbusMeter, "connect", connect)
+    monkeypatch.setattr(sources.ModbusMeter, "read", swallowing_read)
+    accepted: list[MeterReading] = []
+    source = sources.ModbusSource(MeterSettings(type="modbus", poll_interval_s=0.01))
+    task = asyncio.create_task(source.run(accepted.append, lambda _r: None))
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 2)
+    assert accepted == []

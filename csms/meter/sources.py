@@ -30,6 +30,19 @@ Accept = Callable[[MeterReading], None]
 Reject = Callable[[str], None]
 
 
+def _raise_if_cancelled() -> None:
+    """Re-raise a cancellation that a library's `asyncio.wait_for` swallowed.
+
+    On Python 3.11, `wait_for` returns the result instead of raising CancelledError when the
+    awaited future completes in the same loop pass as the cancel (fixed in 3.12); pymodbus and
+    aiomqtt both use it. Without this check a cancelled poller could keep polling forever and
+    hold up the TaskGroup that is shutting down.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class MeterSource(Protocol):
     """One connection to a meter, streaming readings."""
 
@@ -54,15 +67,20 @@ class ModbusSource:
         loop = asyncio.get_running_loop()
         try:
             await meter.connect()
+            _raise_if_cancelled()
             log.info("meter %s: connected", self.description)
             next_poll = loop.time()
             while True:
                 try:
-                    accept(await meter.read())
+                    reading = await meter.read()
                 except MeterUnreachable:
                     raise
                 except (MeterReadError, InvalidReading) as exc:
+                    _raise_if_cancelled()
                     reject(str(exc))
+                else:
+                    _raise_if_cancelled()
+                    accept(reading)
                 # Fixed cadence; after a slow read, poll again at once rather than drift.
                 next_poll = max(next_poll + s.poll_interval_s, loop.time())
                 await asyncio.sleep(next_poll - loop.time())
@@ -139,6 +157,7 @@ class DsmrMqttSource:
             async with client:
                 for topic in topics.subscriptions():
                     await client.subscribe(topic)
+                    _raise_if_cancelled()
                 log.info("meter %s: subscribed", self.description)
                 messages = aiter(client.messages)
                 while True:
@@ -150,6 +169,7 @@ class DsmrMqttSource:
                             f"no DSMR-reader message on {s.topic_prefix}/# "
                             f"for {s.stream_idle_s:g} s"
                         ) from None
+                    _raise_if_cancelled()
                     # A retained value is old news: stamping it "now" would hide an outage.
                     if message.retain:
                         continue
