@@ -1,0 +1,436 @@
+"""The entry point: `allocate(site, reading, sessions, state, now) -> Allocation`.
+
+One run, in order:
+
+1. **Headroom per phase.** With a fresh reading: other load = meter − our EVs' measured current
+   (when `meter_includes_ev`), available = grid limit − margin − other load, so export raises it.
+   A missing, non-finite or stale reading (older than `meter_timeout_s`) turns on safe mode: all
+   EVs together get at most `safe_current_a`, lowest socket id first (guide 6.3.3.4).
+2. **Per session:** its phases (measured, else all of the socket's), its minimum (site, socket or
+   EV: 6 or 14 A) and its own caps (connector, station, EV max, demand).
+3. **Order.** Sessions queue in the order they are served when not everyone fits; the first run
+   queues them by socket id, highest first (guide 2.4, 6.1.1.3); later arrivals join at the back.
+   When a paused session has waited `alternating_period_s`, the paused ones move to the front.
+4. **PV-surplus gate** (PV mode outside boost windows), see `pv.py`.
+5. **Share** (`waterfill.py`): admit in queue order while minimums fit, then max-min fair filling
+   under every grid-phase, circuit, station, safe-mode and PV constraint.
+6. **Ramp:** a limit above last run's rises at most `ramp_a_per_s`; decreases apply at once.
+
+Times are epoch seconds; the result carries the next `BalancerState`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from types import MappingProxyType
+
+from .demand import track
+from .model import Mode, ReadingLike, Session, Site, SocketKey
+from .phases import Phase
+from .pv import PvCandidate, pv_gate
+from .result import Allocation, Binding, LimitSource, SocketAllocation
+from .state import BalancerState, SocketState
+from .topology import CompiledSite, SocketInfo, compiled
+from .waterfill import Problem, admit, fill, finalize, simplify
+
+_GRID_LABELS = {p: Binding(LimitSource.GRID_PHASE, p.name) for p in Phase}
+_EV_MAX = Binding(LimitSource.EV_MAX, "")
+_EV_DEMAND = Binding(LimitSource.EV_DEMAND, "drawing less than offered")
+
+
+def _down(amps: float) -> int:
+    """Amps → deci-amps, rounded down (float noise below 1e-9 A ignored)."""
+    return max(0, math.floor(amps * 10 + 1e-9))
+
+
+def _up(amps: float) -> int:
+    return max(1, math.ceil(amps * 10 - 1e-9))
+
+
+def _fmt(amps: float) -> str:
+    return f"{amps:.1f} A"
+
+
+def grid_headroom(
+    site: Site,
+    cs: CompiledSite,
+    reading: ReadingLike | None,
+    sessions: Sequence[tuple[SocketInfo, Session]],
+    now: float,
+) -> tuple[str, tuple[float, ...] | None, tuple[float, ...]]:
+    """(safe-mode reason or "", other load per phase or None, available per phase ≥ 0)."""
+    limit = site.grid_limit_a - site.margin_a
+    reason = ""
+    values: tuple[float, ...] = ()
+    if reading is None:
+        reason = "no meter reading"
+    else:
+        values = tuple(reading.current_a)
+        age = now - reading.at
+        if not all(math.isfinite(v) for v in values) or not math.isfinite(reading.at):
+            reason = "meter reading is not a number"
+        elif age > site.meter_timeout_s:
+            reason = f"meter reading {age:.0f} s old"
+        elif -age > site.meter_timeout_s:
+            reason = "meter reading is from the future"
+    if reason:
+        safe = max(0.0, min(limit, site.safe_current_a))
+        return reason, None, tuple(safe for _ in cs.grid_phases)
+    ev = [0.0, 0.0, 0.0]
+    if site.meter_includes_ev:
+        for info, s in sessions:
+            m = s.measured_a
+            if m is None or not s.charging:
+                continue
+            g = info.ev_to_grid
+            for k in (0, 1, 2):
+                v = m[k]
+                if 0.0 < v < math.inf:
+                    ev[g[k]] += v
+    other = tuple(values[p - 1] - ev[p - 1] for p in cs.grid_phases)
+    return "", other, tuple(max(0.0, limit - o) for o in other)
+
+
+def _queue(
+    state: BalancerState, pairs: Sequence[tuple[SocketInfo, Session]], now: float, period: float
+) -> tuple[list[SocketKey], float | None]:
+    """The alternating order for this run, after a swap if one is due."""
+    present = {info.key: info for info, _ in pairs}
+    queue = [k for k in state.queue if k in present]
+    if len(queue) < len(present):
+        known = set(queue)
+        arrivals = [i for k, i in present.items() if k not in known]
+        arrivals.sort(key=lambda i: -i.order_id)
+        queue += [i.key for i in arrivals]
+    since = state.period_since
+    if not state.safe_mode and since is not None and now - since >= period:
+        waiting = [k for k in queue if (st := state.sockets.get(k)) and st.alternating_paused]
+        if waiting:
+            moved = set(waiting)
+            queue = waiting + [k for k in queue if k not in moved]
+            since = now
+    return queue, since
+
+
+def allocate(
+    site: Site,
+    reading: ReadingLike | None,
+    sessions: Sequence[Session],
+    state: BalancerState,
+    now: float,
+) -> Allocation:
+    """Limits for every session at `now` (epoch seconds), and the state for the next run.
+
+    `reading` is the latest grid meter reading (any object with `at` and `current_a`, e.g.
+    `GridReading`), None when there is none. Raises ValueError for a session on a socket the site
+    does not have, two sessions on one socket, or a non-finite `now`.
+    """
+    if not math.isfinite(now):
+        raise ValueError(f"now must be a finite number of seconds, not {now!r}")
+    cs = compiled(site)
+    by_key = cs.by_key
+    pairs: list[tuple[SocketInfo, Session]] = []
+    for s in sessions:
+        info = by_key.get(s.key)
+        if info is None:
+            raise ValueError(f"session on unknown socket {s.key[0]}/{s.key[1]} of site {site.id}")
+        pairs.append((info, s))
+    pairs.sort(key=lambda p: p[0].index)
+    n = len(pairs)
+    for k in range(1, n):
+        if pairs[k][0] is pairs[k - 1][0]:
+            key = pairs[k][0].key
+            raise ValueError(f"two sessions on socket {key[0]}/{key[1]}")
+
+    reason, other, available = grid_headroom(site, cs, reading, pairs, now)
+    safe = bool(reason)
+    pv_mode = site.mode is Mode.PV_SURPLUS
+    boosting = pv_mode and site.pv.boosting(now)
+    pv_gated = pv_mode and not boosting
+    surplus = None if other is None else max(0.0, -sum(other))
+
+    # Per session: memory, phases, minimum and own cap.
+    states: list[SocketState] = []
+    phases: list[tuple[Phase, ...]] = []
+    floor_d: list[int] = []
+    cap_d: list[int] = []
+    cap_label: list[Binding] = []
+    old = state.sockets
+    site_min = site.min_current_a
+    if pv_gated and site.pv.min_charge_a > 0:
+        site_min = max(site_min, site.pv.min_charge_a)
+    site_floor = _up(site_min)
+    for info, s in pairs:
+        prev = old.get(info.key)
+        if prev is None or prev.started_at != s.started_at:
+            prev = SocketState(s.started_at)
+        min_a = site_min
+        if info.min_current_a is not None and info.min_current_a > min_a:
+            min_a = info.min_current_a
+        if s.min_current_a is not None and s.min_current_a > min_a:
+            min_a = s.min_current_a
+        st = track(prev, s, site, now, min_a)
+        states.append(st)
+        ev_phases = st.ev_phases
+        phases.append(info.phase_table[(1, 2, 3) if ev_phases is None else ev_phases])
+        floor_d.append(site_floor if min_a == site_min else _up(min_a))
+        cap, label = info.own_cap_d, info.own_label
+        if s.ev_max_current_a is not None and (v := _down(s.ev_max_current_a)) < cap:
+            cap, label = v, _EV_MAX
+        if st.demand_cap_a is not None and (v := _down(st.demand_cap_a)) < cap:
+            cap, label = v, _EV_DEMAND
+        cap_d.append(cap)
+        cap_label.append(label)
+
+    queue, period_since = _queue(state, pairs, now, site.alternating_period_s)
+    if safe:  # guide 6.3.3.4: the occupied socket with the lowest id has priority
+        order = sorted(range(n), key=lambda i: pairs[i][0].order_id)
+    else:
+        index_of = {info.key: i for i, (info, _) in enumerate(pairs)}
+        order = [index_of[k] for k in queue]
+    rank = [0] * n
+    for r, i in enumerate(order):
+        rank[i] = r
+
+    # PV-surplus gate.
+    candidate = [True] * n
+    pv_on = [pv_mode] * n
+    pv_since: list[float | None] = [None] * n
+    if pv_gated and site.pv.min_charge_a <= 0:
+        decisions = pv_gate(
+            site.pv,
+            [
+                PvCandidate(
+                    states[i].pv_on,
+                    states[i].pv_since,
+                    floor_d[i] / 10 * len(phases[i]),
+                    len(phases[i]),
+                )
+                for i in order
+            ],
+            surplus or 0.0,
+            now,
+        )
+        for i, dec in zip(order, decisions, strict=True):
+            pv_on[i], pv_since[i], candidate[i] = dec.on, dec.since, dec.on
+
+    # In safe mode the grid phases only keep their physical limit; the safe total binds.
+    grid_caps = (site.grid_limit_a - site.margin_a,) * len(available) if safe else available
+    problem = _constraints(
+        site, cs, pairs, phases, candidate, grid_caps, floor_d, cap_d, cap_label, rank
+    )
+    if safe:
+        live = [i for i in range(n) if candidate[i]]
+        label = Binding(LimitSource.SAFE_MODE, f"{_fmt(site.safe_current_a)} for all EVs")
+        problem.add(_down(site.safe_current_a), label, live)
+    if pv_gated:
+        live = [i for i in range(n) if candidate[i]]
+        weights = [len(phases[i]) for i in live]
+        floors = sum(w * floor_d[i] for i, w in zip(live, weights, strict=True))
+        budget = max(_down(surplus or 0.0), floors)
+        label = Binding(LimitSource.PV_SURPLUS, f"{_fmt(surplus or 0.0)} export")
+        problem.add(budget, label, live, weights)
+
+    problem, index = simplify(problem)
+    adm = admit(problem, index, order, candidate)
+    x, bind = fill(problem, index, adm.admitted)
+    target = finalize(problem, adm.admitted, x)
+
+    # Ramp, bindings, results and next state.
+    rate = site.ramp_a_per_s
+    dt = 0.0 if state.at is None else max(0.0, now - state.at)
+    step = None if rate is None else math.floor(rate * dt * 10 + 1e-9)
+    waiting_any = False
+    results: list[SocketAllocation] = []
+    new_states: dict[SocketKey, SocketState] = {}
+    c_label, p_cap_label = problem.c_label, problem.cap_label
+    for i in range(n):
+        info = pairs[i][0]
+        st = states[i]
+        t = target[i]
+        waiting = False
+        if not candidate[i]:
+            detail = "waiting for surplus" if pv_since[i] is not None else "not enough surplus"
+            binding = Binding(LimitSource.PV_SURPLUS, detail)
+        elif t == 0:
+            c = adm.blocked_by[i]
+            if c < 0 and adm.admitted[i]:
+                c = bind[i]  # lowered to 0 by the final check (float rounding), very rare
+            what = str(p_cap_label[i] if c < 0 else c_label[c])
+            if safe:
+                binding = Binding(LimitSource.SAFE_MODE, f"paused: {what}")
+            elif c >= 0 and (adm.crowded[i] or adm.admitted[i]):
+                waiting = True
+                binding = Binding(LimitSource.ALTERNATING, what)
+            else:
+                binding = Binding(LimitSource.MIN_CURRENT, what)
+        else:
+            b = bind[i]
+            binding = c_label[b] if b >= 0 else p_cap_label[i]
+        limit = t
+        if step is not None:
+            prev_d = int(st.limit_a * 10 + 0.5)
+            if t > prev_d:
+                limit = min(t, max(floor_d[i], prev_d + step))
+                if limit < t:
+                    binding = Binding(LimitSource.RAMP, f"to {_fmt(t / 10)}")
+        if waiting:
+            waiting_any = True
+        results.append(
+            SocketAllocation(info.key, limit / 10, phases[i], binding, t / 10, floor_d[i] / 10)
+        )
+        new_states[info.key] = SocketState(
+            st.started_at,
+            limit / 10,
+            st.ev_phases,
+            st.narrower,
+            st.narrower_since,
+            st.under_since,
+            st.demand_cap_a,
+            pv_on[i],
+            pv_since[i],
+            waiting,
+        )
+
+    if safe or not waiting_any or period_since is None:
+        period_since = now
+    next_state = BalancerState(
+        at=now,
+        sockets=MappingProxyType(new_states),
+        queue=tuple(queue),
+        period_since=period_since,
+        safe_mode=safe,
+    )
+    return Allocation(
+        at=now,
+        sockets=tuple(results),
+        available_a=available,
+        other_load_a=other,
+        safe_mode=safe,
+        safe_reason=reason,
+        mode=site.mode,
+        boosting=boosting,
+        pv_surplus_a=surplus if pv_mode else None,
+        swap_at=period_since + site.alternating_period_s if waiting_any else None,
+        state=next_state,
+    )
+
+
+def _constraints(
+    site: Site,
+    cs: CompiledSite,
+    pairs: Sequence[tuple[SocketInfo, Session]],
+    phases: list[tuple[Phase, ...]],
+    candidate: list[bool],
+    available: tuple[float, ...],
+    floor_d: list[int],
+    cap_d: list[int],
+    cap_label: list[Binding],
+    rank: list[int],
+) -> Problem[Binding]:
+    """Grid-phase, circuit and shared-station constraints over the candidate sessions.
+
+    Sessions that load every grid phase (most of them) are listed once per node and copied into
+    each phase's list at the end, which saves two thirds of the work on 3-phase sites.
+    """
+    problem = Problem(floor_d, cap_d, cap_label, rank)
+    n_phases = len(cs.grid_phases)
+    grid = _PhaseLists()
+    circuits: dict[int, _PhaseLists] = {}
+    n = len(pairs)
+    k = 0
+    while k < n:
+        # Sessions of one station are adjacent (pairs are in site order).
+        info = pairs[k][0]
+        end = k + 1
+        while end < n and pairs[end][0].station == info.station:
+            end += 1
+        group = [i for i in range(k, end) if candidate[i]] if end > k + 1 else [k]
+        if info.station_shared and group:
+            _station(problem, info, group, phases)
+        for i in group:
+            if not candidate[i]:
+                continue
+            ph = phases[i]
+            full = len(ph) == n_phases
+            if full:
+                grid.full.append(i)
+            else:
+                grid.add(i, ph, False)
+            for c in pairs[i][0].circuits:
+                lists = circuits.get(c)
+                if lists is None:
+                    lists = circuits[c] = _PhaseLists()
+                if full:
+                    lists.full.append(i)
+                else:
+                    lists.add(i, ph, False)
+        k = end
+    caps = [_down(a) for a in available]
+    grid.emit(problem, cs.grid_phases, caps, [_GRID_LABELS[p] for p in cs.grid_phases])
+    for c, lists in circuits.items():
+        circuit = site.circuits[c]
+        label = Binding(LimitSource.CIRCUIT, circuit.id)
+        lists.emit(problem, cs.grid_phases, [_down(circuit.limit_a)] * n_phases, [label] * n_phases)
+    return problem
+
+
+class _PhaseLists:
+    """Members of one node per phase: those on every phase once, the others per phase."""
+
+    __slots__ = ("full", "part")
+
+    def __init__(self) -> None:
+        self.full: list[int] = []
+        self.part: list[list[int]] | None = None
+
+    def add(self, i: int, phases: tuple[Phase, ...], full: bool) -> None:
+        if full:
+            self.full.append(i)
+            return
+        if self.part is None:
+            self.part = [[], [], []]
+        for p in phases:
+            self.part[p - 1].append(i)
+
+    def emit(
+        self,
+        problem: Problem[Binding],
+        grid_phases: tuple[Phase, ...],
+        caps: list[int],
+        labels: list[Binding],
+    ) -> None:
+        if self.part is None:
+            # Same members on every phase: only the tightest phase can bind.
+            k = min(range(len(caps)), key=caps.__getitem__)
+            problem.add(caps[k], labels[k], self.full)
+            return
+        for k, p in enumerate(grid_phases):
+            problem.add(caps[k], labels[k], self.full + self.part[p - 1])
+
+
+def _station(
+    problem: Problem[Binding], info: SocketInfo, group: list[int], phases: list[tuple[Phase, ...]]
+) -> None:
+    """Station max shared by the sockets in `group`, once per distinct set of sockets on a phase."""
+    cap, label = info.station_cap_d, info.station_label
+    for i in group:  # alone, no socket may exceed the station max on any of its phases
+        problem.bound(i, cap, label)
+    if len(group) == 1:
+        return
+    if len(group) == 2:
+        i, j = group
+        if set(phases[i]) & set(phases[j]) and problem.cap[i] + problem.cap[j] > cap:
+            problem.add(cap, label, [i, j])
+        return
+    distinct: dict[tuple[int, ...], None] = {}
+    for p in (1, 2, 3):
+        members = tuple(i for i in group if p in phases[i])
+        if members:
+            distinct[members] = None
+    for members in distinct:
+        if len(members) == 1:
+            problem.bound(members[0], cap, label)
+        elif sum(problem.cap[i] for i in members) > cap:
+            problem.add(cap, label, list(members))

@@ -1,0 +1,114 @@
+"""What each EV really uses, learnt from its measured per-phase currents.
+
+Two pieces of per-session memory, both kept in `SocketState`:
+
+* **Phases.** Until an EV is measured it is assumed to load every phase of its socket. A phase
+  counts as used when it carries at least `PHASE_ON_A` and a third of the strongest phase while
+  the EV draws at least `DETECT_MIN_A`. A wider set is adopted at once (safe side); a narrower one
+  only after it has been measured for `site.phase_detect_s` (Alfen probes for a minute).
+* **Demand.** Alfen's rule: an EV that draws more than `site.underuse_threshold_a` less than
+  offered for `site.underuse_after_s` gets its offer lowered, and the rest goes to others. Here
+  the offer drops to what it draws + `DEMAND_HEADROOM_A` (at least its minimum). When it draws
+  within `DEMAND_RELEASE_A` of its offer again it wants more, and the cap is lifted.
+
+`track` runs once per session per run, so the common case (nothing changed) returns early.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .model import Session, Site
+from .state import SocketState
+
+DETECT_MIN_A = 2.0
+PHASE_ON_A = 1.0
+DEMAND_HEADROOM_A = 2.0
+DEMAND_RELEASE_A = 1.0
+
+ALL_EV_PHASES = (1, 2, 3)
+_INF = math.inf
+
+
+def _phases(a: float, b: float, c: float, peak: float) -> tuple[int, ...]:
+    on = max(PHASE_ON_A, peak / 3)
+    if a >= on:
+        if b >= on:
+            return (1, 2, 3) if c >= on else (1, 2)
+        return (1, 3) if c >= on else (1,)
+    if b >= on:
+        return (2, 3) if c >= on else (2,)
+    return (3,)
+
+
+def measure(session: Session) -> tuple[float | None, tuple[int, ...] | None]:
+    """(current drawn on its strongest phase, EV phases in use) from the session's measurement.
+
+    Drawn is 0 when the EV suspended itself and None when unknown (no or non-finite values).
+    Phases are None while the EV draws too little to tell.
+    """
+    if not session.charging:
+        return 0.0, None
+    m = session.measured_a
+    if m is None:
+        return None, None
+    a, b, c = m
+    if not (a < _INF and b < _INF and c < _INF and a > -_INF and b > -_INF and c > -_INF):
+        return None, None  # NaN fails every comparison
+    a, b, c = (a if a > 0.0 else 0.0), (b if b > 0.0 else 0.0), (c if c > 0.0 else 0.0)
+    peak = max(a, b, c)
+    return peak, (_phases(a, b, c, peak) if peak >= DETECT_MIN_A else None)
+
+
+def track(prev: SocketState, session: Session, site: Site, now: float, min_a: float) -> SocketState:
+    """Update a session's phase set and demand memory from its latest measurement."""
+    drawn, seen = measure(session)
+    st = prev
+    if seen is not None and (seen != (st.ev_phases or ALL_EV_PHASES) or st.narrower is not None):
+        st = _phases_seen(st, seen, site, now)
+    offered = st.limit_a
+    if drawn is None or offered <= 0:
+        # No offer, or nothing known about the draw: nothing to learn; a running timer restarts.
+        return st._replace(under_since=None) if st.under_since is not None else st
+    gap = offered - drawn
+    if st.demand_cap_a is None and st.under_since is None and gap <= site.underuse_threshold_a:
+        return st  # the common case: it takes what it is offered
+    return _demand(st, gap, drawn, site, now, min_a)
+
+
+def _phases_seen(st: SocketState, seen: tuple[int, ...], site: Site, now: float) -> SocketState:
+    current = st.ev_phases or ALL_EV_PHASES
+    if seen == current:
+        return st._replace(narrower=None, narrower_since=None)
+    if not set(seen) <= set(current):
+        # Uses a phase we thought it did not: widen at once.
+        widened = tuple(sorted(set(current) | set(seen)))
+        return st._replace(ev_phases=widened, narrower=None, narrower_since=None)
+    since = st.narrower_since if st.narrower == seen else None
+    if since is None:
+        since = now
+    if now - since >= site.phase_detect_s:
+        return st._replace(ev_phases=seen, narrower=None, narrower_since=None)
+    if since == st.narrower_since and seen == st.narrower:
+        return st
+    return st._replace(narrower=seen, narrower_since=since)
+
+
+def _demand(
+    st: SocketState, gap: float, drawn: float, site: Site, now: float, min_a: float
+) -> SocketState:
+    cap = st.demand_cap_a
+    if cap is not None and gap < DEMAND_RELEASE_A:
+        cap = None  # it uses nearly all it is offered: it may want more
+    under_since = st.under_since
+    if gap > site.underuse_threshold_a:
+        if under_since is None:
+            under_since = now
+        if now - under_since >= site.underuse_after_s:
+            cap = max(min_a, math.ceil((drawn + DEMAND_HEADROOM_A) * 10) / 10)
+            under_since = now
+    else:
+        under_since = None
+    if cap == st.demand_cap_a and under_since == st.under_since:
+        return st
+    return st._replace(demand_cap_a=cap, under_since=under_since)

@@ -1,0 +1,108 @@
+"""What the balancer returns: a limit per socket in use, each with the constraint that bound it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from .model import Mode, SocketKey
+from .phases import Phase
+from .state import BalancerState
+
+
+class LimitSource(StrEnum):
+    """Where a socket's limit comes from (the binding constraint)."""
+
+    GRID_PHASE = "grid phase"
+    """The grid connection's headroom on phase `detail` (limit − margin − other load)."""
+    CIRCUIT = "circuit"
+    STATION_MAX = "station max"
+    CONNECTOR_MAX = "connector max"
+    EV_MAX = "EV max"
+    EV_DEMAND = "EV demand"
+    """The EV drew clearly less than offered for minutes; its offer follows what it draws."""
+    SAFE_MODE = "safe mode"
+    """The meter reading is stale: all EVs together get the site's safe current."""
+    ALTERNATING = "alternating pause"
+    """Paused while others charge; the roles swap after the alternating period."""
+    PV_SURPLUS = "PV surplus"
+    MIN_CURRENT = "minimum-current pause"
+    """Less than the minimum current is available even for this socket alone."""
+    RAMP = "ramp"
+    """Rising towards a higher target at the site's ramp rate."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """The constraint that set a limit and which one it is, e.g. (GRID_PHASE, "L2")."""
+
+    source: LimitSource
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.source.value} ({self.detail})" if self.detail else self.source.value
+
+
+@dataclass(frozen=True, slots=True)
+class SocketAllocation:
+    """The limit for one socket in use."""
+
+    socket_key: SocketKey
+    limit_a: float
+    """0 (paused) or at least the socket's minimum; a multiple of 0.1 A."""
+    phases: tuple[Phase, ...]
+    """The grid phases this EV loads (detected, or all of the socket's until known)."""
+    binding: Binding
+    target_a: float
+    """What the socket would get without the ramp (equal to `limit_a` unless ramping)."""
+    min_current_a: float
+
+    @property
+    def paused(self) -> bool:
+        return self.limit_a == 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    """The result of one balancing run, and the state to pass to the next one."""
+
+    at: float
+    sockets: tuple[SocketAllocation, ...]
+    """One entry per session, in site order (station order, then connector order)."""
+    available_a: tuple[float, ...]
+    """Current available to our EVs per grid phase (L1 or L1..L3), ≥ 0."""
+    other_load_a: tuple[float, ...] | None
+    """Load on each phase that is not our EVs (negative = export); None when the meter is stale."""
+    safe_mode: bool
+    safe_reason: str
+    """Why safe mode is on ("no reading", "reading 34 s old", …); empty when it is off."""
+    mode: Mode
+    boosting: bool
+    pv_surplus_a: float | None
+    """Export available to EVs summed over phases (PV-surplus mode with a fresh meter)."""
+    swap_at: float | None
+    """When the alternating sessions swap next (None when nobody waits for a turn)."""
+    state: BalancerState
+
+    def by_key(self) -> Mapping[SocketKey, SocketAllocation]:
+        """The allocations keyed by socket."""
+        return {a.socket_key: a for a in self.sockets}
+
+    def get(self, key: SocketKey) -> SocketAllocation:
+        """The allocation of one socket; KeyError if it has no session."""
+        for a in self.sockets:
+            if a.socket_key == key:
+                return a
+        raise KeyError(key)
+
+    def phase_totals(self) -> tuple[float, ...]:
+        """Sum of the limits on each grid phase (same length as `available_a`)."""
+        totals = [0.0] * len(self.available_a)
+        for a in self.sockets:
+            for p in a.phases:
+                totals[p - 1] += a.limit_a
+        return tuple(totals)

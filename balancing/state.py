@@ -1,0 +1,60 @@
+"""What the balancer remembers between runs, as an immutable value.
+
+`allocate()` takes a `BalancerState` and returns the next one inside its `Allocation`; the caller
+keeps it and passes it back. Nothing else is remembered, so the same inputs always give the same
+result and a run can be replayed from a recorded state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import NamedTuple
+
+from .model import SocketKey
+
+
+class SocketState(NamedTuple):
+    """Per-session memory; it is dropped when the session ends and reset when a new one starts.
+
+    A NamedTuple rather than a frozen dataclass: one is built per session per run, and at
+    10,000 sessions the dataclass constructor alone would cost ~10 ms.
+    """
+
+    started_at: float
+    """Identifies the session this state belongs to."""
+    limit_a: float = 0.0
+    """The limit given last time (the ramp starts from it; "offered" for the demand rule)."""
+    ev_phases: tuple[int, ...] | None = None
+    """EV phases (1..3) the EV was measured to use; None = not known yet (assume all)."""
+    narrower: tuple[int, ...] | None = None
+    narrower_since: float | None = None
+    """A narrower phase set being measured since then (adopted after `phase_detect_s`)."""
+    under_since: float | None = None
+    """Since when the EV draws more than the threshold less than offered."""
+    demand_cap_a: float | None = None
+    """Offer lowered to what the EV draws (plus headroom); None = no such cap."""
+    pv_on: bool = False
+    pv_since: float | None = None
+    """Since when the PV condition differs from `pv_on` (start hold / stop delay)."""
+    alternating_paused: bool = False
+    """Paused last run so that others could charge: moves to the front at the next swap."""
+
+
+_EMPTY: Mapping[SocketKey, SocketState] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class BalancerState:
+    """Everything carried from one run to the next. `BalancerState()` is the initial state."""
+
+    at: float | None = None
+    """Time of the previous run."""
+    sockets: Mapping[SocketKey, SocketState] = field(default_factory=lambda: _EMPTY, hash=False)
+    """Per-session memory by socket (a read-only mapping)."""
+    queue: tuple[SocketKey, ...] = ()
+    """Alternating order: the first sockets are served first."""
+    period_since: float | None = None
+    """Start of the current alternating period (slides while nobody is waiting)."""
+    safe_mode: bool = False

@@ -1,0 +1,150 @@
+"""The site flattened for fast allocation: one record per socket with everything above it.
+
+`compile_site` is pure; `compiled` memoises it per Site object, because a control loop passes the
+same Site every run and a 10,000-socket site takes a few milliseconds to walk.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from .model import Site, SocketKey
+from .phases import ALFEN_SOCKET1_INTERNAL, IDENTITY, ROTATIONS, Phase, PhaseRotation, compose
+from .result import Binding, LimitSource
+
+_SUBSETS = ((1,), (2,), (3,), (1, 2), (1, 3), (2, 3), (1, 2, 3))
+_PHASE_TABLES: dict[str, dict[tuple[int, ...], tuple[Phase, ...]]] = {}
+
+
+def phase_table(rotation: PhaseRotation) -> dict[tuple[int, ...], tuple[Phase, ...]]:
+    """Grid phases loaded for every set of EV phases, for one rotation (shared, read-only)."""
+    table = _PHASE_TABLES.get(rotation.name)
+    if table is None:
+        table = {ev: rotation.grid_phases(ev) for ev in _SUBSETS}
+        _PHASE_TABLES[rotation.name] = table
+    return table
+
+
+def _deci(amps: float) -> int:
+    return max(0, int(amps * 10 + 1e-9))
+
+
+@dataclass(frozen=True, slots=True)
+class SocketInfo:
+    key: SocketKey
+    index: int
+    """Position in the site (station order, then connector order)."""
+    station: int
+    """Index of the station in `site.stations`."""
+    rotation: PhaseRotation
+    """Effective rotation: feeder, then the station's internal wiring."""
+    circuits: tuple[int, ...]
+    """Indices into `site.circuits`, nearest first, up to the grid."""
+    connector_max_a: float
+    station_max_a: float
+    station_shared: bool
+    """The station max is shared with other sockets (several sockets on one feeder)."""
+    min_current_a: float | None
+    order_id: int
+    """`SCN-SocketID`, or the position in the site when none is configured."""
+    phase_table: dict[tuple[int, ...], tuple[Phase, ...]]
+    """Grid phases for each set of EV phases (see `phase_table`)."""
+    ev_to_grid: tuple[int, int, int]
+    """0-based grid phase index of EV phases 1, 2, 3."""
+    own_cap_d: int
+    """Connector max, or the station max when that is lower and not shared (deci-amps)."""
+    own_label: Binding
+    station_cap_d: int
+    station_label: Binding
+    circuit_caps_d: tuple[int, ...]
+    circuit_labels: tuple[Binding, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledSite:
+    sockets: tuple[SocketInfo, ...]
+    by_key: dict[SocketKey, SocketInfo]
+    grid_phases: tuple[Phase, ...]
+
+
+def compile_site(site: Site) -> CompiledSite:
+    """Flatten the tree of limits into per-socket records."""
+    circuit_index = {c.id: i for i, c in enumerate(site.circuits)}
+    chains: dict[str | None, tuple[int, ...]] = {None: ()}
+
+    def chain(cid: str | None) -> tuple[int, ...]:
+        if cid not in chains:
+            assert cid is not None
+            i = circuit_index[cid]
+            chains[cid] = (i, *chain(site.circuits[i].parent))
+        return chains[cid]
+
+    default = IDENTITY if site.phases == 3 else ROTATIONS["L1"]
+    infos: list[SocketInfo] = []
+    c_labels = [Binding(LimitSource.CIRCUIT, c.id) for c in site.circuits]
+    c_caps = [_deci(c.limit_a) for c in site.circuits]
+    for si, station in enumerate(site.stations):
+        s_label = Binding(LimitSource.STATION_MAX, station.id)
+        s_cap = _deci(station.max_current_a)
+        feeder = station.phase_rotation or default
+        internal = station.internal_rotation
+        if internal is None:
+            internal = len(station.sockets) == 2 and site.phases == 3
+        shared = len(station.sockets) > 1 and not station.dual_feeder
+        for k, sock in enumerate(station.sockets):
+            rotation = sock.phase_rotation or feeder
+            if internal and k == 0:
+                rotation = compose(rotation, ALFEN_SOCKET1_INTERNAL)
+            own_cap, own_label = (
+                _deci(sock.max_current_a),
+                Binding(LimitSource.CONNECTOR_MAX, f"{station.id}/{sock.connector_id}"),
+            )
+            if not shared and s_cap < own_cap:
+                own_cap, own_label = s_cap, s_label
+            circuits = chain(station.circuit_id)
+            infos.append(
+                SocketInfo(
+                    key=(station.id, sock.connector_id),
+                    index=len(infos),
+                    station=si,
+                    rotation=rotation,
+                    circuits=circuits,
+                    connector_max_a=sock.max_current_a,
+                    station_max_a=station.max_current_a,
+                    station_shared=shared,
+                    min_current_a=sock.min_current_a,
+                    order_id=len(infos) if sock.socket_id is None else sock.socket_id,
+                    phase_table=phase_table(rotation),
+                    ev_to_grid=(
+                        rotation.grid_phase(1) - 1,
+                        rotation.grid_phase(2) - 1,
+                        rotation.grid_phase(3) - 1,
+                    ),
+                    own_cap_d=own_cap,
+                    own_label=own_label,
+                    station_cap_d=s_cap,
+                    station_label=s_label,
+                    circuit_caps_d=tuple(c_caps[c] for c in circuits),
+                    circuit_labels=tuple(c_labels[c] for c in circuits),
+                )
+            )
+    phases = (Phase.L1, Phase.L2, Phase.L3) if site.phases == 3 else (Phase.L1,)
+    return CompiledSite(tuple(infos), {i.key: i for i in infos}, phases)
+
+
+_CACHE: OrderedDict[int, tuple[Site, CompiledSite]] = OrderedDict()
+_CACHE_SIZE = 16
+
+
+def compiled(site: Site) -> CompiledSite:
+    """`compile_site(site)`, remembered for the last few Site objects (by identity)."""
+    hit = _CACHE.get(id(site))
+    if hit is not None and hit[0] is site:
+        _CACHE.move_to_end(id(site))
+        return hit[1]
+    result = compile_site(site)
+    _CACHE[id(site)] = (site, result)
+    if len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return result

@@ -1,0 +1,356 @@
+"""Max-min fair sharing under a set of linear limits, with a minimum per socket ("water-filling").
+
+The numeric core, independent of sites and sessions. Sockets are indices 0..n-1. Each has a
+floor (its minimum current), a cap (the lowest of its own limits) and a priority rank. Each
+constraint says: the weighted sum of its members' currents ≤ its capacity. Grid phases, circuits
+and stations are constraints with weight 1 per member on that phase; the safe-mode total and the
+PV-surplus budget are constraints too (PV weighs a socket by the number of phases it loads).
+
+All capacities, floors and caps are integers in deci-amps (0.1 A), so admission, the final
+rounding and the safety check are exact integer arithmetic; only the filling itself uses floats.
+
+1. `simplify`: a constraint with a single member is only a cap on it; a constraint that cannot be
+   exceeded even with every member at its cap is dropped; of constraints with the same members and
+   weights only the tightest is kept. This keeps n·d small (d = constraints per socket).
+2. `admit`: in priority order, a socket is admitted if its floor still fits in every constraint
+   it belongs to; otherwise it is paused (this is what alternates when power is short).
+3. `fill`: progressive filling. A common level t rises; every admitted socket carries
+   clamp(t, floor, cap). When a constraint fills up, its sockets freeze there and the level keeps
+   rising for the others, so capacity a capped or frozen socket does not use goes to the rest.
+   Events (a socket starts rising at its floor, stops at its cap, a constraint fills) are taken in
+   order from sorted lists and a heap, so the cost is O(n·d·log n).
+4. `finalize`: round down to 0.1 A and check every kept constraint in integers; if float error
+   ever left a sum 0.1 A over, the lowest-priority sockets give it back. The result provably
+   satisfies every constraint, whatever the filling did.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+L = TypeVar("L")
+
+INF = float("inf")
+_EPS = 1e-6  # deci-amps: float noise far below the 0.1 A resolution
+
+WAITING, RISING, CAPPED, FROZEN, OUT = 0, 1, 2, 3, 4
+
+
+@dataclass(slots=True)
+class Problem(Generic[L]):
+    """A sharing problem; fields are parallel lists over sockets and over constraints.
+
+    Labels (of type L) are carried along untouched to say what bound each socket.
+    """
+
+    floor: list[int]
+    """Minimum of each socket, deci-amps (> 0)."""
+    cap: list[int]
+    """Upper bound of each socket, deci-amps; may fall below the floor (then it cannot charge)."""
+    cap_label: list[L]
+    """What set each socket's cap."""
+    rank: list[int]
+    """Priority: a lower rank is served first when not everyone fits."""
+    c_cap: list[int] = field(default_factory=list)
+    c_label: list[L] = field(default_factory=list)
+    c_members: list[list[int]] = field(default_factory=list)
+    c_weights: list[list[int] | None] = field(default_factory=list)
+    """None = weight 1 for every member."""
+
+    def add(self, cap: int, label: L, members: list[int], weights: list[int] | None = None) -> None:
+        """Add the constraint Σ weight·current(member) ≤ cap (deci-amps, clamped at 0)."""
+        if members:
+            self.c_cap.append(max(cap, 0))
+            self.c_label.append(label)
+            self.c_members.append(members)
+            self.c_weights.append(weights)
+
+    def bound(self, i: int, cap: int, label: L) -> None:
+        """Lower socket i's cap to `cap` if that is tighter (a constraint with one member)."""
+        if cap < self.cap[i]:
+            self.cap[i] = max(cap, 0)
+            self.cap_label[i] = label
+
+
+@dataclass(slots=True)
+class Index:
+    """For each socket, the constraints it belongs to (unweighted, and weighted with weights)."""
+
+    plain: list[list[int]]
+    weighted: list[list[tuple[int, int]]]
+
+
+def simplify(p: Problem[L]) -> tuple[Problem[L], Index]:
+    """Fold single-member constraints into caps, drop slack ones, keep one of equal member sets."""
+    cap, cap_label = p.cap[:], p.cap_label[:]
+    keep: list[int] = []
+    for c, members in enumerate(p.c_members):
+        if len(members) == 1:
+            i = members[0]
+            weights = p.c_weights[c]
+            bound = p.c_cap[c] // (1 if weights is None else weights[0])
+            if bound < cap[i]:
+                cap[i], cap_label[i] = bound, p.c_label[c]
+        else:
+            keep.append(c)
+    best: dict[object, int] = {}
+    for c in keep:
+        members, weights = p.c_members[c], p.c_weights[c]
+        if weights is None:
+            total = sum([cap[i] for i in members])
+        else:
+            total = sum([cap[i] * w for i, w in zip(members, weights, strict=True)])
+        if total <= p.c_cap[c]:
+            continue  # cannot bind even with everyone at their cap
+        key = (tuple(members), None if weights is None else tuple(weights))
+        other = best.get(key)
+        if other is None or p.c_cap[c] < p.c_cap[other]:
+            best[key] = c
+    kept = sorted(best.values())
+    q = Problem(
+        p.floor,
+        cap,
+        cap_label,
+        p.rank,
+        [p.c_cap[c] for c in kept],
+        [p.c_label[c] for c in kept],
+        [p.c_members[c] for c in kept],
+        [p.c_weights[c] for c in kept],
+    )
+    n = len(p.floor)
+    plain: list[list[int]] = [[] for _ in range(n)]
+    weighted: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+    for c, members in enumerate(q.c_members):
+        ws = q.c_weights[c]
+        if ws is None:
+            for i in members:
+                plain[i].append(c)
+        else:
+            for i, w in zip(members, ws, strict=True):
+                weighted[i].append((c, w))
+    return q, Index(plain, weighted)
+
+
+@dataclass(slots=True)
+class Admission:
+    admitted: list[bool]
+    blocked_by: list[int]
+    """Constraint that had no room for the floor; -1 when the socket's own cap was below it."""
+    crowded: list[bool]
+    """For a paused socket: others were admitted on the constraint that blocked it."""
+
+
+def admit(p: Problem[L], ix: Index, order: list[int], candidates: list[bool]) -> Admission:
+    """Admit candidates in `order` while their floors fit (exact, in deci-amps)."""
+    n = len(p.floor)
+    rem = p.c_cap[:]
+    count = [0] * len(rem)
+    admitted = [False] * n
+    blocked = [-1] * n
+    crowded = [False] * n
+    floor, cap, plain, weighted = p.floor, p.cap, ix.plain, ix.weighted
+    for i in order:
+        if not candidates[i]:
+            continue
+        f = floor[i]
+        if cap[i] < f:
+            continue
+        block = -1
+        for c in plain[i]:
+            if rem[c] < f:
+                block = c
+                break
+        else:
+            for c, w in weighted[i]:
+                if rem[c] < w * f:
+                    block = c
+                    break
+        if block >= 0:
+            blocked[i] = block
+            crowded[i] = count[block] > 0
+            continue
+        admitted[i] = True
+        for c in plain[i]:
+            rem[c] -= f
+            count[c] += 1
+        for c, w in weighted[i]:
+            rem[c] -= w * f
+            count[c] += 1
+    return Admission(admitted, blocked, crowded)
+
+
+def fill(p: Problem[L], ix: Index, admitted: list[bool]) -> tuple[list[float], list[int]]:
+    """Progressive filling of the admitted sockets from their floors.
+
+    Returns each socket's current (deci-amps, float; 0 if not admitted) and the constraint that
+    froze it (-1: it reached its own cap, or was not admitted).
+    """
+    n, nc = len(p.floor), len(p.c_cap)
+    floor, cap, c_cap, plain, weighted = p.floor, p.cap, p.c_cap, ix.plain, ix.weighted
+    x = [0.0] * n
+    bind = [-1] * n
+    state = [OUT] * n
+    load = [0.0] * nc
+    slope = [0] * nc
+    tref = [0.0] * nc
+    ver = [0] * nc
+    saturated = [False] * nc
+    dirty: list[int] = []
+    is_dirty = [False] * nc
+    heap: list[tuple[float, int, int]] = []
+
+    for c, members in enumerate(p.c_members):
+        ws = p.c_weights[c]
+        if ws is None:
+            load[c] = sum([floor[i] for i in members if admitted[i]])
+        else:
+            load[c] = sum([floor[i] * w for i, w in zip(members, ws, strict=True) if admitted[i]])
+    starts: list[int] = []
+    for i in range(n):
+        if admitted[i]:
+            x[i] = float(floor[i])
+            if cap[i] <= floor[i]:
+                state[i] = CAPPED
+            else:
+                state[i] = WAITING
+                starts.append(i)
+    starts.sort(key=floor.__getitem__)
+    ends = sorted(starts, key=cap.__getitem__)
+
+    def reschedule(t: float) -> None:
+        for c in dirty:
+            is_dirty[c] = False
+            if saturated[c]:
+                continue
+            ver[c] += 1
+            if slope[c] > 0:
+                tau = tref[c] + (c_cap[c] - load[c]) / slope[c]
+                heapq.heappush(heap, (tau if tau > t else t, c, ver[c]))
+        dirty.clear()
+
+    si = ei = 0
+    ns = len(starts)
+    while True:
+        while si < ns and state[starts[si]] != WAITING:
+            si += 1
+        while ei < ns and state[ends[ei]] > RISING:
+            ei += 1
+        while heap and heap[0][2] != ver[heap[0][1]]:
+            heapq.heappop(heap)
+        ts = floor[starts[si]] if si < ns else INF
+        te = cap[ends[ei]] if ei < ns else INF
+        tc = heap[0][0] if heap else INF
+        if tc <= ts and tc <= te:
+            if tc == INF:
+                break
+            c = heapq.heappop(heap)[1]
+            saturated[c] = True
+            for i in p.c_members[c]:
+                s = state[i]
+                if s == RISING:
+                    x[i] = tc
+                    for c2 in plain[i]:
+                        if not saturated[c2]:
+                            if tref[c2] != tc:
+                                load[c2] += slope[c2] * (tc - tref[c2])
+                                tref[c2] = tc
+                            slope[c2] -= 1
+                            if not is_dirty[c2]:
+                                is_dirty[c2] = True
+                                dirty.append(c2)
+                    for c2, w in weighted[i]:
+                        if not saturated[c2]:
+                            if tref[c2] != tc:
+                                load[c2] += slope[c2] * (tc - tref[c2])
+                                tref[c2] = tc
+                            slope[c2] -= w
+                            if not is_dirty[c2]:
+                                is_dirty[c2] = True
+                                dirty.append(c2)
+                elif s != WAITING:
+                    continue
+                state[i] = FROZEN
+                bind[i] = c
+            reschedule(tc)
+        else:
+            starting = ts <= te
+            t = float(ts if starting else te)
+            sign = 1 if starting else -1
+            queue, k = (starts, si) if starting else (ends, ei)
+            limits = floor if starting else cap
+            level = ts if starting else te
+            while k < ns and limits[queue[k]] == level:
+                i = queue[k]
+                k += 1
+                if starting:
+                    if state[i] != WAITING:
+                        continue
+                    state[i] = RISING
+                else:
+                    if state[i] != RISING:
+                        continue
+                    state[i] = CAPPED
+                    x[i] = t
+                for c in plain[i]:
+                    if not saturated[c]:
+                        if tref[c] != t:
+                            load[c] += slope[c] * (t - tref[c])
+                            tref[c] = t
+                        slope[c] += sign
+                        if not is_dirty[c]:
+                            is_dirty[c] = True
+                            dirty.append(c)
+                for c, w in weighted[i]:
+                    if not saturated[c]:
+                        if tref[c] != t:
+                            load[c] += slope[c] * (t - tref[c])
+                            tref[c] = t
+                        slope[c] += sign * w
+                        if not is_dirty[c]:
+                            is_dirty[c] = True
+                            dirty.append(c)
+            if starting:
+                si = k
+            else:
+                ei = k
+            reschedule(t)
+    return x, bind
+
+
+def finalize(p: Problem[L], admitted: list[bool], x: list[float]) -> list[int]:
+    """Round down to deci-amps and enforce every constraint exactly (lowest priority gives back)."""
+    floor, cap = p.floor, p.cap
+    d = [
+        min(cap[i], max(int(x[i] + _EPS), floor[i])) if admitted[i] else 0
+        for i in range(len(floor))
+    ]
+    for c, members in enumerate(p.c_members):
+        weights = p.c_weights[c]
+        if weights is None:
+            total = sum([d[i] for i in members])
+        else:
+            total = sum([w * d[i] for i, w in zip(members, weights, strict=True)])
+        excess = total - p.c_cap[c]
+        if excess > 0:
+            ws = [1] * len(members) if weights is None else weights
+            by_rank = sorted(zip(members, ws, strict=True), key=lambda m: -p.rank[m[0]])
+            _give_back(d, floor, by_rank, excess)
+    return d
+
+
+def _give_back(d: list[int], floor: list[int], by_rank: list[tuple[int, int]], excess: int) -> None:
+    for i, w in by_rank:  # first lower currents towards the floors …
+        if excess <= 0:
+            return
+        give = min(d[i] - floor[i], -(-excess // w)) if d[i] else 0
+        if give > 0:
+            d[i] -= give
+            excess -= give * w
+    for i, w in by_rank:  # … then pause, lowest priority first
+        if excess <= 0:
+            return
+        if d[i]:
+            excess -= d[i] * w
+            d[i] = 0

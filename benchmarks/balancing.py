@@ -1,0 +1,129 @@
+"""Allocation time of the balancing core for 4, 128, 1,000 and 10,000 sockets.
+
+Run: `.venv/bin/python benchmarks/balancing.py [--runs N]`. Prints the median and the fastest of
+N steady-state runs (the state of the previous run is passed back, as the control loop does).
+Targets on the project's 2-core machine: < 1 ms at 128 sockets, < 50 ms at 10,000.
+
+The site: double-socket 3-phase stations (Station-MaxCurrent 32 A, connectors 32 A) with the
+recommended rotation L1L2L3 / L3L1L2 / L2L3L1, 20 stations per circuit, circuits under feeders of
+10; every socket in use; a third of the EVs single-phase, EV maxima 10/16/32 A; the grid limit
+sized so phases, circuits and stations all bind somewhere and some sessions alternate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from balancing import (
+    BalancerState,
+    Circuit,
+    GridReading,
+    Session,
+    Site,
+    Socket,
+    Station,
+    allocate,
+    phase_rotation,
+)
+
+ROTATIONS = ("L1L2L3", "L3L1L2", "L2L3L1")
+EV_MAX = (10.0, 16.0, 32.0, None)
+PER_CIRCUIT = 20  # stations per circuit
+PER_FEEDER = 10  # circuits per feeder
+
+
+def build(sockets: int) -> tuple[Site, list[Session], tuple[float, float, float]]:
+    """A deterministic site with `sockets` sockets, a session on each, and the meter currents."""
+    n_stations = max(1, sockets // 2)
+    n_circuits = -(-n_stations // PER_CIRCUIT)
+    circuits = [Circuit(f"F{f}", 2400.0) for f in range(-(-n_circuits // PER_FEEDER))]
+    circuits += [Circuit(f"C{c}", 260.0, parent=f"F{c // PER_FEEDER}") for c in range(n_circuits)]
+    stations = [
+        Station(
+            f"ST{s:05d}",
+            32.0,
+            tuple(Socket(k + 1, 32.0) for k in range(2 if sockets >= 2 else 1)),
+            phase_rotation=phase_rotation(ROTATIONS[s % 3]),
+            circuit_id=f"C{s // PER_CIRCUIT}",
+        )
+        for s in range(n_stations)
+    ]
+    site = Site(
+        grid_limit_a=max(40.0, sockets * 7.0),
+        margin_a=2.0,
+        stations=tuple(stations),
+        circuits=tuple(circuits),
+    )
+    sessions = []
+    ev = [0.0, 0.0, 0.0]
+    for k, station in enumerate(stations):
+        for sock in station.sockets:
+            j = k * 2 + sock.connector_id
+            drawing = 6.0 + j % 7
+            measured = (drawing, 0.0, 0.0) if j % 3 == 0 else (drawing, drawing, drawing)
+            sessions.append(
+                Session(
+                    (station.id, sock.connector_id),
+                    started_at=float(j % 50),
+                    ev_max_current_a=EV_MAX[j % 4],
+                    measured_a=measured,
+                )
+            )
+            for p, v in enumerate(measured):
+                ev[p] += v  # close enough: the rotation only moves it between phases
+    house = sockets * 0.5
+    meter = (house + ev[0], house + ev[1] * 0.9, house + ev[2] * 1.1)
+    return site, sessions[:sockets], meter
+
+
+def bench(sockets: int, runs: int) -> tuple[float, float, int, Counter[str]]:
+    """(median s, best s, sessions paused, binding sources) of `runs` steady-state runs."""
+    site, sessions, meter = build(sockets)
+    alloc = allocate(site, GridReading(0.0, meter), sessions, BalancerState(), 0.0)
+    # Warm up to the steady state: phases detected, demand caps learnt, ramps done.
+    for now in (100.0, 400.0, 700.0, 1000.0):
+        alloc = allocate(site, GridReading(now, meter), sessions, alloc.state, now)
+    now = 1000.0
+    times = []
+    for _ in range(runs):
+        now += 1.0
+        fresh = GridReading(now, meter)
+        t0 = time.perf_counter()
+        alloc = allocate(site, fresh, sessions, alloc.state, now)
+        times.append(time.perf_counter() - t0)
+    paused = sum(1 for a in alloc.sockets if a.limit_a == 0)
+    sources = Counter(a.binding.source.value for a in alloc.sockets)
+    return statistics.median(times), min(times), paused, sources
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15, help="timed runs per size (default 15)")
+    parser.add_argument(
+        "--no-gc", action="store_true", help="disable the cyclic garbage collector while timing"
+    )
+    args = parser.parse_args()
+    if args.no_gc:
+        gc.disable()
+    targets = {128: 1.0, 10_000: 50.0}
+    print(f"{'sockets':>8} {'median ms':>10} {'best ms':>9} {'paused':>7}  {'target':<14} bound by")
+    for n in (4, 128, 1_000, 10_000):
+        median, best, paused, sources = bench(n, args.runs)
+        target = targets.get(n)
+        verdict = ""
+        if target is not None:
+            verdict = f"< {target:g} ms " + ("ok" if median * 1e3 < target else "MISSED")
+        top = ", ".join(f"{k} {v}" for k, v in sources.most_common(4))
+        print(f"{n:>8} {median * 1e3:>10.3f} {best * 1e3:>9.3f} {paused:>7}  {verdict:<14} {top}")
+
+
+if __name__ == "__main__":
+    main()
