@@ -111,6 +111,7 @@ class MiniCentralSystem:
         self.transaction_ids = itertools.count(1001)
         self.received: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         self.sessions: dict[str, _ServerSide] = {}
+        self.websockets: dict[str, ServerConnection] = {}
         self.connections: dict[str, int] = {}
         self.auth_headers: dict[str, str | None] = {}
         self._server: Server | None = None
@@ -140,6 +141,7 @@ class MiniCentralSystem:
         log = self.received.setdefault(station_id, [])
         cp = _ServerSide(self, station_id, _RecordingConnection(ws, log))
         self.sessions[station_id] = cp
+        self.websockets[station_id] = ws
         with contextlib.suppress(ConnectionClosed):
             await cp.start()
 
@@ -151,7 +153,12 @@ class MiniCentralSystem:
         """Send a CALL (camelCase payload) and return the answer as camelCase JSON."""
         request = getattr(call, action)(**camel_to_snake_case(payload))
         answer = await self.sessions[station_id].call(request, suppress=False)
-        return snake_to_camel_case(remove_nones(asdict(answer)))  # type: ignore[no-any-return]
+        text = json.dumps(snake_to_camel_case(remove_nones(asdict(answer))), default=float)
+        return json.loads(text)  # type: ignore[no-any-return]
+
+    async def disconnect(self, station_id: str) -> None:
+        """Close a station's websocket from the server side (the station reconnects)."""
+        await self.websockets[station_id].close()
 
     async def wait_for(self, predicate: Callable[[], bool], within_s: float = 10.0) -> None:
         await eventually(predicate, within_s)

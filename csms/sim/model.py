@@ -14,6 +14,7 @@ rotation gives it.
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -182,7 +183,8 @@ class StationModel:
     def begin_session(self, connector_id: int, id_tag: str) -> int:
         """Charging starts (StartTransaction is being sent); returns meterStart in Wh."""
         c = self.connector(connector_id)
-        c.session_started_at = self.now
+        # Whole seconds, like the StartTransaction timestamp that relative schedules count from.
+        c.session_started_at = float(math.floor(self.now))
         c.id_tag = id_tag
         c.transaction_id = None
         c.meter_start_wh = int(c.meter_wh)
@@ -217,7 +219,7 @@ class StationModel:
 
     def set_profile(self, connector_id: int, data: Mapping[str, Any]) -> sc.Decision:
         try:
-            profile = sc.parse_profile(connector_id, data, installed_at=self.now)
+            profile = sc.parse_profile(connector_id, data, installed_at=math.floor(self.now))
         except sc.ProfileError as exc:
             return sc.Decision(False, self.profiles, str(exc))
         decision = sc.install(self.profiles, profile, self.rules(), self.transactions())
