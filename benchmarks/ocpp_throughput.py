@@ -75,9 +75,18 @@ async def load(url: str, stations: int, seconds: float) -> dict[str, float]:
     }
 
 
+SERVER_CPUS: set[int] | None = None
+
+
+def _pin_server() -> None:
+    if SERVER_CPUS:
+        os.sched_setaffinity(0, SERVER_CPUS)
+
+
 async def spawn(args: list[str], pattern: str) -> tuple[asyncio.subprocess.Process, str]:
     proc = await asyncio.create_subprocess_exec(
         *args,
+        preexec_fn=_pin_server,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -130,7 +139,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stations", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="server on CPU 0, load generator on the other CPUs (one-core server figures)",
+    )
     args = parser.parse_args()
+    if args.pin and len(os.sched_getaffinity(0)) > 1:
+        global SERVER_CPUS
+        SERVER_CPUS = {0}
+        os.sched_setaffinity(0, os.sched_getaffinity(0) - SERVER_CPUS)
+        print("server pinned to CPU 0; load generator on", sorted(os.sched_getaffinity(0)))
     asyncio.run(run(args.stations, args.seconds))
 
 

@@ -6,8 +6,13 @@ portable column types: epoch seconds as REAL/DOUBLE PRECISION, JSON as TEXT, boo
 Writes are *group-committed*: every `write()` call is queued, a single writer drains the queue and
 runs all waiting units in one database transaction, and each caller is released only after the
 commit (fsync) — so an acknowledged OCPP message is durable, while 200 stations writing at once cost
-one commit instead of 200. If a batch fails, its units are retried one by one so a bad unit fails
+far fewer commits than 200. If a batch fails, its units are retried one by one so a bad unit fails
 alone.
+
+Batches are capped (`max_batch`, 32 units): with one cap-less batch, all stations fall into step —
+the event loop idles while the one commit runs, then the database idles while the loop handles
+the next wave. Smaller batches let the loop parse and validate the next group while the previous
+group commits; measured on 2 cores with 200 stations: 3,200 msg/s uncapped, 4,000–5,700 capped.
 """
 
 from __future__ import annotations
@@ -49,7 +54,7 @@ class Database(ABC):
 
     engine: str = ""
 
-    def __init__(self, max_batch: int = 1000) -> None:
+    def __init__(self, max_batch: int = 32) -> None:
         self._queue: asyncio.Queue[_Unit | None] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._max_batch = max_batch
