@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "csms.cli.client",
     "csms.cli.meter",
     "csms.cli.sim_meter",
+    "csms.cli.sim_stations",
     "csms.cli.config",
     "csms.cli.scn",
 ]

@@ -1,0 +1,179 @@
+"""`csms sim stations`: simulated Alfen Eve stations connecting to a central system.
+
+Runs until Ctrl-C; prints one summary line every `--report-every` seconds (booted stations,
+sessions, current per grid phase).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from typing import Any
+
+from csms.cli import CliError
+from csms.sim.clock import SimClock
+from csms.sim.ev import SimEv
+from csms.sim.phases import PHASE_ROTATIONS
+from csms.sim.site import RECOMMENDED_ROTATIONS, SimSite
+
+
+def _sim_subparsers(subparsers: Any) -> Any:
+    """The `csms sim` group's subparsers, creating the group if no other simulator has yet."""
+    sim = subparsers.choices.get("sim")
+    if sim is None:
+        sim = subparsers.add_parser("sim", help="simulators (grid meter, stations) for tests/demos")
+        sim.set_defaults(func=lambda _args: _usage(sim))
+        return sim.add_subparsers(dest="sim_command", metavar="SIMULATOR")
+    for action in sim._actions:  # argparse keeps the group's subparsers only here
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    return sim.add_subparsers(dest="sim_command", metavar="SIMULATOR")
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def register(subparsers: Any) -> None:
+    """Add `sim stations` to the `csms` command."""
+    p = _sim_subparsers(subparsers).add_parser(
+        "stations",
+        help="simulated Alfen stations (OCPP 1.6J clients)",
+        description="Connect N simulated Alfen Eve stations to a central system. Runs until "
+        "Ctrl-C.",
+    )
+    p.add_argument("--url", required=True, help="central system URL, e.g. ws://HOST:9000/ocpp")
+    p.add_argument("--count", type=int, default=1, help="number of stations (1)")
+    p.add_argument("--sockets", type=int, choices=(1, 2), default=1, help="sockets per station")
+    p.add_argument("--prefix", default="ALF-", help="station id prefix (ALF-): ALF-0001, …")
+    p.add_argument("--first", type=int, default=1, help="number of the first station (1)")
+    p.add_argument("--speed", type=float, default=1.0, help="simulated time speed factor (1)")
+    p.add_argument("--password", help="HTTP Basic auth password (user = station id)")
+    p.add_argument(
+        "--phase-rotation",
+        default="recommended",
+        help="Phase-Connected of every station, or 'recommended' to cycle "
+        f"{'/'.join(RECOMMENDED_ROTATIONS)}",
+    )
+    p.add_argument(
+        "--sample-interval", type=int, help="MeterValueSampleInterval in s (station default 900)"
+    )
+    p.add_argument("--plug-in", action="store_true", help="plug an EV into every socket")
+    p.add_argument("--ev-current", type=float, default=16.0, help="EV maximum current, A (16)")
+    p.add_argument("--ev-phases", type=int, choices=(1, 2, 3), default=3, help="EV phases (3)")
+    p.add_argument(
+        "--report-every", type=float, default=10.0, help="seconds between summary lines (10)"
+    )
+    p.set_defaults(func=run_sim_stations)
+
+
+def _check(args: argparse.Namespace) -> None:
+    if not args.url.startswith(("ws://", "wss://")):
+        raise CliError(f"--url {args.url!r} must start with ws:// or wss://", code=2)
+    if not 1 <= args.count <= 10000:
+        raise CliError("--count must be between 1 and 10000", code=2)
+    if args.speed <= 0:
+        raise CliError("--speed must be positive", code=2)
+    if args.first < 0:
+        raise CliError("--first must not be negative", code=2)
+    if args.phase_rotation != "recommended" and args.phase_rotation not in PHASE_ROTATIONS:
+        raise CliError(
+            f"--phase-rotation must be 'recommended' or one of {', '.join(PHASE_ROTATIONS)}",
+            code=2,
+        )
+    if args.sample_interval is not None and not 0 <= args.sample_interval <= 86400:
+        raise CliError("--sample-interval must be between 0 and 86400 s", code=2)
+    if args.ev_current <= 0:
+        raise CliError("--ev-current must be positive", code=2)
+
+
+def build_site(args: argparse.Namespace) -> SimSite:
+    """The stations the options describe (not started)."""
+    _check(args)
+    site = SimSite(SimClock(speed=args.speed))
+    rotations = (
+        RECOMMENDED_ROTATIONS if args.phase_rotation == "recommended" else (args.phase_rotation,)
+    )
+    config = {}
+    if args.sample_interval is not None:
+        config["MeterValueSampleInterval"] = str(args.sample_interval)
+    site.create(
+        args.count,
+        args.url,
+        prefix=args.prefix,
+        first=args.first,
+        sockets=args.sockets,
+        rotations=rotations,
+        password=args.password,
+        config=config,
+    )
+    return site
+
+
+def _summary(site: SimSite) -> str:
+    booted = sum(1 for s in site.stations if s.booted)
+    sessions = sum(len(s.transactions) for s in site.stations)
+    l1, l2, l3 = site.grid_currents()
+    return (
+        f"{booted}/{len(site.stations)} stations booted, {sessions} transactions, "
+        f"EV current L1 {l1:.1f} A, L2 {l2:.1f} A, L3 {l3:.1f} A"
+    )
+
+
+async def _plug_in_when_booted(site: SimSite, args: argparse.Namespace) -> None:
+    pending = list(site.stations)
+    while pending:
+        for station in [s for s in pending if s.booted]:
+            for connector in range(1, station.sockets + 1):
+                ev = SimEv(
+                    max_current_a=args.ev_current,
+                    phases=args.ev_phases,
+                    id_tag=f"EV-{station.station_id}-{connector}"[:20],
+                )
+                station.plug_in(connector, ev)
+            pending.remove(station)
+        await asyncio.sleep(0.2)
+
+
+async def _run(site: SimSite, args: argparse.Namespace) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    await site.start()
+    print(
+        f"{len(site.stations)} simulated station(s) connecting to {args.url} "
+        f"at {args.speed:g}x speed (Ctrl-C to stop)",
+        flush=True,
+    )
+    plugger = asyncio.create_task(_plug_in_when_booted(site, args)) if args.plug_in else None
+    try:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), args.report_every)
+            print(_summary(site), flush=True)
+    finally:
+        if plugger is not None:
+            plugger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await plugger
+        await site.stop()
+        await site.clock.close()
+
+
+def run_sim_stations(args: argparse.Namespace) -> int:
+    """Handler of `csms sim stations`."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    try:
+        site = build_site(args)
+    except ValueError as exc:
+        raise CliError(str(exc), code=2) from None
+    asyncio.run(_run(site, args))
+    return 0
