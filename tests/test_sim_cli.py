@@ -1,0 +1,72 @@
+"""`csms sim stations`: option errors and a real run against an in-test central system."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+
+import pytest
+
+from csms.cli import build_parser, main
+from csms.cli.sim_stations import build_site
+from tests.fixtures_sim import MiniCentralSystem
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--url", "http://h:9000/ocpp"], "must start with ws://"),
+        (["--url", "ws://h/ocpp", "--count", "0"], "--count"),
+        (["--url", "ws://h/ocpp", "--speed", "0"], "--speed"),
+        (["--url", "ws://h/ocpp", "--phase-rotation", "L4"], "--phase-rotation"),
+        (["--url", "ws://h/ocpp", "--sample-interval", "-1"], "--sample-interval"),
+        (["--url", "ws://h/ocpp", "--ev-current", "0"], "--ev-current"),
+    ],
+)
+def test_bad_options_are_one_line_errors(argv, message, capsys) -> None:
+    assert main(["sim", "stations", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_options_build_the_site() -> None:
+    args = build_parser().parse_args([
+        "sim", "stations", "--url", "ws://h:9000/ocpp", "--count", "4", "--sockets", "2",
+        "--prefix", "X-", "--first", "7", "--speed", "30", "--sample-interval", "10",
+    ])  # fmt: skip
+    site = build_site(args)
+    assert [s.station_id for s in site.stations] == ["X-0007", "X-0008", "X-0009", "X-0010"]
+    assert [s.config.value("Phase-Connected") for s in site.stations] == [
+        "L1L2L3", "L3L1L2", "L2L3L1", "L1L2L3"
+    ]  # fmt: skip
+    assert {s.url for s in site.stations} >= {"ws://h:9000/ocpp/X-0007"}
+    assert all(s.sockets == 2 for s in site.stations)
+    assert site.clock.speed == 30
+    assert site.stations[0].config.value("MeterValueSampleInterval") == "10"
+
+
+async def test_runs_stations_with_evs_until_interrupted(mini_cs: MiniCentralSystem) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "csms.cli", "sim", "stations", "--url", mini_cs.url,
+        "--count", "2", "--sockets", "2", "--plug-in", "--ev-phases", "1", "--report-every", "0.2",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    try:
+        await mini_cs.wait_for(
+            lambda: (
+                sum(len(mini_cs.messages(s, "StartTransaction")) for s in mini_cs.received) == 4
+            ),
+            within_s=30,
+        )
+        assert set(mini_cs.received) == {"ALF-0001", "ALF-0002"}
+        await asyncio.sleep(0.5)  # at least one summary line with the sessions
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 0, err.decode()
+    text = out.decode()
+    assert "2 simulated station(s) connecting to" in text
+    assert "2/2 stations booted, 4 transactions" in text
