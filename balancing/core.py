@@ -37,6 +37,7 @@ from .waterfill import Problem, admit, fill, finalize, simplify
 _GRID_LABELS = {p: Binding(LimitSource.GRID_PHASE, p.name) for p in Phase}
 _EV_MAX = Binding(LimitSource.EV_MAX, "")
 _EV_DEMAND = Binding(LimitSource.EV_DEMAND, "drawing less than offered")
+_HINTED = {1: (1,), 2: (1, 2), 3: (1, 2, 3)}
 
 
 def _down(amps: float) -> int:
@@ -90,6 +91,13 @@ def grid_headroom(
                     ev[g[k]] += v
     other = tuple(values[p - 1] - ev[p - 1] for p in cs.grid_phases)
     return "", other, tuple(max(0.0, limit - o) for o in other)
+
+
+def _pv_phases(st: SocketState, phases: tuple[Phase, ...]) -> int:
+    """Phases counted against the PV surplus. An EV not measured yet is counted as 1-phase so a
+    1-phase EV can start on a small surplus and be measured (Alfen probes too); a 3-phase EV
+    found that way stops after the stop delay. The grid limits still count all its phases."""
+    return len(phases) if st.ev_phases is not None else 1
 
 
 def _queue(
@@ -164,7 +172,8 @@ def allocate(
     for info, s in pairs:
         prev = old.get(info.key)
         if prev is None or prev.started_at != s.started_at:
-            prev = SocketState(s.started_at)
+            hint = None if s.phases_hint is None else _HINTED[s.phases_hint]
+            prev = SocketState(s.started_at, ev_phases=hint)
         min_a = site_min
         if info.min_current_a is not None and info.min_current_a > min_a:
             min_a = info.min_current_a
@@ -204,8 +213,8 @@ def allocate(
                 PvCandidate(
                     states[i].pv_on,
                     states[i].pv_since,
-                    floor_d[i] / 10 * len(phases[i]),
-                    len(phases[i]),
+                    floor_d[i] / 10 * _pv_phases(states[i], phases[i]),
+                    _pv_phases(states[i], phases[i]),
                 )
                 for i in order
             ],
@@ -293,7 +302,9 @@ def allocate(
             waiting,
         )
 
-    if safe or not waiting_any or period_since is None:
+    if safe or not waiting_any:
+        period_since = None  # the period starts when someone starts waiting
+    elif period_since is None:
         period_since = now
     next_state = BalancerState(
         at=now,
@@ -312,7 +323,7 @@ def allocate(
         mode=site.mode,
         boosting=boosting,
         pv_surplus_a=surplus if pv_mode else None,
-        swap_at=period_since + site.alternating_period_s if waiting_any else None,
+        swap_at=None if period_since is None else period_since + site.alternating_period_s,
         state=next_state,
     )
 

@@ -306,8 +306,14 @@ class Session:
     """False when the EV has suspended charging itself (OCPP SuspendedEV): it draws nothing."""
     min_current_a: float | None = None
     """The EV needs more than the site minimum (14 A for some EVs, found by probing)."""
+    phases_hint: int | None = None
+    """How many phases the EV is known to use (e.g. from its last session) until it is measured."""
 
     def __post_init__(self) -> None:
+        _check(
+            self.phases_hint is None or self.phases_hint in (1, 2, 3),
+            f"session {self.key}: phases_hint must be 1, 2 or 3",
+        )
         _check(
             len(self.key) == 2 and isinstance(self.key[0], str) and isinstance(self.key[1], int),
             f"a session key is (station id, connector id), not {self.key!r}",

@@ -141,7 +141,15 @@ def site_from_dict(data: Mapping[str, Any]) -> Site:
 
 def session_from_dict(data: Mapping[str, Any]) -> Session:
     """A Session; `key` is `[station, connector]` or `"station/connector"`."""
-    allowed = {"key", "started_at", "ev_max_current_a", "measured_a", "charging", "min_current_a"}
+    allowed = {
+        "key",
+        "started_at",
+        "ev_max_current_a",
+        "measured_a",
+        "charging",
+        "min_current_a",
+        "phases_hint",
+    }
     _fields(data, allowed, "session")
     key = data["key"]
     if isinstance(key, str):
@@ -157,6 +165,7 @@ def session_from_dict(data: Mapping[str, Any]) -> Session:
         measured_a=None if measured is None else _triple(measured, "measured_a"),
         charging=bool(data.get("charging", True)),
         min_current_a=None if data.get("min_current_a") is None else float(data["min_current_a"]),
+        phases_hint=None if data.get("phases_hint") is None else int(data["phases_hint"]),
     )
 
 

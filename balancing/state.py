@@ -56,5 +56,5 @@ class BalancerState:
     queue: tuple[SocketKey, ...] = ()
     """Alternating order: the first sockets are served first."""
     period_since: float | None = None
-    """Start of the current alternating period (slides while nobody is waiting)."""
+    """Start of the current alternating period; None while nobody waits for a turn."""
     safe_mode: bool = False
