@@ -254,44 +254,45 @@ def allocate(
     results: list[SocketAllocation] = []
     new_states: dict[SocketKey, SocketState] = {}
     c_label, p_cap_label = problem.c_label, problem.cap_label
+    blocked_by, crowded, admitted = adm.blocked_by, adm.crowded, adm.admitted
+    make_allocation, make_state = SocketAllocation, SocketState
     for i in range(n):
-        info = pairs[i][0]
+        key = pairs[i][0].key
         st = states[i]
         t = target[i]
         waiting = False
-        if not candidate[i]:
+        if t:
+            b = bind[i]
+            binding = c_label[b] if b >= 0 else p_cap_label[i]
+        elif not candidate[i]:
             detail = "waiting for surplus" if pv_since[i] is not None else "not enough surplus"
             binding = Binding(LimitSource.PV_SURPLUS, detail)
-        elif t == 0:
-            c = adm.blocked_by[i]
-            if c < 0 and adm.admitted[i]:
+        else:
+            c = blocked_by[i]
+            if c < 0 and admitted[i]:
                 c = bind[i]  # lowered to 0 by the final check (float rounding), very rare
             what = str(p_cap_label[i] if c < 0 else c_label[c])
             if safe:
                 binding = Binding(LimitSource.SAFE_MODE, f"paused: {what}")
-            elif c >= 0 and (adm.crowded[i] or adm.admitted[i]):
-                waiting = True
+            elif c >= 0 and (crowded[i] or admitted[i]):
+                waiting = waiting_any = True
                 binding = Binding(LimitSource.ALTERNATING, what)
             else:
                 binding = Binding(LimitSource.MIN_CURRENT, what)
-        else:
-            b = bind[i]
-            binding = c_label[b] if b >= 0 else p_cap_label[i]
         limit = t
-        if step is not None:
+        if step is not None and t:
             prev_d = int(st.limit_a * 10 + 0.5)
-            if t > prev_d:
-                limit = min(t, max(floor_d[i], prev_d + step))
+            if t > prev_d + step:
+                limit = max(floor_d[i], prev_d + step)
                 if limit < t:
                     binding = Binding(LimitSource.RAMP, f"to {_fmt(t / 10)}")
-        if waiting:
-            waiting_any = True
-        results.append(
-            SocketAllocation(info.key, limit / 10, phases[i], binding, t / 10, floor_d[i] / 10)
-        )
-        new_states[info.key] = SocketState(
+                else:
+                    limit = t
+        limit_a = limit / 10
+        results.append(make_allocation(key, limit_a, phases[i], binding, t / 10, floor_d[i] / 10))
+        new_states[key] = make_state(
             st.started_at,
-            limit / 10,
+            limit_a,
             st.ev_phases,
             st.narrower,
             st.narrower_since,

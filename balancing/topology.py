@@ -6,7 +6,6 @@ same Site every run and a 10,000-socket site takes a few milliseconds to walk.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from .model import Site, SocketKey
@@ -133,18 +132,20 @@ def compile_site(site: Site) -> CompiledSite:
     return CompiledSite(tuple(infos), {i.key: i for i in infos}, phases)
 
 
-_CACHE: OrderedDict[int, tuple[Site, CompiledSite]] = OrderedDict()
+_CACHE: dict[int, tuple[Site, CompiledSite]] = {}
 _CACHE_SIZE = 16
 
 
 def compiled(site: Site) -> CompiledSite:
-    """`compile_site(site)`, remembered for the last few Site objects (by identity)."""
+    """`compile_site(site)`, remembered for the last few Site objects (by identity).
+
+    Only plain dict reads and writes, so concurrent callers at worst compile a site twice.
+    """
     hit = _CACHE.get(id(site))
     if hit is not None and hit[0] is site:
-        _CACHE.move_to_end(id(site))
         return hit[1]
     result = compile_site(site)
+    if len(_CACHE) >= _CACHE_SIZE:
+        _CACHE.clear()
     _CACHE[id(site)] = (site, result)
-    if len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
     return result
