@@ -25,6 +25,7 @@ import math
 from collections.abc import Sequence
 from types import MappingProxyType
 
+from .constraints import add_tree, deci_down
 from .demand import track
 from .model import Mode, ReadingLike, Session, Site, SocketKey
 from .phases import Phase
@@ -32,17 +33,14 @@ from .pv import PvCandidate, pv_gate
 from .result import Allocation, Binding, LimitSource, SocketAllocation
 from .state import BalancerState, SocketState
 from .topology import CompiledSite, SocketInfo, compiled
-from .waterfill import Problem, admit, fill, finalize, simplify
+from .waterfill import Admission, Problem, admit, fill, finalize, simplify
 
-_GRID_LABELS = {p: Binding(LimitSource.GRID_PHASE, p.name) for p in Phase}
 _EV_MAX = Binding(LimitSource.EV_MAX, "")
 _EV_DEMAND = Binding(LimitSource.EV_DEMAND, "drawing less than offered")
 _HINTED = {1: (1,), 2: (1, 2), 3: (1, 2, 3)}
 
 
-def _down(amps: float) -> int:
-    """Amps → deci-amps, rounded down (float noise below 1e-9 A ignored)."""
-    return max(0, math.floor(amps * 10 + 1e-9))
+_down = deci_down
 
 
 def _up(amps: float) -> int:
@@ -137,6 +135,77 @@ def allocate(
     if not math.isfinite(now):
         raise ValueError(f"now must be a finite number of seconds, not {now!r}")
     cs = compiled(site)
+    pairs = _pair(site, cs, sessions)
+    reason, other, available = grid_headroom(site, cs, reading, pairs, now)
+    safe = bool(reason)
+    pv_mode = site.mode is Mode.PV_SURPLUS
+    boosting = pv_mode and site.pv.boosting(now)
+    surplus = None if other is None else max(0.0, -sum(other))
+    run = _per_session(site, pairs, state, now, pv_mode and not boosting)
+
+    queue, period_since = _queue(state, pairs, now, site.alternating_period_s)
+    if safe:  # guide 6.3.3.4: the occupied socket with the lowest id has priority
+        order = sorted(range(len(pairs)), key=lambda i: pairs[i][0].order_id)
+    else:
+        index_of = {info.key: i for i, (info, _) in enumerate(pairs)}
+        order = [index_of[k] for k in queue]
+    for r, i in enumerate(order):
+        run.rank[i] = r
+    if pv_mode:
+        _pv_gate(site, run, order, surplus, now, gated=not boosting)
+
+    # In safe mode the grid phases only keep their physical limit; the safe total binds.
+    grid_caps = (site.grid_limit_a - site.margin_a,) * len(available) if safe else available
+    problem = Problem(run.floor_d, run.cap_d, run.cap_label, run.rank)
+    add_tree(problem, site, cs, pairs, run.phases, run.candidate, grid_caps)
+    live = [i for i in range(len(pairs)) if run.candidate[i]]
+    if safe:
+        label = Binding(LimitSource.SAFE_MODE, f"{_fmt(site.safe_current_a)} for all EVs")
+        problem.add(_down(site.safe_current_a), label, live)
+    if pv_mode and not boosting:
+        weights = [len(run.phases[i]) for i in live]
+        floors = sum(w * run.floor_d[i] for i, w in zip(live, weights, strict=True))
+        label = Binding(LimitSource.PV_SURPLUS, f"{_fmt(surplus or 0.0)} export")
+        problem.add(max(_down(surplus or 0.0), floors), label, live, weights)
+
+    problem, index = simplify(problem)
+    adm = admit(problem, index, order, run.candidate)
+    x, bind = fill(problem, index, adm.admitted)
+    target = finalize(problem, adm.admitted, x)
+    results, new_states, waiting_any = _results(
+        site, pairs, state, now, run, problem, adm, bind, target, safe
+    )
+
+    if safe or not waiting_any:
+        period_since = None  # the period starts when someone starts waiting
+    elif period_since is None:
+        period_since = now
+    next_state = BalancerState(
+        at=now,
+        sockets=MappingProxyType(new_states),
+        queue=tuple(queue),
+        period_since=period_since,
+        safe_mode=safe,
+    )
+    return Allocation(
+        at=now,
+        sockets=tuple(results),
+        available_a=available,
+        other_load_a=other,
+        safe_mode=safe,
+        safe_reason=reason,
+        mode=site.mode,
+        boosting=boosting,
+        pv_surplus_a=surplus if pv_mode else None,
+        swap_at=None if period_since is None else period_since + site.alternating_period_s,
+        state=next_state,
+    )
+
+
+def _pair(
+    site: Site, cs: CompiledSite, sessions: Sequence[Session]
+) -> list[tuple[SocketInfo, Session]]:
+    """Each session with its socket, in site order; unknown sockets and doubles are errors."""
     by_key = cs.by_key
     pairs: list[tuple[SocketInfo, Session]] = []
     for s in sessions:
@@ -145,25 +214,56 @@ def allocate(
             raise ValueError(f"session on unknown socket {s.key[0]}/{s.key[1]} of site {site.id}")
         pairs.append((info, s))
     pairs.sort(key=lambda p: p[0].index)
-    n = len(pairs)
-    for k in range(1, n):
+    for k in range(1, len(pairs)):
         if pairs[k][0] is pairs[k - 1][0]:
             key = pairs[k][0].key
             raise ValueError(f"two sessions on socket {key[0]}/{key[1]}")
+    return pairs
 
-    reason, other, available = grid_headroom(site, cs, reading, pairs, now)
-    safe = bool(reason)
-    pv_mode = site.mode is Mode.PV_SURPLUS
-    boosting = pv_mode and site.pv.boosting(now)
-    pv_gated = pv_mode and not boosting
-    surplus = None if other is None else max(0.0, -sum(other))
 
-    # Per session: memory, phases, minimum and own cap.
-    states: list[SocketState] = []
-    phases: list[tuple[Phase, ...]] = []
-    floor_d: list[int] = []
-    cap_d: list[int] = []
-    cap_label: list[Binding] = []
+class _Run:
+    """Per-session working values of one run, as parallel lists (index = position in `pairs`)."""
+
+    __slots__ = (
+        "candidate",
+        "cap_d",
+        "cap_label",
+        "floor_d",
+        "phases",
+        "pv_on",
+        "pv_since",
+        "rank",
+        "states",
+    )
+
+    def __init__(self, n: int, pv_mode: bool) -> None:
+        self.states: list[SocketState] = []
+        self.phases: list[tuple[Phase, ...]] = []
+        self.floor_d: list[int] = []
+        self.cap_d: list[int] = []
+        self.cap_label: list[Binding] = []
+        self.rank = [0] * n
+        self.candidate = [True] * n
+        self.pv_on = [pv_mode] * n
+        self.pv_since: list[float | None] = [None] * n
+
+
+def _per_session(
+    site: Site,
+    pairs: Sequence[tuple[SocketInfo, Session]],
+    state: BalancerState,
+    now: float,
+    pv_gated: bool,
+) -> _Run:
+    """Each session's memory, phases, minimum (floor) and own cap."""
+    run = _Run(len(pairs), site.mode is Mode.PV_SURPLUS)
+    states, phases, floor_d, cap_d, cap_label = (
+        run.states,
+        run.phases,
+        run.floor_d,
+        run.cap_d,
+        run.cap_label,
+    )
     old = state.sockets
     site_min = site.min_current_a
     if pv_gated and site.pv.min_charge_a > 0:
@@ -191,62 +291,37 @@ def allocate(
             cap, label = v, _EV_DEMAND
         cap_d.append(cap)
         cap_label.append(label)
+    return run
 
-    queue, period_since = _queue(state, pairs, now, site.alternating_period_s)
-    if safe:  # guide 6.3.3.4: the occupied socket with the lowest id has priority
-        order = sorted(range(n), key=lambda i: pairs[i][0].order_id)
-    else:
-        index_of = {info.key: i for i, (info, _) in enumerate(pairs)}
-        order = [index_of[k] for k in queue]
-    rank = [0] * n
-    for r, i in enumerate(order):
-        rank[i] = r
 
-    # PV-surplus gate.
-    candidate = [True] * n
-    pv_on = [pv_mode] * n
-    pv_since: list[float | None] = [None] * n
-    if pv_gated and site.pv.min_charge_a <= 0:
-        decisions = pv_gate(
-            site.pv,
-            [
-                PvCandidate(
-                    states[i].pv_on,
-                    states[i].pv_since,
-                    floor_d[i] / 10 * _pv_phases(states[i], phases[i]),
-                    _pv_phases(states[i], phases[i]),
-                )
-                for i in order
-            ],
-            surplus or 0.0,
-            now,
-        )
-        for i, dec in zip(order, decisions, strict=True):
-            pv_on[i], pv_since[i], candidate[i] = dec.on, dec.since, dec.on
+def _pv_gate(
+    site: Site, run: _Run, order: list[int], surplus: float | None, now: float, gated: bool
+) -> None:
+    """Which sessions may charge from the surplus (all of them when boosting or min + PV)."""
+    if not gated or site.pv.min_charge_a > 0:
+        return
+    states, phases, floor_d = run.states, run.phases, run.floor_d
+    candidates = []
+    for i in order:
+        k = _pv_phases(states[i], phases[i])
+        candidates.append(PvCandidate(states[i].pv_on, states[i].pv_since, floor_d[i] / 10 * k, k))
+    for i, dec in zip(order, pv_gate(site.pv, candidates, surplus or 0.0, now), strict=True):
+        run.pv_on[i], run.pv_since[i], run.candidate[i] = dec.on, dec.since, dec.on
 
-    # In safe mode the grid phases only keep their physical limit; the safe total binds.
-    grid_caps = (site.grid_limit_a - site.margin_a,) * len(available) if safe else available
-    problem = _constraints(
-        site, cs, pairs, phases, candidate, grid_caps, floor_d, cap_d, cap_label, rank
-    )
-    if safe:
-        live = [i for i in range(n) if candidate[i]]
-        label = Binding(LimitSource.SAFE_MODE, f"{_fmt(site.safe_current_a)} for all EVs")
-        problem.add(_down(site.safe_current_a), label, live)
-    if pv_gated:
-        live = [i for i in range(n) if candidate[i]]
-        weights = [len(phases[i]) for i in live]
-        floors = sum(w * floor_d[i] for i, w in zip(live, weights, strict=True))
-        budget = max(_down(surplus or 0.0), floors)
-        label = Binding(LimitSource.PV_SURPLUS, f"{_fmt(surplus or 0.0)} export")
-        problem.add(budget, label, live, weights)
 
-    problem, index = simplify(problem)
-    adm = admit(problem, index, order, candidate)
-    x, bind = fill(problem, index, adm.admitted)
-    target = finalize(problem, adm.admitted, x)
-
-    # Ramp, bindings, results and next state.
+def _results(
+    site: Site,
+    pairs: Sequence[tuple[SocketInfo, Session]],
+    state: BalancerState,
+    now: float,
+    run: _Run,
+    problem: Problem[Binding],
+    adm: Admission,
+    bind: list[int],
+    target: list[int],
+    safe: bool,
+) -> tuple[list[SocketAllocation], dict[SocketKey, SocketState], bool]:
+    """Apply the ramp, name each binding constraint, build the results and the next states."""
     rate = site.ramp_a_per_s
     dt = 0.0 if state.at is None else max(0.0, now - state.at)
     step = None if rate is None else math.floor(rate * dt * 10 + 1e-9)
@@ -255,8 +330,15 @@ def allocate(
     new_states: dict[SocketKey, SocketState] = {}
     c_label, p_cap_label = problem.c_label, problem.cap_label
     blocked_by, crowded, admitted = adm.blocked_by, adm.crowded, adm.admitted
+    states, phases, floor_d, pv_on, pv_since = (
+        run.states,
+        run.phases,
+        run.floor_d,
+        run.pv_on,
+        run.pv_since,
+    )
     make_allocation, make_state = SocketAllocation, SocketState
-    for i in range(n):
+    for i in range(len(pairs)):
         key = pairs[i][0].key
         st = states[i]
         t = target[i]
@@ -264,7 +346,7 @@ def allocate(
         if t:
             b = bind[i]
             binding = c_label[b] if b >= 0 else p_cap_label[i]
-        elif not candidate[i]:
+        elif not run.candidate[i]:
             detail = "waiting for surplus" if pv_since[i] is not None else "not enough surplus"
             binding = Binding(LimitSource.PV_SURPLUS, detail)
         else:
@@ -302,147 +384,4 @@ def allocate(
             pv_since[i],
             waiting,
         )
-
-    if safe or not waiting_any:
-        period_since = None  # the period starts when someone starts waiting
-    elif period_since is None:
-        period_since = now
-    next_state = BalancerState(
-        at=now,
-        sockets=MappingProxyType(new_states),
-        queue=tuple(queue),
-        period_since=period_since,
-        safe_mode=safe,
-    )
-    return Allocation(
-        at=now,
-        sockets=tuple(results),
-        available_a=available,
-        other_load_a=other,
-        safe_mode=safe,
-        safe_reason=reason,
-        mode=site.mode,
-        boosting=boosting,
-        pv_surplus_a=surplus if pv_mode else None,
-        swap_at=None if period_since is None else period_since + site.alternating_period_s,
-        state=next_state,
-    )
-
-
-def _constraints(
-    site: Site,
-    cs: CompiledSite,
-    pairs: Sequence[tuple[SocketInfo, Session]],
-    phases: list[tuple[Phase, ...]],
-    candidate: list[bool],
-    available: tuple[float, ...],
-    floor_d: list[int],
-    cap_d: list[int],
-    cap_label: list[Binding],
-    rank: list[int],
-) -> Problem[Binding]:
-    """Grid-phase, circuit and shared-station constraints over the candidate sessions.
-
-    Sessions that load every grid phase (most of them) are listed once per node and copied into
-    each phase's list at the end, which saves two thirds of the work on 3-phase sites.
-    """
-    problem = Problem(floor_d, cap_d, cap_label, rank)
-    n_phases = len(cs.grid_phases)
-    grid = _PhaseLists()
-    circuits: dict[int, _PhaseLists] = {}
-    n = len(pairs)
-    k = 0
-    while k < n:
-        # Sessions of one station are adjacent (pairs are in site order).
-        info = pairs[k][0]
-        end = k + 1
-        while end < n and pairs[end][0].station == info.station:
-            end += 1
-        group = [i for i in range(k, end) if candidate[i]] if end > k + 1 else [k]
-        if info.station_shared and group:
-            _station(problem, info, group, phases)
-        for i in group:
-            if not candidate[i]:
-                continue
-            ph = phases[i]
-            full = len(ph) == n_phases
-            if full:
-                grid.full.append(i)
-            else:
-                grid.add(i, ph, False)
-            for c in pairs[i][0].circuits:
-                lists = circuits.get(c)
-                if lists is None:
-                    lists = circuits[c] = _PhaseLists()
-                if full:
-                    lists.full.append(i)
-                else:
-                    lists.add(i, ph, False)
-        k = end
-    caps = [_down(a) for a in available]
-    grid.emit(problem, cs.grid_phases, caps, [_GRID_LABELS[p] for p in cs.grid_phases])
-    for c, lists in circuits.items():
-        circuit = site.circuits[c]
-        label = Binding(LimitSource.CIRCUIT, circuit.id)
-        lists.emit(problem, cs.grid_phases, [_down(circuit.limit_a)] * n_phases, [label] * n_phases)
-    return problem
-
-
-class _PhaseLists:
-    """Members of one node per phase: those on every phase once, the others per phase."""
-
-    __slots__ = ("full", "part")
-
-    def __init__(self) -> None:
-        self.full: list[int] = []
-        self.part: list[list[int]] | None = None
-
-    def add(self, i: int, phases: tuple[Phase, ...], full: bool) -> None:
-        if full:
-            self.full.append(i)
-            return
-        if self.part is None:
-            self.part = [[], [], []]
-        for p in phases:
-            self.part[p - 1].append(i)
-
-    def emit(
-        self,
-        problem: Problem[Binding],
-        grid_phases: tuple[Phase, ...],
-        caps: list[int],
-        labels: list[Binding],
-    ) -> None:
-        if self.part is None:
-            # Same members on every phase: only the tightest phase can bind.
-            k = min(range(len(caps)), key=caps.__getitem__)
-            problem.add(caps[k], labels[k], self.full)
-            return
-        for k, p in enumerate(grid_phases):
-            problem.add(caps[k], labels[k], self.full + self.part[p - 1])
-
-
-def _station(
-    problem: Problem[Binding], info: SocketInfo, group: list[int], phases: list[tuple[Phase, ...]]
-) -> None:
-    """Station max shared by the sockets in `group`, once per distinct set of sockets on a phase."""
-    cap, label = info.station_cap_d, info.station_label
-    for i in group:  # alone, no socket may exceed the station max on any of its phases
-        problem.bound(i, cap, label)
-    if len(group) == 1:
-        return
-    if len(group) == 2:
-        i, j = group
-        if set(phases[i]) & set(phases[j]) and problem.cap[i] + problem.cap[j] > cap:
-            problem.add(cap, label, [i, j])
-        return
-    distinct: dict[tuple[int, ...], None] = {}
-    for p in (1, 2, 3):
-        members = tuple(i for i in group if p in phases[i])
-        if members:
-            distinct[members] = None
-    for members in distinct:
-        if len(members) == 1:
-            problem.bound(members[0], cap, label)
-        elif sum(problem.cap[i] for i in members) > cap:
-            problem.add(cap, label, list(members))
+    return results, new_states, waiting_any
