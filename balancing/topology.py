@@ -132,20 +132,28 @@ def compile_site(site: Site) -> CompiledSite:
     return CompiledSite(tuple(infos), {i.key: i for i in infos}, phases)
 
 
-_CACHE: dict[int, tuple[Site, CompiledSite]] = {}
+_BY_ID: dict[int, tuple[Site, CompiledSite]] = {}
+_BY_VALUE: dict[Site, CompiledSite] = {}
 _CACHE_SIZE = 16
 
 
 def compiled(site: Site) -> CompiledSite:
-    """`compile_site(site)`, remembered for the last few Site objects (by identity).
+    """`compile_site(site)`, remembered for the last few sites.
 
+    The same Site object is found by identity; an equal Site built afresh (a control loop that
+    rebuilds its Site every tick) by value, which costs a hash of the site instead of a compile.
     Only plain dict reads and writes, so concurrent callers at worst compile a site twice.
     """
-    hit = _CACHE.get(id(site))
+    hit = _BY_ID.get(id(site))
     if hit is not None and hit[0] is site:
         return hit[1]
-    result = compile_site(site)
-    if len(_CACHE) >= _CACHE_SIZE:
-        _CACHE.clear()
-    _CACHE[id(site)] = (site, result)
+    result = _BY_VALUE.get(site)
+    if result is None:
+        result = compile_site(site)
+        if len(_BY_VALUE) >= _CACHE_SIZE:
+            _BY_VALUE.clear()
+        _BY_VALUE[site] = result
+    if len(_BY_ID) >= _CACHE_SIZE:
+        _BY_ID.clear()
+    _BY_ID[id(site)] = (site, result)
     return result

@@ -326,3 +326,13 @@ def test_the_allocation_serialises_to_json() -> None:
 
 def _fields(site: Site) -> dict[str, object]:
     return {f: getattr(site, f) for f in site.__dataclass_fields__}
+
+
+def test_an_equal_site_built_afresh_reuses_the_compiled_form() -> None:
+    from balancing.topology import compiled
+
+    first = site_with(3)
+    again = site_with(3)
+    assert first is not again
+    assert compiled(again) is compiled(first)
+    assert compiled(site_with(4)) is not compiled(first)
