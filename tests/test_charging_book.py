@@ -242,12 +242,12 @@ def test_reconnect_resends_everything():
 def test_charge_point_max_only_where_configured_and_cleared_when_removed():
     book = book_with("A")
     assert [c.kind for c in settle(book)] == [DEFAULT]
-    book.configure_station("A", cap_a=20)
+    book.set_station_cap("A", 20)
     [cap] = settle(book)
     assert cap.payload["csChargingProfiles"]["chargingProfilePurpose"] == "ChargePointMaxProfile"
     assert cap.payload["connectorId"] == 0
     assert settle(book) == []  # not rewritten (flash wear)
-    book.configure_station("A", cap_a=None)
+    book.set_station_cap("A", None)
     [clear] = settle(book)
     assert (clear.action, clear.payload) == ("ClearChargingProfile", {"id": 1000})
 
@@ -260,3 +260,17 @@ def test_safe_default_resent_when_it_changes():
     assert default.payload["csChargingProfiles"]["chargingSchedule"]["chargingSchedulePeriod"] == [
         {"startPeriod": 0, "limit": 3.0}
     ]
+
+
+def test_partial_pick_sees_changed_stations_and_released_increases():
+    book = book_with("A", "B", "C")
+    book.set_targets([Target(s, 1, 16, "g", n) for n, s in enumerate("ABC")])
+    settle(book)
+    book.set_targets(
+        [Target("A", 1, 8, "g", 0), Target("B", 1, 20, "g", 1), Target("C", 1, 16, "g", 2)]
+    )
+    first = book.next_commands(NOW, everyone, full=False)
+    assert sets(first) == [("A", 1, DECREASE, 8.0)]  # B held, C unchanged and not examined
+    book.on_result(first[0], "Accepted", NOW)
+    second = book.next_commands(NOW, everyone, full=False)
+    assert [(c.station_id, c.kind) for c in second] == [("A", VERIFY), ("B", INCREASE)]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from csms.charging import profiles
@@ -84,6 +85,7 @@ class Installed:
     transaction_id: int | None
     valid_to: float | None
     accepted_at: float
+    replaced_a: float | None = None  # the limit in effect for the session just before this one
 
 
 @dataclass(slots=True)
@@ -140,10 +142,17 @@ class DeliveryBook:
     def __init__(self, settings: BookSettings = BookSettings()) -> None:
         self.settings = settings
         self.stations: dict[str, StationBook] = {}
+        self._dirty: set[str] = set()  # stations whose inputs changed since the last pick
+        self._held: set[str] = set()  # stations holding back an increase
 
     # -- inputs ----------------------------------------------------------------------------
     def station(self, station_id: str) -> StationBook:
         return self.stations.setdefault(station_id, StationBook())
+
+    def touch(self, station_id: str) -> StationBook:
+        """The station's book, marked for examination at the next pick."""
+        self._dirty.add(station_id)
+        return self.station(station_id)
 
     def configure_station(
         self,
@@ -151,28 +160,32 @@ class DeliveryBook:
         *,
         caps: ProfileCapabilities | None = None,
         safe_limit_a: float | None = None,
-        cap_a: float | None = None,
         method: str | None = None,
     ) -> None:
-        """Set what the station accepts, its safe default, its ChargePointMax cap (None: none)
-        and a method proven earlier (from storage)."""
-        book = self.station(station_id)
+        """Set what the station accepts, its safe default and a method proven earlier (from
+        storage); arguments left None stay as they are."""
+        book = self.touch(station_id)
         if caps is not None:
             book.caps = caps
         if safe_limit_a is not None:
             book.safe_limit_a = profiles.round_down(safe_limit_a)
-        book.cap_a = None if cap_a is None else profiles.round_down(cap_a)
         if method is not None:
             book.method = method
             book.tx_profile_refused = method == TX_DEFAULT_PROFILE
+
+    def set_station_cap(self, station_id: str, cap_a: float | None) -> None:
+        """The station's ChargePointMaxProfile limit (None: none installed by us)."""
+        book = self.touch(station_id)
+        book.cap_a = None if cap_a is None else profiles.round_down(cap_a)
 
     def set_targets(self, targets: Iterable[Target]) -> None:
         """Replace all connector targets; connectors left out are no longer charging."""
         fresh = {(t.station_id, t.connector_id): t for t in targets}
         for station_id, book in self.stations.items():
             for connector_id, view in book.connectors.items():
-                if (station_id, connector_id) not in fresh:
+                if (station_id, connector_id) not in fresh and view.target is not None:
                     view.target = None
+                    self._dirty.add(station_id)
         for (station_id, connector_id), target in fresh.items():
             rounded = Target(
                 station_id,
@@ -182,21 +195,22 @@ class DeliveryBook:
                 target.transaction_id,
                 target.urgent,
             )
-            self.station(station_id).connectors.setdefault(
-                connector_id, ConnectorView()
-            ).target = rounded
+            view = self.station(station_id).connectors.setdefault(connector_id, ConnectorView())
+            if view.target != rounded:
+                view.target = rounded
+                self._dirty.add(station_id)
 
     def transaction_ended(self, station_id: str, connector_id: int | None = None) -> None:
         """The station drops TxProfiles when a transaction ends; forget ours (all connectors of
         the station when the connector is unknown)."""
-        book = self.station(station_id)
+        book = self.touch(station_id)
         for (conn, purpose), slot in book.slots.items():
             if purpose == TX_PROFILE and connector_id in (None, conn):
                 slot.installed = None
 
     def forget_station(self, station_id: str) -> None:
         """A station (re)connected: we cannot know what it kept, so send everything again."""
-        book = self.station(station_id)
+        book = self.touch(station_id)
         book.slots.clear()
         book.in_flight = None
         for view in book.connectors.values():
@@ -204,96 +218,130 @@ class DeliveryBook:
             view.verify_due = False
 
     # -- decisions -------------------------------------------------------------------------
-    def effective_a(self, station_id: str, connector_id: int, now: float) -> float:
-        """The limit the station should apply now to this connector's session, from what it
-        accepted (falling back to the safe default when our profile is missing or expired)."""
+    def in_effect(self, station_id: str, connector_id: int, now: float) -> Installed | None:
+        """Our profile the station applies now to this connector's session: its TxProfile for
+        the running transaction, a connector-level TxDefaultProfile, or the safe default on
+        connector 0 (None before the station accepted any of them)."""
         book = self.station(station_id)
         view = book.connectors.get(connector_id)
         tx = view.target.transaction_id if view and view.target else None
         for purpose in (TX_PROFILE, TX_DEFAULT_PROFILE):
-            installed = book.slot(connector_id, purpose).installed
+            slot = book.slots.get((connector_id, purpose))
+            installed = None if slot is None else slot.installed
             if installed is None or (installed.valid_to is not None and installed.valid_to <= now):
                 continue
             if purpose == TX_PROFILE and installed.transaction_id != tx:
                 continue
-            return installed.limit_a
-        default = book.slot(0, TX_DEFAULT_PROFILE).installed
-        return default.limit_a if default else book.safe_limit_a
+            return installed
+        default = book.slots.get((0, TX_DEFAULT_PROFILE))
+        return None if default is None else default.installed
 
-    def next_commands(self, now: float, online: Callable[[str], bool]) -> list[Command]:
+    def effective_a(self, station_id: str, connector_id: int, now: float) -> float:
+        """The limit the station should apply now to this connector's session, from what it
+        accepted (the safe default when none of our profiles is in effect yet)."""
+        installed = self.in_effect(station_id, connector_id, now)
+        return self.station(station_id).safe_limit_a if installed is None else installed.limit_a
+
+    def next_commands(
+        self, now: float, online: Callable[[str], bool], *, full: bool = True
+    ) -> list[Command]:
         """At most one command per idle online station; marks those stations busy.
 
-        Increases wait while any decrease of the site is in flight or ready to send.
+        Increases wait while any decrease of the site is in flight or ready to send. With
+        `full=False` only stations whose inputs changed since the last call (and stations holding
+        back an increase) are examined — cheap enough to call after every answer; time-driven
+        work (retries, renewals) needs a periodic full call.
         """
-        picks: dict[str, Command] = {}
-        decrease_pending = False
-        for station_id, book in self.stations.items():
-            if book.in_flight is not None:
-                decrease_pending |= book.in_flight == DECREASE
+        in_flight_decrease = any(b.in_flight == DECREASE for b in self.stations.values())
+        names = (
+            list(self.stations)
+            if full
+            else [sid for sid in self.stations if sid in self._dirty or sid in self._held]
+        )
+        self._dirty.clear()
+        picks: dict[str, _Choice] = {}
+        for station_id in names:
+            book = self.stations[station_id]
+            self._held.discard(station_id)
+            if book.in_flight is not None or not online(station_id):
                 continue
-            if not online(station_id):
-                continue
-            candidates = self._candidates(station_id, book, now)
-            if not candidates:
-                continue
-            best = min(candidates, key=lambda c: _PRIORITY[c.kind])
-            picks[station_id] = best
-            decrease_pending |= best.kind == DECREASE
+            choices = self._choices(station_id, book, now)
+            if choices:
+                picks[station_id] = min(choices, key=lambda c: _PRIORITY[c.kind])
+        decrease_pending = in_flight_decrease or any(c.kind == DECREASE for c in picks.values())
         chosen: list[Command] = []
-        for station_id, command in picks.items():
-            if command.kind == INCREASE and decrease_pending:
+        for station_id, choice in picks.items():
+            if choice.kind == INCREASE and decrease_pending:
+                self._held.add(station_id)
                 continue
-            self.stations[station_id].in_flight = command.kind
-            chosen.append(command)
+            self.stations[station_id].in_flight = choice.kind
+            chosen.append(choice.build())
         return chosen
 
-    def _candidates(self, station_id: str, book: StationBook, now: float) -> list[Command]:
-        out: list[Command] = []
+    def _choices(self, station_id: str, book: StationBook, now: float) -> list[_Choice]:
+        """What the station could be sent now, each built only if picked."""
+        out: list[_Choice] = []
         default = book.slot(0, TX_DEFAULT_PROFILE)
-        if _due(default, now) and (
-            default.installed is None or default.installed.limit_a != book.safe_limit_a
-        ):
-            payload = profiles.safe_default_profile(book.safe_limit_a, book.caps, now)
-            out.append(_set(station_id, payload, DEFAULT, book.safe_limit_a, None, None))
+        safe = book.safe_limit_a
+        if _due(default, now) and (default.installed is None or default.installed.limit_a != safe):
+            out.append(
+                _Choice(
+                    DEFAULT,
+                    lambda: _set(
+                        station_id,
+                        profiles.safe_default_profile(safe, book.caps, now),
+                        DEFAULT,
+                        safe,
+                        None,
+                        None,
+                    ),
+                )
+            )
         cap = book.slot(0, CHARGE_POINT_MAX_PROFILE)
+        cap_a = book.cap_a
         if _due(cap, now):
             installed = cap.installed.limit_a if cap.installed else None
-            if book.cap_a is not None and installed != book.cap_a:
-                kind = DECREASE if installed is None or book.cap_a < installed else INCREASE
-                payload = profiles.charge_point_max_profile(book.cap_a, book.caps, now)
-                out.append(_set(station_id, payload, kind, book.cap_a, None, None))
-            elif book.cap_a is None and cap.installed is not None:
-                out.append(_clear(station_id, CHARGE_POINT_MAX_PROFILE, 0))
-        for connector_id, view in book.connectors.items():
-            out.extend(self._connector_candidates(station_id, book, connector_id, view, now))
-            if view.verify_due and view.target is not None:
+            if cap_a is not None and installed != cap_a:
+                kind = DECREASE if installed is None or cap_a < installed else INCREASE
                 out.append(
-                    Command(
-                        station_id,
-                        "GetCompositeSchedule",
-                        profiles.composite_request(connector_id),
-                        VERIFY,
-                        connector_id,
+                    _Choice(
+                        kind,
+                        lambda: _set(
+                            station_id,
+                            profiles.charge_point_max_profile(cap_a, book.caps, now),
+                            kind,
+                            cap_a,
+                            None,
+                            None,
+                        ),
                     )
                 )
+            elif cap_a is None and cap.installed is not None:
+                out.append(_Choice(CLEAR, lambda: _clear(station_id, CHARGE_POINT_MAX_PROFILE, 0)))
+        for connector_id, view in book.connectors.items():
+            choice = self._connector_choice(station_id, book, connector_id, view, now)
+            if choice is not None:
+                out.append(choice)
+            if view.verify_due and view.target is not None:
+                out.append(_Choice(VERIFY, partial(_verify, station_id, connector_id)))
         return out
 
-    def _connector_candidates(
+    def _connector_choice(
         self, station_id: str, book: StationBook, connector_id: int, view: ConnectorView, now: float
-    ) -> list[Command]:
+    ) -> _Choice | None:
         s = self.settings
         target = view.target
         purpose = book.tx_purpose
-        slot = book.slot(connector_id, purpose)
         if target is None:
             # Not charging: a connector-level TxDefaultProfile would carry the last dynamic limit
             # into the next session, so remove it.
             fallback = book.slot(connector_id, TX_DEFAULT_PROFILE)
             if fallback.installed is not None and _due(fallback, now):
-                return [_clear(station_id, TX_DEFAULT_PROFILE, connector_id)]
-            return []
+                return _Choice(CLEAR, partial(_clear, station_id, TX_DEFAULT_PROFILE, connector_id))
+            return None
+        slot = book.slot(connector_id, purpose)
         if not _due(slot, now):
-            return []
+            return None
         current = self.effective_a(station_id, connector_id, now)
         installed = slot.installed
         ours = (
@@ -311,17 +359,33 @@ class DeliveryBook:
         if kind is None and expires is not None and expires - now <= s.renew_before_s:
             kind = RENEW
         if kind is None:
-            return []
-        valid_to = now + s.validity_s
-        if purpose == TX_PROFILE:
-            payload = profiles.tx_profile(
-                connector_id, target.transaction_id, target.limit_a, book.caps, now, s.validity_s
+            return None
+        chosen_kind = kind
+
+        def build() -> Command:
+            if purpose == TX_PROFILE:
+                payload = profiles.tx_profile(
+                    connector_id,
+                    target.transaction_id,
+                    target.limit_a,
+                    book.caps,
+                    now,
+                    s.validity_s,
+                )
+            else:
+                payload = profiles.connector_default_profile(
+                    connector_id, target.limit_a, book.caps, now, s.validity_s
+                )
+            return _set(
+                station_id,
+                payload,
+                chosen_kind,
+                target.limit_a,
+                target.transaction_id,
+                now + s.validity_s,
             )
-        else:
-            payload = profiles.connector_default_profile(
-                connector_id, target.limit_a, book.caps, now, s.validity_s
-            )
-        return [_set(station_id, payload, kind, target.limit_a, target.transaction_id, valid_to)]
+
+        return _Choice(kind, build)
 
     # -- results ---------------------------------------------------------------------------
     def on_result(
@@ -329,7 +393,7 @@ class DeliveryBook:
     ) -> None:
         """Record the outcome of a command: the station's status (`Accepted`, `Rejected`, …), a
         CALLERROR code (`NotSupported`, …), `Timeout` or `Offline`."""
-        book = self.station(command.station_id)
+        book = self.touch(command.station_id)
         book.in_flight = None
         if command.action == "GetCompositeSchedule":
             view = book.connectors.setdefault(command.connector_id, ConnectorView())
@@ -354,6 +418,11 @@ class DeliveryBook:
             slot.failures = 0
             slot.retry_at = 0.0
             profile = command.payload["csChargingProfiles"]
+            before = (
+                self.effective_a(command.station_id, command.connector_id, now)
+                if command.connector_id > 0
+                else None
+            )
             slot.installed = Installed(
                 purpose=command.purpose,
                 connector_id=command.connector_id,
@@ -363,6 +432,7 @@ class DeliveryBook:
                 transaction_id=command.transaction_id,
                 valid_to=command.valid_to,
                 accepted_at=now,
+                replaced_a=before,
             )
             if command.purpose in (TX_PROFILE, TX_DEFAULT_PROFILE) and command.connector_id > 0:
                 book.method = command.purpose
@@ -384,6 +454,22 @@ class DeliveryBook:
         slot.retry_at = now + min(
             self.settings.backoff_s * 2 ** (slot.failures - 1), self.settings.backoff_max_s
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Choice:
+    kind: str
+    build: Callable[[], Command]
+
+
+def _verify(station_id: str, connector_id: int) -> Command:
+    return Command(
+        station_id,
+        "GetCompositeSchedule",
+        profiles.composite_request(connector_id),
+        VERIFY,
+        connector_id,
+    )
 
 
 def _due(slot: Slot, now: float) -> bool:

@@ -53,6 +53,7 @@ class Limit:
 
     value_a: float
     source: str
+    detail: str = ""  # which one, e.g. the grid phase "L2"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,7 @@ class ConnectorLimit:
     value_a: float
     source: str
     candidates: tuple[Limit, ...]
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +175,9 @@ def compose_limits(
     if caps.site_a is not None:
         _share(caps.site_a, list(allocations), limits, candidates, CAP_SITE)
     return {
-        key: ConnectorLimit(limits[key].value_a, limits[key].source, tuple(candidates[key]))
+        key: ConnectorLimit(
+            limits[key].value_a, limits[key].source, tuple(candidates[key]), limits[key].detail
+        )
         for key in allocations
     }
 

@@ -1,0 +1,210 @@
+"""Smart charging per station: `GET /api/v1/stations/{id}/charging` and operator caps.
+
+Also holds the response models shared with `csms.api.sites`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel, Field
+
+from csms.api.deps import CS
+from csms.app import CentralSystem
+from csms.charging.loop import SiteLoop
+from csms.charging.service import CapError, ChargingService
+from csms.charging.views import station_view
+
+router = APIRouter(prefix="/api/v1/stations", tags=["smart charging"])
+
+
+class Candidate(BaseModel):
+    source: str
+    detail: str = ""
+    limit_a: float | None
+
+
+class ConnectorCharging(BaseModel):
+    """One connector: what the balancer allocated, the limit sent and what the station applies."""
+
+    station_id: str
+    connector_id: int
+    status: str | None
+    transaction_id: int | None
+    measured_a: list[float] | None = Field(description="Current.Import per grid phase")
+    phases: list[str] = Field(description="grid phases the EV loads")
+    allocation_a: float | None = Field(description="the balancing core's allocation")
+    allocation_source: str | None
+    allocation_detail: str | None
+    target_a: float | None = Field(description="min(allocation, local limits, operator caps)")
+    source: str | None = Field(description="what binds the target, e.g. 'station max'")
+    detail: str | None
+    candidates: list[Candidate]
+    accepted_a: float | None = Field(
+        description="the limit the station accepted and applies now (or its safe default)"
+    )
+    composite_a: float | None = Field(description="GetCompositeSchedule: what it reports")
+    composite_at: float | None
+    last_status: str | None = Field(description="the station's answer to our last profile")
+    failures: int
+
+
+class SiteCapConnector(BaseModel):
+    station_id: str
+    connector_id: int
+    limit_a: float
+
+
+class SiteCaps(BaseModel):
+    site_a: float | None
+    stations: dict[str, float]
+    connectors: list[SiteCapConnector]
+
+
+class SiteStation(BaseModel):
+    id: str
+    method: str | None
+    meter_lost: bool
+
+
+class MeterHealthView(BaseModel):
+    type: str
+    state: str = Field(description="ok, stale (safe current) or lost")
+    since: float
+    age_s: float | None
+    last_reading: dict[str, Any] | None
+    last_error: str | None
+    errors: int
+
+
+class SiteView(BaseModel):
+    id: str
+    mode: str
+    grid_limit_a: float
+    margin_a: float
+    phases: int
+    safe_current_a: float
+    meter_includes_ev: bool
+    meter: MeterHealthView
+    updated_at: float | None
+    safe_mode: bool | None
+    safe_reason: str | None
+    available_a: list[float | None] | None = Field(description="for our EVs, per grid phase")
+    other_load_a: list[float | None] | None
+    allocated_a: list[float | None] = Field(description="sum of targets per grid phase")
+    safe_default_a: float | None = Field(description="TxDefaultProfile limit per socket")
+    caps: SiteCaps
+    stations: list[SiteStation]
+    connectors: list[ConnectorCharging]
+
+
+class SiteSummary(BaseModel):
+    id: str
+    grid_limit_a: float
+    meter_state: str
+    safe_mode: bool | None
+    stations: list[str]
+
+
+class InstalledProfile(BaseModel):
+    charging_profile_id: int
+    purpose: str
+    connector_id: int
+    stack_level: int
+    limit_a: float
+    transaction_id: int | None
+    valid_to: float | None
+    accepted_at: float
+    expired: bool
+
+
+class StationCharging(BaseModel):
+    station_id: str
+    site_id: str
+    method: str | None = Field(description="how limits reach this station, proven by its answers")
+    capabilities: dict[str, Any]
+    local_limits: dict[str, Any] | None = Field(description="from its latest configuration")
+    meter_lost: bool
+    safe_default_a: float
+    cap_a: float | None
+    connectors: list[ConnectorCharging]
+    installed_profiles: list[InstalledProfile]
+
+
+class CapBody(BaseModel):
+    limit_a: float | None = Field(
+        ge=0, le=10000, description="the cap in A (per phase); null removes it"
+    )
+
+
+class CapResult(BaseModel):
+    scope: str
+    target: str
+    connector_id: int | None = None
+    limit_a: float | None
+
+
+def charging_service(cs: CentralSystem) -> ChargingService:
+    service: ChargingService | None = getattr(cs, "charging", None)
+    if service is None or not service.sites:
+        raise HTTPException(404, "smart charging is off: no site is configured")
+    return service
+
+
+def station_loop(cs: CentralSystem, station_id: str) -> SiteLoop:
+    loop = charging_service(cs).site_of(station_id)
+    if loop is None:
+        raise HTTPException(
+            404, f"station {station_id} belongs to no configured site (list it under [[sites]])"
+        )
+    return loop
+
+
+async def set_cap(
+    cs: CentralSystem, scope: str, target: str, connector_id: int, limit_a: float | None
+) -> CapResult:
+    try:
+        await charging_service(cs).set_cap(scope, target, connector_id, limit_a)
+    except CapError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return CapResult(
+        scope=scope,
+        target=target,
+        connector_id=connector_id if scope == "connector" else None,
+        limit_a=limit_a,
+    )
+
+
+@router.get("/{station_id}/charging", response_model=StationCharging)
+async def get_station_charging(station_id: str, cs: CS) -> dict[str, Any]:
+    """Each connector's target, accepted value, reported composite schedule, binding limit and
+    source, the installed profiles and the method the station proved to accept."""
+    return station_view(station_loop(cs, station_id), station_id, cs.clock())
+
+
+@router.put("/{station_id}/charging/cap", response_model=CapResult)
+async def put_station_cap(station_id: str, body: CapBody, cs: CS) -> CapResult:
+    """Cap the station's total (shared by its charging connectors; also installed on the station
+    as a ChargePointMaxProfile). `limit_a: null` removes it."""
+    station_loop(cs, station_id)
+    return await set_cap(cs, "station", station_id, 0, body.limit_a)
+
+
+@router.delete("/{station_id}/charging/cap", response_model=CapResult)
+async def delete_station_cap(station_id: str, cs: CS) -> CapResult:
+    station_loop(cs, station_id)
+    return await set_cap(cs, "station", station_id, 0, None)
+
+
+@router.put("/{station_id}/charging/connectors/{connector_id}/cap", response_model=CapResult)
+async def put_connector_cap(station_id: str, connector_id: int, body: CapBody, cs: CS) -> CapResult:
+    """Cap one connector. `limit_a: null` removes it."""
+    station_loop(cs, station_id)
+    return await set_cap(cs, "connector", station_id, connector_id, body.limit_a)
+
+
+@router.delete("/{station_id}/charging/connectors/{connector_id}/cap", response_model=CapResult)
+async def delete_connector_cap(station_id: str, connector_id: int, cs: CS) -> CapResult:
+    station_loop(cs, station_id)
+    return await set_cap(cs, "connector", station_id, connector_id, None)

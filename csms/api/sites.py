@@ -1,0 +1,68 @@
+"""Sites: `GET /api/v1/sites`, `GET /api/v1/sites/{id}` and the site's operator cap."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+
+from csms.api.charging import (
+    CapBody,
+    CapResult,
+    SiteSummary,
+    SiteView,
+    charging_service,
+    set_cap,
+)
+from csms.api.deps import CS
+from csms.app import CentralSystem
+from csms.charging.loop import SiteLoop
+from csms.charging.views import site_view
+
+router = APIRouter(prefix="/api/v1/sites", tags=["smart charging"])
+
+
+def _loop(cs: CentralSystem, site_id: str) -> SiteLoop:
+    service = charging_service(cs)
+    loop = service.sites.get(site_id)
+    if loop is None:
+        known = ", ".join(service.sites)
+        raise HTTPException(404, f"site {site_id} not found (configured: {known})")
+    return loop
+
+
+@router.get("", response_model=list[SiteSummary])
+async def list_sites(cs: CS) -> list[SiteSummary]:
+    """Every configured site with its meter state."""
+    service = getattr(cs, "charging", None)
+    loops = [] if service is None else list(service.sites.values())
+    return [
+        SiteSummary(
+            id=loop.site.id,
+            grid_limit_a=loop.site.grid_limit_a,
+            meter_state=loop.poller.health.state.value,
+            safe_mode=None if loop.last is None else loop.last.allocation.safe_mode,
+            stations=loop.model.station_ids,
+        )
+        for loop in loops
+    ]
+
+
+@router.get("/{site_id}", response_model=SiteView)
+async def get_site(site_id: str, cs: CS) -> dict[str, Any]:
+    """Latest meter reading and its health (ok / stale → safe current), available current per
+    phase, and each connector's allocation, target and binding limit with its source."""
+    return site_view(_loop(cs, site_id), cs.clock())
+
+
+@router.put("/{site_id}/cap", response_model=CapResult)
+async def put_site_cap(site_id: str, body: CapBody, cs: CS) -> CapResult:
+    """Cap the total current per phase of the site's EVs (shared fairly); null removes it."""
+    _loop(cs, site_id)
+    return await set_cap(cs, "site", site_id, 0, body.limit_a)
+
+
+@router.delete("/{site_id}/cap", response_model=CapResult)
+async def delete_site_cap(site_id: str, cs: CS) -> CapResult:
+    _loop(cs, site_id)
+    return await set_cap(cs, "site", site_id, 0, None)

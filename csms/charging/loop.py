@@ -1,0 +1,294 @@
+"""The control loop of one site: meter reading or station event → balancing → limits → dispatch.
+
+One `SiteLoop.run()` per site runs in the central system's TaskGroup. Inside its own task group it
+runs the site's meter poller, the dispatcher, and the control task. The control task wakes on every
+meter reading and every station event of the site (and at least every `control_interval_s`, so a
+silent meter turns into safe mode), runs the balancing core, composes each charging connector's
+limit with the station's local limits and the operator caps, and hands the targets to the
+dispatcher's book.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from balancing import Allocation, BalancerState, GridReading
+from csms import events
+from csms.charging.book import BookSettings, Command, DeliveryBook
+from csms.charging.config import ChargingSettings
+from csms.charging.dispatcher import Call, Dispatcher
+from csms.charging.limits import ConnectorLimit, OperatorCaps, local_limits_from_config
+from csms.charging.model import Applied, SiteModel
+from csms.charging.profiles import TX_DEFAULT_PROFILE, TX_PROFILE, capabilities_from_config
+from csms.meter.poller import MeterPoller
+from csms.meter.reading import MeterReading
+from csms.settings import SiteSettings
+
+log = logging.getLogger(__name__)
+
+# The latest configuration snapshot of a station: (an id that changes with every new snapshot,
+# key → value), or None while it has none.
+Snapshot = Callable[[str], Awaitable[tuple[Any, Mapping[str, str | None]] | None]]
+Allocate = Callable[..., Allocation]
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """The last control step: what the balancer said and what each connector was given."""
+
+    at: float
+    reading: GridReading | None
+    allocation: Allocation
+    limits: Mapping[tuple[str, int], ConnectorLimit]
+
+
+class SiteLoop:
+    """Balances one site. Feed it events with `on_event`; readings arrive from its poller."""
+
+    def __init__(
+        self,
+        site: SiteSettings,
+        charging: ChargingSettings,
+        *,
+        call: Call,
+        online: Callable[[str], bool],
+        clock: Callable[[], float],
+        allocate: Allocate,
+        snapshot: Snapshot | None = None,
+        on_method: Callable[[str, str], Awaitable[None]] | None = None,
+        on_result: Callable[[Command, str, float], None] | None = None,
+    ) -> None:
+        self.site = site
+        self.charging = charging
+        self.clock = clock
+        self.model = SiteModel(site)
+        self.allocate = allocate
+        self.snapshot = snapshot
+        self.on_method = on_method
+        self.caps = OperatorCaps()
+        self.state = BalancerState()
+        self.reading: MeterReading | None = None
+        self.last: Step | None = None
+        self.steps = 0
+        self.book = DeliveryBook(
+            BookSettings(
+                deadband_a=charging.deadband_a,
+                validity_s=charging.profile_validity_s,
+                renew_before_s=charging.renew_margin_s,
+                backoff_s=charging.retry_backoff_s,
+                backoff_max_s=charging.retry_backoff_max_s,
+            )
+        )
+        self._methods: dict[str, str | None] = {}
+        self._external_result = on_result
+        self.dispatcher = Dispatcher(
+            self.book,
+            call,
+            online,
+            clock,
+            tick_s=min(0.5, charging.control_interval_s),
+            on_result=self._on_result,
+        )
+        self.poller = MeterPoller(
+            site.meter,
+            self.on_reading,
+            clock,
+            site_id=site.id,
+            meter_timeout_s=site.meter_timeout_s,
+            lost_after_s=site.meter_lost_s,
+        )
+        self._wake = asyncio.Event()
+        self._proven: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self._snapshot_ids: dict[str, Any] = {}
+        self._awaiting: dict[str, float] = {}  # station → until when to look for its snapshot
+        for station_id in self.model.station_ids:
+            self.book.station(station_id)
+
+    # -- inputs ----------------------------------------------------------------------------
+    def on_reading(self, reading: MeterReading) -> None:
+        """A valid meter reading (from the poller): balance at once."""
+        self.reading = reading
+        self._wake.set()
+
+    def on_event(self, event: events.Event) -> None:
+        """A station event of this site's stations."""
+        m = self.model
+        if isinstance(event, events.ConnectorStatusChanged):
+            m.status(
+                event.station_id,
+                event.connector_id,
+                event.status,
+                event.vendor_error_code,
+                event.info,
+            )
+        elif isinstance(event, events.TransactionStarted):
+            m.started(event.station_id, event.connector_id, event.transaction_id, event.at)
+        elif isinstance(event, events.TransactionStopped):
+            key = m.stopped(event.transaction_id)
+            self.book.transaction_ended(event.station_id, None if key is None else key[1])
+        elif isinstance(event, events.MeterSampled):
+            m.sampled(event.station_id, event.connector_id, event.values, self.clock())
+            return  # measurements refine the next step; no need to balance on each of them
+        elif isinstance(event, events.StationConnected | events.StationBooted):
+            # We cannot know which profiles the station kept: send them again.
+            self.book.forget_station(event.station_id)
+            self.dispatcher.wake(full=True)
+            if isinstance(event, events.StationBooted):
+                # Its configuration is read again after a boot; watch for the new snapshot.
+                self._awaiting[event.station_id] = asyncio.get_running_loop().time() + 120.0
+        self._wake.set()
+
+    def set_caps(self, caps: OperatorCaps) -> None:
+        """New operator caps: the station cap also goes out as a ChargePointMaxProfile."""
+        self.caps = caps
+        for station_id in self.model.station_ids:
+            self.book.set_station_cap(station_id, caps.station_a.get(station_id))
+        self._wake.set()
+
+    def set_methods(self, methods: Mapping[str, str]) -> None:
+        """Methods proven in an earlier run (from storage)."""
+        for station_id in self.model.station_ids:
+            if station_id in methods:
+                self.book.configure_station(station_id, method=methods[station_id])
+                self._methods[station_id] = methods[station_id]
+
+    def load_running(self, running: list[dict[str, Any]], connectors: list[dict[str, Any]]) -> None:
+        """Transactions and connector states stored before this loop started."""
+        for row in connectors:
+            if row["station_id"] in self.model.station_ids:
+                self.model.status(
+                    row["station_id"],
+                    int(row["connector_id"]),
+                    row["status"],
+                    row.get("vendor_error_code"),
+                    row.get("info"),
+                )
+        for row in running:
+            if row["station_id"] in self.model.station_ids:
+                self.model.started(
+                    row["station_id"], int(row["connector_id"]), int(row["id"]), row["started_at"]
+                )
+
+    # -- the loop --------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Poll the meter, balance and dispatch until cancelled."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.poller.run(), name=f"meter-{self.site.id}")
+            group.create_task(self.dispatcher.run(), name=f"dispatch-{self.site.id}")
+            group.create_task(self._store_methods(), name=f"methods-{self.site.id}")
+            if self.snapshot is not None:
+                group.create_task(self._refresh_snapshots(), name=f"snapshots-{self.site.id}")
+            group.create_task(self._control(), name=f"control-{self.site.id}")
+
+    async def _control(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                self.step()
+            except Exception:
+                # Bad input from one station must not end balancing for the whole site; the
+                # stations keep their last profiles, which expire to the safe default.
+                log.exception("site %s: control step failed", self.site.id)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.charging.control_interval_s):
+                    await self._wake.wait()
+
+    def step(self) -> Step:
+        """One control step (synchronous and quick: pure code plus bookkeeping)."""
+        now = self.clock()
+        site = self.model.balancing_site()
+        reading = self._grid_reading(now)
+        applied = {}
+        for key, state in self.model.connectors.items():
+            if state.transaction_id is not None:
+                installed = self.book.in_effect(key[0], key[1], now)
+                if installed is not None:
+                    applied[key] = Applied(
+                        installed.limit_a, installed.accepted_at, installed.replaced_a
+                    )
+        sessions = self.model.sessions(site, applied, None if reading is None else reading.at)
+        allocation = self.allocate(site, reading, sessions, self.state, now)
+        self.state = allocation.state
+        limits = self.model.limits(allocation, self.caps)
+        safe_default = self.model.safe_default_a()
+        for station_id in self.model.station_ids:
+            self.book.configure_station(station_id, safe_limit_a=safe_default)
+        self.book.set_targets(self.model.targets(limits, allocation, reading))
+        self.dispatcher.wake()
+        self.last = Step(now, reading, allocation, limits)
+        self.steps += 1
+        return self.last
+
+    def _grid_reading(self, now: float) -> GridReading | None:
+        if self.site.meter.type == "none":
+            # No meter: only the grid limit (and local limits) bound the EVs' total.
+            return GridReading(now, (0.0, 0.0, 0.0))
+        if self.reading is None:
+            return None
+        return GridReading.of(self.reading)
+
+    async def _refresh_snapshots(self) -> None:
+        """Re-read every station's latest snapshot now and then, and a booted station's every
+        second until its new snapshot appears (taken by configuration management after boot)."""
+        assert self.snapshot is not None
+        loop = asyncio.get_running_loop()
+        next_full = loop.time()
+        while True:
+            full = loop.time() >= next_full
+            if full:
+                next_full = loop.time() + self.charging.snapshot_refresh_s
+            waiting = {sid for sid, until in self._awaiting.items() if until > loop.time()}
+            self._awaiting = {sid: self._awaiting[sid] for sid in waiting}
+            changed = False
+            for station_id in self.model.station_ids if full else sorted(waiting):
+                try:
+                    found = await self.snapshot(station_id)
+                except Exception:
+                    log.exception("site %s: reading %s's snapshot failed", self.site.id, station_id)
+                    continue
+                if found is None or self._snapshot_ids.get(station_id) == found[0]:
+                    continue
+                self._snapshot_ids[station_id] = found[0]
+                self._awaiting.pop(station_id, None)
+                self.apply_snapshot(station_id, found[1])
+                changed = True
+            if changed:
+                self._wake.set()
+            await asyncio.sleep(1.0)
+
+    def apply_snapshot(self, station_id: str, values: Mapping[str, str | None]) -> None:
+        """Local limits and profile capabilities from a station's configuration snapshot."""
+        self.model.local[station_id] = local_limits_from_config(values)
+        try:
+            declared = int(str(values.get("NumberOfConnectors")).strip())
+        except ValueError:
+            declared = 0
+        if declared > 0:
+            self.model.declared_connectors[station_id] = declared
+        phases = self.site.phases
+        self.book.configure_station(station_id, caps=capabilities_from_config(values, phases))
+
+    def _on_result(self, command: Command, status: str, now: float) -> None:
+        station_id = command.station_id
+        method = self.book.station(station_id).method
+        if method in (TX_PROFILE, TX_DEFAULT_PROFILE) and self._methods.get(station_id) != method:
+            self._methods[station_id] = method
+            log.info("station %s: charging limits delivered as %s", station_id, method)
+            self._proven.put_nowait((station_id, method))
+        if self._external_result is not None:
+            self._external_result(command, status, now)
+
+    async def _store_methods(self) -> None:
+        while True:
+            station_id, method = await self._proven.get()
+            if self.on_method is None:
+                continue
+            try:
+                await self.on_method(station_id, method)
+            except Exception:
+                log.exception("site %s: storing %s's method failed", self.site.id, station_id)

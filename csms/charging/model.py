@@ -1,0 +1,340 @@
+"""What the control loop knows about a site, and its translation into the balancing core's inputs.
+
+Pure: the loop feeds events into `SiteModel`; `balancing_site()` and `sessions()` build the frozen
+values `balancing.allocate` takes, and `targets()` turns an allocation into per-connector limits
+(min of allocation, local limits and operator caps, keeping the binding source).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from balancing import (
+    Allocation,
+    GridReading,
+    LimitSource,
+    PhaseRotation,
+    PvSurplus,
+    Session,
+    Site,
+    Socket,
+    Station,
+    TimeWindow,
+    phase_rotation,
+)
+from balancing import Circuit as BalancingCircuit
+from balancing.topology import compiled
+from csms.charging.book import Target
+from csms.charging.limits import (
+    CAP_CONNECTOR,
+    CAP_SITE,
+    CAP_STATION,
+    CONNECTOR_MAX,
+    SCN_SAFE,
+    SCN_SHARE,
+    STATION_MAX,
+    STATION_SAFE,
+    ConnectorKey,
+    ConnectorLimit,
+    Limit,
+    LocalLimits,
+    OperatorCaps,
+    compose_limits,
+    reports_meter_lost,
+)
+from csms.settings import SiteSettings
+
+# A socket or station whose own maximum we do not know yet (no configuration snapshot): the
+# highest current an Alfen socket takes, so the meter and the site limits decide.
+UNKNOWN_MAX_A = 32.0
+# An EV draws on a phase when a sample shows at least this much there.
+DRAWING_A = 0.5
+# After a new limit, samples taken this soon may still show the old current.
+SETTLE_S = 1.5
+# Connector states in which a running transaction draws (or may draw) current.
+IN_USE = frozenset({"Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing"})
+# Sources whose decreases are never skipped by the deadband.
+_HARD_SOURCES = frozenset(
+    {
+        STATION_MAX,
+        CONNECTOR_MAX,
+        SCN_SHARE,
+        SCN_SAFE,
+        STATION_SAFE,
+        CAP_CONNECTOR,
+        CAP_STATION,
+        CAP_SITE,
+        LimitSource.SAFE_MODE.value,
+        LimitSource.CIRCUIT.value,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """The limit a station applies to a session, since when, and the one before it."""
+
+    limit_a: float
+    since: float
+    before_a: float | None = None
+
+
+@dataclass(slots=True)
+class ConnectorState:
+    """One connector as the station reported it."""
+
+    status: str = "Unknown"
+    transaction_id: int | None = None
+    started_at: float | None = None
+    measured_grid_a: tuple[float, float, float] | None = None  # Current.Import per grid phase
+    sampled_at: float | None = None  # when that sample arrived (our clock)
+    drawing_on: tuple[int, ...] | None = None  # grid phases (0-based) seen carrying current
+    offered_a: float | None = None  # Current.Offered
+
+
+@dataclass(slots=True)
+class SiteModel:
+    """Connectors, transactions, local limits and station meter state of one site's stations."""
+
+    settings: SiteSettings
+    connectors: dict[ConnectorKey, ConnectorState] = field(default_factory=dict)
+    local: dict[str, LocalLimits] = field(default_factory=dict)
+    declared_connectors: dict[str, int] = field(default_factory=dict)  # NumberOfConnectors
+    meter_lost: set[str] = field(default_factory=set)
+    tx_connector: dict[int, ConnectorKey] = field(default_factory=dict)
+
+    @property
+    def station_ids(self) -> list[str]:
+        return [s.id for s in self.settings.stations]
+
+    def connector(self, key: ConnectorKey) -> ConnectorState:
+        return self.connectors.setdefault(key, ConnectorState())
+
+    def sockets_of(self, station_id: str) -> list[int]:
+        """Connector ids of a station: those it reported, and as many as its snapshot declares."""
+        seen = {c for (s, c) in self.connectors if s == station_id and c > 0}
+        declared = self.declared_connectors.get(station_id, 0)
+        return sorted(seen | set(range(1, declared + 1))) or [1]
+
+    def socket_count(self) -> int:
+        return sum(len(self.sockets_of(s)) for s in self.station_ids)
+
+    # -- events ----------------------------------------------------------------------------
+    def status(
+        self,
+        station_id: str,
+        connector_id: int,
+        status: str,
+        vendor_error_code: str | None = None,
+        info: str | None = None,
+    ) -> None:
+        lost = reports_meter_lost(connector_id, status, vendor_error_code, info)
+        if lost is True:
+            self.meter_lost.add(station_id)
+        elif lost is False:
+            self.meter_lost.discard(station_id)
+        if connector_id > 0:
+            self.connector((station_id, connector_id)).status = status
+
+    def started(self, station_id: str, connector_id: int, transaction_id: int, at: float) -> None:
+        state = self.connector((station_id, connector_id))
+        if state.transaction_id is not None:
+            self.tx_connector.pop(state.transaction_id, None)
+        state.transaction_id = transaction_id
+        state.started_at = at
+        state.measured_grid_a = None
+        self.tx_connector[transaction_id] = (station_id, connector_id)
+
+    def stopped(self, transaction_id: int) -> ConnectorKey | None:
+        """Forget a transaction; returns the connector it ran on (None if unknown)."""
+        key = self.tx_connector.pop(transaction_id, None)
+        if key is not None and self.connectors[key].transaction_id == transaction_id:
+            state = self.connectors[key]
+            state.transaction_id = None
+            state.started_at = None
+            state.measured_grid_a = None
+        return key
+
+    def sampled(
+        self,
+        station_id: str,
+        connector_id: int,
+        values: Mapping[tuple[str, str | None], float],
+        received_at: float,
+    ) -> None:
+        if connector_id < 1:
+            return
+        state = self.connector((station_id, connector_id))
+        phases = [values.get(("Current.Import", f"L{n}")) for n in (1, 2, 3)]
+        if all(p is not None for p in phases):
+            grid = (float(phases[0]), float(phases[1]), float(phases[2]))  # type: ignore[arg-type]
+            state.measured_grid_a = grid
+            state.sampled_at = received_at
+            if max(grid) >= DRAWING_A:
+                state.drawing_on = tuple(p for p in range(3) if grid[p] >= DRAWING_A)
+        offered = values.get(("Current.Offered", None))
+        if offered is not None:
+            state.offered_a = float(offered)
+
+    # -- balancing inputs --------------------------------------------------------------------
+    def rotation(self, station_id: str) -> PhaseRotation:
+        configured = next(s for s in self.settings.stations if s.id == station_id)
+        if self.settings.phases == 1:
+            return phase_rotation("L1")
+        return phase_rotation(configured.phase_rotation)
+
+    def balancing_site(self) -> Site:
+        """The site as the balancing core sees it, with the stations' own maxima."""
+        s = self.settings
+        stations = []
+        for configured in s.stations:
+            local = self.local.get(configured.id, LocalLimits())
+            sockets = tuple(
+                Socket(c, local.connector_max_a.get(c, UNKNOWN_MAX_A))
+                for c in self.sockets_of(configured.id)
+            )
+            station_max = local.station_max_a
+            if station_max is None:
+                station_max = UNKNOWN_MAX_A * len(sockets)
+            stations.append(
+                Station(
+                    configured.id,
+                    station_max,
+                    sockets,
+                    phase_rotation=self.rotation(configured.id),
+                    circuit_id=configured.circuit,
+                )
+            )
+        return Site(
+            grid_limit_a=s.grid_limit_a,
+            stations=tuple(stations),
+            id=s.id,
+            phases=s.phases,
+            margin_a=s.margin_a,
+            safe_current_a=s.safe_current_a,
+            meter_includes_ev=s.meter_includes_ev,
+            meter_timeout_s=s.meter_timeout_s,
+            mode=s.mode,
+            pv=PvSurplus(
+                start_hold_s=s.pv_surplus.start_hold_s,
+                stop_delay_s=s.pv_surplus.stop_delay_s,
+                hysteresis_a=s.pv_surplus.hysteresis_a,
+                min_charge_a=s.pv_surplus.min_charge_a,
+                boost_windows=tuple(TimeWindow.parse(w) for w in s.pv_surplus.boost_windows),
+            ),
+            min_current_a=s.min_current_a,
+            alternating_period_s=s.alternating_period_s,
+            ramp_a_per_s=s.ramp_a_per_s,
+            circuits=tuple(BalancingCircuit(c.id, c.limit_a, c.parent) for c in s.circuits),
+        )
+
+    def ev_estimate(
+        self,
+        key: ConnectorKey,
+        rotation: PhaseRotation,
+        applied: Applied | None,
+        reading_at: float | None,
+    ) -> tuple[float, float, float] | None:
+        """Our best estimate of an EV's current per grid phase when the meter was read, for
+        taking it out of the meter reading (which counts our EVs).
+
+        The EV draws at most the limit the station applied at that moment (the one before the
+        latest change if the meter was read before the station accepted it). A sample of its
+        current is trusted (capped at that limit) once one arrived `SETTLE_S` after the change;
+        until then the EV counts as drawing its full limit on the phases it was seen on. What an
+        EV leaves unused thus stays reserved for it: the meter cannot hide household load behind
+        an EV that is about to take more. (An EV still ramping up to a raised limit is the one
+        error left; the site's ramp rate bounds it and the margin absorbs it.)
+        """
+        state = self.connectors[key]
+        if applied is None:
+            return state.measured_grid_a
+        cap = applied.limit_a
+        if reading_at is not None and reading_at < applied.since and applied.before_a is not None:
+            cap = applied.before_a
+        measured = state.measured_grid_a
+        if measured is not None and (state.sampled_at or 0.0) >= applied.since + SETTLE_S:
+            return (min(measured[0], cap), min(measured[1], cap), min(measured[2], cap))
+        phases = state.drawing_on or tuple(p - 1 for p in rotation.grid_phases((1, 2, 3)))
+        return (
+            cap if 0 in phases else 0.0,
+            cap if 1 in phases else 0.0,
+            cap if 2 in phases else 0.0,
+        )
+
+    def sessions(
+        self, site: Site, applied: Mapping[ConnectorKey, Applied], reading_at: float | None
+    ) -> list[Session]:
+        """One session per connector with a running transaction on a socket of `site`.
+
+        Stations report Current.Import per grid phase; the balancer wants it per EV phase, so the
+        socket's rotation (feeder plus Alfen's internal wiring) is undone here.
+        """
+        sockets = compiled(site).by_key
+        out = []
+        for key, state in sorted(self.connectors.items()):
+            if state.transaction_id is None or key not in sockets:
+                continue
+            rotation = sockets[key].rotation
+            grid = self.ev_estimate(key, rotation, applied.get(key), reading_at)
+            measured = None
+            if grid is not None:
+                measured = tuple(grid[rotation.grid_phase(k) - 1] for k in (1, 2, 3))
+                if rotation.single_phase:
+                    measured = (grid[rotation.grid_phase(1) - 1], 0.0, 0.0)
+            out.append(
+                Session(
+                    key=key,
+                    started_at=state.started_at or 0.0,
+                    measured_a=measured,  # type: ignore[arg-type]
+                    charging=state.status != "SuspendedEV",
+                )
+            )
+        return out
+
+    def in_use(self) -> list[ConnectorKey]:
+        """Sockets the stations count as in use when sharing their own limits."""
+        return [
+            key
+            for key, state in self.connectors.items()
+            if state.transaction_id is not None or state.status in IN_USE
+        ]
+
+    def safe_default_a(self) -> float:
+        """The TxDefaultProfile limit per socket: the site's safe current over all its sockets,
+        so that even with every socket charging the site stays within it."""
+        return self.settings.safe_current_a / max(1, self.socket_count())
+
+    # -- limits ------------------------------------------------------------------------------
+    def limits(
+        self, allocation: Allocation, caps: OperatorCaps
+    ) -> dict[ConnectorKey, ConnectorLimit]:
+        """min(allocation, local limits, caps) for every allocated connector."""
+        allocated = {
+            a.socket_key: Limit(a.limit_a, a.binding.source.value, a.binding.detail)
+            for a in allocation.sockets
+        }
+        return compose_limits(
+            allocated, self.local, in_use=self.in_use(), meter_lost=self.meter_lost, caps=caps
+        )
+
+    def targets(
+        self,
+        limits: Mapping[ConnectorKey, ConnectorLimit],
+        allocation: Allocation,
+        reading: GridReading | None,
+    ) -> list[Target]:
+        """Book targets; a decrease is urgent (never skipped) in safe mode, while the grid is
+        over its limit, or when a hard limit binds."""
+        over = reading is not None and any(
+            c > self.settings.grid_limit_a - self.settings.margin_a / 2 for c in reading.current_a
+        )
+        out = []
+        for key, limit in limits.items():
+            tx = self.connectors[key].transaction_id
+            if tx is None:
+                continue
+            urgent = allocation.safe_mode or over or limit.source in _HARD_SOURCES
+            out.append(Target(key[0], key[1], limit.value_a, limit.source, tx, urgent))
+        return out

@@ -1,0 +1,133 @@
+"""Smart charging as a service of the central system: one control loop per configured site.
+
+`ChargingService.run()` runs in the central system's TaskGroup. It restores what earlier runs
+stored (operator caps, proven methods, running transactions, connector states), routes station
+events to the loop of the site the station belongs to, and starts every `SiteLoop`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from csms.charging.book import Command
+from csms.charging.loop import SiteLoop
+from csms.charging.store import SCOPES, ChargingStore, caps_for_site
+
+if TYPE_CHECKING:
+    from csms.app import CentralSystem
+
+log = logging.getLogger(__name__)
+
+
+class CapError(ValueError):
+    """An operator cap names an unknown site, station or connector, or a bad value."""
+
+
+class ChargingService:
+    """Owns the site loops; the API reads their state and sets caps through it."""
+
+    def __init__(self, cs: CentralSystem) -> None:
+        self.cs = cs
+        self.store = ChargingStore(cs.db)
+        self.sites: dict[str, SiteLoop] = {}
+        self._site_of: dict[str, str] = {}
+        self._result_hooks: list[Any] = []
+        # Subscribe now, before stations can connect, so no event is missed.
+        self._events = cs.bus.subscribe()
+        if not cs.settings.charging.enabled or not cs.settings.sites:
+            return
+        from balancing import allocate
+
+        for site in cs.settings.sites:
+            self.sites[site.id] = SiteLoop(
+                site,
+                cs.settings.charging,
+                call=cs.registry.call,
+                online=cs.registry.is_online,
+                clock=cs.clock,
+                allocate=allocate,
+                snapshot=self._snapshot,
+                on_method=self._store_method,
+                on_result=self._on_result,
+            )
+            for station in site.stations:
+                self._site_of[station.id] = site.id
+
+    def site_of(self, station_id: str) -> SiteLoop | None:
+        """The loop of the site a station belongs to."""
+        site_id = self._site_of.get(station_id)
+        return None if site_id is None else self.sites[site_id]
+
+    def add_result_hook(self, hook: Any) -> None:
+        """Call `hook(site_id, command, status, at)` after every answer (benchmarks, demo)."""
+        self._result_hooks.append(hook)
+
+    async def run(self) -> None:
+        """Restore state, then balance every site until cancelled."""
+        if not self.sites:
+            self.cs.bus.unsubscribe(self._events)
+            return
+        await self._restore()
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._route(), name="charging-events")
+            for site_id, loop in self.sites.items():
+                group.create_task(loop.run(), name=f"site-{site_id}")
+
+    async def _restore(self) -> None:
+        caps = await self.store.caps()
+        methods = await self.store.methods()
+        running = await self.cs.store.transactions.running()
+        for site_id, loop in self.sites.items():
+            stations = set(loop.model.station_ids)
+            loop.set_caps(caps_for_site(caps, site_id, stations))
+            loop.set_methods(methods)
+            connectors: list[dict[str, Any]] = []
+            for station_id in stations:
+                connectors.extend(await self.cs.store.stations.connectors(station_id))
+            loop.load_running(running, connectors)
+
+    async def _route(self) -> None:
+        while True:
+            event = await self._events.get()
+            loop = self.site_of(event.station_id)
+            if loop is not None:
+                loop.on_event(event)
+
+    async def _snapshot(self, station_id: str) -> tuple[Any, Mapping[str, str | None]] | None:
+        from csms.config.store import ConfigStore
+
+        record = await ConfigStore(self.cs.db).latest_snapshot(station_id)
+        return None if record is None else (record.id, record.values)
+
+    async def _store_method(self, station_id: str, method: str) -> None:
+        await self.store.set_method(station_id, method, self.cs.clock())
+
+    def _on_result(self, command: Command, status: str, at: float) -> None:
+        site_id = self._site_of.get(command.station_id, "")
+        for hook in self._result_hooks:
+            hook(site_id, command, status, at)
+
+    # -- operator caps -----------------------------------------------------------------------
+    async def set_cap(
+        self, scope: str, target_id: str, connector_id: int, limit_a: float | None
+    ) -> None:
+        """Set or (None) remove an operator cap and apply it at once; raises CapError."""
+        if scope not in SCOPES:
+            raise CapError(f"cap scope must be one of {', '.join(SCOPES)}")
+        if limit_a is not None and not 0 <= limit_a <= 10000:
+            raise CapError("a cap must be between 0 and 10000 A")
+        if scope == "site" and target_id not in self.sites:
+            raise CapError(f"site {target_id} is not configured")
+        if scope in ("station", "connector") and target_id not in self._site_of:
+            raise CapError(f"station {target_id} belongs to no configured site")
+        if scope == "connector" and connector_id < 1:
+            raise CapError("a connector cap needs a connector id ≥ 1")
+        await self.store.set_cap(
+            scope, target_id, connector_id if scope == "connector" else 0, limit_a, self.cs.clock()
+        )
+        caps = await self.store.caps()
+        for site_id, loop in self.sites.items():
+            loop.set_caps(caps_for_site(caps, site_id, set(loop.model.station_ids)))

@@ -1,0 +1,159 @@
+"""JSON-ready views of a site loop for the API, the CLI and the demo (no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from csms.charging.book import TX_DEFAULT_PROFILE, TX_PROFILE
+from csms.charging.limits import ConnectorKey
+from csms.charging.loop import SiteLoop
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def connector_view(loop: SiteLoop, key: ConnectorKey, now: float) -> dict[str, Any]:
+    """One connector: state, allocation, target with its binding source, accepted, composite."""
+    station_id, connector_id = key
+    state = loop.model.connectors.get(key)
+    step = loop.last
+    allocation = None
+    if step is not None:
+        allocation = next((a for a in step.allocation.sockets if a.socket_key == key), None)
+    limit = step.limits.get(key) if step is not None else None
+    book = loop.book.station(station_id)
+    view = book.connectors.get(connector_id)
+    slot = book.slots.get((connector_id, book.tx_purpose))
+    charging = state is not None and state.transaction_id is not None
+    return {
+        "station_id": station_id,
+        "connector_id": connector_id,
+        "status": None if state is None else state.status,
+        "transaction_id": None if state is None else state.transaction_id,
+        "measured_a": None if state is None or state.measured_grid_a is None
+        else [round(v, 2) for v in state.measured_grid_a],
+        "phases": [] if allocation is None else [p.name for p in allocation.phases],
+        "allocation_a": None if allocation is None else allocation.limit_a,
+        "allocation_source": None if allocation is None else allocation.binding.source.value,
+        "allocation_detail": None if allocation is None else allocation.binding.detail,
+        "target_a": None if limit is None else _r(limit.value_a),
+        "source": None if limit is None else limit.source,
+        "detail": None if limit is None else limit.detail,
+        "candidates": []
+        if limit is None
+        else [
+            {"source": c.source, "detail": c.detail, "limit_a": _r(c.value_a)}
+            for c in limit.candidates
+        ],
+        "accepted_a": loop.book.effective_a(station_id, connector_id, now) if charging else None,
+        "composite_a": None if view is None else view.composite_a,
+        "composite_at": None if view is None else view.composite_at,
+        "last_status": None if slot is None else slot.last_status,
+        "failures": 0 if slot is None else slot.failures,
+    }  # fmt: skip
+
+
+def _connector_keys(loop: SiteLoop, station_id: str | None = None) -> list[ConnectorKey]:
+    keys = set()
+    for sid in loop.model.station_ids:
+        if station_id is None or sid == station_id:
+            keys.update((sid, c) for c in loop.model.sockets_of(sid))
+    keys.update(k for k in loop.model.connectors if station_id in (None, k[0]) and k[1] > 0)
+    return sorted(k for k in keys if k[0] in loop.model.station_ids)
+
+
+def site_view(loop: SiteLoop, now: float) -> dict[str, Any]:
+    """`GET /api/v1/sites/{id}`: meter, headroom, and every connector's limit and source."""
+    s = loop.site
+    step = loop.last
+    allocation = None if step is None else step.allocation
+    totals = [0.0] * (3 if s.phases == 3 else 1)
+    for key, limit in ({} if step is None else step.limits).items():
+        alloc = next((a for a in step.allocation.sockets if a.socket_key == key), None)  # type: ignore[union-attr]
+        for phase in () if alloc is None else alloc.phases:
+            totals[phase - 1] += limit.value_a
+    caps = loop.caps
+    return {
+        "id": s.id,
+        "mode": s.mode,
+        "grid_limit_a": s.grid_limit_a,
+        "margin_a": s.margin_a,
+        "phases": s.phases,
+        "safe_current_a": s.safe_current_a,
+        "meter_includes_ev": s.meter_includes_ev,
+        "meter": {"type": s.meter.type, **loop.poller.health.snapshot(now)},
+        "updated_at": None if step is None else step.at,
+        "safe_mode": None if allocation is None else allocation.safe_mode,
+        "safe_reason": None if allocation is None else allocation.safe_reason,
+        "available_a": None if allocation is None else [_r(a) for a in allocation.available_a],
+        "other_load_a": None
+        if allocation is None or allocation.other_load_a is None
+        else [_r(a) for a in allocation.other_load_a],
+        "allocated_a": [_r(t) for t in totals],
+        "safe_default_a": _r(loop.model.safe_default_a()),
+        "caps": {
+            "site_a": caps.site_a,
+            "stations": dict(caps.station_a),
+            "connectors": [
+                {"station_id": k[0], "connector_id": k[1], "limit_a": v}
+                for k, v in sorted(caps.connector_a.items())
+            ],
+        },
+        "stations": [
+            {
+                "id": sid,
+                "method": method_label(loop, sid),
+                "meter_lost": sid in loop.model.meter_lost,
+            }
+            for sid in loop.model.station_ids
+        ],
+        "connectors": [connector_view(loop, key, now) for key in _connector_keys(loop)],
+    }  # fmt: skip
+
+
+def method_label(loop: SiteLoop, station_id: str) -> str | None:
+    """How limits reach the station, as proven by its answers."""
+    book = loop.book.station(station_id)
+    if book.method == TX_PROFILE:
+        return TX_PROFILE
+    if book.tx_profile_refused:
+        suffix = "" if book.method == TX_DEFAULT_PROFILE else ", not yet accepted"
+        return f"{TX_DEFAULT_PROFILE} per connector (TxProfile rejected{suffix})"
+    return None
+
+
+def station_view(loop: SiteLoop, station_id: str, now: float) -> dict[str, Any]:
+    """`GET /api/v1/stations/{id}/charging`."""
+    book = loop.book.station(station_id)
+    local = loop.model.local.get(station_id)
+    installed = [
+        {
+            "charging_profile_id": slot.installed.profile_id,
+            "purpose": slot.installed.purpose,
+            "connector_id": slot.installed.connector_id,
+            "stack_level": slot.installed.stack_level,
+            "limit_a": slot.installed.limit_a,
+            "transaction_id": slot.installed.transaction_id,
+            "valid_to": slot.installed.valid_to,
+            "accepted_at": slot.installed.accepted_at,
+            "expired": slot.installed.valid_to is not None and slot.installed.valid_to <= now,
+        }
+        for (_, _), slot in sorted(book.slots.items())
+        if slot.installed is not None
+    ]
+    return {
+        "station_id": station_id,
+        "site_id": loop.site.id,
+        "method": method_label(loop, station_id),
+        "capabilities": asdict(book.caps),
+        "local_limits": None
+        if local is None
+        else {**asdict(local), "connector_max_a": dict(local.connector_max_a)},
+        "meter_lost": station_id in loop.model.meter_lost,
+        "safe_default_a": book.safe_limit_a,
+        "cap_a": book.cap_a,
+        "connectors": [connector_view(loop, key, now) for key in _connector_keys(loop, station_id)],
+        "installed_profiles": installed,
+    }  # fmt: skip

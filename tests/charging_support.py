@@ -1,0 +1,166 @@
+"""A whole simulated site for smart-charging tests: central system + Modbus meter + stations.
+
+Real parts only: the central system in-process on ephemeral ports, the pymodbus meter simulator
+(its reading includes the EVs' grid currents) and simulated Alfen stations over websockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from csms.app import CentralSystem, running_central_system
+from csms.charging.book import Command
+from csms.charging.loop import SiteLoop
+from csms.settings import Settings
+from csms.sim.clock import SimClock
+from csms.sim.ev import SimEv
+from csms.sim.meter import MeterSimulator
+from csms.sim.meter_script import LoadScript
+from csms.sim.site import SimSite
+from csms.sim.station import SimStation
+
+# No probing cap in tests (Chameleon-MinCurrent at the socket maximum) and a sample every second.
+STATION_CONFIG = {"MeterValueSampleInterval": "1", "Chameleon-MinCurrent": "32.0"}
+
+
+@dataclass(frozen=True)
+class StationSpec:
+    id: str
+    sockets: int = 1
+    rotation: str = "L1L2L3"
+    config: dict[str, str] = field(default_factory=dict)
+    reject_tx_profile: bool = False
+
+
+@dataclass
+class SiteRig:
+    """Everything running for one test."""
+
+    cs: CentralSystem
+    meter: MeterSimulator
+    sim: SimSite
+    clock: SimClock
+    settings: Settings
+    results: list[tuple[str, Command, str, float]] = field(default_factory=list)
+
+    @property
+    def loop(self) -> SiteLoop:
+        return self.cs.charging.sites["site"]
+
+    def station(self, station_id: str) -> SimStation:
+        return self.sim.station(station_id)
+
+    async def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        async with httpx.AsyncClient(base_url=self.cs.api_url) as client:
+            response = await client.request(method, path, **kwargs)
+        assert response.status_code < 300, response.text
+        return response.json()
+
+    def accepted_limits(self, station_id: str, connector_id: int) -> list[float]:
+        """Limits of the TxProfiles/TxDefaultProfiles the station accepted, in order."""
+        return [
+            c.limit_a
+            for _, c, status, _ in self.results
+            if status == "Accepted"
+            and c.station_id == station_id
+            and c.connector_id == connector_id
+            and c.limit_a is not None
+        ]
+
+    def grid(self) -> tuple[float, float, float]:
+        return self.meter.values().current_a
+
+    async def plug_in(self, station_id: str, connector_id: int = 1, **ev: Any) -> int:
+        station = self.station(station_id)
+        station.plug_in(connector_id, SimEv(**({"max_current_a": 16.0} | ev)))
+        return await station.wait_transaction(connector_id, within_s=20)
+
+
+async def eventually(predicate: Callable[[], bool], within_s: float = 20.0) -> None:
+    """Wait until `predicate()` holds, polling; generous bounds, no timing assertions."""
+    async with asyncio.timeout(within_s):
+        while not predicate():  # noqa: ASYNC110 - polling other parties' state
+            await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def site_rig(
+    tmp_path: Path,
+    stations: Sequence[StationSpec],
+    *,
+    household_a: float | Sequence[float] = 2.0,
+    poll_interval_s: float = 0.2,
+    site: dict[str, Any] | None = None,
+    charging: dict[str, Any] | None = None,
+    database_url: str | None = None,
+) -> AsyncIterator[SiteRig]:
+    """Start meter, central system and booted stations; stop them all afterwards."""
+    clock = SimClock(speed=1.0, tick_s=0.1)
+    sim = SimSite(clock)
+    meter = MeterSimulator(
+        "socomec-e27", unit=5, load=LoadScript(household_a), ev_currents=sim.grid_currents,
+        clock=clock.now,
+    )  # fmt: skip
+    port = await meter.start("127.0.0.1", 0)
+    site_settings = {
+        "id": "site",
+        "grid_limit_a": 25,
+        "margin_a": 1,
+        "safe_current_a": 12,
+        "meter_timeout_s": 1.5,
+        "meter_lost_s": 5,
+        "ramp_a_per_s": 2.0,
+        "meter": {
+            "type": "simulated",
+            "host": "127.0.0.1",
+            "port": port,
+            "unit": 5,
+            "poll_interval_s": poll_interval_s,
+            "timeout_s": 0.5,
+        },
+        "stations": [{"id": s.id, "phase_rotation": s.rotation} for s in stations],
+    } | (site or {})
+    settings = Settings.model_validate(
+        {
+            "database_url": database_url or f"sqlite:///{tmp_path}/csms.sqlite3",
+            "ocpp_host": "127.0.0.1",
+            "ocpp_port": 0,
+            "api_port": 0,
+            "unknown_stations": "accept",
+            "response_timeout_s": 5,
+            "sites": [site_settings],
+            "charging": {"profile_validity_s": 30, "control_interval_s": 0.2} | (charging or {}),
+        }
+    )
+    try:
+        async with running_central_system(settings, clock=clock.now) as cs:
+            rig = SiteRig(cs, meter, sim, clock, settings)
+            cs.charging.add_result_hook(lambda *r: rig.results.append(r))
+            for spec in stations:
+                sim.add(
+                    SimStation(
+                        spec.id,
+                        cs.ocpp_url,
+                        sockets=spec.sockets,
+                        phase_connected=spec.rotation,
+                        clock=clock,
+                        config=STATION_CONFIG | spec.config,
+                        reject_tx_profile=spec.reject_tx_profile,
+                    )
+                )
+            await sim.start()
+            await sim.wait_booted(20)
+            try:
+                yield rig
+            finally:
+                await sim.stop()
+    finally:
+        await meter.stop()
+        await clock.close()
