@@ -76,10 +76,12 @@ class CentralSystem:
     # -- lifecycle ----------------------------------------------------------------------------
     def _services(self) -> list[Service]:
         """The long-running services; each area adds its own here."""
+        from csms.charging.service import ChargingService
         from csms.config.service import ConfigService
 
+        self.charging = ChargingService(self)  # smart charging: one control loop per site
         self.config = ConfigService(self)  # snapshots, changes, licences, SCN set-up
-        return [self.config]
+        return [self.charging, self.config]
 
     async def _wait_api_started(self, api_task: asyncio.Task[None]) -> None:
         # uvicorn offers no event for "started"; poll its flag briefly.

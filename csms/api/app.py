@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 ROUTER_MODULES = [
     "csms.api.stations",
     "csms.api.transactions",
+    "csms.api.sites",
+    "csms.api.charging",
     "csms.api.config",
     "csms.api.scn",
 ]
