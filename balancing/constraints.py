@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from .model import Session, Site
+from .model import Site
 from .phases import Phase
 from .result import Binding, LimitSource
 from .topology import CompiledSite, SocketInfo
@@ -29,7 +29,7 @@ def add_tree(
     problem: Problem[Binding],
     site: Site,
     cs: CompiledSite,
-    pairs: Sequence[tuple[SocketInfo, Session]],
+    infos: Sequence[SocketInfo],
     phases: list[tuple[Phase, ...]],
     candidate: list[bool],
     grid_caps: tuple[float, ...],
@@ -42,13 +42,13 @@ def add_tree(
     n_phases = len(cs.grid_phases)
     grid = _PhaseLists()
     circuits: dict[int, _PhaseLists] = {}
-    n = len(pairs)
+    n = len(infos)
     k = 0
     while k < n:
-        # Sessions of one station are adjacent (pairs are in site order).
-        info = pairs[k][0]
+        # Sessions of one station are adjacent (infos are in site order).
+        info = infos[k]
         end = k + 1
-        while end < n and pairs[end][0].station == info.station:
+        while end < n and infos[end].station == info.station:
             end += 1
         group = [i for i in range(k, end) if candidate[i]] if end > k + 1 else [k]
         if info.station_shared and group:
@@ -62,7 +62,7 @@ def add_tree(
                 grid.full.append(i)
             else:
                 grid.add(i, ph, False)
-            for c in pairs[i][0].circuits:
+            for c in infos[i].circuits:
                 lists = circuits.get(c)
                 if lists is None:
                     lists = circuits[c] = _PhaseLists()

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from itertools import islice
+from operator import lt
 from types import MappingProxyType
 
 from .constraints import add_tree, deci_down
@@ -55,7 +57,8 @@ def grid_headroom(
     site: Site,
     cs: CompiledSite,
     reading: ReadingLike | None,
-    sessions: Sequence[tuple[SocketInfo, Session]],
+    infos: Sequence[SocketInfo],
+    sessions: Sequence[Session],
     now: float,
 ) -> tuple[str, tuple[float, ...] | None, tuple[float, ...]]:
     """(safe-mode reason or "", other load per phase or None, available per phase ≥ 0)."""
@@ -78,15 +81,19 @@ def grid_headroom(
         return reason, None, tuple(safe for _ in cs.grid_phases)
     ev = [0.0, 0.0, 0.0]
     if site.meter_includes_ev:
-        for info, s in sessions:
+        inf = math.inf
+        for info, s in zip(infos, sessions, strict=True):
             m = s.measured_a
             if m is None or not s.charging:
                 continue
+            a, b, c = m
             g = info.ev_to_grid
-            for k in (0, 1, 2):
-                v = m[k]
-                if 0.0 < v < math.inf:
-                    ev[g[k]] += v
+            if 0.0 < a < inf:
+                ev[g[0]] += a
+            if 0.0 < b < inf:
+                ev[g[1]] += b
+            if 0.0 < c < inf:
+                ev[g[2]] += c
     other = tuple(values[p - 1] - ev[p - 1] for p in cs.grid_phases)
     return "", other, tuple(max(0.0, limit - o) for o in other)
 
@@ -99,24 +106,26 @@ def _pv_phases(st: SocketState, phases: tuple[Phase, ...]) -> int:
 
 
 def _queue(
-    state: BalancerState, pairs: Sequence[tuple[SocketInfo, Session]], now: float, period: float
-) -> tuple[list[SocketKey], float | None]:
-    """The alternating order for this run, after a swap if one is due."""
-    present = {info.key: info for info, _ in pairs}
-    queue = [k for k in state.queue if k in present]
-    if len(queue) < len(present):
-        known = set(queue)
-        arrivals = [i for k, i in present.items() if k not in known]
-        arrivals.sort(key=lambda i: -i.order_id)
-        queue += [i.key for i in arrivals]
+    state: BalancerState, run: _Run, now: float, period: float
+) -> tuple[list[int], float | None]:
+    """The alternating order for this run (positions in `run`), after a swap if one is due."""
+    position = run.position
+    order = [i for k in state.queue if (i := position.get(k)) is not None]
+    if len(order) < len(position):
+        known = set(order)
+        infos = run.infos
+        arrivals = [i for i in range(len(infos)) if i not in known]
+        arrivals.sort(key=lambda i: -infos[i].order_id)
+        order += arrivals
     since = state.period_since
     if not state.safe_mode and since is not None and now - since >= period:
-        waiting = [k for k in queue if (st := state.sockets.get(k)) and st.alternating_paused]
+        old, keys = state.sockets, run.keys
+        waiting = [i for i in order if (st := old.get(keys[i])) and st.alternating_paused]
         if waiting:
             moved = set(waiting)
-            queue = waiting + [k for k in queue if k not in moved]
+            order = waiting + [i for i in order if i not in moved]
             since = now
-    return queue, since
+    return order, since
 
 
 def allocate(
@@ -135,55 +144,48 @@ def allocate(
     if not math.isfinite(now):
         raise ValueError(f"now must be a finite number of seconds, not {now!r}")
     cs = compiled(site)
-    pairs = _pair(site, cs, sessions)
-    reason, other, available = grid_headroom(site, cs, reading, pairs, now)
+    infos, in_order = _pair(site, cs, sessions)
+    reason, other, available = grid_headroom(site, cs, reading, infos, in_order, now)
     safe = bool(reason)
     pv_mode = site.mode is Mode.PV_SURPLUS
     boosting = pv_mode and site.pv.boosting(now)
     surplus = None if other is None else max(0.0, -sum(other))
-    run = _per_session(site, pairs, state, now, pv_mode and not boosting)
+    run = _per_session(site, infos, in_order, state, now, pv_mode and not boosting)
 
-    queue, period_since = _queue(state, pairs, now, site.alternating_period_s)
+    queue, period_since = _queue(state, run, now, site.alternating_period_s)
+    order = queue
     if safe:  # guide 6.3.3.4: the occupied socket with the lowest id has priority
-        order = sorted(range(len(pairs)), key=lambda i: pairs[i][0].order_id)
-    else:
-        index_of = {info.key: i for i, (info, _) in enumerate(pairs)}
-        order = [index_of[k] for k in queue]
+        order = sorted(range(len(infos)), key=lambda i: infos[i].order_id)
+    rank = run.rank
     for r, i in enumerate(order):
-        run.rank[i] = r
+        rank[i] = r
     if pv_mode:
         _pv_gate(site, run, order, surplus, now, gated=not boosting)
 
     # In safe mode the grid phases only keep their physical limit; the safe total binds.
     grid_caps = (site.grid_limit_a - site.margin_a,) * len(available) if safe else available
-    problem = Problem(run.floor_d, run.cap_d, run.cap_label, run.rank)
-    add_tree(problem, site, cs, pairs, run.phases, run.candidate, grid_caps)
-    live = [i for i in range(len(pairs)) if run.candidate[i]]
-    if safe:
-        label = Binding(LimitSource.SAFE_MODE, f"{_fmt(site.safe_current_a)} for all EVs")
-        problem.add(_down(site.safe_current_a), label, live)
-    if pv_mode and not boosting:
-        weights = [len(run.phases[i]) for i in live]
-        floors = sum(w * run.floor_d[i] for i, w in zip(live, weights, strict=True))
-        label = Binding(LimitSource.PV_SURPLUS, f"{_fmt(surplus or 0.0)} export")
-        problem.add(max(_down(surplus or 0.0), floors), label, live, weights)
+    problem = Problem(run.floor_d, run.cap_d, run.cap_label, rank)
+    add_tree(problem, site, cs, infos, run.phases, run.candidate, grid_caps)
+    if safe or (pv_mode and not boosting):
+        _add_budgets(problem, site, run, safe, surplus if pv_mode and not boosting else None)
 
     problem, index = simplify(problem)
     adm = admit(problem, index, order, run.candidate)
     x, bind = fill(problem, index, adm.admitted)
     target = finalize(problem, adm.admitted, x)
     results, new_states, waiting_any = _results(
-        site, pairs, state, now, run, problem, adm, bind, target, safe
+        site, state, now, run, problem, adm, bind, target, safe
     )
 
     if safe or not waiting_any:
         period_since = None  # the period starts when someone starts waiting
     elif period_since is None:
         period_since = now
+    keys = run.keys
     next_state = BalancerState(
         at=now,
         sockets=MappingProxyType(new_states),
-        queue=tuple(queue),
+        queue=tuple([keys[i] for i in queue]),
         period_since=period_since,
         safe_mode=safe,
     )
@@ -202,41 +204,67 @@ def allocate(
     )
 
 
+def _add_budgets(
+    problem: Problem[Binding], site: Site, run: _Run, safe: bool, pv_surplus: float | None
+) -> None:
+    """The safe-mode total over every candidate, and the PV budget (weighted by phases)."""
+    live = [i for i, ok in enumerate(run.candidate) if ok]
+    if safe:
+        label = Binding(LimitSource.SAFE_MODE, f"{_fmt(site.safe_current_a)} for all EVs")
+        problem.add(_down(site.safe_current_a), label, live)
+    if pv_surplus is not None:
+        weights = [len(run.phases[i]) for i in live]
+        floors = sum(w * run.floor_d[i] for i, w in zip(live, weights, strict=True))
+        label = Binding(LimitSource.PV_SURPLUS, f"{_fmt(pv_surplus)} export")
+        problem.add(max(_down(pv_surplus), floors), label, live, weights)
+
+
 def _pair(
     site: Site, cs: CompiledSite, sessions: Sequence[Session]
-) -> list[tuple[SocketInfo, Session]]:
-    """Each session with its socket, in site order; unknown sockets and doubles are errors."""
-    by_key = cs.by_key
-    pairs: list[tuple[SocketInfo, Session]] = []
-    for s in sessions:
-        info = by_key.get(s.key)
-        if info is None:
-            raise ValueError(f"session on unknown socket {s.key[0]}/{s.key[1]} of site {site.id}")
-        pairs.append((info, s))
-    pairs.sort(key=lambda p: p[0].index)
-    for k in range(1, len(pairs)):
-        if pairs[k][0] is pairs[k - 1][0]:
-            key = pairs[k][0].key
-            raise ValueError(f"two sessions on socket {key[0]}/{key[1]}")
-    return pairs
+) -> tuple[list[SocketInfo], list[Session]]:
+    """The sessions' sockets and the sessions, both in site order; unknown sockets and doubles
+    are errors. Sessions usually come in site order already; then nothing is sorted."""
+    index_of = cs.index_of
+    where = [index_of.get(s.key, -1) for s in sessions]
+    if -1 in where:
+        s = sessions[where.index(-1)]
+        raise ValueError(f"session on unknown socket {s.key[0]}/{s.key[1]} of site {site.id}")
+    in_order = list(sessions)
+    if not all(map(lt, where, islice(where, 1, None))):  # not strictly increasing
+        by_site = sorted(range(len(where)), key=where.__getitem__)
+        in_order = [in_order[k] for k in by_site]
+        where = [where[k] for k in by_site]
+        for k in range(1, len(where)):
+            if where[k] == where[k - 1]:
+                key = in_order[k].key
+                raise ValueError(f"two sessions on socket {key[0]}/{key[1]}")
+    sockets = cs.sockets
+    return [sockets[k] for k in where], in_order
 
 
 class _Run:
-    """Per-session working values of one run, as parallel lists (index = position in `pairs`)."""
+    """Per-session working values of one run, as parallel lists (index = position in site order)."""
 
     __slots__ = (
         "candidate",
         "cap_d",
         "cap_label",
         "floor_d",
+        "infos",
+        "keys",
         "phases",
+        "position",
         "pv_on",
         "pv_since",
         "rank",
         "states",
     )
 
-    def __init__(self, n: int, pv_mode: bool) -> None:
+    def __init__(self, infos: list[SocketInfo], pv_mode: bool) -> None:
+        n = len(infos)
+        self.infos = infos
+        self.keys = [info.key for info in infos]
+        self.position = dict(zip(self.keys, range(n), strict=True))
         self.states: list[SocketState] = []
         self.phases: list[tuple[Phase, ...]] = []
         self.floor_d: list[int] = []
@@ -250,13 +278,14 @@ class _Run:
 
 def _per_session(
     site: Site,
-    pairs: Sequence[tuple[SocketInfo, Session]],
+    infos: list[SocketInfo],
+    sessions: list[Session],
     state: BalancerState,
     now: float,
     pv_gated: bool,
 ) -> _Run:
     """Each session's memory, phases, minimum (floor) and own cap."""
-    run = _Run(len(pairs), site.mode is Mode.PV_SURPLUS)
+    run = _Run(infos, site.mode is Mode.PV_SURPLUS)
     states, phases, floor_d, cap_d, cap_label = (
         run.states,
         run.phases,
@@ -269,7 +298,7 @@ def _per_session(
     if pv_gated and site.pv.min_charge_a > 0:
         site_min = max(site_min, site.pv.min_charge_a)
     site_floor = _up(site_min)
-    for info, s in pairs:
+    for info, s in zip(infos, sessions, strict=True):
         prev = old.get(info.key)
         if prev is None or prev.started_at != s.started_at:
             hint = None if s.phases_hint is None else _HINTED[s.phases_hint]
@@ -311,7 +340,6 @@ def _pv_gate(
 
 def _results(
     site: Site,
-    pairs: Sequence[tuple[SocketInfo, Session]],
     state: BalancerState,
     now: float,
     run: _Run,
@@ -321,46 +349,51 @@ def _results(
     target: list[int],
     safe: bool,
 ) -> tuple[list[SocketAllocation], dict[SocketKey, SocketState], bool]:
-    """Apply the ramp, name each binding constraint, build the results and the next states."""
+    """Apply the ramp, name each binding constraint, build the results and the next states.
+
+    A session whose memory did not change keeps its `SocketState` object: in a steady state
+    most do, and not building 10,000 of them per run saves time and garbage-collector work.
+    """
     rate = site.ramp_a_per_s
     dt = 0.0 if state.at is None else max(0.0, now - state.at)
     step = None if rate is None else math.floor(rate * dt * 10 + 1e-9)
     waiting_any = False
     results: list[SocketAllocation] = []
-    new_states: dict[SocketKey, SocketState] = {}
+    next_states: list[SocketState] = []
+    paused_labels: dict[tuple[LimitSource, int], Binding] = {}
     c_label, p_cap_label = problem.c_label, problem.cap_label
     blocked_by, crowded, admitted = adm.blocked_by, adm.crowded, adm.admitted
-    states, phases, floor_d, pv_on, pv_since = (
+    keys, states, phases, floor_d, pv_on, pv_since, candidate = (
+        run.keys,
         run.states,
         run.phases,
         run.floor_d,
         run.pv_on,
         run.pv_since,
+        run.candidate,
     )
     make_allocation, make_state = SocketAllocation, SocketState
-    for i in range(len(pairs)):
-        key = pairs[i][0].key
-        st = states[i]
+    for i, st in enumerate(states):
         t = target[i]
         waiting = False
         if t:
             b = bind[i]
             binding = c_label[b] if b >= 0 else p_cap_label[i]
-        elif not run.candidate[i]:
+        elif not candidate[i]:
             detail = "waiting for surplus" if pv_since[i] is not None else "not enough surplus"
             binding = Binding(LimitSource.PV_SURPLUS, detail)
         else:
             c = blocked_by[i]
             if c < 0 and admitted[i]:
                 c = bind[i]  # lowered to 0 by the final check (float rounding), very rare
-            what = str(p_cap_label[i] if c < 0 else c_label[c])
             if safe:
-                binding = Binding(LimitSource.SAFE_MODE, f"paused: {what}")
+                source = LimitSource.SAFE_MODE
             elif c >= 0 and (crowded[i] or admitted[i]):
                 waiting = waiting_any = True
-                binding = Binding(LimitSource.ALTERNATING, what)
+                source = LimitSource.ALTERNATING
             else:
-                binding = Binding(LimitSource.MIN_CURRENT, what)
+                source = LimitSource.MIN_CURRENT
+            binding = _paused(paused_labels, source, c, i, problem)
         limit = t
         if step is not None and t:
             prev_d = int(st.limit_a * 10 + 0.5)
@@ -371,17 +404,45 @@ def _results(
                 else:
                     limit = t
         limit_a = limit / 10
-        results.append(make_allocation(key, limit_a, phases[i], binding, t / 10, floor_d[i] / 10))
-        new_states[key] = make_state(
-            st.started_at,
-            limit_a,
-            st.ev_phases,
-            st.narrower,
-            st.narrower_since,
-            st.under_since,
-            st.demand_cap_a,
-            pv_on[i],
-            pv_since[i],
-            waiting,
+        results.append(
+            make_allocation(keys[i], limit_a, phases[i], binding, t / 10, floor_d[i] / 10)
         )
-    return results, new_states, waiting_any
+        if (
+            limit_a != st.limit_a
+            or waiting != st.alternating_paused
+            or pv_on[i] != st.pv_on
+            or pv_since[i] != st.pv_since
+        ):
+            st = make_state(
+                st.started_at,
+                limit_a,
+                st.ev_phases,
+                st.narrower,
+                st.narrower_since,
+                st.under_since,
+                st.demand_cap_a,
+                pv_on[i],
+                pv_since[i],
+                waiting,
+            )
+        next_states.append(st)
+    return results, dict(zip(keys, next_states, strict=True)), waiting_any
+
+
+def _paused(
+    cache: dict[tuple[LimitSource, int], Binding],
+    source: LimitSource,
+    c: int,
+    i: int,
+    problem: Problem[Binding],
+) -> Binding:
+    """The binding of a paused socket: why (`source`) and on what (constraint `c`, or its own
+    cap when c < 0). Shared per run: many sockets often wait on the same constraint."""
+    key = (source, c)
+    binding = cache.get(key) if c >= 0 else None
+    if binding is None:
+        what = str(problem.cap_label[i] if c < 0 else problem.c_label[c])
+        binding = Binding(source, f"paused: {what}" if source is LimitSource.SAFE_MODE else what)
+        if c >= 0:
+            cache[key] = binding
+    return binding

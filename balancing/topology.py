@@ -65,6 +65,8 @@ class CompiledSite:
     sockets: tuple[SocketInfo, ...]
     by_key: dict[SocketKey, SocketInfo]
     grid_phases: tuple[Phase, ...]
+    index_of: dict[SocketKey, int]
+    """Position of each socket in `sockets`."""
 
 
 def compile_site(site: Site) -> CompiledSite:
@@ -129,7 +131,8 @@ def compile_site(site: Site) -> CompiledSite:
                 )
             )
     phases = (Phase.L1, Phase.L2, Phase.L3) if site.phases == 3 else (Phase.L1,)
-    return CompiledSite(tuple(infos), {i.key: i for i in infos}, phases)
+    by_key = {i.key: i for i in infos}
+    return CompiledSite(tuple(infos), by_key, phases, {i.key: i.index for i in infos})
 
 
 _BY_ID: dict[int, tuple[Site, CompiledSite]] = {}
