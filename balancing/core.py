@@ -171,7 +171,7 @@ def allocate(
 
     problem, index = simplify(problem)
     adm = admit(problem, index, order, run.candidate)
-    x, bind = fill(problem, index, adm.admitted)
+    x, bind = fill(problem, index, adm.admitted, adm.used)
     target = finalize(problem, adm.admitted, x)
     results, new_states, waiting_any = _results(
         site, state, now, run, problem, adm, bind, target, safe

@@ -67,6 +67,12 @@ class CompiledSite:
     grid_phases: tuple[Phase, ...]
     index_of: dict[SocketKey, int]
     """Position of each socket in `sockets`."""
+    circuit_chains: tuple[tuple[int, ...], ...]
+    """For each circuit (index into `site.circuits`): itself and its ancestors, nearest first."""
+    subtree: tuple[tuple[int, ...], ...]
+    """For each circuit: itself and every circuit below it."""
+    circuit_caps_d: tuple[int, ...]
+    circuit_labels: tuple[Binding, ...]
 
 
 def compile_site(site: Site) -> CompiledSite:
@@ -131,8 +137,21 @@ def compile_site(site: Site) -> CompiledSite:
                 )
             )
     phases = (Phase.L1, Phase.L2, Phase.L3) if site.phases == 3 else (Phase.L1,)
-    by_key = {i.key: i for i in infos}
-    return CompiledSite(tuple(infos), by_key, phases, {i.key: i.index for i in infos})
+    chains_of = tuple(chain(c.id) for c in site.circuits)
+    below: list[list[int]] = [[] for _ in site.circuits]
+    for d, up in enumerate(chains_of):
+        for c in up:
+            below[c].append(d)
+    return CompiledSite(
+        sockets=tuple(infos),
+        by_key={i.key: i for i in infos},
+        grid_phases=phases,
+        index_of={i.key: i.index for i in infos},
+        circuit_chains=chains_of,
+        subtree=tuple(tuple(b) for b in below),
+        circuit_caps_d=tuple(c_caps),
+        circuit_labels=tuple(c_labels),
+    )
 
 
 _BY_ID: dict[int, tuple[Site, CompiledSite]] = {}

@@ -27,6 +27,7 @@ rounding and the safety check are exact integer arithmetic; only the filling its
 from __future__ import annotations
 
 import heapq
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -57,7 +58,7 @@ class Problem(Generic[L]):
     c_label: list[L] = field(default_factory=list)
     c_members: list[list[int]] = field(default_factory=list)
     c_weights: list[list[int] | None] = field(default_factory=list)
-    """None = weight 1 for every member."""
+    """None = weight 1 for every member; weights are > 0."""
 
     def add(self, cap: int, label: L, members: list[int], weights: list[int] | None = None) -> None:
         """Add the constraint Σ weight·current(member) ≤ cap (deci-amps, clamped at 0)."""
@@ -79,49 +80,80 @@ class Index:
     """For each socket, the constraints it belongs to (unweighted, and weighted with weights)."""
 
     plain: list[list[int]]
-    weighted: list[list[tuple[int, int]]]
+    weighted: list[Sequence[tuple[int, int]]]
+    """A shared empty tuple for the sockets in no weighted constraint (most of them)."""
+    any_weighted: bool = False
+    """Whether there is a weighted constraint at all: if not, the loops skip `weighted`."""
 
 
 def simplify(p: Problem[L]) -> tuple[Problem[L], Index]:
     """Fold single-member constraints into caps, drop slack ones, keep one of equal member sets."""
     cap, cap_label = p.cap[:], p.cap_label[:]
+    c_cap, c_members, c_weights = p.c_cap, p.c_members, p.c_weights
     keep: list[int] = []
-    for c, members in enumerate(p.c_members):
+    for c, members in enumerate(c_members):
         if len(members) == 1:
             i = members[0]
-            weights = p.c_weights[c]
-            bound = p.c_cap[c] // (1 if weights is None else weights[0])
+            weights = c_weights[c]
+            bound = c_cap[c] // (1 if weights is None else weights[0])
             if bound < cap[i]:
                 cap[i], cap_label[i] = bound, p.c_label[c]
         else:
             keep.append(c)
-    best: dict[object, int] = {}
-    for c in keep:
-        members, weights = p.c_members[c], p.c_weights[c]
-        if weights is None:
-            total = sum([cap[i] for i in members])
-        else:
-            total = sum([cap[i] * w for i, w in zip(members, weights, strict=True)])
-        if total <= p.c_cap[c]:
-            continue  # cannot bind even with everyone at their cap
-        key = (tuple(members), None if weights is None else tuple(weights))
-        other = best.get(key)
-        if other is None or p.c_cap[c] < p.c_cap[other]:
-            best[key] = c
-    kept = sorted(best.values())
+    kept = _tightest_of_each(p, keep, cap)
     q = Problem(
         p.floor,
         cap,
         cap_label,
         p.rank,
-        [p.c_cap[c] for c in kept],
+        [c_cap[c] for c in kept],
         [p.c_label[c] for c in kept],
-        [p.c_members[c] for c in kept],
-        [p.c_weights[c] for c in kept],
+        [c_members[c] for c in kept],
+        [c_weights[c] for c in kept],
     )
-    n = len(p.floor)
+    return q, _index(q)
+
+
+def _tightest_of_each(p: Problem[L], keep: list[int], cap: list[int]) -> list[int]:
+    """Of `keep`, those that can bind (the members' caps exceed the capacity), only the tightest
+    of those with equal members and weights, in their original order.
+
+    Equal member lists are found through their shape (size, first, last member), so only lists
+    of the same shape are compared, rather than hashing every member list.
+    """
+    c_cap, c_members, c_weights = p.c_cap, p.c_members, p.c_weights
+    n = len(cap)
+    kept: list[int] = []
+    by_shape: dict[int, int] = {}  # shape → position in `kept` of the first list of that shape
+    by_value: dict[tuple[tuple[int, ...], tuple[int, ...] | None], int] = {}  # the others
+    for c in keep:
+        members, weights = c_members[c], c_weights[c]
+        if weights is not None:
+            total = sum([cap[i] * w for i, w in zip(members, weights, strict=True)])
+        elif len(members) == 2:  # a shared station, the most common kind
+            total = cap[members[0]] + cap[members[1]]
+        else:
+            total = sum([cap[i] for i in members])
+        if total <= c_cap[c]:
+            continue  # cannot bind even with everyone at their cap
+        new = len(kept)
+        k = by_shape.setdefault((len(members) * n + members[0]) * n + members[-1], new)
+        if k != new and (c_members[kept[k]] != members or c_weights[kept[k]] != weights):
+            value = (tuple(members), None if weights is None else tuple(weights))
+            k = by_value.setdefault(value, new)
+        if k == new:
+            kept.append(c)
+        elif c_cap[c] < c_cap[kept[k]]:
+            kept[k] = c
+    kept.sort()
+    return kept
+
+
+def _index(q: Problem[L]) -> Index:
+    """Each socket's constraints."""
+    n = len(q.floor)
     plain: list[list[int]] = [[] for _ in range(n)]
-    weighted: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+    weighted: dict[int, list[tuple[int, int]]] = {}
     for c, members in enumerate(q.c_members):
         ws = q.c_weights[c]
         if ws is None:
@@ -129,8 +161,11 @@ def simplify(p: Problem[L]) -> tuple[Problem[L], Index]:
                 plain[i].append(c)
         else:
             for i, w in zip(members, ws, strict=True):
-                weighted[i].append((c, w))
-    return q, Index(plain, weighted)
+                weighted.setdefault(i, []).append((c, w))
+    by_socket: list[Sequence[tuple[int, int]]] = [()] * n
+    for i, entries in weighted.items():
+        by_socket[i] = entries
+    return Index(plain, by_socket, bool(weighted))
 
 
 @dataclass(slots=True)
@@ -140,59 +175,69 @@ class Admission:
     """Constraint that had no room for the floor; -1 when the socket's own cap was below it."""
     crowded: list[bool]
     """For a paused socket: others were admitted on the constraint that blocked it."""
+    used: list[int] = field(default_factory=list)
+    """Σ weight · floor of the admitted members of each constraint (where `fill` starts)."""
 
 
 def admit(p: Problem[L], ix: Index, order: list[int], candidates: list[bool]) -> Admission:
     """Admit candidates in `order` while their floors fit (exact, in deci-amps)."""
     n = len(p.floor)
-    rem = p.c_cap[:]
-    count = [0] * len(rem)
+    c_cap = p.c_cap
+    rem = c_cap[:]
     admitted = [False] * n
     blocked = [-1] * n
     crowded = [False] * n
     floor, cap, plain, weighted = p.floor, p.cap, ix.plain, ix.weighted
+    any_weighted = ix.any_weighted
     for i in order:
         if not candidates[i]:
             continue
         f = floor[i]
         if cap[i] < f:
             continue
+        mine = plain[i]
         block = -1
-        for c in plain[i]:
+        for c in mine:
             if rem[c] < f:
                 block = c
                 break
         else:
-            for c, w in weighted[i]:
-                if rem[c] < w * f:
-                    block = c
-                    break
+            if any_weighted:
+                for c, w in weighted[i]:
+                    if rem[c] < w * f:
+                        block = c
+                        break
         if block >= 0:
             blocked[i] = block
-            crowded[i] = count[block] > 0
+            # Floors and weights are > 0, so room was used on it iff someone was admitted.
+            crowded[i] = rem[block] < c_cap[block]
             continue
         admitted[i] = True
-        for c in plain[i]:
+        for c in mine:
             rem[c] -= f
-            count[c] += 1
-        for c, w in weighted[i]:
-            rem[c] -= w * f
-            count[c] += 1
-    return Admission(admitted, blocked, crowded)
+        if any_weighted:
+            for c, w in weighted[i]:
+                rem[c] -= w * f
+    used = [total - left for total, left in zip(c_cap, rem, strict=True)]
+    return Admission(admitted, blocked, crowded, used)
 
 
-def fill(p: Problem[L], ix: Index, admitted: list[bool]) -> tuple[list[float], list[int]]:
+def fill(
+    p: Problem[L], ix: Index, admitted: list[bool], used: list[int] | None = None
+) -> tuple[list[float], list[int]]:
     """Progressive filling of the admitted sockets from their floors.
 
     Returns each socket's current (deci-amps, float; 0 if not admitted) and the constraint that
-    froze it (-1: it reached its own cap, or was not admitted).
+    froze it (-1: it reached its own cap, or was not admitted). `used` is `Admission.used`, the
+    floors already placed on each constraint (summed here when not given).
     """
     n, nc = len(p.floor), len(p.c_cap)
     floor, cap, c_cap, plain, weighted = p.floor, p.cap, p.c_cap, ix.plain, ix.weighted
+    any_weighted = ix.any_weighted
     x = [0.0] * n
     bind = [-1] * n
     state = [OUT] * n
-    load = [0.0] * nc
+    load: list[float] = list(_used(p, admitted) if used is None else used)
     slope = [0] * nc
     tref = [0.0] * nc
     ver = [0] * nc
@@ -201,12 +246,6 @@ def fill(p: Problem[L], ix: Index, admitted: list[bool]) -> tuple[list[float], l
     is_dirty = [False] * nc
     heap: list[tuple[float, int, int]] = []
 
-    for c, members in enumerate(p.c_members):
-        ws = p.c_weights[c]
-        if ws is None:
-            load[c] = sum([floor[i] for i in members if admitted[i]])
-        else:
-            load[c] = sum([floor[i] * w for i, w in zip(members, ws, strict=True) if admitted[i]])
     starts: list[int] = []
     for i in range(n):
         if admitted[i]:
@@ -260,7 +299,7 @@ def fill(p: Problem[L], ix: Index, admitted: list[bool]) -> tuple[list[float], l
                             if not is_dirty[c2]:
                                 is_dirty[c2] = True
                                 dirty.append(c2)
-                    for c2, w in weighted[i]:
+                    for c2, w in weighted[i] if any_weighted else ():
                         if not saturated[c2]:
                             if tref[c2] != tc:
                                 load[c2] += slope[c2] * (tc - tref[c2])
@@ -302,7 +341,7 @@ def fill(p: Problem[L], ix: Index, admitted: list[bool]) -> tuple[list[float], l
                         if not is_dirty[c]:
                             is_dirty[c] = True
                             dirty.append(c)
-                for c, w in weighted[i]:
+                for c, w in weighted[i] if any_weighted else ():
                     if not saturated[c]:
                         if tref[c] != t:
                             load[c] += slope[c] * (t - tref[c])
@@ -319,19 +358,38 @@ def fill(p: Problem[L], ix: Index, admitted: list[bool]) -> tuple[list[float], l
     return x, bind
 
 
+def _used(p: Problem[L], admitted: list[bool]) -> list[int]:
+    """Σ weight · floor of the admitted members of each constraint."""
+    floor, out = p.floor, []
+    for c, members in enumerate(p.c_members):
+        ws = p.c_weights[c]
+        if ws is None:
+            out.append(sum([floor[i] for i in members if admitted[i]]))
+        else:
+            out.append(sum([floor[i] * w for i, w in zip(members, ws, strict=True) if admitted[i]]))
+    return out
+
+
 def finalize(p: Problem[L], admitted: list[bool], x: list[float]) -> list[int]:
     """Round down to deci-amps and enforce every constraint exactly (lowest priority gives back)."""
-    floor, cap = p.floor, p.cap
-    d = [
-        min(cap[i], max(int(x[i] + _EPS), floor[i])) if admitted[i] else 0
-        for i in range(len(floor))
-    ]
+    floor = p.floor
+    d: list[int] = []
+    for xi, f, c, ok in zip(x, floor, p.cap, admitted, strict=True):
+        if ok:
+            v = int(xi + _EPS)
+            if v < f:
+                v = f
+            d.append(c if v > c else v)
+        else:
+            d.append(0)
     for c, members in enumerate(p.c_members):
         weights = p.c_weights[c]
-        if weights is None:
-            total = sum([d[i] for i in members])
-        else:
+        if weights is not None:
             total = sum([w * d[i] for i, w in zip(members, weights, strict=True)])
+        elif len(members) == 2:  # a shared station, the most common kind
+            total = d[members[0]] + d[members[1]]
+        else:
+            total = sum([d[i] for i in members])
         excess = total - p.c_cap[c]
         if excess > 0:
             ws = [1] * len(members) if weights is None else weights
