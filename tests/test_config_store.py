@@ -37,6 +37,19 @@ async def test_snapshots(db: Database) -> None:
     }
 
 
+async def test_an_unchanged_read_only_confirms_the_latest_snapshot(db: Database) -> None:
+    store = ConfigStore(db)
+    entries = [ConfigEntry("K1", "1", False)]
+    first = await store.add_snapshot("A", 100.0, "boot", entries, [])
+    same = await store.add_snapshot("A", 160.0, "boot", entries, [])
+    assert (same.id, same.taken_at, same.checked_at) == (first.id, 100.0, 160.0)
+    changed = await store.add_snapshot("A", 220.0, "boot", [ConfigEntry("K1", "2", False)], [])
+    assert changed.id != first.id and changed.checked_at == 220.0
+    back = await store.add_snapshot("A", 280.0, "request", entries, [])  # a real change back
+    assert back.id not in (first.id, changed.id)
+    assert [r["checked_at"] for r in await store.list_snapshots("A")] == [280.0, 220.0, 160.0]
+
+
 async def test_changes_queue_in_order_and_update(db: Database) -> None:
     store = ConfigStore(db)
     records = await store.add_changes(

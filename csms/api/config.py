@@ -48,7 +48,8 @@ class KeyInfo(BaseModel):
 class Snapshot(BaseModel):
     station_id: str
     snapshot_id: int
-    taken_at: float
+    taken_at: float = Field(description="first read that found this configuration")
+    checked_at: float = Field(description="latest read that found it unchanged")
     reason: str
     online: bool
     keys: list[KeyInfo]
@@ -59,6 +60,7 @@ class SnapshotSummary(BaseModel):
     id: int
     station_id: str
     taken_at: float
+    checked_at: float | None
     reason: str
     key_count: int
 
@@ -158,6 +160,7 @@ def _summary(snap: SnapshotRecord) -> SnapshotSummary:
         id=snap.id,
         station_id=snap.station_id,
         taken_at=snap.taken_at,
+        checked_at=snap.checked_at,
         reason=snap.reason,
         key_count=len(snap.entries),
     )
@@ -168,6 +171,7 @@ def _snapshot_out(cs: CentralSystem, snap: SnapshotRecord) -> Snapshot:
         station_id=snap.station_id,
         snapshot_id=snap.id,
         taken_at=snap.taken_at,
+        checked_at=snap.checked_at,
         reason=snap.reason,
         online=cs.registry.is_online(snap.station_id),
         keys=[_key_info(e.key, e.value, e.readonly) for e in snap.entries],
@@ -241,7 +245,7 @@ async def get_configuration(station_id: str, cs: CS, refresh: bool = False) -> S
 async def list_snapshots(
     station_id: str, cs: CS, limit: int = Query(100, ge=1, le=1000)
 ) -> list[SnapshotSummary]:
-    """Snapshot history, newest first."""
+    """Snapshot history, newest first: one entry per distinct configuration."""
     service = config_service(cs)
     await _known(service, station_id)
     rows = await service.store.list_snapshots(station_id, limit)

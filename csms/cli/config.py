@@ -76,7 +76,8 @@ def _get(args: argparse.Namespace) -> int:
         print_json(data)
         return 0
     print(f"{data['station_id']}: snapshot {data['snapshot_id']} taken {when(data['taken_at'])} "
-          f"({data['reason']}), {len(data['keys'])} keys")  # fmt: skip
+          f"({data['reason']}), unchanged at {when(data['checked_at'])}, "
+          f"{len(data['keys'])} keys")  # fmt: skip
     rows = [
         {
             "key": k["key"],
@@ -129,8 +130,9 @@ def _snapshots(args: argparse.Namespace) -> int:
     if args.json:
         print_json(data)
     else:
-        print_table([{**s, "taken_at": when(s["taken_at"])} for s in data],
-                    ["id", "taken_at", "reason", "key_count"])  # fmt: skip
+        rows = [{**s, "taken_at": when(s["taken_at"]), "checked_at": when(s["checked_at"])}
+                for s in data]  # fmt: skip
+        print_table(rows, ["id", "taken_at", "checked_at", "reason", "key_count"])
     return 0
 
 

@@ -26,6 +26,7 @@ class SnapshotRecord:
     reason: str
     entries: tuple[ConfigEntry, ...]
     unknown_keys: tuple[str, ...]
+    checked_at: float  # the last read that found exactly this configuration
 
     @property
     def values(self) -> dict[str, str | None]:
@@ -40,6 +41,7 @@ class SnapshotRecord:
             reason=row["reason"],
             entries=tuple(ConfigEntry(k, v, bool(ro)) for k, v, ro in orjson.loads(row["entries"])),
             unknown_keys=tuple(orjson.loads(row["unknown_keys"])),
+            checked_at=float(row["checked_at"] or row["taken_at"]),
         )
 
 
@@ -119,10 +121,24 @@ class ConfigStore:
         entries: Sequence[ConfigEntry],
         unknown_keys: Sequence[str],
     ) -> SnapshotRecord:
+        """Store a read; one that equals the latest snapshot only updates its `checked_at`."""
+        latest = await self.latest_snapshot(station_id)
+        if (
+            latest is not None
+            and latest.entries == tuple(entries)
+            and latest.unknown_keys == tuple(unknown_keys)
+        ):
+            (rows,) = await self.db.write(
+                Stmt(
+                    "UPDATE config_snapshots SET checked_at = $2 WHERE id = $1 RETURNING *",
+                    (latest.id, taken_at),
+                )
+            )
+            return SnapshotRecord.from_row(rows[0])
         (rows,) = await self.db.write(
             Stmt(
                 "INSERT INTO config_snapshots (station_id, taken_at, reason, key_count, entries, "
-                "unknown_keys) VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
+                "unknown_keys, checked_at) VALUES ($1, $2, $3, $4, $5, $6, $2) RETURNING *",
                 (
                     station_id,
                     taken_at,
@@ -162,7 +178,7 @@ class ConfigStore:
     async def list_snapshots(self, station_id: str, limit: int = 100) -> list[Row]:
         """Newest first, without the key lists."""
         return await self.db.fetch(
-            "SELECT id, station_id, taken_at, reason, key_count FROM config_snapshots "
+            "SELECT id, station_id, taken_at, checked_at, reason, key_count FROM config_snapshots "
             "WHERE station_id = $1 ORDER BY id DESC LIMIT $2",
             station_id,
             limit,
