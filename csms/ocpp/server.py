@@ -98,6 +98,8 @@ class OcppServer:
             process_request=self._check_handshake,
             ping_interval=s.ping_interval_s,
             ping_timeout=s.ping_timeout_s,
+            # A dead link must not wait the default 10 s for a closing handshake that never comes.
+            close_timeout=s.ping_timeout_s,
             max_size=s.max_frame_bytes,
             ssl=self._ssl_context(),
             server_header="csms",
