@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -92,3 +93,61 @@ async def test_refused_full_read_falls_back_to_key_lists(make_service: Any) -> N
     again = await service.take_snapshot("A", "request")
     assert again.values == snap.values
     assert station.calls[0] is None and station.calls[1] != ["GetConfigurationMaxKeys"]
+
+
+class StubbornStation:
+    """Accepts Reset but never reboots (and never reconnects): pending values never apply."""
+
+    def __init__(self) -> None:
+        self.values = {"GetConfigurationMaxKeys": "35", "SCN-SocketID": "0"}
+        self.resets: list[str] = []
+
+    def is_online(self, station_id: str) -> bool:
+        return True
+
+    def online_ids(self) -> list[str]:
+        return []
+
+    async def call(self, station_id: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        if action == "ChangeConfiguration":
+            return {"status": "RebootRequired"}
+        if action == "Reset":
+            self.resets.append(payload["type"])
+            return {"status": "Accepted"}
+        wanted = payload.get("key") or list(self.values)
+        return {
+            "configurationKey": [
+                {"key": k, "readonly": False, "value": self.values[k]}
+                for k in wanted
+                if k in self.values
+            ]
+        }
+
+
+async def test_reset_without_a_boot_is_judged_by_a_fresh_read(tmp_path: Path) -> None:
+    import asyncio
+
+    from csms.config.store import NewChange
+
+    db = open_database(f"sqlite:///{tmp_path}/r.sqlite3")
+    await db.open()
+    station = StubbornStation()
+    cs = SimpleNamespace(
+        db=db, store=Store.on(db), registry=station, clock=lambda: 1000.0, bus=EventBus()
+    )
+    service = ConfigService(cs, boot_delay_s=0, reboot_timeout_s=0.2)  # type: ignore[arg-type]
+    runner = asyncio.create_task(service.run())
+    try:
+        await service.started.wait()
+        (record,) = await service.submit("A", [NewChange("SCN-SocketID", "3")], "now")
+        assert record.state == "reboot-pending"
+        (done,) = await asyncio.wait_for(service.wait_settled([record.id]), 10)
+        assert station.resets == ["Soft"]
+        assert done.state == "not-verified" and "'0'" in (done.detail or "")
+        latest = await service.store.latest_snapshot("A")
+        assert latest is not None and latest.reason == "verify"
+    finally:
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+        await db.close()

@@ -355,7 +355,7 @@ class ConfigService:
             answer = await self.cs.registry.call(station_id, "Reset", {"type": kind})
             status = str(answer.get("status"))
             if status == "Accepted":
-                worker.reset_sent(self.cs.clock())
+                worker.reset_sent()
             waiting = await self.store.changes(
                 station_id, states=[ch.REBOOT_PENDING, ch.REBOOT_REQUIRED]
             )
@@ -390,14 +390,19 @@ class _StationWorker:
         self._connected |= connected
         self._wake.set()
 
-    def reset_sent(self, at: float) -> None:
-        self._reset_at = at
+    def reset_sent(self) -> None:
+        # A network timeout, so the event loop's monotonic clock, not the domain clock.
+        self._reset_at = asyncio.get_running_loop().time()
+
+    def _since_reset(self) -> float:
+        assert self._reset_at is not None
+        return asyncio.get_running_loop().time() - self._reset_at
 
     async def run(self) -> None:
         while True:
             timeout = None
             if self._reset_at is not None:
-                timeout = max(0.0, self._reset_at + self.service.reboot_timeout_s - self._now())
+                timeout = max(0.0, self.service.reboot_timeout_s - self._since_reset())
             try:
                 async with asyncio.timeout(timeout):
                     await self._wake.wait()
@@ -419,9 +424,7 @@ class _StationWorker:
 
     async def _step(self) -> None:
         service, sid = self.service, self.station_id
-        no_boot = (
-            self._reset_at is not None and self._now() - self._reset_at >= service.reboot_timeout_s
-        )
+        no_boot = self._reset_at is not None and self._since_reset() >= service.reboot_timeout_s
         if not service.cs.registry.is_online(sid):
             if no_boot:
                 self._reset_at = None  # it reboots when it comes back; that boot verifies
