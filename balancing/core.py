@@ -149,8 +149,9 @@ def allocate(
     safe = bool(reason)
     pv_mode = site.mode is Mode.PV_SURPLUS
     boosting = pv_mode and site.pv.boosting(now)
+    pv_gated = pv_mode and not boosting  # charging only from the surplus
     surplus = None if other is None else max(0.0, -sum(other))
-    run = _per_session(site, infos, in_order, state, now, pv_mode and not boosting)
+    run = _per_session(site, infos, in_order, state, now, pv_gated)
 
     queue, period_since = _queue(state, run, now, site.alternating_period_s)
     order = queue
@@ -160,14 +161,14 @@ def allocate(
     for r, i in enumerate(order):
         rank[i] = r
     if pv_mode:
-        _pv_gate(site, run, order, surplus, now, gated=not boosting)
+        _pv_gate(site, run, order, surplus, now, gated=pv_gated)
 
     # In safe mode the grid phases only keep their physical limit; the safe total binds.
     grid_caps = (site.grid_limit_a - site.margin_a,) * len(available) if safe else available
     problem = Problem(run.floor_d, run.cap_d, run.cap_label, rank)
     add_tree(problem, site, cs, infos, run.phases, run.candidate, grid_caps)
-    if safe or (pv_mode and not boosting):
-        _add_budgets(problem, site, run, safe, surplus if pv_mode and not boosting else None)
+    if safe or pv_gated:
+        _add_budgets(problem, site, run, safe, (surplus or 0.0) if pv_gated else None)
 
     problem, index = simplify(problem)
     adm = admit(problem, index, order, run.candidate)
@@ -207,7 +208,8 @@ def allocate(
 def _add_budgets(
     problem: Problem[Binding], site: Site, run: _Run, safe: bool, pv_surplus: float | None
 ) -> None:
-    """The safe-mode total over every candidate, and the PV budget (weighted by phases)."""
+    """The safe-mode total over every candidate, and the PV budget (weighted by phases; the
+    surplus, 0 without a usable meter)."""
     live = [i for i, ok in enumerate(run.candidate) if ok]
     if safe:
         label = Binding(LimitSource.SAFE_MODE, f"{_fmt(site.safe_current_a)} for all EVs")
@@ -293,31 +295,32 @@ def _per_session(
         run.cap_d,
         run.cap_label,
     )
-    old = state.sockets
+    get = state.sockets.get
     site_min = site.min_current_a
     if pv_gated and site.pv.min_charge_a > 0:
         site_min = max(site_min, site.pv.min_charge_a)
     site_floor = _up(site_min)
     for info, s in zip(infos, sessions, strict=True):
-        prev = old.get(info.key)
+        prev = get(info.key)
         if prev is None or prev.started_at != s.started_at:
             hint = None if s.phases_hint is None else _HINTED[s.phases_hint]
             prev = SocketState(s.started_at, ev_phases=hint)
         min_a = site_min
-        if info.min_current_a is not None and info.min_current_a > min_a:
-            min_a = info.min_current_a
-        if s.min_current_a is not None and s.min_current_a > min_a:
-            min_a = s.min_current_a
+        if (v := info.min_current_a) is not None and v > min_a:
+            min_a = v
+        if (v := s.min_current_a) is not None and v > min_a:
+            min_a = v
         st = track(prev, s, site, now, min_a)
         states.append(st)
         ev_phases = st.ev_phases
         phases.append(info.phase_table[(1, 2, 3) if ev_phases is None else ev_phases])
         floor_d.append(site_floor if min_a == site_min else _up(min_a))
+        # Both are ≥ 0, so int() rounds down like `_down`.
         cap, label = info.own_cap_d, info.own_label
-        if s.ev_max_current_a is not None and (v := _down(s.ev_max_current_a)) < cap:
-            cap, label = v, _EV_MAX
-        if st.demand_cap_a is not None and (v := _down(st.demand_cap_a)) < cap:
-            cap, label = v, _EV_DEMAND
+        if (v := s.ev_max_current_a) is not None and (d := int(v * 10 + 1e-9)) < cap:
+            cap, label = d, _EV_MAX
+        if (v := st.demand_cap_a) is not None and (d := int(v * 10 + 1e-9)) < cap:
+            cap, label = d, _EV_DEMAND
         cap_d.append(cap)
         cap_label.append(label)
     return run

@@ -31,7 +31,9 @@ _INF = math.inf
 
 
 def _phases(a: float, b: float, c: float, peak: float) -> tuple[int, ...]:
-    on = max(PHASE_ON_A, peak / 3)
+    on = peak / 3
+    if on < PHASE_ON_A:
+        on = PHASE_ON_A
     if a >= on:
         if b >= on:
             return (1, 2, 3) if c >= on else (1, 2)
@@ -45,7 +47,8 @@ def measure(session: Session) -> tuple[float | None, tuple[int, ...] | None]:
     """(current drawn on its strongest phase, EV phases in use) from the session's measurement.
 
     Drawn is 0 when the EV suspended itself and None when unknown (no or non-finite values).
-    Phases are None while the EV draws too little to tell.
+    Phases are None while the EV draws too little to tell. (Runs once per session per run, so it
+    compares rather than calling min/max.)
     """
     if not session.charging:
         return 0.0, None
@@ -53,10 +56,17 @@ def measure(session: Session) -> tuple[float | None, tuple[int, ...] | None]:
     if m is None:
         return None, None
     a, b, c = m
-    if not (a < _INF and b < _INF and c < _INF and a > -_INF and b > -_INF and c > -_INF):
+    if not (-_INF < a < _INF and -_INF < b < _INF and -_INF < c < _INF):
         return None, None  # NaN fails every comparison
-    a, b, c = (a if a > 0.0 else 0.0), (b if b > 0.0 else 0.0), (c if c > 0.0 else 0.0)
-    peak = max(a, b, c)
+    if a <= 0.0:  # also turns -0.0 into 0.0
+        a = 0.0
+    if b <= 0.0:
+        b = 0.0
+    if c <= 0.0:
+        c = 0.0
+    peak = a if a >= b else b
+    if c > peak:
+        peak = c
     return peak, (_phases(a, b, c, peak) if peak >= DETECT_MIN_A else None)
 
 

@@ -231,24 +231,12 @@ def fill(
     froze it (-1: it reached its own cap, or was not admitted). `used` is `Admission.used`, the
     floors already placed on each constraint (summed here when not given).
     """
-    n, nc = len(p.floor), len(p.c_cap)
-    floor, cap, c_cap, plain, weighted = p.floor, p.cap, p.c_cap, ix.plain, ix.weighted
-    any_weighted = ix.any_weighted
-    x = [0.0] * n
-    bind = [-1] * n
-    state = [OUT] * n
-    load: list[float] = list(_used(p, admitted) if used is None else used)
-    slope = [0] * nc
-    tref = [0.0] * nc
-    ver = [0] * nc
-    saturated = [False] * nc
-    dirty: list[int] = []
-    is_dirty = [False] * nc
-    heap: list[tuple[float, int, int]] = []
-
+    floor, cap = p.floor, p.cap
+    f = _Filling(p, ix, list(_used(p, admitted) if used is None else used))
+    x, state, bind = f.x, f.state, f.bind
     starts: list[int] = []
-    for i in range(n):
-        if admitted[i]:
+    for i, ok in enumerate(admitted):
+        if ok:
             x[i] = float(floor[i])
             if cap[i] <= floor[i]:
                 state[i] = CAPPED
@@ -257,20 +245,10 @@ def fill(
                 starts.append(i)
     starts.sort(key=floor.__getitem__)
     ends = sorted(starts, key=cap.__getitem__)
-
-    def reschedule(t: float) -> None:
-        for c in dirty:
-            is_dirty[c] = False
-            if saturated[c]:
-                continue
-            ver[c] += 1
-            if slope[c] > 0:
-                tau = tref[c] + (c_cap[c] - load[c]) / slope[c]
-                heapq.heappush(heap, (tau if tau > t else t, c, ver[c]))
-        dirty.clear()
-
-    si = ei = 0
     ns = len(starts)
+    si = f.rise_first(starts)
+    ei = 0
+    heap, ver = f.heap, f.ver
     while True:
         while si < ns and state[starts[si]] != WAITING:
             si += 1
@@ -284,64 +262,91 @@ def fill(
         if tc <= ts and tc <= te:
             if tc == INF:
                 break
-            c = heapq.heappop(heap)[1]
-            saturated[c] = True
-            for i in p.c_members[c]:
-                s = state[i]
-                if s == RISING:
-                    x[i] = tc
-                    for c2 in plain[i]:
-                        if not saturated[c2]:
-                            if tref[c2] != tc:
-                                load[c2] += slope[c2] * (tc - tref[c2])
-                                tref[c2] = tc
-                            slope[c2] -= 1
-                            if not is_dirty[c2]:
-                                is_dirty[c2] = True
-                                dirty.append(c2)
-                    for c2, w in weighted[i] if any_weighted else ():
-                        if not saturated[c2]:
-                            if tref[c2] != tc:
-                                load[c2] += slope[c2] * (tc - tref[c2])
-                                tref[c2] = tc
-                            slope[c2] -= w
-                            if not is_dirty[c2]:
-                                is_dirty[c2] = True
-                                dirty.append(c2)
-                elif s != WAITING:
-                    continue
-                state[i] = FROZEN
-                bind[i] = c
-            reschedule(tc)
-        else:
-            starting = ts <= te
-            t = float(ts if starting else te)
-            sign = 1 if starting else -1
-            queue, k = (starts, si) if starting else (ends, ei)
-            limits = floor if starting else cap
-            level = ts if starting else te
-            while k < ns and limits[queue[k]] == level:
-                i = queue[k]
-                k += 1
-                if starting:
-                    if state[i] != WAITING:
-                        continue
+            f.freeze(heapq.heappop(heap)[1], tc)
+        elif ts <= te:  # sockets at this floor start rising
+            batch = []
+            while si < ns and floor[i := starts[si]] == ts:
+                si += 1
+                if state[i] == WAITING:
                     state[i] = RISING
-                else:
-                    if state[i] != RISING:
-                        continue
+                    batch.append(i)
+            f.shift(batch, float(ts), 1)
+        else:  # sockets at this cap stop
+            t = float(te)
+            batch = []
+            while ei < ns and cap[i := ends[ei]] == te:
+                ei += 1
+                if state[i] == RISING:
                     state[i] = CAPPED
                     x[i] = t
-                for c in plain[i]:
-                    if not saturated[c]:
-                        if tref[c] != t:
-                            load[c] += slope[c] * (t - tref[c])
-                            tref[c] = t
-                        slope[c] += sign
-                        if not is_dirty[c]:
-                            is_dirty[c] = True
-                            dirty.append(c)
-                for c, w in weighted[i] if any_weighted else ():
+                    batch.append(i)
+            f.shift(batch, t, -1)
+    return x, bind
+
+
+class _Filling:
+    """The state of one filling.
+
+    Per socket: its current `x`, its state and the constraint that froze it. Per constraint: its
+    load at level `tref`, its slope (Σ weight of the members rising), whether it is full, and a
+    version: the heap holds (level at which it fills, constraint, version) and an entry whose
+    version is not the constraint's current one is stale.
+    """
+
+    __slots__ = (
+        "any_weighted",
+        "bind",
+        "c_cap",
+        "c_members",
+        "c_weights",
+        "dirty",
+        "heap",
+        "is_dirty",
+        "load",
+        "plain",
+        "saturated",
+        "slope",
+        "state",
+        "tref",
+        "ver",
+        "weighted",
+        "x",
+    )
+
+    def __init__(self, p: Problem[L], ix: Index, load: list[float]) -> None:
+        n, nc = len(p.floor), len(p.c_cap)
+        self.c_cap, self.c_members, self.c_weights = p.c_cap, p.c_members, p.c_weights
+        self.plain, self.weighted, self.any_weighted = ix.plain, ix.weighted, ix.any_weighted
+        self.x = [0.0] * n
+        self.state = [OUT] * n
+        self.bind = [-1] * n
+        self.load = load
+        self.slope = [0] * nc
+        self.tref = [0.0] * nc
+        self.ver = [0] * nc
+        self.saturated = [False] * nc
+        self.is_dirty = [False] * nc
+        self.dirty: list[int] = []
+        self.heap: list[tuple[float, int, int]] = []
+
+    def shift(self, batch: list[int], t: float, sign: int) -> None:
+        """The sockets in `batch` start (sign 1) or stop (−1) rising at level t."""
+        plain, saturated, tref, load = self.plain, self.saturated, self.tref, self.load
+        slope, is_dirty, dirty = self.slope, self.is_dirty, self.dirty
+        for i in batch:
+            for c in plain[i]:
+                if not saturated[c]:
+                    if tref[c] != t:
+                        load[c] += slope[c] * (t - tref[c])
+                        tref[c] = t
+                    slope[c] += sign
+                    if not is_dirty[c]:
+                        is_dirty[c] = True
+                        dirty.append(c)
+        if self.any_weighted:
+            weighted = self.weighted
+            for i in batch:
+                for c, w in weighted[i]:
                     if not saturated[c]:
                         if tref[c] != t:
                             load[c] += slope[c] * (t - tref[c])
@@ -350,12 +355,75 @@ def fill(
                         if not is_dirty[c]:
                             is_dirty[c] = True
                             dirty.append(c)
-            if starting:
-                si = k
+        self.reschedule(t)
+
+    def reschedule(self, t: float) -> None:
+        """Queue the level at which each changed constraint fills (none if nothing rises in it)."""
+        saturated, slope, tref, load = self.saturated, self.slope, self.tref, self.load
+        c_cap, ver, is_dirty, heap = self.c_cap, self.ver, self.is_dirty, self.heap
+        for c in self.dirty:
+            is_dirty[c] = False
+            if saturated[c]:
+                continue
+            ver[c] += 1
+            if slope[c] > 0:
+                tau = tref[c] + (c_cap[c] - load[c]) / slope[c]
+                heapq.heappush(heap, (tau if tau > t else t, c, ver[c]))
+        self.dirty.clear()
+
+    def freeze(self, c: int, t: float) -> None:
+        """Constraint c is full at level t: its members stay where they are."""
+        self.saturated[c] = True
+        state, x, bind = self.state, self.x, self.bind
+        rising = []
+        for i in self.c_members[c]:
+            s = state[i]
+            if s == RISING:
+                x[i] = t
+                rising.append(i)
+            elif s != WAITING:
+                continue
+            state[i] = FROZEN
+            bind[i] = c
+        self.shift(rising, t, -1)
+
+    def rise_first(self, starts: list[int]) -> int:
+        """Start the sockets at the lowest floor; returns how many of `starts` that was.
+
+        When they are most of the sockets (typically everyone has the same minimum), each
+        constraint's slope is counted from its member list instead of walking every socket's
+        constraints: the same result, in a fraction of the time. Nothing is full or rising yet.
+        """
+        if not starts:
+            return 0
+        floor = self.x  # the admitted sockets' floors, as floats
+        level = floor[starts[0]]
+        k = 0
+        while k < len(starts) and floor[starts[k]] == level:
+            k += 1
+        if 2 * k < len(starts):
+            return 0  # few: the event loop starts them one by one
+        rising = [0] * len(self.x)
+        state = self.state
+        for i in starts[:k]:
+            rising[i] = 1
+            state[i] = RISING
+        slope, tref, load, dirty = self.slope, self.tref, self.load, self.dirty
+        for c, members in enumerate(self.c_members):
+            ws = self.c_weights[c]
+            if ws is not None:
+                count = sum([rising[i] * w for i, w in zip(members, ws, strict=True)])
+            elif len(members) == 2:
+                count = rising[members[0]] + rising[members[1]]
             else:
-                ei = k
-            reschedule(t)
-    return x, bind
+                count = sum([rising[i] for i in members])
+            if count:
+                load[c] += slope[c] * (level - tref[c])
+                tref[c] = level
+                slope[c] += count
+                dirty.append(c)
+        self.reschedule(level)
+        return k
 
 
 def _used(p: Problem[L], admitted: list[bool]) -> list[int]:
