@@ -109,6 +109,9 @@ class CentralSystem:
             self._api_socket = socket.create_server(
                 (self.settings.api_host, self.settings.api_port), reuse_port=False
             )
+            # Accepted sockets inherit it; without it every API answer waited ~40 ms (Nagle's
+            # algorithm against the client's delayed ACK).
+            self._api_socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             await self.ocpp.start()
             async with asyncio.TaskGroup() as group:
                 api_task = group.create_task(self._api.serve(sockets=[self._api_socket]))
