@@ -20,6 +20,8 @@ COMMAND_MODULES = [
     "csms.cli.sim_stations",
     "csms.cli.config",
     "csms.cli.scn",
+    "csms.cli.demo",
+    "csms.cli.site",
 ]
 
 

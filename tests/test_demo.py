@@ -1,0 +1,116 @@
+"""`csms demo`: headless runs, its summary, its scenario and its accounting."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from rich.console import Console
+
+from csms.cli import main
+from csms.cli.demo import duration
+from csms.demo import DemoOptions, GridTally, run_demo
+from csms.demo_scenario import DAY_S, household_a, pv_a, sessions
+from csms.demo_view import render, render_summary
+
+
+def test_demo_runs_headless_and_never_stays_above_the_grid_limit():
+    # 4 simulated hours from 16:00 (the evening peak, four EVs arriving) in about 10 s.
+    result = subprocess.run(
+        [sys.executable, "-m", "csms.cli", "demo", "--duration", "4h", "--speed", "1440",
+         "--poll", "0.2", "--json"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["seconds_above_beyond_reaction"] == 0
+    assert summary["simulated_s"] == pytest.approx(4 * 3600, abs=60)
+    assert len(summary["evs"]) >= 3
+    assert all(ev["energy_kwh"] > 0 for ev in summary["evs"])
+    assert max(summary["peak_a"]) > 15  # the EVs really charged against the limit
+
+
+async def test_live_view_and_summary_render():
+    frames: list[str] = []
+
+    def frame(state) -> None:
+        console = Console(record=True, width=140)
+        console.print(render(state))
+        frames.append(console.export_text())
+
+    options = DemoOptions(duration_s=1800, speed=900, start_s=17.4 * 3600, poll_interval_s=0.2)
+    summary = await run_demo(options, on_frame=frame)
+    assert frames and "ALF-0001/1" in frames[-1] and "L1" in frames[-1]
+    console = Console(record=True, width=140)
+    console.print(render_summary(summary))
+    text = console.export_text()
+    assert "Energy delivered per EV" in text and "reaction time" in text
+
+
+@pytest.mark.parametrize(
+    ("name", "samples", "above", "beyond", "episodes"),
+    [
+        ("never above", [(24.0, 10)] * 5, 0, 0, 0),
+        ("short episode within reaction", [(26.0, 10)] * 3 + [(24.0, 10)], 30, 0, 1),
+        ("long episode counts the excess", [(26.0, 10)] * 8, 80, 30, 1),
+        ("two short episodes", [(26.0, 10), (24.0, 10), (26.0, 10), (24.0, 10)], 20, 0, 2),
+    ],
+)
+def test_grid_tally(name, samples, above, beyond, episodes):
+    tally = GridTally(limit_a=25.0, reaction_s=50.0)
+    for amps, dt in samples:
+        tally.add((amps, 10.0, 10.0), dt)
+    assert (tally.above_s, tally.beyond_reaction_s, tally.episodes) == (above, beyond, episodes)
+
+
+@pytest.mark.parametrize(
+    ("stations", "sockets", "layout"),
+    [
+        (3, 4, [("ALF-0001", 2), ("ALF-0002", 1), ("ALF-0003", 1)]),
+        (2, 2, [("ALF-0001", 1), ("ALF-0002", 1)]),
+        (1, 2, [("ALF-0001", 2)]),
+    ],
+)
+def test_layout_puts_doubles_first(stations, sockets, layout):
+    assert DemoOptions(stations=stations, sockets=sockets).layout() == layout
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"sockets": 7}, "--sockets"),
+        ({"stations": 0}, "--stations"),
+        ({"speed": 0}, "--speed"),
+        ({"grid_limit_a": 1}, "--grid-limit"),
+    ],
+)
+def test_options_are_checked(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        DemoOptions(**kwargs)
+
+
+def test_bad_options_are_one_line_errors(capsys):
+    assert main(["demo", "--sockets", "9"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("csms: ") and "\n" not in err
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90", 90), ("90s", 90), ("30m", 1800), ("2h", 7200), ("1d", 86400)]
+)
+def test_duration(text, seconds):
+    assert duration(text) == seconds
+
+
+def test_scenario_is_plausible():
+    peaks = [max(household_a(t)) for t in range(0, int(DAY_S), 600)]
+    assert max(peaks) < 20  # the household alone never needs the whole grid connection
+    assert pv_a(2 * 3600) == (0.0, 0.0, 0.0) and min(pv_a(13 * 3600)) > 10
+    visits = sessions([("A", 1), ("A", 2), ("B", 1), ("C", 1)])
+    assert len(visits) == 8
+    for socket in {(v.station, v.connector) for v in visits}:
+        own = sorted((v.arrive_s % DAY_S, v.leave_s - v.arrive_s) for v in visits
+                     if (v.station, v.connector) == socket)  # fmt: skip
+        assert all(d > 0 for _, d in own)
