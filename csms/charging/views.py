@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -14,14 +15,14 @@ def _r(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
 
-def connector_view(loop: SiteLoop, key: ConnectorKey, now: float) -> dict[str, Any]:
+def connector_view(
+    loop: SiteLoop, key: ConnectorKey, now: float, allocations: Mapping[ConnectorKey, Any]
+) -> dict[str, Any]:
     """One connector: state, allocation, target with its binding source, accepted, composite."""
     station_id, connector_id = key
     state = loop.model.connectors.get(key)
     step = loop.last
-    allocation = None
-    if step is not None:
-        allocation = next((a for a in step.allocation.sockets if a.socket_key == key), None)
+    allocation = allocations.get(key)
     limit = step.limits.get(key) if step is not None else None
     book = loop.book.station(station_id)
     view = book.connectors.get(connector_id)
@@ -55,6 +56,10 @@ def connector_view(loop: SiteLoop, key: ConnectorKey, now: float) -> dict[str, A
     }  # fmt: skip
 
 
+def _allocations(loop: SiteLoop) -> Mapping[ConnectorKey, Any]:
+    return {} if loop.last is None else loop.last.allocation.by_key()
+
+
 def _connector_keys(loop: SiteLoop, station_id: str | None = None) -> list[ConnectorKey]:
     keys = set()
     for sid in loop.model.station_ids:
@@ -69,9 +74,10 @@ def site_view(loop: SiteLoop, now: float) -> dict[str, Any]:
     s = loop.site
     step = loop.last
     allocation = None if step is None else step.allocation
+    allocations = _allocations(loop)
     totals = [0.0] * (3 if s.phases == 3 else 1)
     for key, limit in ({} if step is None else step.limits).items():
-        alloc = next((a for a in step.allocation.sockets if a.socket_key == key), None)  # type: ignore[union-attr]
+        alloc = allocations.get(key)
         for phase in () if alloc is None else alloc.phases:
             totals[phase - 1] += limit.value_a
     caps = loop.caps
@@ -109,7 +115,9 @@ def site_view(loop: SiteLoop, now: float) -> dict[str, Any]:
             }
             for sid in loop.model.station_ids
         ],
-        "connectors": [connector_view(loop, key, now) for key in _connector_keys(loop)],
+        "connectors": [
+            connector_view(loop, key, now, allocations) for key in _connector_keys(loop)
+        ],
     }  # fmt: skip
 
 
@@ -128,6 +136,7 @@ def station_view(loop: SiteLoop, station_id: str, now: float) -> dict[str, Any]:
     """`GET /api/v1/stations/{id}/charging`."""
     book = loop.book.station(station_id)
     local = loop.model.local.get(station_id)
+    allocations = _allocations(loop)
     installed = [
         {
             "charging_profile_id": slot.installed.profile_id,
@@ -154,6 +163,9 @@ def station_view(loop: SiteLoop, station_id: str, now: float) -> dict[str, Any]:
         "meter_lost": station_id in loop.model.meter_lost,
         "safe_default_a": book.safe_limit_a,
         "cap_a": book.cap_a,
-        "connectors": [connector_view(loop, key, now) for key in _connector_keys(loop, station_id)],
+        "connectors": [
+            connector_view(loop, key, now, allocations)
+            for key in _connector_keys(loop, station_id)
+        ],
         "installed_profiles": installed,
     }  # fmt: skip

@@ -1,0 +1,187 @@
+"""Table tests of the control loop's pure parts: site model, EV estimate, targets, dispatcher
+outcomes and the charging store on both database engines."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from balancing import BalancerState, GridReading, allocate, phase_rotation
+from csms.charging.book import BookSettings, DeliveryBook, Target
+from csms.charging.dispatcher import Dispatcher
+from csms.charging.limits import LocalLimits, OperatorCaps
+from csms.charging.model import Applied, SiteModel
+from csms.charging.store import ChargingStore, caps_for_site
+from csms.ocpp.errors import CallErrorReceived, CallTimeout, StationOffline
+from csms.settings import SiteSettings
+
+A, B = "ALF-0001", "ALF-0002"
+
+
+def model(*stations: tuple[str, str], **site: object) -> SiteModel:
+    settings = SiteSettings.model_validate(
+        {"id": "s", "stations": [{"id": s, "phase_rotation": r} for s, r in stations]} | site
+    )
+    return SiteModel(settings)
+
+
+def charging(m: SiteModel, station: str, connector: int, tx: int, grid=None, at=0.0) -> None:
+    m.status(station, connector, "Charging")
+    m.started(station, connector, tx, at)
+    if grid is not None:
+        values = {("Current.Import", f"L{p + 1}"): grid[p] for p in range(3)}
+        m.sampled(station, connector, values, received_at=at + 10)
+
+
+L1L2L3 = phase_rotation("L1L2L3")
+
+
+@pytest.mark.parametrize(
+    ("name", "grid", "applied", "reading_at", "expected"),
+    [
+        ("no profile yet: the sample", (5.0, 5.0, 5.0), None, 20.0, (5.0, 5.0, 5.0)),
+        ("sample after the change: trusted", (7.0, 7.0, 7.0), Applied(10, 0.0, 16), 20.0,
+         (7.0, 7.0, 7.0)),
+        ("sample capped at the limit", (12.0, 12.0, 12.0), Applied(10, 0.0, 16), 20.0,
+         (10.0, 10.0, 10.0)),
+        ("sample older than the change: full limit", (6.0, 6.0, 6.0), Applied(10, 9.0, 6), 20.0,
+         (10.0, 10.0, 10.0)),
+        ("meter read before the change: old limit", (6.0, 6.0, 6.0), Applied(16, 15.0, 6), 14.0,
+         (6.0, 6.0, 6.0)),
+        ("one-phase EV stays on its phase", (0.0, 8.0, 0.0), Applied(12, 9.0, 8), 20.0,
+         (0.0, 12.0, 0.0)),
+        ("never sampled: every phase of the socket", None, Applied(10, 0.0, None), 20.0,
+         (10.0, 10.0, 10.0)),
+    ],
+)  # fmt: skip
+def test_ev_estimate(name, grid, applied, reading_at, expected):
+    m = model((A, "L1L2L3"))
+    charging(m, A, 1, 1, grid)
+    assert m.ev_estimate((A, 1), L1L2L3, applied, reading_at) == expected, name
+
+
+@pytest.mark.parametrize(
+    ("name", "sockets", "measured"),
+    [
+        # L3L1L2 feeder: EV phase 1 → L3 on a single.
+        ("single", 1, (9.0, 0.0, 0.0)),
+        # Socket 1 of a double is wired L3L2L1 inside: EV phase 3 → station L1 → grid L3.
+        ("double, socket 1", 2, (0.0, 0.0, 9.0)),
+    ],
+)
+def test_sessions_undo_the_rotation_and_skip_idle_sockets(name, sockets, measured):
+    m = model((A, "L3L1L2"))
+    charging(m, A, 1, 7, (0.0, 0.0, 9.0))  # a one-phase EV seen on grid L3
+    if sockets == 2:
+        m.status(A, 2, "Available")
+    site = m.balancing_site()
+    [session] = m.sessions(site, {}, None)
+    assert session.key == (A, 1) and session.measured_a == measured, name
+
+
+def test_site_from_snapshot_limits_and_declared_connectors():
+    m = model((A, "L1L2L3"), (B, "L2"), phases=3)
+    m.local[A] = LocalLimits(station_max_a=20, connector_max_a={1: 16, 2: 13})
+    m.declared_connectors[A] = 2
+    site = m.balancing_site()
+    station = site.station(A)
+    assert station.max_current_a == 20 and [s.max_current_a for s in station.sockets] == [16, 13]
+    assert site.station(B).max_current_a == 32 and len(site.station(B).sockets) == 1
+    assert m.socket_count() == 3 and m.safe_default_a() == pytest.approx(2.0)
+
+
+def test_transactions_follow_start_and_stop():
+    m = model((A, "L1L2L3"))
+    charging(m, A, 1, 5)
+    assert m.stopped(5) == (A, 1) and m.connectors[(A, 1)].transaction_id is None
+    assert m.stopped(99) is None
+
+
+def test_meter_lost_station_gets_its_safe_current():
+    m = model((A, "L1L2L3"))
+    m.local[A] = LocalLimits(safe_max_a=8)
+    charging(m, A, 1, 1)
+    charging(m, A, 2, 2)
+    m.status(A, 0, "Faulted", "210", "Modbus TCP/IP lost, in safe mode max 8.0A")
+    assert m.meter_lost == {A}
+    reading = GridReading(100.0, (2.0, 2.0, 2.0))
+    allocation = allocate(m.balancing_site(), reading, m.sessions(m.balancing_site(), {}, 100.0),
+                          BalancerState(), 100.0)  # fmt: skip
+    limits = m.limits(allocation, OperatorCaps())
+    assert {k: (v.value_a, v.source) for k, v in limits.items()} == {
+        (A, 1): (4.0, "station safe current"),
+        (A, 2): (4.0, "station safe current"),
+    }
+    m.status(A, 0, "Available")
+    assert m.meter_lost == set()
+
+
+@pytest.mark.parametrize(
+    ("name", "grid", "source", "urgent"),
+    [
+        ("grid below the limit, grid binds", (20.0, 20.0, 20.0), "grid phase", False),
+        ("grid over the limit", (25.0, 20.0, 20.0), "grid phase", True),
+        ("a hard limit binds", (20.0, 20.0, 20.0), "station max", True),
+    ],
+)
+def test_targets_mark_urgent_decreases(name, grid, source, urgent):
+    from csms.charging.limits import ConnectorLimit
+
+    m = model((A, "L1L2L3"))
+    charging(m, A, 1, 3)
+    site = m.balancing_site()
+    reading = GridReading(0.0, grid)
+    allocation = allocate(site, reading, m.sessions(site, {}, 0.0), BalancerState(), 0.0)
+    limits = {(A, 1): ConnectorLimit(8.0, source, ())}
+    [target] = m.targets(limits, allocation, reading)
+    assert (target.transaction_id, target.urgent) == (3, urgent), name
+
+
+@pytest.mark.parametrize(
+    ("name", "raised", "status"),
+    [
+        ("call error code", CallErrorReceived("NotSupported", "no", {}), "NotSupported"),
+        ("timeout", CallTimeout(A, "SetChargingProfile", 1), "Timeout"),
+        ("offline", StationOffline(A), "Offline"),
+        ("a bug is contained", RuntimeError("boom"), "Error"),
+    ],
+)
+async def test_dispatcher_maps_failures_to_outcomes(name, raised, status):
+    book = DeliveryBook(BookSettings(backoff_s=60))
+    book.configure_station(A, safe_limit_a=6, method="TxProfile")
+    seen: list[str] = []
+
+    async def call(station_id, action, payload):
+        if payload.get("connectorId") == 0:
+            return {"status": "Accepted"}
+        raise raised
+
+    dispatcher = Dispatcher(book, call, lambda s: True, lambda: 1000.0,
+                            on_result=lambda c, s, at: seen.append(s))  # fmt: skip
+    book.set_targets([Target(A, 1, 16.0, "grid", 1)])
+    task = asyncio.create_task(dispatcher.run())
+    try:
+        async with asyncio.timeout(5):
+            while len(seen) < 2:  # noqa: ASYNC110 - polling the hook's list
+                await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+    assert seen == ["Accepted", status], name
+    assert book.station(A).slots[(1, "TxProfile")].last_status == status
+
+
+async def test_store_keeps_caps_and_methods(db):
+    store = ChargingStore(db)
+    await store.set_cap("site", "home", 0, 20, 1.0)
+    await store.set_cap("station", A, 0, 16, 1.0)
+    await store.set_cap("connector", A, 2, 10, 1.0)
+    await store.set_cap("connector", A, 2, 9, 2.0)  # replaces
+    await store.set_cap("station", "ELSEWHERE", 0, 5, 1.0)
+    caps = caps_for_site(await store.caps(), "home", {A})
+    assert caps == OperatorCaps(20.0, {A: 16.0}, {(A, 2): 9.0})
+    await store.set_cap("site", "home", 0, None, 3.0)
+    assert caps_for_site(await store.caps(), "home", {A}).site_a is None
+    await store.set_method(A, "TxProfile", 1.0)
+    await store.set_method(A, "TxDefaultProfile", 2.0)
+    assert await store.methods() == {A: "TxDefaultProfile"}
