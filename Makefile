@@ -43,6 +43,7 @@ typecheck: $(TEST_STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/balancing.py
 	$(BIN)/python benchmarks/ocpp_throughput.py
+	$(BIN)/python benchmarks/control_latency.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
