@@ -8,6 +8,11 @@
 - `sim_stations`: a factory `await sim_stations(n, url, sockets=…, **station_kwargs)` that starts
   n booted stations (ids `SIM-0001`…) and stops them after the test.
 - `sim_site`: a `SimSite` whose stations are stopped after the test.
+- `simulated_site_factory`: `await start(count, sockets=…, household_a=…, pv_a=…, …)` starts a
+  simulated grid meter (whose reading includes the stations' EVs), an in-process central system
+  (SQLite in the test's tmp dir, on the simulated clock) configured with one site naming that
+  meter and the stations, and the booted stations; gives a `SimulatedSystem` (cs, site, meter).
+  Everything stops after the test.
 """
 
 from __future__ import annotations
@@ -16,8 +21,8 @@ import asyncio
 import contextlib
 import itertools
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import asdict
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,8 +34,10 @@ from ocpp.v16.enums import Action
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from csms.app import CentralSystem, running_central_system
+from csms.settings import Settings
 from csms.sim.clock import SimClock
-from csms.sim.site import SimSite
+from csms.sim.site import RECOMMENDED_ROTATIONS, SimSite
 from csms.sim.station import SimStation
 
 
@@ -46,20 +53,39 @@ def _now() -> str:
 
 
 class _RecordingConnection:
-    def __init__(self, ws: ServerConnection, log: list[tuple[str, dict[str, Any]]]) -> None:
+    def __init__(self, ws: ServerConnection, cs: MiniCentralSystem, station_id: str) -> None:
         self._ws = ws
-        self._log = log
+        self._cs = cs
+        self._log = cs.received.setdefault(station_id, [])
+        self._actions: dict[str, str] = {}  # unique id → action of the station's CALLs
 
     async def recv(self) -> str:
-        message = await self._ws.recv()
-        text = message if isinstance(message, str) else message.decode()
-        frame = json.loads(text)
-        if frame[0] == 2:
-            self._log.append((frame[2], frame[3]))
-        return text
+        while True:
+            message = await self._ws.recv()
+            text = message if isinstance(message, str) else message.decode()
+            frame = json.loads(text)
+            if frame[0] == 2:
+                self._log.append((frame[2], frame[3]))
+                self._actions[frame[1]] = frame[2]
+            elif frame[1] in self._cs.injected:
+                self._cs.injected[frame[1]] = frame  # an answer to an injected CALL
+                continue
+            return text
 
     async def send(self, message: str) -> None:
         await self._ws.send(message)
+        frame = json.loads(message)
+        inject = self._cs.inject_after_start
+        if (
+            inject is not None
+            and frame[0] == 3
+            and self._actions.get(frame[1]) == "StartTransaction"
+        ):
+            # A CALL written right behind the answer, before anything else can happen.
+            action, payload = inject(frame[2]["transactionId"])
+            unique_id = f"injected-{len(self._cs.injected) + 1}"
+            self._cs.injected[unique_id] = None
+            await self._ws.send(json.dumps([2, unique_id, action, payload]))
 
 
 class _ServerSide(ChargePoint):
@@ -108,6 +134,10 @@ class MiniCentralSystem:
         self.boot_status = "Accepted"
         self.heartbeat_interval = 300
         self.invalid_tags: set[str] = set()
+        # `inject_after_start(transaction_id) -> (action, payload)`: a CALL written on the wire
+        # right behind each StartTransaction answer; the station's answers land in `injected`.
+        self.inject_after_start: Callable[[int], tuple[str, dict[str, Any]]] | None = None
+        self.injected: dict[str, list[Any] | None] = {}
         self.transaction_ids = itertools.count(1001)
         self.received: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         self.sessions: dict[str, _ServerSide] = {}
@@ -138,8 +168,7 @@ class MiniCentralSystem:
         station_id = ws.request.path.rstrip("/").rsplit("/", 1)[-1]
         self.auth_headers[station_id] = ws.request.headers.get("Authorization")
         self.connections[station_id] = self.connections.get(station_id, 0) + 1
-        log = self.received.setdefault(station_id, [])
-        cp = _ServerSide(self, station_id, _RecordingConnection(ws, log))
+        cp = _ServerSide(self, station_id, _RecordingConnection(ws, self, station_id))
         self.sessions[station_id] = cp
         self.websockets[station_id] = ws
         with contextlib.suppress(ConnectionClosed):
@@ -210,3 +239,86 @@ async def sim_site(sim_clock: SimClock) -> AsyncIterator[SimSite]:
     site = SimSite(clock=sim_clock)
     yield site
     await site.stop()
+
+
+@dataclass
+class SimulatedSystem:
+    """A central system with one site: a simulated meter and simulated stations."""
+
+    cs: CentralSystem
+    site: SimSite
+    meter: Any  # tests.fixtures_meter.SimulatedMeter
+    settings: Settings
+
+    @property
+    def stations(self) -> list[SimStation]:
+        return self.site.stations
+
+
+SystemFactory = Callable[..., Awaitable[SimulatedSystem]]
+
+
+@pytest.fixture
+async def simulated_site_factory(
+    meter_sim_factory: Any, sim_clock: SimClock, tmp_path: Any
+) -> AsyncIterator[SystemFactory]:
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def start(
+            count: int = 2,
+            *,
+            sockets: int = 2,
+            site_id: str = "home",
+            prefix: str = "ALF-",
+            rotations: Sequence[str] = RECOMMENDED_ROTATIONS,
+            meter_model: str = "socomec-e27",
+            household_a: float | Sequence[float] = 0.0,
+            pv_a: float | Sequence[float] = 0.0,
+            meter_includes_ev: bool = True,
+            site: dict[str, Any] | None = None,
+            settings: dict[str, Any] | None = None,
+            **station_kwargs: Any,
+        ) -> SimulatedSystem:
+            sim_site = SimSite(sim_clock)
+            meter = await meter_sim_factory(
+                meter_model,
+                household_a=household_a,
+                pv_a=pv_a,
+                ev_currents=sim_site.grid_currents if meter_includes_ev else None,
+                clock=sim_clock.now,
+            )
+            ids = [f"{prefix}{n:04d}" for n in range(1, count + 1)]
+            site_settings = {
+                "id": site_id,
+                "meter_includes_ev": meter_includes_ev,
+                "meter": meter.settings(poll_interval_s=0.2).model_dump(),
+                "stations": [
+                    {"id": sid, "phase_rotation": rotations[i % len(rotations)]}
+                    for i, sid in enumerate(ids)
+                ],
+                **(site or {}),
+            }
+            values: dict[str, Any] = {
+                "database_url": f"sqlite:///{tmp_path}/csms-sim.sqlite3",
+                "ocpp_host": "127.0.0.1",
+                "ocpp_port": 0,
+                "api_port": 0,
+                "unknown_stations": "accept",
+                "response_timeout_s": 10,
+                "sites": [site_settings],
+                **(settings or {}),
+            }
+            config = Settings.model_validate(values)
+            # The central system shares the simulated clock, so profile times agree with the
+            # stations' even when a test jumps ahead or runs faster than real time.
+            cs = await stack.enter_async_context(running_central_system(config, sim_clock.now))
+            sim_site.create(
+                count, cs.ocpp_url, prefix=prefix, sockets=sockets, rotations=rotations,
+                **station_kwargs,
+            )  # fmt: skip
+            stack.push_async_callback(sim_site.stop)  # stations stop before the server
+            await sim_site.start()
+            await sim_site.wait_booted()
+            return SimulatedSystem(cs, sim_site, meter, config)
+
+        yield start

@@ -218,6 +218,20 @@ async def test_smart_charging_over_ocpp(mini_cs, sim_stations, sim_clock) -> Non
     assert tx not in station.transactions.values()
 
 
+async def test_txprofile_right_behind_the_start_transaction_answer_is_accepted(
+    mini_cs, sim_stations
+) -> None:
+    mini_cs.inject_after_start = lambda tx: (
+        "SetChargingProfile",
+        {"connectorId": 1, "csChargingProfiles": profile(1, "TxProfile", 9, transactionId=tx)},
+    )
+    (station,) = await sim_stations(1, mini_cs.url)
+    station.plug_in(1, SimEv())
+    await mini_cs.wait_for(lambda: any(mini_cs.injected.values()))
+    (answer,) = mini_cs.injected.values()
+    assert answer is not None and answer[2] == {"status": "Accepted"}
+
+
 async def test_station_that_rejects_tx_profiles(mini_cs, sim_stations) -> None:
     (station,) = await sim_stations(1, mini_cs.url, reject_tx_profile=True)
     station.plug_in(1, SimEv())

@@ -8,6 +8,8 @@ message) is deferred until the answer has gone out (`@after`), as OCPP requires.
 
 from __future__ import annotations
 
+import json
+import logging
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +22,8 @@ from csms.sim import smart_charging as sc
 
 if TYPE_CHECKING:
     from csms.sim.station import SimStation
+
+log = logging.getLogger(__name__)
 
 
 def _plain(value: Any) -> Any:
@@ -39,6 +43,16 @@ class StationProtocol(ChargePoint):
     def __init__(self, station: SimStation, connection: Any) -> None:
         super().__init__(station.station_id, connection, response_timeout=station.response_timeout)
         self.station = station
+
+    async def route_message(self, raw_msg: Any) -> None:
+        """Let the station see answers first (its transaction ids), then route as usual."""
+        try:
+            frame = json.loads(raw_msg)
+        except (TypeError, ValueError):
+            frame = None  # the library reports malformed frames
+        if isinstance(frame, list) and len(frame) >= 3 and frame[0] == 3:
+            self.station.on_call_result(str(frame[1]), frame[2])
+        await super().route_message(raw_msg)
 
     # -- configuration --------------------------------------------------------------------------
 
@@ -87,6 +101,8 @@ class StationProtocol(ChargePoint):
         decision = station.model.set_profile(connector_id, data)
         if decision.accepted:
             station.defer(station._sync)
+        else:
+            log.info("%s: SetChargingProfile rejected: %s", station.station_id, decision.reason)
         return call_result.SetChargingProfile(status=decision.status)
 
     @after(Action.set_charging_profile)

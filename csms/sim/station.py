@@ -27,6 +27,7 @@ import base64
 import contextlib
 import logging
 import random
+import uuid
 import zlib
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -94,6 +95,26 @@ class _Wire:
         await self._ws.send(message)
 
 
+async def _cancel_all(tasks: list[asyncio.Task[Any]]) -> None:
+    """Cancel `tasks` and wait until every one has ended.
+
+    One `cancel()` is not always enough on Python 3.11: `asyncio.wait_for` (inside the `ocpp`
+    library's `call`) swallows a cancellation that races with its result, leaving the task
+    running. So cancel again until done, and finish even if we are cancelled meanwhile.
+    """
+    pending = {t for t in tasks if not t.done()}
+    interrupted = False
+    while pending:
+        for task in pending:
+            task.cancel()
+        try:
+            _, pending = await asyncio.wait(pending, timeout=0.5)
+        except asyncio.CancelledError:
+            interrupted = True
+    if interrupted:
+        raise asyncio.CancelledError
+
+
 class SimStation:
     """A simulated Alfen Eve Single (`sockets=1`) or Double (`sockets=2`).
 
@@ -155,6 +176,7 @@ class SimStation:
         self._task: asyncio.Task[None] | None = None
         self._ws: ClientConnection | None = None
         self._deferred: list[Callable[[], None]] = []
+        self._result_hooks: dict[str, Callable[[dict[str, Any]], None]] = {}
         self._changed = asyncio.Event()  # set on every state change, for wait_for()
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -173,9 +195,7 @@ class SimStation:
         self.clock.unsubscribe(self._on_tick)
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await _cancel_all([task])
         self._booted.clear()
 
     async def wait_booted(self, within_s: float = 10.0) -> None:
@@ -374,20 +394,38 @@ class SimStation:
                 self._sync()
             if record.transaction_id is not None:
                 return
-            answer = await cp.call(
-                call.StartTransaction(
-                    connector_id=connector_id,
-                    id_tag=id_tag,
-                    meter_start=record.meter_start_wh,
-                    timestamp=sc.format_time(record.started_at),
-                ),
-                suppress=False,
-            )
-            record.transaction_id = answer.transaction_id
+            started = record
+
+            def on_answer(payload: dict[str, Any]) -> None:
+                # Runs in the receive loop as the answer arrives, so a SetChargingProfile for
+                # the new transaction right behind it already finds it (as on a real station).
+                tx_id = payload.get("transactionId")
+                if not isinstance(tx_id, int) or started.transaction_id is not None:
+                    return
+                started.transaction_id = tx_id
+                if self._records.get(connector_id) is started:
+                    self._sync()
+                    self.model.transaction_started(connector_id, tx_id)
+                    self._changed.set()
+
+            unique_id = str(uuid.uuid4())
+            self._result_hooks[unique_id] = on_answer
+            try:
+                answer = await cp.call(
+                    call.StartTransaction(
+                        connector_id=connector_id,
+                        id_tag=id_tag,
+                        meter_start=record.meter_start_wh,
+                        timestamp=sc.format_time(record.started_at),
+                    ),
+                    suppress=False,
+                    unique_id=unique_id,
+                )
+            finally:
+                self._result_hooks.pop(unique_id, None)
+            on_answer({"transactionId": answer.transaction_id})
             if self._records.get(connector_id) is not record:
                 return  # the session already ended; its StopTransaction follows in the outbox
-            self._sync()
-            self.model.transaction_started(connector_id, answer.transaction_id)
             if answer.id_tag_info.get("status") != "Accepted":
                 self._stop_session(connector_id, "DeAuthorized")
                 return
@@ -424,6 +462,12 @@ class SimStation:
 
         self._enqueue(_Job(f"StopTransaction {connector_id}", run, persistent=True))
         return stop
+
+    def on_call_result(self, unique_id: str, payload: Any) -> None:
+        """A CALLRESULT arrived (called by the receive loop before the waiting call resumes)."""
+        hook = self._result_hooks.pop(unique_id, None)
+        if hook is not None and isinstance(payload, dict):
+            hook(payload)
 
     # -- deferred work (after the answer to a CALL is sent) -------------------------------------
 
@@ -500,12 +544,11 @@ class SimStation:
         try:
             await asyncio.wait({receiver, worker}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (receiver, worker):
-                task.cancel()
-            results = await asyncio.gather(receiver, worker, return_exceptions=True)
-        for result in results:
-            if isinstance(result, Exception) and not isinstance(result, ConnectionClosed):
-                log.error("%s: session ended by %r", self.station_id, result)
+            await _cancel_all([receiver, worker])
+        for task in (receiver, worker):
+            error = None if task.cancelled() else task.exception()
+            if error is not None and not isinstance(error, ConnectionClosed):
+                log.error("%s: session ended by %r", self.station_id, error)
 
     def _boot_notification(self) -> call.BootNotification:
         return call.BootNotification(
