@@ -164,7 +164,8 @@ class DeliveryBook:
     ) -> None:
         """Set what the station accepts, its safe default and a method proven earlier (from
         storage); arguments left None stay as they are."""
-        book = self.touch(station_id)
+        book = self.station(station_id)
+        before = (book.caps, book.safe_limit_a, book.method)
         if caps is not None:
             book.caps = caps
         if safe_limit_a is not None:
@@ -172,6 +173,8 @@ class DeliveryBook:
         if method is not None:
             book.method = method
             book.tx_profile_refused = method == TX_DEFAULT_PROFILE
+        if (book.caps, book.safe_limit_a, book.method) != before:
+            self._dirty.add(station_id)
 
     def set_station_cap(self, station_id: str, cap_a: float | None) -> None:
         """The station's ChargePointMaxProfile limit (None: none installed by us)."""
@@ -209,10 +212,10 @@ class DeliveryBook:
                 slot.installed = None
 
     def forget_station(self, station_id: str) -> None:
-        """A station (re)connected: we cannot know what it kept, so send everything again."""
+        """A station (re)connected: we cannot know what it kept, so send everything again.
+        (A command still in flight on the old connection ends with its answer or `Offline`.)"""
         book = self.touch(station_id)
         book.slots.clear()
-        book.in_flight = None
         for view in book.connectors.values():
             view.composite_a = None
             view.verify_due = False

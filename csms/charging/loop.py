@@ -134,13 +134,13 @@ class SiteLoop:
         elif isinstance(event, events.MeterSampled):
             m.sampled(event.station_id, event.connector_id, event.values, self.clock())
             return  # measurements refine the next step; no need to balance on each of them
-        elif isinstance(event, events.StationConnected | events.StationBooted):
-            # We cannot know which profiles the station kept: send them again.
+        elif isinstance(event, events.StationConnected):
+            # A new connection: we cannot know which profiles the station kept, send them again.
             self.book.forget_station(event.station_id)
             self.dispatcher.wake(full=True)
-            if isinstance(event, events.StationBooted):
-                # Its configuration is read again after a boot; watch for the new snapshot.
-                self._awaiting[event.station_id] = asyncio.get_running_loop().time() + 120.0
+        elif isinstance(event, events.StationBooted):
+            # Its configuration is read again after a boot; watch for the new snapshot.
+            self._awaiting[event.station_id] = asyncio.get_running_loop().time() + 120.0
         self._wake.set()
 
     def set_caps(self, caps: OperatorCaps) -> None:
