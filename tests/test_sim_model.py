@@ -211,3 +211,26 @@ def test_sampled_values_follow_the_configured_measurands() -> None:
         ("Current.Offered", None, "16.0"),
     ]
     assert all(v["context"] == "Sample.Periodic" for v in values)
+
+
+def test_meter_loss_with_active_load_balancing_falls_back_to_safe_current() -> None:
+    m = model(**{"Active-LoadBalancing": "On", "Safe-MaxCurrent": "8"})
+    start(m, 1, SimEv(max_current_a=16, phases=3), tx=5)
+    m.step(T0 + 61)
+    assert m.connector(1).offered_a == 32
+    m.meter_lost = True
+    events = m.step(T0 + 62)
+    assert m.connector(1).offered_a == 8
+    (station,) = [e for e in events if isinstance(e, StatusChanged) and e.connector_id == 0]
+    assert (station.status, station.error_code, station.vendor_error_code) == (
+        "Faulted",
+        "OtherError",
+        "210",
+    )
+    m.meter_lost = False
+    assert StatusChanged(0, "Available") in m.step(T0 + 63)
+    assert m.connector(1).offered_a == 32
+    # Without ALB a lost meter changes nothing.
+    plain = model()
+    plain.meter_lost = True
+    assert plain.step(T0 + 1) == [] and plain.station_status == "Available"

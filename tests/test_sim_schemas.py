@@ -70,6 +70,7 @@ async def test_every_simulator_frame_passes_the_ocpp_schemas(
         record_frames=True,
         reboot_delay_s=0.05,
         config={
+            "Active-LoadBalancing": "On",
             "MeterValueSampleInterval": "1",
             "MeterValuesSampledData": "Energy.Active.Import.Register,Power.Active.Import,"
             "Current.Import,Current.Offered,Voltage,Frequency,Temperature,Power.Factor",
@@ -127,6 +128,8 @@ async def test_every_simulator_frame_passes_the_ocpp_schemas(
     await cs.call(sid, "DataTransfer", {"vendorId": "Someone"})
     await cs.call(sid, "ClearCache", {})
     await cs.wait_for(lambda: len(cs.messages(sid, "StopTransaction")) == 2)
+    station.meter_lost = True  # connector 0 Faulted with info and vendorErrorCode
+    await cs.wait_for(lambda: cs.messages(sid, "StatusNotification")[-1]["status"] == "Faulted")
     await cs.call(sid, "Reset", {"type": "Hard"})
     await station.wait_for(lambda: station.boots == 2)
     await cs.wait_for(lambda: len(cs.messages(sid, "StatusNotification")) >= 12)

@@ -347,3 +347,15 @@ async def test_speed_factor_makes_heartbeats_come_sooner(mini_cs, sim_stations, 
         await eventually(lambda: len(mini_cs.messages(station.station_id, "Heartbeat")) >= 1, 10)
     finally:
         await clock.close()
+
+
+async def test_meter_loss_reports_faulted_connector_0(mini_cs, sim_stations) -> None:
+    (station,) = await sim_stations(1, mini_cs.url, config={"Active-LoadBalancing": "On"})
+    sid = station.station_id
+    station.meter_lost = True
+    await mini_cs.wait_for(lambda: statuses(mini_cs, sid, 0)[-1] == "Faulted")
+    faulted = mini_cs.messages(sid, "StatusNotification")[-1]
+    assert faulted["errorCode"] == "OtherError" and faulted["vendorErrorCode"] == "210"
+    assert "safe mode max 6.0A" in faulted["info"]
+    station.meter_lost = False
+    await mini_cs.wait_for(lambda: statuses(mini_cs, sid, 0)[-1] == "Available")

@@ -64,6 +64,9 @@ class Connector:
 class StatusChanged:
     connector_id: int
     status: str
+    error_code: str = "NoError"
+    info: str | None = None
+    vendor_error_code: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +107,7 @@ class StationModel:
     connectors: dict[int, Connector] = field(default_factory=dict)
     profiles: tuple[sc.ChargingProfile, ...] = ()
     station_status: str = "Available"
+    meter_lost: bool = False  # the station's own ALB meter does not answer
 
     def __post_init__(self) -> None:
         if self.sockets not in (1, 2):
@@ -266,6 +270,10 @@ class StationModel:
                     c.ev.charged_wh += wh
         self._apply_limits()
         events: list[StatusChanged | Sample] = []
+        station = self.station_state()
+        if station.status != self.station_status:
+            self.station_status = station.status
+            events.append(station)
         for c in self.connectors.values():
             if c.remote_id_tag is not None and self.now > c.remote_until:
                 c.remote_id_tag = None
@@ -278,12 +286,28 @@ class StationModel:
                 events.append(sample)
         return events
 
+    def in_safe_mode(self) -> bool:
+        """Active Load Balancing without its meter: the station falls back to Safe-MaxCurrent."""
+        return self.meter_lost and self.config.flag("Active-LoadBalancing")
+
+    def station_state(self) -> StatusChanged:
+        """Connector 0's status; in safe mode Faulted like a real unit (alfen-smart-charging.md)."""
+        if self.in_safe_mode():
+            safe = self.config.number("Safe-MaxCurrent")
+            return StatusChanged(
+                0, "Faulted", "OtherError", f"Meter lost, in safe mode max {safe:.1f}A", "210"
+            )
+        return StatusChanged(0, "Available")
+
     def _apply_limits(self) -> None:
         now = self.now
         budget = self.config.number("Station-MaxCurrent")
         cap = sc.station_limit(self.profiles, now)
         if cap is not None:
             budget = min(budget, cap.amps)
+        if self.in_safe_mode():
+            # The lowest limit leads: a lower profile still wins over the safe current.
+            budget = min(budget, self.config.number("Safe-MaxCurrent"))
         chameleon = self.config.number("Chameleon-MinCurrent")
         demands = []
         for c in self.connectors.values():

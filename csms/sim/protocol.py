@@ -19,6 +19,7 @@ from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action
 
 from csms.sim import smart_charging as sc
+from csms.sim.model import StatusChanged
 
 if TYPE_CHECKING:
     from csms.sim.station import SimStation
@@ -268,8 +269,16 @@ class StationProtocol(ChargePoint):
         elif requested_message == "StatusNotification":
             ids = [connector_id] if connector_id is not None else [0, *model.connectors]
             for cid in ids:
-                status = model.station_status if cid == 0 else model.connectors[cid].status
-                station.defer(lambda cid=cid, status=status: station._enqueue_status(cid, status))
+                state = (
+                    model.station_state()
+                    if cid == 0
+                    else StatusChanged(cid, model.connectors[cid].status)
+                )
+                station.defer(
+                    lambda state=state: station._enqueue_status(
+                        state.connector_id, state.status, state
+                    )
+                )
         elif requested_message == "MeterValues":
             ids = [connector_id] if connector_id else list(model.connectors)
             for cid in ids:

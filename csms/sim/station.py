@@ -295,6 +295,18 @@ class SimStation:
     def profiles(self) -> tuple[sc.ChargingProfile, ...]:
         return self.model.profiles
 
+    @property
+    def meter_lost(self) -> bool:
+        return self.model.meter_lost
+
+    @meter_lost.setter
+    def meter_lost(self, lost: bool) -> None:
+        """Lose/restore the station's own ALB meter: with Active-LoadBalancing On it falls back to
+        Safe-MaxCurrent and reports connector 0 Faulted (vendor error 210) until restored."""
+        self._sync()
+        self.model.meter_lost = lost
+        self._sync()
+
     # -- time -----------------------------------------------------------------------------------
 
     def _on_tick(self, now: float) -> None:
@@ -308,7 +320,7 @@ class SimStation:
         self._changed.set()
         for event in self.model.step(self.clock.now() if now is None else now):
             if isinstance(event, StatusChanged):
-                self._enqueue_status(event.connector_id, event.status)
+                self._enqueue_status(event.connector_id, event.status, event)
             elif isinstance(event, Sample):
                 self._enqueue_sample(event)
 
@@ -318,14 +330,18 @@ class SimStation:
         self._jobs.append(job)
         self._wake.set()
 
-    def _enqueue_status(self, connector_id: int, status: str) -> None:
+    def _enqueue_status(
+        self, connector_id: int, status: str, detail: StatusChanged | None = None
+    ) -> None:
         async def run(cp: Any) -> None:
             await cp.call(
                 call.StatusNotification(
                     connector_id=connector_id,
-                    error_code="NoError",
+                    error_code=detail.error_code if detail else "NoError",
                     status=status,
                     timestamp=sc.format_time(self.clock.now()),
+                    info=detail.info if detail else None,
+                    vendor_error_code=detail.vendor_error_code if detail else None,
                 ),
                 suppress=False,
             )
@@ -579,13 +595,13 @@ class SimStation:
         # Statuses from before this boot are stale; send the current ones first.
         self._jobs = deque(job for job in self._jobs if job.persistent)
         self._sync()
-        fresh = [(0, self.model.station_status)] + [
-            (cid, c.status) for cid, c in self.model.connectors.items()
+        fresh = [self.model.station_state()] + [
+            StatusChanged(cid, c.status) for cid, c in self.model.connectors.items()
         ]
         backlog = list(self._jobs)
         self._jobs.clear()
-        for cid, status in fresh:
-            self._enqueue_status(cid, status)
+        for status in fresh:
+            self._enqueue_status(status.connector_id, status.status, status)
         self._jobs.extend(backlog)
         self._heartbeat_queued = False
         self._last_heartbeat = self.clock.now()
