@@ -95,8 +95,8 @@ class _Wire:
         await self._ws.send(message)
 
 
-async def _cancel_all(tasks: list[asyncio.Task[Any]]) -> None:
-    """Cancel `tasks` and wait until every one has ended.
+async def _cancel_all(tasks: list[asyncio.Task[Any]]) -> list[BaseException]:
+    """Cancel `tasks`, wait until every one has ended and return their exceptions.
 
     One `cancel()` is not always enough on Python 3.11: `asyncio.wait_for` (inside the `ocpp`
     library's `call`) swallows a cancellation that races with its result, leaving the task
@@ -111,8 +111,10 @@ async def _cancel_all(tasks: list[asyncio.Task[Any]]) -> None:
             _, pending = await asyncio.wait(pending, timeout=0.5)
         except asyncio.CancelledError:
             interrupted = True
+    errors = [e for t in tasks if not t.cancelled() and (e := t.exception()) is not None]
     if interrupted:
         raise asyncio.CancelledError
+    return errors
 
 
 class SimStation:
@@ -191,9 +193,17 @@ class SimStation:
         )
 
     async def stop(self) -> None:
-        """Disconnect and stop (like cutting the power; no StopTransaction is sent)."""
+        """Disconnect and stop (like cutting the power; no StopTransaction is sent).
+
+        The websocket is closed with 1001 (going away) rather than dropped, so servers log a
+        normal close.
+        """
         self.clock.unsubscribe(self._on_tick)
         task, self._task = self._task, None
+        ws = self._ws
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(1001, "station stopped"), 2)
         if task is not None:
             await _cancel_all([task])
         self._booted.clear()
@@ -560,10 +570,9 @@ class SimStation:
         try:
             await asyncio.wait({receiver, worker}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            await _cancel_all([receiver, worker])
-        for task in (receiver, worker):
-            error = None if task.cancelled() else task.exception()
-            if error is not None and not isinstance(error, ConnectionClosed):
+            errors = await _cancel_all([receiver, worker])
+        for error in errors:
+            if not isinstance(error, ConnectionClosed):
                 log.error("%s: session ended by %r", self.station_id, error)
 
     def _boot_notification(self) -> call.BootNotification:
