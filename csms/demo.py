@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from csms.app import CentralSystem, running_central_system
+from csms.charging.book import Slot
 from csms.demo_scenario import DAY_S, DemoEv, household_a, pv_a, sessions
 from csms.settings import Settings
 from csms.sim.clock import SimClock
@@ -32,6 +33,7 @@ from csms.sim.station import SimStation
 log = logging.getLogger(__name__)
 
 SITE_ID = "demo"
+_NO_SLOT = Slot()
 SAMPLE_REAL_S = 0.1  # how often the demo reads the grid and drives the scenario (real time)
 
 
@@ -210,11 +212,12 @@ Frame = Callable[[DemoState], None]
 def _visits(options: DemoOptions, day0: float) -> list[tuple[DemoEv, float, float]]:
     sockets = [(sid, c) for sid, count in options.layout() for c in range(1, count + 1)]
     out = []
+    start = day0 + options.start_s
     for ev in sessions(sockets):
-        arrive = day0 + ev.arrive_s
-        if ev.arrive_s < options.start_s:
-            arrive += DAY_S  # a morning visit happens on the next day of the run
-        out.append((ev, arrive, arrive + (ev.leave_s - ev.arrive_s)))
+        arrive, leave = day0 + ev.arrive_s, day0 + ev.leave_s
+        if leave <= start:
+            arrive, leave = arrive + DAY_S, leave + DAY_S  # it comes on the next day of the run
+        out.append((ev, max(arrive, start), leave))  # already plugged in when the demo starts
     return sorted(out, key=lambda v: v[1])
 
 
@@ -267,6 +270,8 @@ async def run_demo(options: DemoOptions, on_frame: Frame | None = None) -> DemoS
     clock = SimClock(speed=options.speed, start=day0 + options.start_s, tick_s=1.0)
     site = SimSite(clock)
     meter = MeterSimulator("socomec-e27", unit=5, ev_currents=site.grid_currents, clock=clock.now)
+    meter.set_household(household_a(options.start_s))  # the meter's first reading is the day's
+    meter.set_pv(pv_a(options.start_s))
     with tempfile.TemporaryDirectory(prefix="csms-demo-") as tmp:
         database_url = options.database_url or f"sqlite:///{Path(tmp) / 'demo.sqlite3'}"
         port = await meter.start("127.0.0.1", 0)
@@ -289,6 +294,7 @@ async def run_demo(options: DemoOptions, on_frame: Frame | None = None) -> DemoS
                 await site.start()
                 try:
                     await site.wait_booted(30)
+                    await _safe_defaults_installed(cs, options, 30)
                     tally = GridTally(options.grid_limit_a, options.reaction_s)
                     state = DemoState(
                         options, clock, day0, cs, meter, site, tally, _visits(options, day0)
@@ -300,6 +306,20 @@ async def run_demo(options: DemoOptions, on_frame: Frame | None = None) -> DemoS
         finally:
             await meter.stop()
             await clock.close()
+
+
+async def _safe_defaults_installed(
+    cs: CentralSystem, options: DemoOptions, within_s: float
+) -> None:
+    """Wait until every station accepted its safe TxDefaultProfile, so the first EVs start at
+    the safe value (a real site has had it since the stations first connected)."""
+    book = cs.charging.sites[SITE_ID].book
+    async with asyncio.timeout(within_s):
+        while not all(  # noqa: ASYNC110 - polling the book, which has no event for this
+            book.station(sid).slots.get((0, "TxDefaultProfile"), _NO_SLOT).installed
+            for sid, _ in options.layout()
+        ):
+            await asyncio.sleep(0.05)
 
 
 async def _run(state: DemoState, on_frame: Frame | None) -> None:

@@ -10,7 +10,7 @@ from rich.text import Text
 from csms.demo import SITE_ID, DemoState, DemoSummary
 from csms.demo_scenario import household_a, pv_a
 
-BAR = 30
+BAR = 20
 
 
 def _clock(seconds: float) -> str:
@@ -70,8 +70,14 @@ def render(state: DemoState) -> RenderableType:
         "reaction time)",
     )
     sockets = Table(title="Sockets", expand=False)
-    for column in ("socket", "EV", "status", "limit", "applied", "drawing", "binding", "energy"):
-        sockets.add_column(column, justify="right" if column in ("limit", "applied") else "left")
+    for column in ("socket", "EV", "status", "limit", "offered/drawn", "binding", "energy"):
+        right = column in ("limit", "offered/drawn", "energy")
+        sockets.add_column(
+            column,
+            justify="right" if right else "left",
+            no_wrap=column != "binding",
+            min_width=12 if column == "binding" else None,
+        )
     for station in state.site.stations:
         for connector in range(1, station.sockets + 1):
             key = (station.station_id, connector)
@@ -79,11 +85,10 @@ def render(state: DemoState) -> RenderableType:
             limit = None if step is None else step.limits.get(key)
             sockets.add_row(
                 f"{station.station_id}/{connector}",
-                "" if visit is None else f"{visit[0].name} ({visit[0].phases}ph)",
+                "" if visit is None else f"{visit[0].name} {visit[0].phases}ph",
                 station.status(connector),
                 "" if limit is None else f"{limit.value_a:.1f} A",
-                f"{station.applied_current(connector):.1f} A",
-                f"{station.ev_current(connector):.1f} A",
+                f"{station.applied_current(connector):.1f}/{station.ev_current(connector):.1f} A",
                 "" if limit is None else f"{limit.source} {limit.detail}".strip(),
                 "" if visit is None else f"{visit[1].charged_wh / 1000:.1f} kWh",
             )

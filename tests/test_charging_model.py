@@ -11,7 +11,7 @@ from balancing import BalancerState, GridReading, allocate, phase_rotation
 from csms.charging.book import BookSettings, DeliveryBook, Target
 from csms.charging.dispatcher import Dispatcher
 from csms.charging.limits import LocalLimits, OperatorCaps
-from csms.charging.model import Applied, SiteModel
+from csms.charging.model import SiteModel
 from csms.charging.store import ChargingStore, caps_for_site
 from csms.ocpp.errors import CallErrorReceived, CallTimeout, StationOffline
 from csms.settings import SiteSettings
@@ -37,28 +37,52 @@ def charging(m: SiteModel, station: str, connector: int, tx: int, grid=None, at=
 L1L2L3 = phase_rotation("L1L2L3")
 
 
+# History of limits the station applied: 6 A from t=0, 10 A from t=9 (samples arrive at t=10).
+HISTORY = [(0.0, 6.0), (9.0, 10.0)]
+
+
 @pytest.mark.parametrize(
-    ("name", "grid", "applied", "reading_at", "expected"),
+    ("name", "grid", "history", "reading_at", "expected"),
     [
-        ("no profile yet: the sample", (5.0, 5.0, 5.0), None, 20.0, (5.0, 5.0, 5.0)),
-        ("sample after the change: trusted", (7.0, 7.0, 7.0), Applied(10, 0.0, 16), 20.0,
+        ("no profile known: the sample", (5.0, 5.0, 5.0), [], 20.0, (5.0, 5.0, 5.0)),
+        ("sample after the change: trusted", (7.0, 7.0, 7.0), [(0.0, 10.0)], 20.0,
          (7.0, 7.0, 7.0)),
-        ("sample capped at the limit", (12.0, 12.0, 12.0), Applied(10, 0.0, 16), 20.0,
+        ("sample capped at the limit", (12.0, 12.0, 12.0), [(0.0, 10.0)], 20.0,
          (10.0, 10.0, 10.0)),
-        ("sample older than the change: full limit", (6.0, 6.0, 6.0), Applied(10, 9.0, 6), 20.0,
+        ("sample older than the change: full limit", (6.0, 6.0, 6.0), HISTORY, 20.0,
          (10.0, 10.0, 10.0)),
-        ("meter read before the change: old limit", (6.0, 6.0, 6.0), Applied(16, 15.0, 6), 14.0,
+        ("meter read before the change: the limit then", (6.0, 6.0, 6.0), HISTORY, 8.0,
          (6.0, 6.0, 6.0)),
-        ("one-phase EV stays on its phase", (0.0, 8.0, 0.0), Applied(12, 9.0, 8), 20.0,
-         (0.0, 12.0, 0.0)),
-        ("never sampled: every phase of the socket", None, Applied(10, 0.0, None), 20.0,
+        ("meter read before several changes", None, [(0.0, 1.5), (5.0, 7.0), (6.0, 9.0)], 4.0,
+         (0.0, 0.0, 0.0)),
+        ("meter read before the session started", None, [(0.0, 10.0)], -5.0, (0.0, 0.0, 0.0)),
+        ("one-phase EV stays on its phase", (0.0, 6.0, 0.0), HISTORY, 20.0, (0.0, 10.0, 0.0)),
+        ("never sampled: every phase of the socket", None, [(0.0, 10.0)], 20.0,
+         (10.0, 10.0, 10.0)),
+        ("below the minimum current the EV pauses", None, [(0.0, 1.5)], 20.0, (0.0, 0.0, 0.0)),
+        ("an EV drawing less than offered keeps to it", (4.0, 4.0, 4.0), HISTORY, 20.0,
+         (4.0, 4.0, 4.0)),
+        ("raised from a pause: the new limit", (0.0, 0.0, 0.0), [(0.0, 0.0), (9.0, 10.0)], 20.0,
          (10.0, 10.0, 10.0)),
     ],
 )  # fmt: skip
-def test_ev_estimate(name, grid, applied, reading_at, expected):
+def test_ev_estimate(name, grid, history, reading_at, expected):
     m = model((A, "L1L2L3"))
-    charging(m, A, 1, 1, grid)
-    assert m.ev_estimate((A, 1), L1L2L3, applied, reading_at) == expected, name
+    charging(m, A, 1, 1, grid)  # session from t=0, sample received at t=10
+    for since, limit in history:
+        m.note_limit((A, 1), since, limit)
+    assert m.ev_estimate((A, 1), L1L2L3, reading_at) == expected, name
+
+
+def test_limit_history_records_changes_in_order():
+    m = model((A, "L1L2L3"))
+    charging(m, A, 1, 1)
+    m.note_limit((A, 1), 0.0, 6.0)
+    m.note_limit((A, 1), 0.0, 6.0)  # unchanged: nothing new
+    m.note_limit((A, 1), 10.0, 12.0)
+    m.note_limit((A, 1), 0.0, 6.0)  # the 12 A profile ended: back to 6 A, from now on
+    assert m.connectors[(A, 1)].limits == [(0.0, 6.0), (10.0, 12.0), (10.0, 6.0)]
+    assert m.limit_at((A, 1), 5.0) == (0.0, 6.0) and m.limit_at((A, 1), -1.0) is None
 
 
 @pytest.mark.parametrize(
@@ -76,7 +100,7 @@ def test_sessions_undo_the_rotation_and_skip_idle_sockets(name, sockets, measure
     if sockets == 2:
         m.status(A, 2, "Available")
     site = m.balancing_site()
-    [session] = m.sessions(site, {}, None)
+    [session] = m.sessions(site, None)
     assert session.key == (A, 1) and session.measured_a == measured, name
 
 
@@ -106,7 +130,7 @@ def test_meter_lost_station_gets_its_safe_current():
     m.status(A, 0, "Faulted", "210", "Modbus TCP/IP lost, in safe mode max 8.0A")
     assert m.meter_lost == {A}
     reading = GridReading(100.0, (2.0, 2.0, 2.0))
-    allocation = allocate(m.balancing_site(), reading, m.sessions(m.balancing_site(), {}, 100.0),
+    allocation = allocate(m.balancing_site(), reading, m.sessions(m.balancing_site(), 100.0),
                           BalancerState(), 100.0)  # fmt: skip
     limits = m.limits(allocation, OperatorCaps())
     assert {k: (v.value_a, v.source) for k, v in limits.items()} == {
@@ -132,7 +156,7 @@ def test_targets_mark_urgent_decreases(name, grid, source, urgent):
     charging(m, A, 1, 3)
     site = m.balancing_site()
     reading = GridReading(0.0, grid)
-    allocation = allocate(site, reading, m.sessions(site, {}, 0.0), BalancerState(), 0.0)
+    allocation = allocate(site, reading, m.sessions(site, 0.0), BalancerState(), 0.0)
     limits = {(A, 1): ConnectorLimit(8.0, source, ())}
     [target] = m.targets(limits, allocation, reading)
     assert (target.transaction_id, target.urgent) == (3, urgent), name

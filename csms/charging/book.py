@@ -85,7 +85,6 @@ class Installed:
     transaction_id: int | None
     valid_to: float | None
     accepted_at: float
-    replaced_a: float | None = None  # the limit in effect for the session just before this one
 
 
 @dataclass(slots=True)
@@ -421,11 +420,6 @@ class DeliveryBook:
             slot.failures = 0
             slot.retry_at = 0.0
             profile = command.payload["csChargingProfiles"]
-            before = (
-                self.effective_a(command.station_id, command.connector_id, now)
-                if command.connector_id > 0
-                else None
-            )
             slot.installed = Installed(
                 purpose=command.purpose,
                 connector_id=command.connector_id,
@@ -435,7 +429,6 @@ class DeliveryBook:
                 transaction_id=command.transaction_id,
                 valid_to=command.valid_to,
                 accepted_at=now,
-                replaced_a=before,
             )
             if command.purpose in (TX_PROFILE, TX_DEFAULT_PROFILE) and command.connector_id > 0:
                 book.method = command.purpose

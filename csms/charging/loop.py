@@ -23,7 +23,7 @@ from csms.charging.book import BookSettings, Command, DeliveryBook
 from csms.charging.config import ChargingSettings
 from csms.charging.dispatcher import Call, Dispatcher
 from csms.charging.limits import ConnectorLimit, OperatorCaps, local_limits_from_config
-from csms.charging.model import Applied, SiteModel
+from csms.charging.model import SiteModel
 from csms.charging.profiles import TX_DEFAULT_PROFILE, TX_PROFILE, capabilities_from_config
 from csms.meter.poller import MeterPoller
 from csms.meter.reading import MeterReading
@@ -203,15 +203,12 @@ class SiteLoop:
         now = self.clock()
         site = self.model.balancing_site()
         reading = self._grid_reading(now)
-        applied = {}
         for key, state in self.model.connectors.items():
             if state.transaction_id is not None:
                 installed = self.book.in_effect(key[0], key[1], now)
                 if installed is not None:
-                    applied[key] = Applied(
-                        installed.limit_a, installed.accepted_at, installed.replaced_a
-                    )
-        sessions = self.model.sessions(site, applied, None if reading is None else reading.at)
+                    self.model.note_limit(key, installed.accepted_at, installed.limit_a)
+        sessions = self.model.sessions(site, None if reading is None else reading.at)
         allocation = self.allocate(site, reading, sessions, self.state, now)
         self.state = allocation.state
         limits = self.model.limits(allocation, self.caps)

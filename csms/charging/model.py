@@ -14,6 +14,7 @@ from balancing import (
     Allocation,
     GridReading,
     LimitSource,
+    Mode,
     PhaseRotation,
     PvSurplus,
     Session,
@@ -52,6 +53,10 @@ UNKNOWN_MAX_A = 32.0
 DRAWING_A = 0.5
 # After a new limit, samples taken this soon may still show the old current.
 SETTLE_S = 1.5
+# An EV drawing this much less than it was offered is limited by itself, not by us.
+UNDERUSE_A = 1.0
+# Accepted limits remembered per session (enough to cover a meter reading's age).
+LIMIT_HISTORY = 16
 # Connector states in which a running transaction draws (or may draw) current.
 IN_USE = frozenset({"Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing"})
 # Sources whose decreases are never skipped by the deadband.
@@ -71,15 +76,6 @@ _HARD_SOURCES = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Applied:
-    """The limit a station applies to a session, since when, and the one before it."""
-
-    limit_a: float
-    since: float
-    before_a: float | None = None
-
-
 @dataclass(slots=True)
 class ConnectorState:
     """One connector as the station reported it."""
@@ -90,6 +86,7 @@ class ConnectorState:
     measured_grid_a: tuple[float, float, float] | None = None  # Current.Import per grid phase
     sampled_at: float | None = None  # when that sample arrived (our clock)
     drawing_on: tuple[int, ...] | None = None  # grid phases (0-based) seen carrying current
+    limits: list[tuple[float, float]] = field(default_factory=list)  # (since, A) applied, in order
     offered_a: float | None = None  # Current.Offered
 
 
@@ -144,6 +141,8 @@ class SiteModel:
         state.transaction_id = transaction_id
         state.started_at = at
         state.measured_grid_a = None
+        state.sampled_at = None
+        state.limits.clear()
         self.tx_connector[transaction_id] = (station_id, connector_id)
 
     def stopped(self, transaction_id: int) -> ConnectorKey | None:
@@ -215,7 +214,7 @@ class SiteModel:
             safe_current_a=s.safe_current_a,
             meter_includes_ev=s.meter_includes_ev,
             meter_timeout_s=s.meter_timeout_s,
-            mode=s.mode,
+            mode=Mode(s.mode),
             pv=PvSurplus(
                 start_hold_s=s.pv_surplus.start_hold_s,
                 stop_delay_s=s.pv_surplus.stop_delay_s,
@@ -229,32 +228,65 @@ class SiteModel:
             circuits=tuple(BalancingCircuit(c.id, c.limit_a, c.parent) for c in s.circuits),
         )
 
+    def note_limit(self, key: ConnectorKey, since: float, limit_a: float) -> None:
+        """The limit the station applies to this connector's session, accepted at `since`."""
+        history = self.connectors[key].limits
+        if history and history[-1][1] == limit_a:
+            return
+        # A profile that ended falls back to an older one: that change happened now-ish, not
+        # when the older profile was accepted.
+        at = max(since, history[-1][0]) if history else since
+        history.append((at, limit_a))
+        del history[:-LIMIT_HISTORY]
+
+    def limit_at(self, key: ConnectorKey, at: float) -> tuple[float, float] | None:
+        """(since, limit) in effect for the session at time `at` (None: before all we know)."""
+        for since, limit in reversed(self.connectors[key].limits):
+            if since <= at:
+                return since, limit
+        return None
+
     def ev_estimate(
-        self,
-        key: ConnectorKey,
-        rotation: PhaseRotation,
-        applied: Applied | None,
-        reading_at: float | None,
+        self, key: ConnectorKey, rotation: PhaseRotation, reading_at: float | None
     ) -> tuple[float, float, float] | None:
         """Our best estimate of an EV's current per grid phase when the meter was read, for
         taking it out of the meter reading (which counts our EVs).
 
-        The EV draws at most the limit the station applied at that moment (the one before the
-        latest change if the meter was read before the station accepted it). A sample of its
-        current is trusted (capped at that limit) once one arrived `SETTLE_S` after the change;
-        until then the EV counts as drawing its full limit on the phases it was seen on. What an
-        EV leaves unused thus stays reserved for it: the meter cannot hide household load behind
-        an EV that is about to take more. (An EV still ramping up to a raised limit is the one
-        error left; the site's ramp rate bounds it and the margin absorbs it.)
+        MeterValues lag by up to a sample interval, so right after a change they mislead in both
+        directions. The estimate starts from the limit the station applied when the meter was read
+        (from the history of accepted limits; 0 before the session started):
+
+        - a sample that arrived `SETTLE_S` after that limit took effect is trusted, capped at it;
+        - below the minimum current the EV is paused: 0;
+        - an EV that was drawing clearly less than it was offered keeps drawing what it drew;
+        - otherwise the EV follows our limit and draws all of it, on the phases it was seen on.
+
+        Overestimating an EV hides household load (over-allocation), underestimating it makes the
+        loop cut and raise again; the rules keep the error to an EV still ramping after a raise,
+        which the site's ramp rate bounds and the margin absorbs.
         """
         state = self.connectors[key]
-        if applied is None:
-            return state.measured_grid_a
-        cap = applied.limit_a
-        if reading_at is not None and reading_at < applied.since and applied.before_a is not None:
-            cap = applied.before_a
         measured = state.measured_grid_a
-        if measured is not None and (state.sampled_at or 0.0) >= applied.since + SETTLE_S:
+        if not state.limits:
+            return measured
+        at = state.limits[-1][0] if reading_at is None else reading_at
+        if state.started_at is not None and at < state.started_at:
+            return (0.0, 0.0, 0.0)  # the meter was read before this EV was plugged in
+        since, cap = self.limit_at(key, at) or state.limits[0]
+        if measured is not None and (state.sampled_at or 0.0) >= since + SETTLE_S:
+            return (min(measured[0], cap), min(measured[1], cap), min(measured[2], cap))
+        minimum = self.settings.min_current_a
+        if cap < minimum:
+            return (0.0, 0.0, 0.0)
+        offered = None  # what the EV had been offered long enough when the sample was taken
+        if measured is not None and state.sampled_at is not None:
+            offered = self.limit_at(key, state.sampled_at - SETTLE_S)
+        if (
+            measured is not None
+            and offered is not None
+            and offered[1] >= minimum
+            and max(measured) < offered[1] - UNDERUSE_A
+        ):
             return (min(measured[0], cap), min(measured[1], cap), min(measured[2], cap))
         phases = state.drawing_on or tuple(p - 1 for p in rotation.grid_phases((1, 2, 3)))
         return (
@@ -263,9 +295,7 @@ class SiteModel:
             cap if 2 in phases else 0.0,
         )
 
-    def sessions(
-        self, site: Site, applied: Mapping[ConnectorKey, Applied], reading_at: float | None
-    ) -> list[Session]:
+    def sessions(self, site: Site, reading_at: float | None) -> list[Session]:
         """One session per connector with a running transaction on a socket of `site`.
 
         Stations report Current.Import per grid phase; the balancer wants it per EV phase, so the
@@ -277,7 +307,7 @@ class SiteModel:
             if state.transaction_id is None or key not in sockets:
                 continue
             rotation = sockets[key].rotation
-            grid = self.ev_estimate(key, rotation, applied.get(key), reading_at)
+            grid = self.ev_estimate(key, rotation, reading_at)
             measured = None
             if grid is not None:
                 measured = tuple(grid[rotation.grid_phase(k) - 1] for k in (1, 2, 3))

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from balancing import allocate
+from csms import events
 from csms.charging.book import Command
 from csms.charging.loop import SiteLoop
 from csms.charging.store import SCOPES, ChargingStore, caps_for_site
@@ -20,6 +22,9 @@ if TYPE_CHECKING:
     from csms.app import CentralSystem
 
 log = logging.getLogger(__name__)
+
+# Called after every answer of a station: (site id, command, status, time).
+ResultHook = Callable[[str, Command, str, float], None]
 
 
 class CapError(ValueError):
@@ -34,13 +39,12 @@ class ChargingService:
         self.store = ChargingStore(cs.db)
         self.sites: dict[str, SiteLoop] = {}
         self._site_of: dict[str, str] = {}
-        self._result_hooks: list[Any] = []
-        # Subscribe now, before stations can connect, so no event is missed.
-        self._events = cs.bus.subscribe()
+        self._result_hooks: list[ResultHook] = []
+        self._events: asyncio.Queue[events.Event] | None = None
         if not cs.settings.charging.enabled or not cs.settings.sites:
             return
-        from balancing import allocate
-
+        # Subscribe now, before stations can connect, so no event is missed.
+        self._events = cs.bus.subscribe()
         for site in cs.settings.sites:
             self.sites[site.id] = SiteLoop(
                 site,
@@ -61,18 +65,17 @@ class ChargingService:
         site_id = self._site_of.get(station_id)
         return None if site_id is None else self.sites[site_id]
 
-    def add_result_hook(self, hook: Any) -> None:
+    def add_result_hook(self, hook: ResultHook) -> None:
         """Call `hook(site_id, command, status, at)` after every answer (benchmarks, demo)."""
         self._result_hooks.append(hook)
 
     async def run(self) -> None:
         """Restore state, then balance every site until cancelled."""
-        if not self.sites:
-            self.cs.bus.unsubscribe(self._events)
+        if self._events is None:
             return
         await self._restore()
         async with asyncio.TaskGroup() as group:
-            group.create_task(self._route(), name="charging-events")
+            group.create_task(self._route(self._events), name="charging-events")
             for site_id, loop in self.sites.items():
                 group.create_task(loop.run(), name=f"site-{site_id}")
 
@@ -89,9 +92,9 @@ class ChargingService:
                 connectors.extend(await self.cs.store.stations.connectors(station_id))
             loop.load_running(running, connectors)
 
-    async def _route(self) -> None:
+    async def _route(self, queue: asyncio.Queue[events.Event]) -> None:
         while True:
-            event = await self._events.get()
+            event = await queue.get()
             loop = self.site_of(event.station_id)
             if loop is not None:
                 loop.on_event(event)

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
-from csms.charging.book import TX_DEFAULT_PROFILE, TX_PROFILE
 from csms.charging.limits import ConnectorKey
 from csms.charging.loop import SiteLoop
+from csms.charging.profiles import TX_DEFAULT_PROFILE, TX_PROFILE
 
 
 def _r(value: float | None) -> float | None:
@@ -61,7 +61,7 @@ def _allocations(loop: SiteLoop) -> Mapping[ConnectorKey, Any]:
 
 
 def _connector_keys(loop: SiteLoop, station_id: str | None = None) -> list[ConnectorKey]:
-    keys = set()
+    keys: set[ConnectorKey] = set()
     for sid in loop.model.station_ids:
         if station_id is None or sid == station_id:
             keys.update((sid, c) for c in loop.model.sockets_of(sid))
