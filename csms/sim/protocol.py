@@ -175,10 +175,10 @@ class StationProtocol(ChargePoint):
         if connector_id is None:
             free = [c for c in model.connectors.values() if not c.in_session and not c.inoperative]
             plugged = [c for c in free if c.ev is not None]
-            chosen = (plugged or free or [None])[0]
-            if chosen is None:
+            candidates = plugged or free
+            if not candidates:
                 return call_result.RemoteStartTransaction(status="Rejected")
-            connector_id = chosen.connector_id
+            connector_id = candidates[0].connector_id
         c = model.connectors.get(connector_id)
         if c is None or c.in_session or c.inoperative:
             return call_result.RemoteStartTransaction(status="Rejected")
@@ -268,21 +268,26 @@ class StationProtocol(ChargePoint):
             station.defer(station._enqueue_heartbeat)
         elif requested_message == "StatusNotification":
             ids = [connector_id] if connector_id is not None else [0, *model.connectors]
-            for cid in ids:
-                state = (
-                    model.station_state()
-                    if cid == 0
-                    else StatusChanged(cid, model.connectors[cid].status)
-                )
-                station.defer(
-                    lambda state=state: station._enqueue_status(
-                        state.connector_id, state.status, state
-                    )
-                )
+            states = [
+                model.station_state()
+                if cid == 0
+                else StatusChanged(cid, model.connectors[cid].status)
+                for cid in ids
+            ]
+
+            def send_statuses() -> None:
+                for state in states:
+                    station._enqueue_status(state.connector_id, state.status, state)
+
+            station.defer(send_statuses)
         elif requested_message == "MeterValues":
             ids = [connector_id] if connector_id else list(model.connectors)
-            for cid in ids:
-                station.defer(lambda cid=cid: station._enqueue_sample(model.sample(cid, "Trigger")))
+
+            def send_samples() -> None:
+                for cid in ids:
+                    station._enqueue_sample(model.sample(cid, "Trigger"))
+
+            station.defer(send_samples)
         else:
             return call_result.TriggerMessage(status="NotImplemented")
         return call_result.TriggerMessage(status="Accepted")

@@ -177,7 +177,7 @@ class SimStation:
         self._heartbeat_queued = False
         self._task: asyncio.Task[None] | None = None
         self._ws: ClientConnection | None = None
-        self._deferred: list[Callable[[], None]] = []
+        self._deferred: list[Callable[[], object]] = []
         self._result_hooks: dict[str, Callable[[dict[str, Any]], None]] = {}
         self._changed = asyncio.Event()  # set on every state change, for wait_for()
 
@@ -497,7 +497,7 @@ class SimStation:
 
     # -- deferred work (after the answer to a CALL is sent) -------------------------------------
 
-    def defer(self, action: Callable[[], None]) -> None:
+    def defer(self, action: Callable[[], object]) -> None:
         """Run `action` once the answer to the CALL being handled has been sent."""
         self._deferred.append(action)
 
