@@ -130,7 +130,8 @@ class SiteLoop:
             m.started(event.station_id, event.connector_id, event.transaction_id, event.at)
         elif isinstance(event, events.TransactionStopped):
             key = m.stopped(event.transaction_id)
-            self.book.transaction_ended(event.station_id, None if key is None else key[1])
+            connector = key[1] if key is not None else event.connector_id
+            self.book.transaction_ended(event.station_id, connector)
         elif isinstance(event, events.MeterSampled):
             m.sampled(event.station_id, event.connector_id, event.values, self.clock())
             return  # measurements refine the next step; no need to balance on each of them
