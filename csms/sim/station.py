@@ -539,6 +539,8 @@ class SimStation:
                     additional_headers=self._headers(),
                     open_timeout=10,
                     close_timeout=2,
+                    # WebSocketPingInterval in real seconds (a network matter; 0 = no pings).
+                    ping_interval=self.config.integer("WebSocketPingInterval") or None,
                     compression=None,
                     proxy=None,
                     max_queue=64,
