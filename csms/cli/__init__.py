@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 # Modules that add subcommands; each has `register(subparsers) -> None`.
 COMMAND_MODULES = [
@@ -31,6 +32,28 @@ class CliError(Exception):
     def __init__(self, message: str, code: int = 1) -> None:
         super().__init__(message)
         self.code = code
+
+
+_GROUPS: dict[tuple[int, str], Any] = {}
+
+
+def command_group(subparsers: Any, name: str, help: str) -> Any:
+    """The subparsers of a command group such as `csms sim …`, created by its first user.
+
+    Several modules add commands to one group (the meter and the station simulators both live
+    under `sim`); without an argument the group prints its help and exits with code 2.
+    """
+    key = (id(subparsers), name)
+    if key not in _GROUPS:
+        group = subparsers.add_parser(name, help=help)
+        group.set_defaults(func=lambda _args: _usage(group))
+        _GROUPS[key] = group.add_subparsers(dest=f"{name}_command", metavar="COMMAND")
+    return _GROUPS[key]
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
 
 
 def build_parser() -> argparse.ArgumentParser:

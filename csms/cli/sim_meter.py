@@ -10,29 +10,12 @@ import signal
 import sys
 from typing import Any
 
+from csms.cli import command_group
 from csms.meter.config import load_custom_map
 from csms.meter.modbus import quiet_pymodbus
 from csms.meter.registers import PRESETS, RegisterMap
 from csms.sim.meter import MeterSimulator
 from csms.sim.meter_script import LoadScript, triple
-
-
-def _sim_subparsers(subparsers: Any) -> Any:
-    """The `csms sim` group's subparsers, creating the group if no other simulator has yet."""
-    sim = subparsers.choices.get("sim")
-    if sim is None:
-        sim = subparsers.add_parser("sim", help="simulators (grid meter, stations) for tests/demos")
-        sim.set_defaults(func=lambda _args: _usage(sim))
-        return sim.add_subparsers(dest="sim_command", metavar="SIMULATOR")
-    for action in sim._actions:  # argparse keeps the group's subparsers only here
-        if isinstance(action, argparse._SubParsersAction):
-            return action
-    return sim.add_subparsers(dest="sim_command", metavar="SIMULATOR")
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return 2
 
 
 def _amps(text: str) -> tuple[float, float, float]:
@@ -44,7 +27,9 @@ def _amps(text: str) -> tuple[float, float, float]:
 
 def register(subparsers: Any) -> None:
     """Add `sim meter` to the `csms` command."""
-    meter = _sim_subparsers(subparsers).add_parser(
+    meter = command_group(
+        subparsers, "sim", "simulators (grid meter, stations) for tests and demos"
+    ).add_parser(
         "meter",
         help="a simulated Modbus TCP grid meter",
         description="Serve a grid meter's register map over Modbus TCP; current per phase = "

@@ -11,37 +11,20 @@ import asyncio
 import contextlib
 import logging
 import signal
-import sys
 from typing import Any
 
-from csms.cli import CliError
+from csms.cli import CliError, command_group
 from csms.sim.clock import SimClock
 from csms.sim.ev import SimEv
 from csms.sim.phases import PHASE_ROTATIONS
 from csms.sim.site import RECOMMENDED_ROTATIONS, SimSite
 
 
-def _sim_subparsers(subparsers: Any) -> Any:
-    """The `csms sim` group's subparsers, creating the group if no other simulator has yet."""
-    sim = subparsers.choices.get("sim")
-    if sim is None:
-        sim = subparsers.add_parser("sim", help="simulators (grid meter, stations) for tests/demos")
-        sim.set_defaults(func=lambda _args: _usage(sim))
-        return sim.add_subparsers(dest="sim_command", metavar="SIMULATOR")
-    for action in sim._actions:  # argparse keeps the group's subparsers only here
-        if isinstance(action, argparse._SubParsersAction):
-            return action
-    return sim.add_subparsers(dest="sim_command", metavar="SIMULATOR")
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return 2
-
-
 def register(subparsers: Any) -> None:
     """Add `sim stations` to the `csms` command."""
-    p = _sim_subparsers(subparsers).add_parser(
+    p = command_group(
+        subparsers, "sim", "simulators (grid meter, stations) for tests and demos"
+    ).add_parser(
         "stations",
         help="simulated Alfen stations (OCPP 1.6J clients)",
         description="Connect N simulated Alfen Eve stations to a central system. Runs until "
