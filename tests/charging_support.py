@@ -37,6 +37,7 @@ class StationSpec:
     rotation: str = "L1L2L3"
     config: dict[str, str] = field(default_factory=dict)
     reject_tx_profile: bool = False
+    unlocked_features: int = 0
 
 
 @dataclass
@@ -49,6 +50,12 @@ class SiteRig:
     clock: SimClock
     settings: Settings
     results: list[tuple[str, Command, str, float]] = field(default_factory=list)
+    _cs_exit: contextlib.AsyncExitStack | None = None
+
+    async def kill_central_system(self) -> None:
+        """Stop the central system; the stations and the meter keep running."""
+        assert self._cs_exit is not None
+        await self._cs_exit.aclose()
 
     @property
     def loop(self) -> SiteLoop:
@@ -140,8 +147,11 @@ async def site_rig(
         }
     )
     try:
-        async with running_central_system(settings, clock=clock.now) as cs:
-            rig = SiteRig(cs, meter, sim, clock, settings)
+        async with contextlib.AsyncExitStack() as cs_exit:
+            cs = await cs_exit.enter_async_context(
+                running_central_system(settings, clock=clock.now)
+            )
+            rig = SiteRig(cs, meter, sim, clock, settings, _cs_exit=cs_exit)
             cs.charging.add_result_hook(lambda *r: rig.results.append(r))
             for spec in stations:
                 sim.add(
@@ -153,6 +163,7 @@ async def site_rig(
                         clock=clock,
                         config=STATION_CONFIG | spec.config,
                         reject_tx_profile=spec.reject_tx_profile,
+                        unlocked_features=spec.unlocked_features,
                     )
                 )
             await sim.start()
