@@ -137,6 +137,8 @@ class StationSession:
                 raise errors.StationOffline(self.station_id) from None
             finally:
                 self._pending = None
+                if future.done() and not future.cancelled():
+                    future.exception()  # retrieved: the socket may have failed it while we sent
             if not isinstance(result, dict):
                 raise errors.CallFailed(f"station answered {action} with a non-object payload")
             return result
