@@ -44,6 +44,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/balancing.py
 	$(BIN)/python benchmarks/ocpp_throughput.py
 	$(BIN)/python benchmarks/control_latency.py
+	$(BIN)/python benchmarks/config_snapshots.py
+	$(BIN)/python benchmarks/sim_stations.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
