@@ -59,6 +59,25 @@ CASES = [
         '[2, "m8", "Heartbeat", {"extra": true}]', ("m8", "FormationViolation"), id="extra-field"
     ),
     pytest.param('[2, "m9", "Heartbeat"]', ("m9", "FormationViolation"), id="short-call"),
+    # Integers the database cannot hold are a constraint violation, not an InternalError.
+    pytest.param(
+        '[2, "m10", "StartTransaction", {"connectorId": 1, "idTag": "T", '
+        '"meterStart": 9223372036854775808, "timestamp": "2024-01-01T00:00:00Z"}]',
+        ("m10", "PropertyConstraintViolation"),
+        id="meter-start-beyond-int64",
+    ),
+    pytest.param(
+        '[2, "m11", "StatusNotification", {"connectorId": 1099511627776, '
+        '"errorCode": "NoError", "status": "Available"}]',
+        ("m11", "PropertyConstraintViolation"),
+        id="connector-id-beyond-int32",
+    ),
+    pytest.param(
+        '[2, "m12", "StopTransaction", {"transactionId": 1, "meterStop": 1e30, '
+        '"timestamp": "2024-01-01T00:00:00Z"}]',
+        ("m12", "PropertyConstraintViolation"),
+        id="meter-stop-huge",
+    ),
 ]
 
 
@@ -137,3 +156,24 @@ async def test_handshake_refusals(central_system: CentralSystem) -> None:
             )
             assert result.status == "Accepted"
         assert (await good.call(call.Heartbeat())).current_time
+
+
+async def test_sampled_value_format_is_accepted_and_stored(central_system: CentralSystem) -> None:
+    """`format` (Raw / SignedData) is a sampledValue property, not the JSON-schema keyword."""
+    cs = central_system
+    async with websockets.connect(f"{cs.ocpp_url}/FMT-1", subprotocols=["ocpp1.6"]) as ws:
+        values = [
+            {"value": "12.5", "format": "Raw", "measurand": "Current.Import", "unit": "A"},
+            {"value": "AbCd==", "format": "SignedData"},
+        ]
+        frame = [2, "f1", "MeterValues", {"connectorId": 1, "meterValue": [
+            {"timestamp": "2024-01-01T00:00:00Z", "sampledValue": values}
+        ]}]  # fmt: skip
+        assert await _exchange(ws, json.dumps(frame)) == [3, "f1", {}]
+        bad = [2, "f2", "MeterValues", {"connectorId": 1, "meterValue": [
+            {"timestamp": "2024-01-01T00:00:00Z", "sampledValue": [{"value": "1", "format": "X"}]}
+        ]}]  # fmt: skip
+        reply = await _exchange(ws, json.dumps(bad))
+        assert reply[:3] == [4, "f2", "PropertyConstraintViolation"]
+    rows = await cs.store.transactions.meter_values("FMT-1")
+    assert [(r["format"], r["numeric"]) for r in rows] == [("Raw", 12.5), ("SignedData", None)]

@@ -35,21 +35,38 @@ STATION_ACTIONS = (
 # Alfen sends context "CurrentMax" in MeterValues (and transactionData).
 EXTRA_ENUM_VALUES: dict[str, tuple[str, ...]] = {"context": ("CurrentMax",)}
 
+# Integers must fit the columns that store them (PostgreSQL INTEGER / BIGINT, SQLite's 64 bits),
+# else a bad value fails the write as an InternalError. transactionId stays unbounded: an id we
+# cannot store is kept as unknown (Alfen sends 2^63 - 1 where it has none).
+INT32 = (-(2**31), 2**31 - 1)
+INT64 = (-(2**63), 2**63 - 1)
+INTEGER_RANGES: dict[str, tuple[int, int] | None] = {
+    "meterStart": INT64,
+    "meterStop": INT64,
+    "transactionId": None,
+}
+
 Validator = Callable[[Any], Any]
 
 
 def _relax(schema: Any) -> Any:
-    """Add tolerated enum values; drop `format` checks (timestamps are parsed leniently later)."""
+    """Add tolerated enum values and integer bounds; drop `format` checks (timestamps are parsed
+    leniently later)."""
     if isinstance(schema, dict):
         out = {}
         for key, value in schema.items():
-            if key == "format":
-                continue
+            if key == "format" and isinstance(value, str):
+                continue  # the keyword; a property named "format" (sampledValue) is a dict
             out[key] = _relax(value)
         for name, extra in EXTRA_ENUM_VALUES.items():
             prop = out.get("properties", {}).get(name)
             if isinstance(prop, dict) and "enum" in prop:
                 prop["enum"] = [*prop["enum"], *extra]
+        for name, prop in out.get("properties", {}).items():
+            bounds = INTEGER_RANGES.get(name, INT32)
+            if isinstance(prop, dict) and prop.get("type") == "integer" and bounds is not None:
+                prop.setdefault("minimum", bounds[0])
+                prop.setdefault("maximum", bounds[1])
         return out
     if isinstance(schema, list):
         return [_relax(item) for item in schema]
