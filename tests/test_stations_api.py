@@ -145,3 +145,27 @@ def test_serve_refuses_bad_setting_with_one_line(tmp_path) -> None:
     assert result.stderr.strip().splitlines() == [
         "csms: setting ocpp_port: Input should be less than or equal to 65535"
     ]
+
+
+async def test_bad_ids_and_tokens_get_4xx_not_500(tmp_path) -> None:
+    """Ids the database cannot hold and non-ASCII tokens are the client's error, not ours."""
+    settings = make_settings(f"sqlite:///{tmp_path}/db.sqlite3", api_token="tok")
+    async with running_central_system(settings) as cs:
+        await cs.store.stations.create("S1", "accepted", 0)
+        headers = {"Authorization": "Bearer tok"}
+        huge = "99999999999999999999"
+        async with httpx.AsyncClient(base_url=cs.api_url, headers=headers) as client:
+            for path in (
+                f"/api/v1/transactions/{huge}",
+                f"/api/v1/transactions/{huge}/meter-values",
+                f"/api/v1/stations/S1/configuration/snapshots/{huge}",
+                f"/api/v1/stations/S1/configuration/changes/{huge}",
+                f"/api/v1/stations/S1/configuration/diff?from={huge}",
+                f"/api/v1/stations/S1/configuration/diff?to={huge}",
+                f"/api/v1/scn/jobs/{huge}",
+            ):
+                answer = await client.get(path)
+                assert answer.status_code in (404, 422), (path, answer.text)
+            odd = {"Authorization": "Bearer t\u00e9k".encode("latin-1")}
+            answer = await client.get("/api/v1/stations", headers=odd)
+            assert answer.status_code == 401

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from csms.api.deps import CS, not_found
+from csms.api.deps import CS, MAX_ID, RowId, not_found
 from csms.app import CentralSystem
 from csms.config import changes as ch
 from csms.config.catalog import CATALOG, lookup, spellings
@@ -253,7 +253,7 @@ async def list_snapshots(
 
 
 @router.get(STATION + "/configuration/snapshots/{snapshot_id}", response_model=Snapshot)
-async def get_snapshot(station_id: str, snapshot_id: int, cs: CS) -> Snapshot:
+async def get_snapshot(station_id: str, snapshot_id: RowId, cs: CS) -> Snapshot:
     snap = await config_service(cs).store.snapshot(station_id, snapshot_id)
     if snap is None:
         raise not_found(f"snapshot {snapshot_id} of station {station_id}")
@@ -264,8 +264,8 @@ async def get_snapshot(station_id: str, snapshot_id: int, cs: CS) -> Snapshot:
 async def diff(
     station_id: str,
     cs: CS,
-    from_id: int | None = Query(None, alias="from"),
-    to_id: int | None = Query(None, alias="to"),
+    from_id: int | None = Query(None, alias="from", ge=0, le=MAX_ID),
+    to_id: int | None = Query(None, alias="to", ge=0, le=MAX_ID),
 ) -> SnapshotDiff:
     """What changed between two snapshots (default: the latest against the one before it)."""
     service = config_service(cs)
@@ -304,7 +304,7 @@ async def list_changes(
 
 
 @router.get(STATION + "/configuration/changes/{change_id}", response_model=Change)
-async def get_change(station_id: str, change_id: int, cs: CS) -> Change:
+async def get_change(station_id: str, change_id: RowId, cs: CS) -> Change:
     record = await config_service(cs).store.change(change_id)
     if record is None or record.station_id != station_id:
         raise not_found(f"change {change_id} of station {station_id}")

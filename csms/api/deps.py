@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
 
 if TYPE_CHECKING:
     from csms.app import CentralSystem
@@ -19,6 +19,12 @@ def get_cs(request: Request) -> CentralSystem:
 CS = Annotated["CentralSystem", Depends(get_cs)]
 """Parameter type that injects the central system into an endpoint."""
 
+MAX_ID = 2**63 - 1
+"""Row ids are 64-bit; a larger number in a request is a 422, not a database overflow (500)."""
+
+RowId = Annotated[int, Path(ge=0, le=MAX_ID)]
+"""Path parameter type of a row id (transaction, snapshot, change, job)."""
+
 
 async def require_token(request: Request) -> None:
     """With `api_token` configured every request needs `Authorization: Bearer <token>`."""
@@ -27,7 +33,9 @@ async def require_token(request: Request) -> None:
         return
     header = request.headers.get("Authorization", "")
     scheme, _, given = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip(), token):
+    # Bytes: compare_digest refuses str with non-ASCII characters (a TypeError, i.e. a 500).
+    given_bytes = given.strip().encode("utf-8", "surrogateescape")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given_bytes, token.encode()):
         raise HTTPException(401, "missing or wrong API token", {"WWW-Authenticate": "Bearer"})
 
 

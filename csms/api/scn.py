@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from csms.api.config import config_service
-from csms.api.deps import CS, not_found
+from csms.api.deps import CS, RowId, not_found
 from csms.config import changes as ch
 from csms.config.scn import PlanError, ScnPlan, parse_plan, plan_from_dict
 from csms.config.scn_service import PlanRefused, report_view
@@ -64,7 +64,7 @@ async def jobs(cs: CS, limit: int = Query(20, ge=1, le=200)) -> list[dict[str, A
 
 
 @router.get("/jobs/{job_id}")
-async def job(job_id: int, cs: CS) -> dict[str, Any]:
+async def job(job_id: RowId, cs: CS) -> dict[str, Any]:
     view = await config_service(cs).scn.view(job_id)
     if view is None:
         raise not_found(f"SCN job {job_id}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from csms.api.deps import CS, not_found
+from csms.api.deps import CS, RowId, not_found
 
 router = APIRouter(prefix="/api/v1", tags=["transactions"])
 
@@ -45,7 +45,7 @@ async def list_transactions(cs: CS, limit: int = Query(100, ge=1, le=10000)) -> 
 
 
 @router.get("/transactions/{transaction_id}", response_model=Transaction)
-async def show_transaction(transaction_id: int, cs: CS) -> Transaction:
+async def show_transaction(transaction_id: RowId, cs: CS) -> Transaction:
     row = await cs.store.transactions.get(transaction_id)
     if row is None:
         raise not_found(f"transaction {transaction_id}")
@@ -54,7 +54,7 @@ async def show_transaction(transaction_id: int, cs: CS) -> Transaction:
 
 @router.get("/transactions/{transaction_id}/meter-values", response_model=list[SampledValue])
 async def transaction_meter_values(
-    transaction_id: int,
+    transaction_id: RowId,
     cs: CS,
     limit: int = Query(1000, ge=1, le=100000),
 ) -> list[SampledValue]:
