@@ -177,3 +177,28 @@ async def test_sampled_value_format_is_accepted_and_stored(central_system: Centr
         assert reply[:3] == [4, "f2", "PropertyConstraintViolation"]
     rows = await cs.store.transactions.meter_values("FMT-1")
     assert [(r["format"], r["numeric"]) for r in rows] == [("Raw", 12.5), ("SignedData", None)]
+
+
+async def test_password_check_runs_off_the_event_loop(
+    central_system: CentralSystem, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """scrypt takes ~30 ms; on the loop, a burst of handshakes would stall every station."""
+    import threading
+
+    import csms.ocpp.server
+
+    cs = central_system
+    await cs.store.stations.create("LOCKED-2", "accepted", 0)
+    await cs.store.stations.set_password_hash("LOCKED-2", hash_password("correct horse"))
+    threads: list[threading.Thread] = []
+    real = csms.ocpp.server.verify_password
+
+    def spy(password: str, stored: str) -> bool:
+        threads.append(threading.current_thread())
+        return real(password, stored)
+
+    monkeypatch.setattr(csms.ocpp.server, "verify_password", spy)
+    headers = _basic("LOCKED-2", "correct horse")
+    async with library_station(cs.ocpp_url, "LOCKED-2", additional_headers=headers) as cp:
+        assert (await cp.call(call.Heartbeat())).current_time
+    assert threads and threading.main_thread() not in threads

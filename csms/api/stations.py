@@ -84,7 +84,8 @@ async def add_station(body: NewStation, cs: CS) -> Station:
         raise HTTPException(409, f"station {body.id} already exists")
     await cs.store.stations.create(body.id, "accepted" if body.approve else "pending", cs.clock())
     if body.password:
-        await cs.store.stations.set_password_hash(body.id, hash_password(body.password))
+        hashed = await asyncio.to_thread(hash_password, body.password)
+        await cs.store.stations.set_password_hash(body.id, hashed)
     return await show_station(body.id, cs)
 
 
@@ -99,7 +100,7 @@ async def show_station(station_id: str, cs: CS) -> Station:
 @router.put("/{station_id}/password", response_model=Station)
 async def set_password(station_id: str, body: Password, cs: CS) -> Station:
     """Set (or with null, remove) the station's HTTP Basic password; stored hashed."""
-    hashed = hash_password(body.password) if body.password else None
+    hashed = await asyncio.to_thread(hash_password, body.password) if body.password else None
     if not await cs.store.stations.set_password_hash(station_id, hashed):
         raise not_found(f"station {station_id}")
     return await show_station(station_id, cs)

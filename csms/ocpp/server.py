@@ -7,6 +7,7 @@ station gets a `StationSession` registered under its id.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import logging
@@ -137,8 +138,11 @@ class OcppServer:
         if credentials is not None and credentials[0] != station_id:
             log.warning("%s: Basic auth user %r differs from path id", station_id, credentials[0])
             return self._unauthorized(conn)
+        # scrypt costs ~30 ms of CPU: in a thread, so a burst of handshakes (every station
+        # reconnecting after a restart, or someone guessing) does not stall the event loop.
         if row["password_hash"] and (
-            credentials is None or not verify_password(credentials[1], row["password_hash"])
+            credentials is None
+            or not await asyncio.to_thread(verify_password, credentials[1], row["password_hash"])
         ):
             log.warning("%s: wrong or missing password", station_id)
             return self._unauthorized(conn)
