@@ -162,3 +162,22 @@ async def test_transactions_idempotent_and_lenient(central_system: CentralSystem
     assert sorted(u["transaction_id"] for u in unmatched) == [-1, 424242]
     alfen = await cs.store.transactions.meter_values("ALF-TX", 9223372036854775807)
     assert alfen[0]["context"] == "CurrentMax"
+
+
+async def test_repeated_stop_does_not_store_its_transaction_data_twice(
+    central_system: CentralSystem,
+) -> None:
+    """A station that missed our answer sends the same StopTransaction again."""
+    cs = central_system
+    async with library_station(cs.ocpp_url, "ALF-RESTOP") as cp:
+        start = await cp.call(
+            call.StartTransaction(connector_id=1, id_tag="T", meter_start=5, timestamp=T0)
+        )
+        data = [MeterValue(timestamp=T0, sampled_value=[SampledValue(value="42")])]
+        stop = call.StopTransaction(
+            meter_stop=50, timestamp=T0, transaction_id=start.transaction_id, transaction_data=data
+        )
+        for _ in range(2):
+            await cp.call(stop)
+    rows = await cs.store.transactions.meter_values("ALF-RESTOP", start.transaction_id)
+    assert [r["value"] for r in rows] == ["42"]

@@ -197,12 +197,15 @@ class Handlers:
             reason=p.get("reason"),
             id_tag=p.get("idTag"),
         )
-        connector_id = 0
         row = await self.store.transactions.get(request.transaction_id)
-        if row is not None and row["station_id"] == station_id:
-            connector_id = row["connector_id"]
+        if row is not None and row["station_id"] != station_id:
+            row = None
+        connector_id = 0 if row is None else row["connector_id"]
         samples = self._samples(station_id, connector_id, tx_id, p.get("transactionData", []), now)
-        await self.store.transactions.add_meter_values(samples)
+        # A repeated stop (the station missed our answer) carries the same transactionData: the
+        # first stop stored it before the transaction was closed, so store it only until then.
+        if row is None or row["meter_stop"] is None:
+            await self.store.transactions.add_meter_values(samples)
         stopped = await self.store.transactions.stop(request, now)
         if stopped is None:
             log.warning("%s: StopTransaction for unknown id %s recorded", station_id, tx_id)
