@@ -84,3 +84,23 @@ async def test_reconnect_replaces_session(central_system) -> None:
             break
         await asyncio.sleep(0.01)
     assert row is not None and row["online"] == 0 and row["last_seen"] is not None
+
+
+async def test_reconnect_is_served_while_the_old_link_is_dead(tmp_path) -> None:
+    """The old socket of a station that reconnects is usually dead: closing it must not hold
+    up the new session for the whole close timeout."""
+    from csms.app import running_central_system
+    from tests.conftest import make_settings
+
+    settings = make_settings(f"sqlite:///{tmp_path}/db.sqlite3", ping_timeout_s=60)
+    async with running_central_system(settings) as cs:
+        old = await _connect(cs.ocpp_url, "ST-DEAD")
+        await old.send(json.dumps([2, "h0", "Heartbeat", {}]))
+        await old.recv()
+        old.transport.pause_reading()  # a dead peer: never reads (or answers) our close frame
+        new = await _connect(cs.ocpp_url, "ST-DEAD")
+        await new.send(json.dumps([2, "h1", "Heartbeat", {}]))
+        reply = json.loads(await asyncio.wait_for(new.recv(), 10))
+        assert reply[:2] == [3, "h1"]
+        await new.close()
+        old.transport.abort()

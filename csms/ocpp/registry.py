@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -16,6 +17,8 @@ class StationRegistry:
 
     def __init__(self) -> None:
         self._sessions: dict[str, StationSession] = {}
+        # Closings of replaced sessions, kept referenced until they finish.
+        self._closing: set[asyncio.Task[None]] = set()
 
     def get(self, station_id: str) -> StationSession | None:
         return self._sessions.get(station_id)
@@ -33,7 +36,11 @@ class StationRegistry:
         self._sessions[session.station_id] = session
         if old is not None and old is not session:
             log.info("%s reconnected; closing its previous session", session.station_id)
-            await old.close(1000, "replaced by a new connection")
+            # Not awaited: the old link is usually dead, and its closing handshake would hold
+            # up the new session for the whole close timeout (bounded by it, and by shutdown).
+            task = asyncio.create_task(old.close(1000, "replaced by a new connection"))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
     def detach(self, session: StationSession) -> bool:
         """Forget the session if it is still current; True when the station is now offline."""
@@ -52,5 +59,6 @@ class StationRegistry:
     async def close_all(
         self, code: int = 1001, reason: str = "central system shutting down"
     ) -> None:
-        for session in list(self._sessions.values()):
-            await session.close(code, reason)
+        # Together: one dead link must not delay the others' closing by its close timeout.
+        closings = [session.close(code, reason) for session in list(self._sessions.values())]
+        await asyncio.gather(*closings, *self._closing, return_exceptions=True)
