@@ -450,6 +450,7 @@ class _StationWorker:
         if not pending:
             return
         running = await service.cs.store.transactions.running(sid)
+        running = _still_running(running, await service.cs.store.stations.connectors(sid))
         if not ch.reset_due((r.reboot_policy for r in pending), len(running)):
             ids = ", ".join(str(t["id"]) for t in running)
             detail = f"reboot waits until transaction {ids} ends (when-idle)"
@@ -459,3 +460,22 @@ class _StationWorker:
             return
         status = await service.reset(sid, "Soft")
         log.info("%s: Reset Soft for %d change(s): %s", sid, len(pending), status)
+
+
+def _still_running(
+    transactions: list[dict[str, Any]], connectors: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Open transactions that may really be charging.
+
+    A StopTransaction can be lost for good (a station replaced, its queue wiped); such a
+    transaction would block a `when-idle` reboot forever. One whose connector has reported
+    Available since it started is over, whatever the table says.
+    """
+    available_since = {
+        c["connector_id"]: c["updated_at"] for c in connectors if c["status"] == "Available"
+    }
+    return [
+        t
+        for t in transactions
+        if available_since.get(t["connector_id"], float("-inf")) <= t["created_at"]
+    ]
