@@ -106,3 +106,24 @@ async def test_id_tags_and_events(store: Store) -> None:
     await store.events.record("S1", "DataTransfer", {"vendorId": "Alfen BV"}, 1)
     events = await store.events.list("S1", "DataTransfer")
     assert events[0]["payload"] == '{"vendorId": "Alfen BV"}'
+
+
+async def test_postgres_writer_reconnects_after_the_server_drops_it(postgres_url: str) -> None:
+    import asyncpg
+
+    from tests.conftest import POSTGRES_URL
+
+    db = open_database(postgres_url)
+    await db.open()
+    try:
+        await db.write(Stmt("CREATE TABLE r (v INTEGER)"))
+        writer = db._writer_conn  # type: ignore[attr-defined]
+        admin = await asyncpg.connect(POSTGRES_URL)
+        try:
+            await admin.execute("SELECT pg_terminate_backend($1)", writer.get_server_pid())
+        finally:
+            await admin.close()
+        await db.write(Stmt("INSERT INTO r (v) VALUES ($1)", (1,)))
+        assert await db.fetchval("SELECT count(*) FROM r") == 1
+    finally:
+        await db.close()

@@ -73,9 +73,27 @@ class PostgresDatabase(Database):
         rows = await self._pool.fetch(sql, *args)
         return [dict(r) for r in rows]
 
+    async def _write_connection(self) -> asyncpg.Connection:
+        """The write connection, opened again if the server dropped it (restart, failover)."""
+        if self._writer_conn is None or self._writer_conn.is_closed():
+            settings = {"search_path": self.schema} if self.schema else None
+            self._writer_conn = await asyncpg.connect(self.dsn, server_settings=settings)
+        return self._writer_conn
+
     async def _run_batch(self, units: Sequence[tuple[Stmt, ...]]) -> list[list[list[Row]]]:
-        conn = self._writer_conn
-        assert conn is not None
+        try:
+            return await self._run_batch_once(await self._write_connection(), units)
+        except (asyncpg.InterfaceError, asyncpg.ConnectionDoesNotExistError, OSError):
+            # The connection died under us; nothing was committed on it. Try once more on a
+            # fresh one before the callers see the error.
+            if self._writer_conn is not None and not self._writer_conn.is_closed():
+                raise
+            return await self._run_batch_once(await self._write_connection(), units)
+
+    @staticmethod
+    async def _run_batch_once(
+        conn: asyncpg.Connection, units: Sequence[tuple[Stmt, ...]]
+    ) -> list[list[list[Row]]]:
         out: list[list[list[Row]]] = []
         async with conn.transaction():
             for stmts in units:
