@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -73,11 +74,11 @@ def _stations(args: argparse.Namespace) -> int:
     if not args.station:
         raise CliError(f"stations {action} needs a STATION id")
     if action == "show":
-        data = api_request(args, "GET", f"/api/v1/stations/{args.station}")
+        data = api_request(args, "GET", f"/api/v1/stations/{quote(args.station, safe='')}")
     elif action == "approve":
-        data = api_request(args, "POST", f"/api/v1/stations/{args.station}/approve")
+        data = api_request(args, "POST", f"/api/v1/stations/{quote(args.station, safe='')}/approve")
     elif action == "reject":
-        data = api_request(args, "POST", f"/api/v1/stations/{args.station}/reject")
+        data = api_request(args, "POST", f"/api/v1/stations/{quote(args.station, safe='')}/reject")
     else:  # add
         body = {"id": args.station, "password": args.password}
         data = api_request(args, "POST", "/api/v1/stations", body)
@@ -90,7 +91,9 @@ def _stations(args: argparse.Namespace) -> int:
 
 def _transactions(args: argparse.Namespace) -> int:
     path = (
-        f"/api/v1/stations/{args.station}/transactions" if args.station else "/api/v1/transactions"
+        f"/api/v1/stations/{quote(args.station, safe='')}/transactions"
+        if args.station
+        else "/api/v1/transactions"
     )
     data = api_request(args, "GET", path + f"?limit={args.limit}")
     if args.json:
