@@ -23,7 +23,10 @@ async def test_views_caps_and_cli(tmp_path, capsys):
         assert [(s["id"], s["stations"]) for s in sites] == [("site", [A, B])]
         site = await rig.api("GET", "/api/v1/sites/site")
         assert site["meter"]["state"] == "ok" and site["safe_mode"] is False
-        assert len(site["available_a"]) == 3 and site["safe_default_a"] == 4.0  # 12 A / 3
+        assert len(site["available_a"]) == 3
+        # 12 A over 3 sockets would pause every EV: the double A gets 6 A per socket, B none.
+        assert site["safe_default_a"] == 6.0
+        assert {s["id"]: s["safe_default_a"] for s in site["stations"]} == {A: 6.0, B: 0.0}
         by_key = {(c["station_id"], c["connector_id"]): c for c in site["connectors"]}
         assert set(by_key) == {(A, 1), (A, 2), (B, 1)}
         assert by_key[(A, 2)]["transaction_id"] is None and by_key[(A, 2)]["target_a"] is None

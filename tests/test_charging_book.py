@@ -262,6 +262,22 @@ def test_safe_default_resent_when_it_changes():
     ]
 
 
+def test_safe_default_moving_between_stations_lowers_before_it_raises():
+    # The safe current moves from A to B: if B's raise landed first and we then went silent,
+    # both stations' TxDefaultProfiles together would exceed the site's safe current.
+    book = DeliveryBook(SETTINGS)
+    book.configure_station("A", caps=CAPS, safe_limit_a=6)
+    book.configure_station("B", caps=CAPS, safe_limit_a=0)
+    settle(book)
+    book.configure_station("A", safe_limit_a=0)
+    book.configure_station("B", safe_limit_a=6)
+    first = book.next_commands(NOW, everyone)
+    assert sets(first) == [("A", 0, DECREASE, 0.0)]  # B's raise is held back
+    assert book.next_commands(NOW, everyone) == []  # still held while A's cut is in flight
+    book.on_result(first[0], "Accepted", NOW)
+    assert sets(book.next_commands(NOW, everyone)) == [("B", 0, INCREASE, 6.0)]
+
+
 def test_partial_pick_sees_changed_stations_and_released_increases():
     book = book_with("A", "B", "C")
     book.set_targets([Target(s, 1, 16, "g", n) for n, s in enumerate("ABC")])

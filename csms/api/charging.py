@@ -66,6 +66,9 @@ class SiteStation(BaseModel):
     id: str
     method: str | None
     meter_lost: bool
+    safe_default_a: float = Field(
+        description="its TxDefaultProfile limit per socket (what it applies while we are silent)"
+    )
 
 
 class MeterHealthView(BaseModel):
@@ -93,7 +96,9 @@ class SiteView(BaseModel):
     available_a: list[float | None] | None = Field(description="for our EVs, per grid phase")
     other_load_a: list[float | None] | None
     allocated_a: list[float | None] = Field(description="sum of targets per grid phase")
-    safe_default_a: float | None = Field(description="TxDefaultProfile limit per socket")
+    safe_default_a: float | None = Field(
+        description="the highest TxDefaultProfile limit per socket (each station's is listed)"
+    )
     caps: SiteCaps
     stations: list[SiteStation]
     connectors: list[ConnectorCharging]

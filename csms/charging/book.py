@@ -286,13 +286,19 @@ class DeliveryBook:
         default = book.slot(0, TX_DEFAULT_PROFILE)
         safe = book.safe_limit_a
         if _due(default, now) and (default.installed is None or default.installed.limit_a != safe):
+            # A change of the safe default (the site's safe current moving between stations)
+            # is ordered like any other limit: all lowering before any raise, so the stations'
+            # defaults together never exceed the safe current should we go silent in between.
+            default_kind = DEFAULT
+            if default.installed is not None:
+                default_kind = DECREASE if safe < default.installed.limit_a else INCREASE
             out.append(
                 _Choice(
-                    DEFAULT,
+                    default_kind,
                     lambda: _set(
                         station_id,
                         profiles.safe_default_profile(safe, book.caps, now),
-                        DEFAULT,
+                        default_kind,
                         safe,
                         None,
                         None,

@@ -106,8 +106,10 @@ class SiteLoop:
         self._proven: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self._snapshot_ids: dict[str, Any] = {}
         self._awaiting: dict[str, float] = {}  # station → until when to look for its snapshot
-        for station_id in self.model.station_ids:
-            self.book.station(station_id)
+        # Safe defaults before the first step (every station counted as a double until known),
+        # so a station online at once never gets the book's placeholder.
+        for station_id, safe_default in self.model.safe_defaults().items():
+            self.book.configure_station(station_id, safe_limit_a=safe_default)
 
     # -- inputs ----------------------------------------------------------------------------
     def on_reading(self, reading: MeterReading) -> None:
@@ -213,8 +215,7 @@ class SiteLoop:
         allocation = self.allocate(site, reading, sessions, self.state, now)
         self.state = allocation.state
         limits = self.model.limits(allocation, self.caps)
-        safe_default = self.model.safe_default_a()
-        for station_id in self.model.station_ids:
+        for station_id, safe_default in self.model.safe_defaults().items():
             self.book.configure_station(station_id, safe_limit_a=safe_default)
         self.book.set_targets(self.model.targets(limits, allocation, reading))
         self.dispatcher.wake()

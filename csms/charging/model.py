@@ -7,6 +7,7 @@ values `balancing.allocate` takes, and `targets()` turns an allocation into per-
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -49,6 +50,8 @@ from csms.settings import SiteSettings
 # A socket or station whose own maximum we do not know yet (no configuration snapshot): the
 # highest current an Alfen socket takes, so the meter and the site limits decide.
 UNKNOWN_MAX_A = 32.0
+# Sockets assumed for the safe default of a station that has not declared its NumberOfConnectors.
+UNKNOWN_SOCKETS = 2
 # An EV draws on a phase when a sample shows at least this much there.
 DRAWING_A = 0.5
 # After a new limit, samples taken this soon may still show the old current.
@@ -332,9 +335,42 @@ class SiteModel:
         ]
 
     def safe_default_a(self) -> float:
-        """The TxDefaultProfile limit per socket: the site's safe current over all its sockets,
-        so that even with every socket charging the site stays within it."""
-        return self.settings.safe_current_a / max(1, self.socket_count())
+        """The highest TxDefaultProfile limit per socket (see `safe_defaults`)."""
+        return max(self.safe_defaults().values(), default=0.0)
+
+    def safe_defaults(self) -> dict[str, float]:
+        """Each station's TxDefaultProfile limit per socket (on connector 0 it applies to every
+        socket of the station), so that even with every socket charging while we are silent the
+        site stays within its safe current.
+
+        The equal share when it lets an EV charge (at least the minimum current); otherwise
+        whole shares of at least the minimum go to the stations in the site's order (the
+        balancer's safe-mode priority) as far as they fit, and the rest get 0 (paused) — instead
+        of a share below the minimum that pauses every EV. A station whose socket count we do not
+        know yet (no NumberOfConnectors in a snapshot) counts as a double, the most an Alfen has.
+        """
+        safe = self.settings.safe_current_a
+        minimum = self.settings.min_current_a
+        counts = {
+            station_id: max(
+                len(self.sockets_of(station_id)),
+                UNKNOWN_SOCKETS if station_id not in self.declared_connectors else 0,
+            )
+            for station_id in self.station_ids
+        }
+        equal = safe / max(1, sum(counts.values()))
+        if equal >= minimum:
+            return dict.fromkeys(counts, equal)
+        free = math.floor(safe / minimum + 1e-9)  # how many sockets can get the minimum
+        chosen: list[str] = []
+        for station_id, count in counts.items():
+            if count <= free:
+                chosen.append(station_id)
+                free -= count
+        if not chosen:
+            return dict.fromkeys(counts, equal)
+        share = safe / sum(counts[station_id] for station_id in chosen)
+        return {station_id: share if station_id in chosen else 0.0 for station_id in counts}
 
     # -- limits ------------------------------------------------------------------------------
     def limits(

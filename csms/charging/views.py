@@ -112,6 +112,7 @@ def site_view(loop: SiteLoop, now: float) -> dict[str, Any]:
                 "id": sid,
                 "method": method_label(loop, sid),
                 "meter_lost": sid in loop.model.meter_lost,
+                "safe_default_a": loop.book.station(sid).safe_limit_a,
             }
             for sid in loop.model.station_ids
         ],
