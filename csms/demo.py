@@ -13,12 +13,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from pydantic import ValidationError
 
 from csms.app import CentralSystem, running_central_system
 from csms.charging.book import Slot
@@ -58,12 +61,19 @@ class DemoOptions:
             raise ValueError("--stations must be at least 1")
         if not self.stations <= self.sockets <= 2 * self.stations:
             raise ValueError("--sockets must be between the number of stations and twice that")
-        if self.speed <= 0:
-            raise ValueError("--speed must be positive")
-        if self.duration_s <= 0:
-            raise ValueError("--duration must be positive")
-        if self.grid_limit_a <= self.margin_a:
-            raise ValueError("--grid-limit must be larger than the margin")
+        for option, value in (
+            ("--speed", self.speed),
+            ("--duration", self.duration_s),
+            ("--poll", self.poll_interval_s),
+        ):
+            if not (math.isfinite(value) and value > 0):  # NaN compares false to everything
+                raise ValueError(f"{option} must be a positive number, not {value}")
+        if not (math.isfinite(self.grid_limit_a) and self.grid_limit_a > self.margin_a):
+            raise ValueError("--grid-limit must be a number larger than the margin")
+        try:  # the derived settings (times scaled by the speed) must be valid too
+            self.settings(502, "sqlite://")
+        except ValidationError as exc:
+            raise ValueError(_option_error(exc)) from None
 
     @property
     def reaction_s(self) -> float:
@@ -117,6 +127,26 @@ class DemoOptions:
                 },
             }
         )
+
+
+# The demo option behind each derived setting, for a one-line error naming the option.
+_OPTION_OF = {
+    "grid_limit_a": "--grid-limit",
+    "poll_interval_s": "--poll",
+    "meter_timeout_s": "--speed/--poll",
+    "meter_lost_s": "--speed/--poll",
+    "profile_validity_s": "--speed",
+    "control_interval_s": "--poll",
+    "api_port": "--api-port",
+    "ocpp_port": "--ocpp-port",
+}
+
+
+def _option_error(error: ValidationError) -> str:
+    item = error.errors()[0]
+    name = str(item["loc"][-1]) if item["loc"] else ""
+    value = item.get("input")
+    return f"{_OPTION_OF.get(name, name)}: {name} = {value} is out of range ({item['msg']})"
 
 
 @dataclass

@@ -84,6 +84,14 @@ def test_layout_puts_doubles_first(stations, sockets, layout):
         ({"stations": 0}, "--stations"),
         ({"speed": 0}, "--speed"),
         ({"grid_limit_a": 1}, "--grid-limit"),
+        ({"speed": float("nan")}, "--speed"),
+        ({"speed": float("inf")}, "--speed"),
+        ({"duration_s": float("nan")}, "--duration"),
+        ({"poll_interval_s": 0}, "--poll"),
+        ({"poll_interval_s": float("nan")}, "--poll"),
+        ({"grid_limit_a": float("nan")}, "--grid-limit"),
+        ({"grid_limit_a": float("inf")}, "--grid-limit"),
+        ({"speed": 1e9}, "--speed"),  # the scaled profile validity would exceed a day
     ],
 )
 def test_options_are_checked(kwargs, message):
@@ -91,8 +99,12 @@ def test_options_are_checked(kwargs, message):
         DemoOptions(**kwargs)
 
 
-def test_bad_options_are_one_line_errors(capsys):
-    assert main(["demo", "--sockets", "9"]) == 1
+@pytest.mark.parametrize(
+    "argv",
+    [["--sockets", "9"], ["--poll", "0"], ["--speed", "nan"], ["--grid-limit", "inf"]],
+)
+def test_bad_options_are_one_line_errors(capsys, argv):
+    assert main(["demo", *argv]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("csms: ") and "\n" not in err
 
