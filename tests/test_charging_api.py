@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 
 from csms.cli import main
 from tests.charging_support import StationSpec, eventually, site_rig
@@ -101,3 +102,11 @@ async def test_charging_api_without_sites(central_system):
         assert (await client.get("/api/v1/sites")).json() == []
         response = await client.get("/api/v1/sites/home")
         assert response.status_code == 404 and "no site is configured" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("cap", ["nan", "inf", "abc"])
+def test_site_cap_that_is_not_a_finite_number_is_a_one_line_error(capsys, cap):
+    # Checked before any request (no API runs here): NaN used to crash the JSON encoder.
+    assert main(["site", "--api", "http://127.0.0.1:9", "--cap", cap, "site"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("csms: --cap") and "\n" not in err

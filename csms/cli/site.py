@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any
 
 from csms.cli import CliError
@@ -49,9 +50,9 @@ def run(args: argparse.Namespace) -> int:
             try:
                 limit = float(args.cap)
             except ValueError:
-                raise CliError(
-                    f"--cap must be a number of amps or 'none', not {args.cap!r}"
-                ) from None
+                limit = math.nan
+            if not math.isfinite(limit):
+                raise CliError(f"--cap must be a number of amps or 'none', not {args.cap!r}")
         api_request(args, "PUT", f"/api/v1/sites/{args.site}/cap", {"limit_a": limit})
     site = api_request(args, "GET", f"/api/v1/sites/{args.site}")
     if args.json:
