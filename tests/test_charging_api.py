@@ -7,8 +7,10 @@ import asyncio
 import httpx
 import pytest
 
+from csms.app import running_central_system
 from csms.cli import main
 from tests.charging_support import StationSpec, eventually, site_rig
+from tests.conftest import make_settings
 
 A, B = "ALF-0001", "ALF-0002"
 
@@ -110,3 +112,22 @@ def test_site_cap_that_is_not_a_finite_number_is_a_one_line_error(capsys, cap):
     assert main(["site", "--api", "http://127.0.0.1:9", "--cap", cap, "site"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("csms: --cap") and "\n" not in err
+
+
+async def test_bad_cap_requests_are_4xx_with_a_message(tmp_path):
+    sites = [{"id": "home", "meter": {"type": "none"}, "stations": [{"id": A}]}]
+    settings = make_settings(f"sqlite:///{tmp_path}/csms.sqlite3", sites=sites)
+    async with (
+        running_central_system(settings) as cs,
+        httpx.AsyncClient(base_url=cs.api_url) as client,
+    ):
+        for connector in (0, 2**31, 10**20):  # 10**20 overflowed the database's integer: 500
+            response = await client.put(
+                f"/api/v1/stations/{A}/charging/connectors/{connector}/cap", json={"limit_a": 5}
+            )
+            assert response.status_code == 422, (connector, response.text)
+            assert "connector id" in response.json()["detail"]
+        ok = await client.put(
+            f"/api/v1/stations/{A}/charging/connectors/2/cap", json={"limit_a": 5}
+        )
+        assert ok.status_code == 200

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# The largest connector id a cap may name (OCPP's integer as stations and databases store it).
+MAX_CONNECTOR_ID = 2**31 - 1
+
 # Called after every answer of a station: (site id, command, status, time).
 ResultHook = Callable[[str, Command, str, float], None]
 
@@ -126,8 +129,8 @@ class ChargingService:
             raise CapError(f"site {target_id} is not configured")
         if scope in ("station", "connector") and target_id not in self._site_of:
             raise CapError(f"station {target_id} belongs to no configured site")
-        if scope == "connector" and connector_id < 1:
-            raise CapError("a connector cap needs a connector id ≥ 1")
+        if scope == "connector" and not 1 <= connector_id <= MAX_CONNECTOR_ID:
+            raise CapError(f"a connector cap needs a connector id from 1 to {MAX_CONNECTOR_ID}")
         await self.store.set_cap(
             scope, target_id, connector_id if scope == "connector" else 0, limit_a, self.cs.clock()
         )
