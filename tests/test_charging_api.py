@@ -131,3 +131,11 @@ async def test_bad_cap_requests_are_4xx_with_a_message(tmp_path):
             f"/api/v1/stations/{A}/charging/connectors/2/cap", json={"limit_a": 5}
         )
         assert ok.status_code == 200
+        for literal in (b"NaN", b"Infinity", b"-Infinity"):  # Python's JSON accepts them
+            response = await client.put(
+                "/api/v1/sites/home/cap",
+                content=b'{"limit_a": ' + literal + b"}",
+                headers={"content-type": "application/json"},
+            )
+            assert response.status_code == 422, (literal, response.text)
+            assert response.json()["detail"][0]["loc"] == ["body", "limit_a"]

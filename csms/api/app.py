@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+import math
+from typing import TYPE_CHECKING, Any
 
-from fastapi import Depends, FastAPI, Response
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from csms.api.deps import require_token
@@ -33,6 +37,13 @@ def create_app(cs: CentralSystem) -> FastAPI:
         dependencies=[Depends(require_token)],
     )
     app.state.cs = cs
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own handler echoes the input, and a NaN/Infinity in a JSON body (Python's
+        # parser accepts them) cannot be encoded back: it became a 500. Echo those as text.
+        return JSONResponse(status_code=422, content={"detail": _finite(exc.errors())})
+
     for name in ROUTER_MODULES:
         app.include_router(importlib.import_module(name).router)
 
@@ -45,3 +56,14 @@ def create_app(cs: CentralSystem) -> FastAPI:
         return {"status": "ok", "stations_online": len(cs.registry.online_ids())}
 
     return app
+
+
+def _finite(value: Any) -> Any:
+    """`value` JSON-ready, with non-finite floats as strings ("nan", "inf")."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return jsonable_encoder(value)
