@@ -23,6 +23,11 @@ from tests.fixtures_sim import MiniCentralSystem
         (["--url", "ws://h/ocpp", "--phase-rotation", "L4"], "--phase-rotation"),
         (["--url", "ws://h/ocpp", "--sample-interval", "-1"], "--sample-interval"),
         (["--url", "ws://h/ocpp", "--ev-current", "0"], "--ev-current"),
+        (["--url", "ws://h/ocpp", "--speed", "nan"], "--speed"),
+        (["--url", "ws://h/ocpp", "--speed", "inf"], "--speed"),
+        (["--url", "ws://h/ocpp", "--ev-current", "nan"], "--ev-current"),
+        (["--url", "ws://h/ocpp", "--report-every", "0"], "--report-every"),
+        (["--url", "ws://h/ocpp", "--report-every", "nan"], "--report-every"),
     ],
 )
 def test_bad_options_are_one_line_errors(argv, message, capsys) -> None:

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import math
 import signal
 from typing import Any
 
@@ -60,8 +61,8 @@ def _check(args: argparse.Namespace) -> None:
         raise CliError(f"--url {args.url!r} must start with ws:// or wss://", code=2)
     if not 1 <= args.count <= 10000:
         raise CliError("--count must be between 1 and 10000", code=2)
-    if args.speed <= 0:
-        raise CliError("--speed must be positive", code=2)
+    if not (math.isfinite(args.speed) and args.speed > 0):  # NaN compares false to everything
+        raise CliError("--speed must be a positive number", code=2)
     if args.first < 0:
         raise CliError("--first must not be negative", code=2)
     if args.phase_rotation != "recommended" and args.phase_rotation not in PHASE_ROTATIONS:
@@ -71,8 +72,10 @@ def _check(args: argparse.Namespace) -> None:
         )
     if args.sample_interval is not None and not 0 <= args.sample_interval <= 86400:
         raise CliError("--sample-interval must be between 0 and 86400 s", code=2)
-    if args.ev_current <= 0:
-        raise CliError("--ev-current must be positive", code=2)
+    if not (math.isfinite(args.ev_current) and args.ev_current > 0):
+        raise CliError("--ev-current must be a positive number", code=2)
+    if not (math.isfinite(args.report_every) and args.report_every > 0):
+        raise CliError("--report-every must be a positive number of seconds", code=2)
 
 
 def build_site(args: argparse.Namespace) -> SimSite:
