@@ -237,3 +237,27 @@ async def test_store_keeps_caps_and_methods(db):
     await store.set_method(A, "TxProfile", 1.0)
     await store.set_method(A, "TxDefaultProfile", 2.0)
     assert await store.methods() == {A: "TxDefaultProfile"}
+
+
+def test_small_cuts_are_urgent_when_what_stations_apply_would_overload_the_grid():
+    # The meter sees the household only: at 11.8 A the EVs have 25 − 1 − 11.8 = 12.2 A, 6.1 A
+    # each. The stations still apply 7 A each (from a lower household load): a 0.9 A cut each is
+    # within the deadband, but skipping both would leave the grid at 11.8 + 14 = 25.8 A, over
+    # its 25 A limit for as long as the household stays — the meter reading alone never shows it.
+    m = model((A, "L1L2L3"), (B, "L1L2L3"), meter_includes_ev=False)
+    charging(m, A, 1, 1)
+    charging(m, B, 1, 2)
+    site = m.balancing_site()
+    state = BalancerState()
+    for now in range(10):  # ramped up to 7 A each with 10 A household
+        reading = GridReading(float(now), (10.0, 10.0, 10.0))
+        state = allocate(site, reading, m.sessions(site, now), state, float(now)).state
+    reading = GridReading(10.0, (11.8, 11.8, 11.8))
+    allocation = allocate(site, reading, m.sessions(site, 10.0), state, 10.0)
+    limits = m.limits(allocation, OperatorCaps())
+    assert [round(limit.value_a, 1) for limit in limits.values()] == [6.1, 6.1]
+    applied = {(A, 1): 7.0, (B, 1): 7.0}
+    assert all(t.urgent for t in m.targets(limits, allocation, reading, applied))
+    # Applying 6.3 A each (24.4 A in all, within half the margin): the deadband may skip it.
+    applied = {(A, 1): 6.3, (B, 1): 6.3}
+    assert not any(t.urgent for t in m.targets(limits, allocation, reading, applied))

@@ -217,7 +217,8 @@ class SiteLoop:
         limits = self.model.limits(allocation, self.caps)
         for station_id, safe_default in self.model.safe_defaults().items():
             self.book.configure_station(station_id, safe_limit_a=safe_default)
-        self.book.set_targets(self.model.targets(limits, allocation, reading))
+        applied = {key: self.book.effective_a(key[0], key[1], now) for key in limits}
+        self.book.set_targets(self.model.targets(limits, allocation, reading, applied))
         self.dispatcher.wake()
         self.last = Step(now, reading, allocation, limits)
         self.steps += 1

@@ -390,12 +390,24 @@ class SiteModel:
         limits: Mapping[ConnectorKey, ConnectorLimit],
         allocation: Allocation,
         reading: GridReading | None,
+        applied: Mapping[ConnectorKey, float] | None = None,
     ) -> list[Target]:
         """Book targets; a decrease is urgent (never skipped) in safe mode, while the grid is
-        over its limit, or when a hard limit binds."""
-        over = reading is not None and any(
-            c > self.settings.grid_limit_a - self.settings.margin_a / 2 for c in reading.current_a
-        )
+        over its limit — as measured, or as it would be with every EV drawing what its station
+        `applied` now (a meter that leaves the EVs out never shows skipped cuts adding up) — or
+        when a hard limit binds."""
+        ceiling = self.settings.grid_limit_a - self.settings.margin_a / 2
+        over = reading is not None and any(c > ceiling for c in reading.current_a)
+        if applied and allocation.other_load_a is not None:
+            load = list(allocation.other_load_a)
+            for socket in allocation.sockets:
+                amps = applied.get(socket.socket_key, 0.0)
+                if amps < self.settings.min_current_a:
+                    continue  # paused: draws nothing
+                for phase in socket.phases:
+                    if phase - 1 < len(load):
+                        load[phase - 1] += amps
+            over = over or any(c > ceiling for c in load)
         out = []
         for key, limit in limits.items():
             tx = self.connectors[key].transaction_id
