@@ -139,3 +139,16 @@ async def test_bad_cap_requests_are_4xx_with_a_message(tmp_path):
             )
             assert response.status_code == 422, (literal, response.text)
             assert response.json()["detail"][0]["loc"] == ["body", "limit_a"]
+
+
+async def test_a_site_without_a_meter_says_so(tmp_path):
+    sites = [{"id": "home", "meter": {"type": "none"}, "stations": [{"id": A}]}]
+    settings = make_settings(f"sqlite:///{tmp_path}/csms.sqlite3", sites=sites)
+    async with (
+        running_central_system(settings) as cs,
+        httpx.AsyncClient(base_url=cs.api_url) as client,
+    ):
+        listed = (await client.get("/api/v1/sites")).json()
+        assert listed[0]["meter_state"] == "none"
+        site = (await client.get("/api/v1/sites/home")).json()
+        assert site["meter"]["state"] == "none"

@@ -17,7 +17,7 @@ from csms.api.charging import (
 from csms.api.deps import CS
 from csms.app import CentralSystem
 from csms.charging.loop import SiteLoop
-from csms.charging.views import site_view
+from csms.charging.views import meter_health, site_view
 
 router = APIRouter(prefix="/api/v1/sites", tags=["smart charging"])
 
@@ -40,7 +40,7 @@ async def list_sites(cs: CS) -> list[SiteSummary]:
         SiteSummary(
             id=loop.site.id,
             grid_limit_a=loop.site.grid_limit_a,
-            meter_state=loop.poller.health.state.value,
+            meter_state=meter_health(loop, cs.clock())["state"],
             safe_mode=None if loop.last is None else loop.last.allocation.safe_mode,
             stations=loop.model.station_ids,
         )

@@ -89,7 +89,7 @@ def site_view(loop: SiteLoop, now: float) -> dict[str, Any]:
         "phases": s.phases,
         "safe_current_a": s.safe_current_a,
         "meter_includes_ev": s.meter_includes_ev,
-        "meter": {"type": s.meter.type, **loop.poller.health.snapshot(now)},
+        "meter": {"type": s.meter.type, **meter_health(loop, now)},
         "updated_at": None if step is None else step.at,
         "safe_mode": None if allocation is None else allocation.safe_mode,
         "safe_reason": None if allocation is None else allocation.safe_reason,
@@ -170,3 +170,11 @@ def station_view(loop: SiteLoop, station_id: str, now: float) -> dict[str, Any]:
         ],
         "installed_profiles": installed,
     }  # fmt: skip
+
+
+def meter_health(loop: SiteLoop, now: float) -> dict[str, Any]:
+    """The meter's health for the API; a site without a meter says so instead of "stale"."""
+    health = loop.poller.health.snapshot(now)
+    if loop.site.meter.type == "none":
+        health["state"] = "none"
+    return health
