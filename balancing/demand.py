@@ -30,17 +30,9 @@ ALL_EV_PHASES = (1, 2, 3)
 _INF = math.inf
 
 
-def _phases(a: float, b: float, c: float, peak: float) -> tuple[int, ...]:
-    on = peak / 3
-    if on < PHASE_ON_A:
-        on = PHASE_ON_A
-    if a >= on:
-        if b >= on:
-            return (1, 2, 3) if c >= on else (1, 2)
-        return (1, 3) if c >= on else (1,)
-    if b >= on:
-        return (2, 3) if c >= on else (2,)
-    return (3,)
+_SEEN: tuple[tuple[int, ...], ...] = ((3,), (1,), (2,), (1, 2), (3,), (1, 3), (2, 3), (1, 2, 3))
+"""EV phases in use by bit mask (phase 1 → 1, 2 → 2, 3 → 4); 0 cannot occur (the strongest
+phase always counts) and gives phase 3, as the decision tree this replaces did."""
 
 
 def measure(session: Session) -> tuple[float | None, tuple[int, ...] | None]:
@@ -56,8 +48,8 @@ def measure(session: Session) -> tuple[float | None, tuple[int, ...] | None]:
     if m is None:
         return None, None
     a, b, c = m
-    if not (-_INF < a < _INF and -_INF < b < _INF and -_INF < c < _INF):
-        return None, None  # NaN fails every comparison
+    if not (a * 0.0 == 0.0 and b * 0.0 == 0.0 and c * 0.0 == 0.0):
+        return None, None  # inf or NaN (neither gives 0 when multiplied by 0)
     if a <= 0.0:  # also turns -0.0 into 0.0
         a = 0.0
     if b <= 0.0:
@@ -67,7 +59,12 @@ def measure(session: Session) -> tuple[float | None, tuple[int, ...] | None]:
     peak = a if a >= b else b
     if c > peak:
         peak = c
-    return peak, (_phases(a, b, c, peak) if peak >= DETECT_MIN_A else None)
+    if peak < DETECT_MIN_A:
+        return peak, None
+    on = peak / 3  # a phase is in use at a third of the strongest, and at least PHASE_ON_A
+    if on < PHASE_ON_A:
+        on = PHASE_ON_A
+    return peak, _SEEN[(a >= on) + 2 * (b >= on) + 4 * (c >= on)]
 
 
 def track(prev: SocketState, session: Session, site: Site, now: float, min_a: float) -> SocketState:

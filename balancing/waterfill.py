@@ -27,6 +27,7 @@ rounding and the safety check are exact integer arithmetic; only the filling its
 from __future__ import annotations
 
 import heapq
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -86,8 +87,15 @@ class Index:
     """Whether there is a weighted constraint at all: if not, the loops skip `weighted`."""
 
 
-def simplify(p: Problem[L]) -> tuple[Problem[L], Index]:
-    """Fold single-member constraints into caps, drop slack ones, keep one of equal member sets."""
+def simplify(
+    p: Problem[L], indexes: dict[tuple[int, ...], Index] | None = None
+) -> tuple[Problem[L], Index]:
+    """Fold single-member constraints into caps, drop slack ones, keep one of equal member sets.
+
+    `indexes` remembers the socket index by the constraints kept, for a caller that passes
+    problems with the same constraint members every time (only the capacities and caps
+    change): most runs then keep the same constraints and reuse the index.
+    """
     cap, cap_label = p.cap[:], p.cap_label[:]
     c_cap, c_members, c_weights = p.c_cap, p.c_members, p.c_weights
     keep: list[int] = []
@@ -111,7 +119,15 @@ def simplify(p: Problem[L]) -> tuple[Problem[L], Index]:
         [c_members[c] for c in kept],
         [c_weights[c] for c in kept],
     )
-    return q, _index(q)
+    if indexes is None:
+        return q, _index(q)
+    key = tuple(kept)
+    index = indexes.get(key)
+    if index is None:
+        if len(indexes) >= 4:
+            indexes.clear()
+        index = indexes[key] = _index(q)
+    return q, index
 
 
 def _tightest_of_each(p: Problem[L], keep: list[int], cap: list[int]) -> list[int]:
@@ -232,37 +248,31 @@ def fill(
     floors already placed on each constraint (summed here when not given).
     """
     floor, cap = p.floor, p.cap
-    f = _Filling(p, ix, list(_used(p, admitted) if used is None else used))
-    x, state, bind = f.x, f.state, f.bind
-    starts: list[int] = []
-    for i, ok in enumerate(admitted):
-        if ok:
-            x[i] = float(floor[i])
-            if cap[i] <= floor[i]:
-                state[i] = CAPPED
-            else:
-                state[i] = WAITING
-                starts.append(i)
+    x = [float(f) if ok else 0.0 for f, ok in zip(floor, admitted, strict=True)]
+    state = [
+        (WAITING if c > f else CAPPED) if ok else OUT
+        for f, c, ok in zip(floor, cap, admitted, strict=True)
+    ]
+    starts = [i for i, s in enumerate(state) if s == WAITING]
     starts.sort(key=floor.__getitem__)
     ends = sorted(starts, key=cap.__getitem__)
-    ns = len(starts)
+    f = _Filling(p, ix, list(_used(p, admitted) if used is None else used), x, state)
+    ns = active = len(starts)  # sockets waiting or rising: once none is, nothing can change
     si = f.rise_first(starts)
     ei = 0
-    heap, ver = f.heap, f.ver
-    while True:
+    while active:
         while si < ns and state[starts[si]] != WAITING:
             si += 1
         while ei < ns and state[ends[ei]] > RISING:
             ei += 1
-        while heap and heap[0][2] != ver[heap[0][1]]:
-            heapq.heappop(heap)
         ts = floor[starts[si]] if si < ns else INF
         te = cap[ends[ei]] if ei < ns else INF
-        tc = heap[0][0] if heap else INF
+        tc, c = f.pop()
         if tc <= ts and tc <= te:
             if tc == INF:
                 break
-            f.freeze(heapq.heappop(heap)[1], tc)
+            heapq.heappop(f.heap)
+            active -= f.freeze(c, tc)
         elif ts <= te:  # sockets at this floor start rising
             batch = []
             while si < ns and floor[i := starts[si]] == ts:
@@ -280,32 +290,37 @@ def fill(
                     state[i] = CAPPED
                     x[i] = t
                     batch.append(i)
+            active -= len(batch)
             f.shift(batch, t, -1)
-    return x, bind
+    return x, f.bind
 
 
 class _Filling:
     """The state of one filling.
 
     Per socket: its current `x`, its state and the constraint that froze it. Per constraint: its
-    load at level `tref`, its slope (Σ weight of the members rising), whether it is full, and a
-    version: the heap holds (level at which it fills, constraint, version) and an entry whose
-    version is not the constraint's current one is stale.
+    load at level `tref`, its slope (Σ weight of the members rising), whether it is full, the
+    last batch of changes that touched it, and a version: the heap holds (level at which it
+    fills, constraint, version) and an entry whose version is not the constraint's current one
+    is stale. Once full, a constraint's load and slope are never read again.
     """
 
     __slots__ = (
         "any_weighted",
+        "batches",
         "bind",
         "c_cap",
         "c_members",
         "c_weights",
         "dirty",
         "heap",
-        "is_dirty",
         "load",
         "plain",
+        "queued",
         "saturated",
         "slope",
+        "stale",
+        "stamp",
         "state",
         "tref",
         "ver",
@@ -313,69 +328,104 @@ class _Filling:
         "x",
     )
 
-    def __init__(self, p: Problem[L], ix: Index, load: list[float]) -> None:
-        n, nc = len(p.floor), len(p.c_cap)
+    def __init__(
+        self, p: Problem[L], ix: Index, load: list[float], x: list[float], state: list[int]
+    ) -> None:
+        nc = len(p.c_cap)
         self.c_cap, self.c_members, self.c_weights = p.c_cap, p.c_members, p.c_weights
         self.plain, self.weighted, self.any_weighted = ix.plain, ix.weighted, ix.any_weighted
-        self.x = [0.0] * n
-        self.state = [OUT] * n
-        self.bind = [-1] * n
+        self.x, self.state = x, state
+        self.bind = [-1] * len(x)
         self.load = load
         self.slope = [0] * nc
         self.tref = [0.0] * nc
         self.ver = [0] * nc
         self.saturated = [False] * nc
-        self.is_dirty = [False] * nc
+        self.stamp = [0] * nc
+        self.batches = 0
+        self.queued = [False] * nc
+        """Whether the constraint has a current (not stale) entry in the heap."""
+        self.stale = 0
         self.dirty: list[int] = []
         self.heap: list[tuple[float, int, int]] = []
 
     def shift(self, batch: list[int], t: float, sign: int) -> None:
-        """The sockets in `batch` start (sign 1) or stop (−1) rising at level t."""
-        plain, saturated, tref, load = self.plain, self.saturated, self.tref, self.load
-        slope, is_dirty, dirty = self.slope, self.is_dirty, self.dirty
+        """The sockets in `batch` start (sign 1) or stop (−1) rising at level t.
+
+        A constraint's load is brought up to t the first time the batch touches it (at a level
+        it was already at, that adds 0); after that only its slope changes. Full constraints are
+        updated too, which is harmless and cheaper than checking.
+        """
+        plain, tref, load, slope = self.plain, self.tref, self.load, self.slope
+        stamp, dirty = self.stamp, self.dirty
+        self.batches += 1
+        mark = self.batches  # a number of its own for this batch
         for i in batch:
             for c in plain[i]:
-                if not saturated[c]:
-                    if tref[c] != t:
-                        load[c] += slope[c] * (t - tref[c])
-                        tref[c] = t
-                    slope[c] += sign
-                    if not is_dirty[c]:
-                        is_dirty[c] = True
-                        dirty.append(c)
+                if stamp[c] != mark:
+                    stamp[c] = mark
+                    load[c] += slope[c] * (t - tref[c])
+                    tref[c] = t
+                    dirty.append(c)
+                slope[c] += sign
         if self.any_weighted:
             weighted = self.weighted
             for i in batch:
                 for c, w in weighted[i]:
-                    if not saturated[c]:
-                        if tref[c] != t:
-                            load[c] += slope[c] * (t - tref[c])
-                            tref[c] = t
-                        slope[c] += sign * w
-                        if not is_dirty[c]:
-                            is_dirty[c] = True
-                            dirty.append(c)
+                    if stamp[c] != mark:
+                        stamp[c] = mark
+                        load[c] += slope[c] * (t - tref[c])
+                        tref[c] = t
+                        dirty.append(c)
+                    slope[c] += sign * w
         self.reschedule(t)
 
     def reschedule(self, t: float) -> None:
-        """Queue the level at which each changed constraint fills (none if nothing rises in it)."""
+        """Queue the level at which each changed constraint fills (none if nothing rises in it).
+
+        The entry queued before for a changed constraint goes stale. When most of the heap is
+        stale (typically: a big constraint froze the members of thousands of small ones), it is
+        rebuilt without them rather than popping them one by one later.
+        """
         saturated, slope, tref, load = self.saturated, self.slope, self.tref, self.load
-        c_cap, ver, is_dirty, heap = self.c_cap, self.ver, self.is_dirty, self.heap
+        c_cap, ver, queued, heap = self.c_cap, self.ver, self.queued, self.heap
         for c in self.dirty:
-            is_dirty[c] = False
             if saturated[c]:
                 continue
+            if queued[c]:
+                self.stale += 1
             ver[c] += 1
             if slope[c] > 0:
                 tau = tref[c] + (c_cap[c] - load[c]) / slope[c]
                 heapq.heappush(heap, (tau if tau > t else t, c, ver[c]))
+                queued[c] = True
+            else:
+                queued[c] = False
         self.dirty.clear()
+        if self.stale > 64 and 2 * self.stale > len(heap):
+            heap[:] = [e for e in heap if e[2] == ver[e[1]]]
+            heapq.heapify(heap)
+            self.stale = 0
 
-    def freeze(self, c: int, t: float) -> None:
-        """Constraint c is full at level t: its members stay where they are."""
+    def pop(self) -> tuple[float, int]:
+        """The next constraint to fill and the level at which it does (INF, -1: none)."""
+        heap, ver = self.heap, self.ver
+        while heap:
+            tau, c, v = heap[0]
+            if v == ver[c]:
+                return tau, c
+            heapq.heappop(heap)
+            self.stale -= 1
+        return INF, -1
+
+    def freeze(self, c: int, t: float) -> int:
+        """Constraint c is full at level t: its members stay where they are. Returns how many
+        sockets that stopped (rising or still waiting at their floor)."""
         self.saturated[c] = True
+        self.queued[c] = False  # its entry was just taken
         state, x, bind = self.state, self.x, self.bind
         rising = []
+        stopped = 0
         for i in self.c_members[c]:
             s = state[i]
             if s == RISING:
@@ -385,42 +435,46 @@ class _Filling:
                 continue
             state[i] = FROZEN
             bind[i] = c
+            stopped += 1
         self.shift(rising, t, -1)
+        return stopped
 
     def rise_first(self, starts: list[int]) -> int:
         """Start the sockets at the lowest floor; returns how many of `starts` that was.
 
         When they are most of the sockets (typically everyone has the same minimum), each
-        constraint's slope is counted from its member list instead of walking every socket's
-        constraints: the same result, in a fraction of the time. Nothing is full or rising yet.
+        constraint's slope is its members' total weight less that of the few members that do
+        not start (paused, capped at their floor, or with a higher floor), instead of walking
+        every starting socket's constraints: the same result in a fraction of the time. Nothing
+        is full or rising yet.
         """
         if not starts:
             return 0
-        floor = self.x  # the admitted sockets' floors, as floats
-        level = floor[starts[0]]
-        k = 0
-        while k < len(starts) and floor[starts[k]] == level:
-            k += 1
+        x, state = self.x, self.state  # x: the floors so far
+        level = x[starts[0]]
+        k = bisect_right(starts, level, key=x.__getitem__)  # starts are sorted by floor
         if 2 * k < len(starts):
             return 0  # few: the event loop starts them one by one
-        rising = [0] * len(self.x)
-        state = self.state
         for i in starts[:k]:
-            rising[i] = 1
             state[i] = RISING
+        others = [i for i, s in enumerate(state) if s != RISING]
+        members, weights = self.c_members, self.c_weights
+        count = [len(m) if w is None else sum(w) for m, w in zip(members, weights, strict=True)]
+        plain = self.plain
+        for i in others:
+            for c in plain[i]:
+                count[c] -= 1
+        if self.any_weighted:
+            weighted = self.weighted
+            for i in others:
+                for c, w in weighted[i]:
+                    count[c] -= w
         slope, tref, load, dirty = self.slope, self.tref, self.load, self.dirty
-        for c, members in enumerate(self.c_members):
-            ws = self.c_weights[c]
-            if ws is not None:
-                count = sum([rising[i] * w for i, w in zip(members, ws, strict=True)])
-            elif len(members) == 2:
-                count = rising[members[0]] + rising[members[1]]
-            else:
-                count = sum([rising[i] for i in members])
-            if count:
+        for c, rising in enumerate(count):
+            if rising:
                 load[c] += slope[c] * (level - tref[c])
                 tref[c] = level
-                slope[c] += count
+                slope[c] += rising
                 dirty.append(c)
         self.reschedule(level)
         return k
