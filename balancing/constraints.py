@@ -1,28 +1,29 @@
-"""The tree of limits as constraints: grid phases, circuits and shared station maxima.
+"""The tree of limits as constraints: shared station maxima, grid phases and circuits.
 
 Each node gives one constraint per grid phase over the sessions below it that load that phase.
-Sessions that load every grid phase (most of them) are listed once per node and copied into each
-phase's list at the end, which saves two thirds of the work on 3-phase sites; when no session of
-a node is partial, only its tightest phase is emitted (the others cannot bind first).
+Sessions that load every grid phase (most of them) are listed once per node and added to each
+phase's list at the end. A session is filed once, under its nearest circuit (its "home"); a
+circuit's members are the merged lists of the homes in its subtree.
 
-A session is filed once, under its nearest circuit (its "home"); a circuit's members are the
-merged lists of the homes in its subtree. That is one append per session instead of one per
-node above it, and the lists come out in site order as before.
+The member lists depend only on which sockets are in use, the phases their EVs load and which
+sessions are candidates, not on any current: a control loop sees the same for many runs in a
+row. So `tree_for` builds them into a `Tree` once and keeps the last few per compiled site, and
+`add_tree` only fills in this run's capacities (the grid headroom changes every run). Whether a
+constraint can bind at all is left to `waterfill.simplify`, which drops those that cannot.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from itertools import chain
 
-from .model import Site
 from .phases import Phase
 from .result import Binding, LimitSource
 from .topology import CompiledSite, SocketInfo
-from .waterfill import Problem
+from .waterfill import Index, Problem
 
 GRID_LABELS = {p: Binding(LimitSource.GRID_PHASE, p.name) for p in Phase}
+_TREES_KEPT = 4
 
 
 def deci_down(amps: float) -> int:
@@ -30,17 +31,83 @@ def deci_down(amps: float) -> int:
     return max(0, math.floor(amps * 10 + 1e-9))
 
 
-def add_tree(
-    problem: Problem[Binding],
-    site: Site,
+class Tree:
+    """The constraints of the tree of limits for one set of sessions, without currents.
+
+    Constraint k has members `members[k]` and label `labels[k]`; its capacity is `caps[k]`
+    deci-amps, or for a grid phase (`caps[k]` < 0) this run's headroom on grid phase
+    −1 − caps[k]. Sessions of a shared station are also capped at its maximum (`bounds`).
+    """
+
+    __slots__ = ("bounds", "candidate", "caps", "indexes", "infos", "labels", "members", "phases")
+
+    def __init__(
+        self, infos: list[SocketInfo], phases: list[tuple[Phase, ...]], candidate: list[bool]
+    ) -> None:
+        self.infos, self.phases, self.candidate = infos[:], phases[:], candidate[:]
+        self.members: list[list[int]] = []
+        self.labels: list[Binding] = []
+        self.caps: list[int] = []
+        self.bounds: list[tuple[int, int, Binding]] = []
+        self.indexes: dict[tuple[int, ...], Index] = {}
+        """`waterfill.simplify`'s socket index by the constraints it kept (see there)."""
+
+    def add(self, cap: int, label: Binding, members: list[int]) -> None:
+        if members:
+            self.members.append(members)
+            self.labels.append(label)
+            self.caps.append(cap)
+
+    def fits(
+        self, infos: list[SocketInfo], phases: list[tuple[Phase, ...]], candidate: list[bool]
+    ) -> bool:
+        # The same SocketInfo and phase tuples are shared objects, so these compare by identity.
+        return self.infos == infos and self.phases == phases and self.candidate == candidate
+
+
+def tree_for(
     cs: CompiledSite,
-    infos: Sequence[SocketInfo],
+    infos: list[SocketInfo],
     phases: list[tuple[Phase, ...]],
     candidate: list[bool],
-    grid_caps: tuple[float, ...],
-) -> None:
-    """Shared-station, grid-phase and circuit constraints over the candidate sessions (in that
-    order; circuits in the order the sessions first reach them)."""
+) -> Tree:
+    """The `Tree` of these sessions (in site order), reused when an equal one was built lately.
+
+    Only plain list reads and writes, so concurrent callers at worst build a tree twice.
+    """
+    recent = cs.trees
+    for tree in recent:
+        if tree.fits(infos, phases, candidate):
+            return tree
+    tree = _build(cs, infos, phases, candidate)
+    recent.insert(0, tree)
+    del recent[_TREES_KEPT:]
+    return tree
+
+
+def add_tree(problem: Problem[Binding], tree: Tree, grid_caps: tuple[float, ...]) -> None:
+    """Put the tree's constraints into `problem` with this run's grid capacities, and cap the
+    sessions of shared stations at the station's maximum."""
+    cap, cap_label = problem.cap, problem.cap_label
+    for i, station_cap, label in tree.bounds:
+        if station_cap < cap[i]:
+            cap[i], cap_label[i] = station_cap, label
+    grid = [deci_down(a) for a in grid_caps]
+    problem.c_cap += [c if c >= 0 else grid[-1 - c] for c in tree.caps]
+    problem.c_label += tree.labels
+    problem.c_members += tree.members
+    problem.c_weights += [None] * len(tree.members)
+
+
+def _build(
+    cs: CompiledSite,
+    infos: list[SocketInfo],
+    phases: list[tuple[Phase, ...]],
+    candidate: list[bool],
+) -> Tree:
+    """Shared stations (in site order), then the grid phases, then the circuits in the order
+    the sessions first reach them."""
+    tree = Tree(infos, phases, candidate)
     n_phases = len(cs.grid_phases)
     grid = _PhaseLists()
     homes: dict[int, _PhaseLists] = {}
@@ -54,7 +121,7 @@ def add_tree(
             end += 1
         group = [i for i in range(k, end) if candidate[i]] if end > k + 1 else [k]
         if info.station_shared and group:
-            _station(problem, info, group, phases, n_phases)
+            _station(tree, info, group, phases, n_phases)
         circuits = info.circuits
         home: _PhaseLists | None = None
         for i in group:
@@ -64,22 +131,16 @@ def add_tree(
                 home = homes.get(circuits[0])
                 if home is None:
                     home = homes[circuits[0]] = _PhaseLists()
-            ph = phases[i]
-            if len(ph) == n_phases:
-                grid.full.append(i)
-                if home is not None:
-                    home.full.append(i)
-            else:
-                grid.add_part(i, ph)
-                if home is not None:
-                    home.add_part(i, ph)
+            grid.add(i, phases[i], n_phases)
+            if home is not None:
+                home.add(i, phases[i], n_phases)
         k = end
-    caps = [deci_down(a) for a in grid_caps]
-    grid.emit(problem, cs.grid_phases, caps, [GRID_LABELS[p] for p in cs.grid_phases])
+    grid.emit(tree, cs.grid_phases, [-1 - k for k in range(n_phases)], GRID_LABELS)
     for c in _reached(cs, homes):
         lists = _PhaseLists.merged([homes[h] for h in cs.subtree[c] if h in homes])
-        cap, label = cs.circuit_caps_d[c], cs.circuit_labels[c]
-        lists.emit(problem, cs.grid_phases, [cap] * n_phases, [label] * n_phases)
+        labels = dict.fromkeys(Phase, cs.circuit_labels[c])
+        lists.emit(tree, cs.grid_phases, [cs.circuit_caps_d[c]] * n_phases, labels)
+    return tree
 
 
 def _reached(cs: CompiledSite, homes: dict[int, _PhaseLists]) -> list[int]:
@@ -100,8 +161,10 @@ class _PhaseLists:
         self.full: list[int] = []
         self.part: list[list[int]] | None = None
 
-    def add_part(self, i: int, phases: tuple[Phase, ...]) -> None:
-        """File a session that loads only some of the grid phases."""
+    def add(self, i: int, phases: tuple[Phase, ...], n_phases: int) -> None:
+        if len(phases) == n_phases:
+            self.full.append(i)
+            return
         if self.part is None:
             self.part = [[], [], []]
         for p in phases:
@@ -121,49 +184,42 @@ class _PhaseLists:
 
     def emit(
         self,
-        problem: Problem[Binding],
+        tree: Tree,
         grid_phases: tuple[Phase, ...],
         caps: list[int],
-        labels: list[Binding],
+        labels: dict[Phase, Binding],
     ) -> None:
-        if self.part is None:
-            # Same members on every phase: only the tightest phase can bind.
-            k = min(range(len(caps)), key=caps.__getitem__)
-            problem.add(caps[k], labels[k], self.full)
-            return
+        """One constraint per phase (with the same members on every phase when no session is
+        partial: `simplify` then keeps only the tightest, as if only that one were added)."""
         for k, p in enumerate(grid_phases):
-            problem.add(caps[k], labels[k], self.full + self.part[p - 1])
+            part = [] if self.part is None else self.part[p - 1]
+            tree.add(caps[k], labels[p], self.full + part if part else self.full)
 
 
 def _station(
-    problem: Problem[Binding],
+    tree: Tree,
     info: SocketInfo,
     group: list[int],
     phases: list[tuple[Phase, ...]],
     n_phases: int,
 ) -> None:
-    """Station max shared by the sockets in `group`, once per distinct set of sockets on a phase."""
+    """Station max shared by the sockets in `group`, once per distinct set of sockets on a phase
+    (whether it can bind is for `simplify` to see)."""
     cap, label = info.station_cap_d, info.station_label
-    p_cap, p_label = problem.cap, problem.cap_label
     for i in group:  # alone, no socket may exceed the station max on any of its phases
-        if cap < p_cap[i]:
-            p_cap[i], p_label[i] = cap, label
+        tree.bounds.append((i, cap, label))
     if len(group) == 1:
         return
     if len(group) == 2:
         i, j = group
         pi, pj = phases[i], phases[j]
-        shared = len(pi) == n_phases or len(pj) == n_phases or not set(pi).isdisjoint(pj)
-        if shared and p_cap[i] + p_cap[j] > cap:
-            problem.add(cap, label, [i, j])
+        if len(pi) == n_phases or len(pj) == n_phases or not set(pi).isdisjoint(pj):
+            tree.add(cap, label, [i, j])
         return
     distinct: dict[tuple[int, ...], None] = {}
     for p in (1, 2, 3):
         members = tuple(i for i in group if p in phases[i])
-        if members:
+        if len(members) > 1:
             distinct[members] = None
     for members in distinct:
-        if len(members) == 1:
-            problem.bound(members[0], cap, label)
-        elif sum(p_cap[i] for i in members) > cap:
-            problem.add(cap, label, list(members))
+        tree.add(cap, label, list(members))

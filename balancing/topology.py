@@ -6,11 +6,15 @@ same Site every run and a 10,000-socket site takes a few milliseconds to walk.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .model import Site, SocketKey
 from .phases import ALFEN_SOCKET1_INTERNAL, IDENTITY, ROTATIONS, Phase, PhaseRotation, compose
 from .result import Binding, LimitSource
+
+if TYPE_CHECKING:
+    from .constraints import Tree
 
 _SUBSETS = ((1,), (2,), (3,), (1, 2), (1, 3), (2, 3), (1, 2, 3))
 _PHASE_TABLES: dict[str, dict[tuple[int, ...], tuple[Phase, ...]]] = {}
@@ -58,6 +62,8 @@ class SocketInfo:
     station_label: Binding
     circuit_caps_d: tuple[int, ...]
     circuit_labels: tuple[Binding, ...]
+    trees: list[Tree] = field(default_factory=list, compare=False, repr=False)
+    """The constraint trees built lately for this site (`constraints.tree_for`), newest first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +79,8 @@ class CompiledSite:
     """For each circuit: itself and every circuit below it."""
     circuit_caps_d: tuple[int, ...]
     circuit_labels: tuple[Binding, ...]
+    trees: list[Tree] = field(default_factory=list, compare=False, repr=False)
+    """The constraint trees built lately for this site (`constraints.tree_for`), newest first."""
 
 
 def compile_site(site: Site) -> CompiledSite:

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
 
-from balancing import Circuit, GridReading, Mode, Session, Site, Socket, Station, phase_rotation
+from balancing import (
+    Binding,
+    Circuit,
+    GridReading,
+    LimitSource,
+    Mode,
+    Phase,
+    Session,
+    Site,
+    Socket,
+    SocketAllocation,
+    Station,
+    phase_rotation,
+)
+from balancing.result import new_socket_allocation
 from balancing.serde import reading_from_dict, session_from_dict, site_from_dict
 
 
@@ -98,3 +113,12 @@ def test_sessions_and_readings_from_dicts() -> None:
     assert r.current_a == (1.0, -2.0, 3.0) and r.power_w == (230.0, -460.0, 690.0)
     with pytest.raises(ValueError, match="three values"):
         reading_from_dict({"at": 1, "current_a": [1, 2]})
+
+
+def test_the_fast_socket_allocation_constructor_builds_the_same_frozen_value() -> None:
+    args = (("ALF-1", 2), 16.0, (Phase.L2,), Binding(LimitSource.CIRCUIT, "garage"), 20.0, 6.0)
+    fast, slow = new_socket_allocation(*args), SocketAllocation(*args)
+    assert type(fast) is SocketAllocation
+    assert fast == slow and hash(fast) == hash(slow) and repr(fast) == repr(slow)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.limit_a = 32.0  # type: ignore[misc]
