@@ -101,6 +101,6 @@ def run_sim_meter(args: argparse.Namespace) -> int:
     try:
         asyncio.run(_serve(sim, args.host, args.port))
     except OSError as exc:
-        print(f"csms sim meter: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        print(f"csms sim meter: {exc}", file=sys.stderr)  # it names the address
         return 1
     return 0
