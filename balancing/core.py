@@ -35,7 +35,7 @@ from .pv import PvCandidate, pv_gate
 from .result import Allocation, Binding, LimitSource, SocketAllocation, new_socket_allocation
 from .state import BalancerState, SocketState
 from .topology import CompiledSite, SocketInfo, compiled
-from .waterfill import Admission, Index, Problem, admit, fill, finalize, simplify
+from .waterfill import Admission, Index, Problem, admit, fill_with_loads, finalize, simplify
 
 _EV_MAX = Binding(LimitSource.EV_MAX, "")
 _EV_DEMAND = Binding(LimitSource.EV_DEMAND, "drawing less than offered")
@@ -175,8 +175,8 @@ def allocate(
 
     problem, index = simplify(problem, indexes)
     adm = admit(problem, index, order, run.candidate)
-    x, bind = fill(problem, index, adm.admitted, adm.used)
-    target = finalize(problem, adm.admitted, x)
+    x, bind, loads = fill_with_loads(problem, index, adm.admitted, adm.used)
+    target = finalize(problem, adm.admitted, x, loads)
     results, new_states, waiting_any = _results(
         site, state, now, run, problem, adm, bind, target, safe
     )
@@ -186,16 +186,18 @@ def allocate(
     elif period_since is None:
         period_since = now
     keys = run.keys
+    sockets = tuple(results)
     next_state = BalancerState(
         at=now,
         sockets=MappingProxyType(new_states),
         queue=tuple([keys[i] for i in queue]),
         period_since=period_since,
         safe_mode=safe,
+        allocations=sockets,
     )
     return Allocation(
         at=now,
-        sockets=tuple(results),
+        sockets=sockets,
         available_a=available,
         other_load_a=other,
         safe_mode=safe,
@@ -389,17 +391,8 @@ def _results(
             else:
                 limit[i] = t
     limit_a = [d / 10 for d in limit]
-    results = list(
-        map(
-            new_socket_allocation,
-            run.keys,
-            limit_a,
-            run.phases,
-            binding,
-            [t / 10 for t in target],
-            [f / 10 for f in run.floor_d],
-        )
-    )
+    fields = (run.keys, limit_a, run.phases, binding, [t / 10 for t in target])
+    results = _allocations(state.allocations, *fields, [f / 10 for f in run.floor_d])
     columns = zip(run.states, limit_a, run.pv_on, run.pv_since, waiting, strict=True)
     next_states = [
         st
@@ -408,6 +401,34 @@ def _results(
         for st, a, on, t, w in columns
     ]
     return results, dict(zip(run.keys, next_states, strict=True)), any(waiting)
+
+
+def _allocations(
+    last: tuple[SocketAllocation, ...],
+    keys: list[SocketKey],
+    limit_a: list[float],
+    phases: list[tuple[Phase, ...]],
+    binding: list[Binding],
+    target_a: list[float],
+    min_a: list[float],
+) -> list[SocketAllocation]:
+    """A `SocketAllocation` per session: last run's (`last`, in the same order while the same
+    sessions go on) where it comes out the same, else a new one. In a steady state most do, and
+    comparing costs a third of building, without the garbage-collector work."""
+    columns = (keys, limit_a, phases, binding, target_a, min_a)
+    if len(last) != len(keys):
+        return list(map(new_socket_allocation, *columns))
+    return [
+        a
+        if a.socket_key is k
+        and a.limit_a == lim
+        and a.binding == b
+        and a.phases is ph
+        and a.target_a == t
+        and a.min_current_a == m
+        else new_socket_allocation(k, lim, ph, b, t, m)
+        for a, k, lim, ph, b, t, m in zip(last, *columns, strict=True)
+    ]
 
 
 def _why_paused(

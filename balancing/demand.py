@@ -27,7 +27,6 @@ DEMAND_HEADROOM_A = 2.0
 DEMAND_RELEASE_A = 1.0
 
 ALL_EV_PHASES = (1, 2, 3)
-_INF = math.inf
 
 
 _SEEN: tuple[tuple[int, ...], ...] = ((3,), (1,), (2,), (1, 2), (3,), (1, 3), (2, 3), (1, 2, 3))
@@ -35,44 +34,37 @@ _SEEN: tuple[tuple[int, ...], ...] = ((3,), (1,), (2,), (1, 2), (3,), (1, 3), (2
 phase always counts) and gives phase 3, as the decision tree this replaces did."""
 
 
-def measure(session: Session) -> tuple[float | None, tuple[int, ...] | None]:
-    """(current drawn on its strongest phase, EV phases in use) from the session's measurement.
-
-    Drawn is 0 when the EV suspended itself and None when unknown (no or non-finite values).
-    Phases are None while the EV draws too little to tell. (Runs once per session per run, so it
-    compares rather than calling min/max.)
-    """
-    if not session.charging:
-        return 0.0, None
-    m = session.measured_a
-    if m is None:
-        return None, None
-    a, b, c = m
-    if not (a * 0.0 == 0.0 and b * 0.0 == 0.0 and c * 0.0 == 0.0):
-        return None, None  # inf or NaN (neither gives 0 when multiplied by 0)
-    if a <= 0.0:  # also turns -0.0 into 0.0
-        a = 0.0
-    if b <= 0.0:
-        b = 0.0
-    if c <= 0.0:
-        c = 0.0
-    peak = a if a >= b else b
-    if c > peak:
-        peak = c
-    if peak < DETECT_MIN_A:
-        return peak, None
-    on = peak / 3  # a phase is in use at a third of the strongest, and at least PHASE_ON_A
-    if on < PHASE_ON_A:
-        on = PHASE_ON_A
-    return peak, _SEEN[(a >= on) + 2 * (b >= on) + 4 * (c >= on)]
-
-
 def track(prev: SocketState, session: Session, site: Site, now: float, min_a: float) -> SocketState:
-    """Update a session's phase set and demand memory from its latest measurement."""
-    drawn, seen = measure(session)
+    """Update a session's phase set and demand memory from its latest measurement.
+
+    What it draws is the current on its strongest phase: 0 when the EV suspended itself, unknown
+    without (finite) values. The phases it uses are known once it draws `DETECT_MIN_A`. (Read
+    here rather than in a helper, and with comparisons rather than min/max: this runs for every
+    session in every run.)
+    """
     st = prev
-    if seen is not None and (seen != (st.ev_phases or ALL_EV_PHASES) or st.narrower is not None):
-        st = _phases_seen(st, seen, site, now)
+    drawn: float | None = None
+    if not session.charging:
+        drawn = 0.0
+    elif (m := session.measured_a) is not None:
+        a, b, c = m
+        if a * 0.0 == 0.0 and b * 0.0 == 0.0 and c * 0.0 == 0.0:  # finite: inf·0 and NaN are NaN
+            if a <= 0.0:  # also turns -0.0 into 0.0
+                a = 0.0
+            if b <= 0.0:
+                b = 0.0
+            if c <= 0.0:
+                c = 0.0
+            drawn = a if a >= b else b
+            if c > drawn:
+                drawn = c
+            if drawn >= DETECT_MIN_A:
+                on = drawn / 3  # in use at a third of the strongest phase, and PHASE_ON_A
+                if on < PHASE_ON_A:
+                    on = PHASE_ON_A
+                seen = _SEEN[(a >= on) + 2 * (b >= on) + 4 * (c >= on)]
+                if seen != (st.ev_phases or ALL_EV_PHASES) or st.narrower is not None:
+                    st = _phases_seen(st, seen, site, now)
     offered = st.limit_a
     if drawn is None or offered <= 0:
         # No offer, or nothing known about the draw: nothing to learn; a running timer restarts.

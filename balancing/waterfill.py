@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_right
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Generic, TypeVar
 
 L = TypeVar("L")
@@ -196,7 +198,12 @@ class Admission:
 
 
 def admit(p: Problem[L], ix: Index, order: list[int], candidates: list[bool]) -> Admission:
-    """Admit candidates in `order` while their floors fit (exact, in deci-amps)."""
+    """Admit candidates in `order` while their floors fit (exact, in deci-amps).
+
+    A socket's floor is taken from each of its constraints in turn; at the first without room
+    it is given back to those before, and the socket is paused (one pass instead of a check
+    and then a second pass to take it: most sockets fit).
+    """
     n = len(p.floor)
     c_cap = p.c_cap
     rem = c_cap[:]
@@ -211,31 +218,39 @@ def admit(p: Problem[L], ix: Index, order: list[int], candidates: list[bool]) ->
         f = floor[i]
         if cap[i] < f:
             continue
-        mine = plain[i]
         block = -1
-        for c in mine:
-            if rem[c] < f:
+        for c in plain[i]:
+            left = rem[c] - f
+            if left < 0:
                 block = c
                 break
-        else:
-            if any_weighted:
-                for c, w in weighted[i]:
-                    if rem[c] < w * f:
-                        block = c
-                        break
-        if block >= 0:
-            blocked[i] = block
-            # Floors and weights are > 0, so room was used on it iff someone was admitted.
-            crowded[i] = rem[block] < c_cap[block]
+            rem[c] = left
+        if any_weighted and block < 0:
+            block = _take_weighted(rem, weighted[i], f)
+        if block < 0:
+            admitted[i] = True
             continue
-        admitted[i] = True
-        for c in mine:
-            rem[c] -= f
-        if any_weighted:
-            for c, w in weighted[i]:
-                rem[c] -= w * f
+        for c in plain[i]:  # give back what was taken before the block
+            if c == block:
+                break
+            rem[c] += f
+        blocked[i] = block
+        # Floors and weights are > 0, so room was used on it iff someone was admitted.
+        crowded[i] = rem[block] < c_cap[block]
     used = [total - left for total, left in zip(c_cap, rem, strict=True)]
     return Admission(admitted, blocked, crowded, used)
+
+
+def _take_weighted(rem: list[int], mine: Sequence[tuple[int, int]], f: int) -> int:
+    """Take w·f from each weighted constraint; -1 if all had room, else the first that had
+    not (the plain ones then give back too: the caller's loop finds no block among them)."""
+    for k, (c, w) in enumerate(mine):
+        if rem[c] < w * f:
+            for c2, w2 in mine[:k]:
+                rem[c2] += w2 * f
+            return c
+        rem[c] -= w * f
+    return -1
 
 
 def fill(
@@ -247,6 +262,15 @@ def fill(
     froze it (-1: it reached its own cap, or was not admitted). `used` is `Admission.used`, the
     floors already placed on each constraint (summed here when not given).
     """
+    x, bind, _ = fill_with_loads(p, ix, admitted, used)
+    return x, bind
+
+
+def fill_with_loads(
+    p: Problem[L], ix: Index, admitted: list[bool], used: list[int] | None = None
+) -> tuple[list[float], list[int], list[float]]:
+    """`fill`, and each constraint's final load (Σ weight · current; INF for those that filled
+    up), which lets `finalize` skip the constraints that rounding cannot push over."""
     floor, cap = p.floor, p.cap
     x = [float(f) if ok else 0.0 for f, ok in zip(floor, admitted, strict=True)]
     state = [
@@ -292,22 +316,24 @@ def fill(
                     batch.append(i)
             active -= len(batch)
             f.shift(batch, t, -1)
-    return x, f.bind
+    if active:  # cannot happen (a rising socket always has its cap ahead); be safe
+        return x, f.bind, [INF] * len(f.load)
+    # Nothing rises any more, so the loads are final; those of full constraints are not kept.
+    return x, f.bind, [INF if full else v for v, full in zip(f.load, f.saturated, strict=True)]
 
 
 class _Filling:
     """The state of one filling.
 
     Per socket: its current `x`, its state and the constraint that froze it. Per constraint: its
-    load at level `tref`, its slope (Σ weight of the members rising), whether it is full, the
-    last batch of changes that touched it, and a version: the heap holds (level at which it
-    fills, constraint, version) and an entry whose version is not the constraint's current one
-    is stale. Once full, a constraint's load and slope are never read again.
+    load at level `tref`, its slope (Σ weight of the members rising), whether it is full, and a
+    version: the heap holds (level at which it fills, constraint, version) and an entry whose
+    version is not the constraint's current one is stale. Once full, a constraint's load and
+    slope are never read again.
     """
 
     __slots__ = (
         "any_weighted",
-        "batches",
         "bind",
         "c_cap",
         "c_members",
@@ -320,7 +346,6 @@ class _Filling:
         "saturated",
         "slope",
         "stale",
-        "stamp",
         "state",
         "tref",
         "ver",
@@ -341,8 +366,6 @@ class _Filling:
         self.tref = [0.0] * nc
         self.ver = [0] * nc
         self.saturated = [False] * nc
-        self.stamp = [0] * nc
-        self.batches = 0
         self.queued = [False] * nc
         """Whether the constraint has a current (not stale) entry in the heap."""
         self.stale = 0
@@ -352,32 +375,23 @@ class _Filling:
     def shift(self, batch: list[int], t: float, sign: int) -> None:
         """The sockets in `batch` start (sign 1) or stop (−1) rising at level t.
 
-        A constraint's load is brought up to t the first time the batch touches it (at a level
-        it was already at, that adds 0); after that only its slope changes. Full constraints are
-        updated too, which is harmless and cheaper than checking.
+        Each constraint they are in is brought up to t once (at a level it was already at, that
+        adds 0) and its slope changes by their total weight in it; the unweighted ones are
+        counted by `Counter` in C, the bulk of the filling's work. Full constraints are updated
+        too, which is harmless and cheaper than checking.
         """
-        plain, tref, load, slope = self.plain, self.tref, self.load, self.slope
-        stamp, dirty = self.stamp, self.dirty
-        self.batches += 1
-        mark = self.batches  # a number of its own for this batch
-        for i in batch:
-            for c in plain[i]:
-                if stamp[c] != mark:
-                    stamp[c] = mark
-                    load[c] += slope[c] * (t - tref[c])
-                    tref[c] = t
-                    dirty.append(c)
-                slope[c] += sign
+        change: dict[int, int] = Counter(chain.from_iterable(map(self.plain.__getitem__, batch)))
         if self.any_weighted:
             weighted = self.weighted
             for i in batch:
                 for c, w in weighted[i]:
-                    if stamp[c] != mark:
-                        stamp[c] = mark
-                        load[c] += slope[c] * (t - tref[c])
-                        tref[c] = t
-                        dirty.append(c)
-                    slope[c] += sign * w
+                    change[c] = change.get(c, 0) + w
+        tref, load, slope = self.tref, self.load, self.slope
+        for c, k in change.items():
+            load[c] += slope[c] * (t - tref[c])
+            tref[c] = t
+            slope[c] += sign * k
+        self.dirty.extend(change)
         self.reschedule(t)
 
     def reschedule(self, t: float) -> None:
@@ -492,27 +506,35 @@ def _used(p: Problem[L], admitted: list[bool]) -> list[int]:
     return out
 
 
-def finalize(p: Problem[L], admitted: list[bool], x: list[float]) -> list[int]:
-    """Round down to deci-amps and enforce every constraint exactly (lowest priority gives back)."""
-    floor = p.floor
-    d: list[int] = []
-    for xi, f, c, ok in zip(x, floor, p.cap, admitted, strict=True):
-        if ok:
-            v = int(xi + _EPS)
-            if v < f:
-                v = f
-            d.append(c if v > c else v)
-        else:
-            d.append(0)
+def finalize(
+    p: Problem[L], admitted: list[bool], x: list[float], loads: list[float] | None = None
+) -> list[int]:
+    """Round down to deci-amps and enforce every constraint exactly (lowest priority gives back).
+
+    With `loads` from `fill_with_loads`, a constraint whose load is more than 0.1 A below its
+    capacity is not summed again: each current is rounded up by at most `_EPS`, too little
+    to reach the capacity (checked against the constraint's size).
+    """
+    floor, c_cap, c_weights = p.floor, p.c_cap, p.c_weights
+    rounded = [int(v + _EPS) for v in x]
+    # min(cap, max(floor, rounded)) for the admitted, 0 for the others
+    d = [
+        (c if (m := f if v < f else v) > c else m) if ok else 0
+        for v, f, c, ok in zip(rounded, floor, p.cap, admitted, strict=True)
+    ]
     for c, members in enumerate(p.c_members):
-        weights = p.c_weights[c]
+        weights = c_weights[c]
+        if loads is not None:
+            room = c_cap[c] - 1 - loads[c]
+            if room > 0 and room > _EPS * (len(members) if weights is None else sum(weights)):
+                continue
         if weights is not None:
             total = sum([w * d[i] for i, w in zip(members, weights, strict=True)])
         elif len(members) == 2:  # a shared station, the most common kind
             total = d[members[0]] + d[members[1]]
         else:
             total = sum([d[i] for i in members])
-        excess = total - p.c_cap[c]
+        excess = total - c_cap[c]
         if excess > 0:
             ws = [1] * len(members) if weights is None else weights
             by_rank = sorted(zip(members, ws, strict=True), key=lambda m: -p.rank[m[0]])
