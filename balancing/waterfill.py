@@ -282,7 +282,8 @@ def fill_with_loads(
     ends = sorted(starts, key=cap.__getitem__)
     f = _Filling(p, ix, list(_used(p, admitted) if used is None else used), x, state)
     ns = active = len(starts)  # sockets waiting or rising: once none is, nothing can change
-    si = f.rise_first(starts)
+    si, stopped = f.rise_first(starts)
+    active -= stopped
     ei = 0
     while active:
         while si < ns and state[starts[si]] != WAITING:
@@ -453,45 +454,49 @@ class _Filling:
         self.shift(rising, t, -1)
         return stopped
 
-    def rise_first(self, starts: list[int]) -> int:
-        """Start the sockets at the lowest floor; returns how many of `starts` that was.
+    def rise_first(self, starts: list[int]) -> tuple[int, int]:
+        """Start the sockets at the lowest floor (the first event): returns how many of `starts`
+        that was, and how many of them stopped at once.
 
-        When they are most of the sockets (typically everyone has the same minimum), each
-        constraint's slope is its members' total weight less that of the few members that do
-        not start (paused, capped at their floor, or with a higher floor), instead of walking
-        every starting socket's constraints: the same result in a fraction of the time. Nothing
-        is full or rising yet.
+        A constraint that the floors already fill (Σ weight · floor = capacity: common when
+        sessions alternate) would be full the moment they start, and the filling would freeze
+        its members right away, constraint by constraint in order. That is done here before
+        anything rises, so those sockets are not started and stopped again.
         """
         if not starts:
-            return 0
+            return 0, 0
         x, state = self.x, self.state  # x: the floors so far
         level = x[starts[0]]
         k = bisect_right(starts, level, key=x.__getitem__)  # starts are sorted by floor
-        if 2 * k < len(starts):
-            return 0  # few: the event loop starts them one by one
-        for i in starts[:k]:
+        first = starts[:k]
+        for i in first:
             state[i] = RISING
-        others = [i for i, s in enumerate(state) if s != RISING]
-        members, weights = self.c_members, self.c_weights
-        count = [len(m) if w is None else sum(w) for m, w in zip(members, weights, strict=True)]
-        plain = self.plain
-        for i in others:
-            for c in plain[i]:
-                count[c] -= 1
-        if self.any_weighted:
-            weighted = self.weighted
-            for i in others:
-                for c, w in weighted[i]:
-                    count[c] -= w
-        slope, tref, load, dirty = self.slope, self.tref, self.load, self.dirty
-        for c, rising in enumerate(count):
-            if rising:
-                load[c] += slope[c] * (level - tref[c])
-                tref[c] = level
-                slope[c] += rising
-                dirty.append(c)
-        self.reschedule(level)
-        return k
+        stopped = self.freeze_full()
+        self.shift([i for i in first if state[i] == RISING] if stopped else first, level, 1)
+        return k, stopped
+
+    def freeze_full(self) -> int:
+        """Freeze the members of the constraints that the floors fill (see `rise_first`), in
+        constraint order, as long as one of their members rises; returns how many stopped."""
+        state, bind, saturated, c_members = self.state, self.bind, self.saturated, self.c_members
+        stopped = 0
+        full = [
+            c
+            for c, (used, cap) in enumerate(zip(self.load, self.c_cap, strict=True))
+            if used >= cap
+        ]
+        for c in full:
+            members = c_members[c]
+            if RISING not in map(state.__getitem__, members):
+                continue  # nothing would rise in it: it never fills
+            saturated[c] = True
+            for i in members:
+                s = state[i]
+                if s <= RISING:  # waiting or rising
+                    state[i] = FROZEN
+                    bind[i] = c
+                    stopped += 1
+        return stopped
 
 
 def _used(p: Problem[L], admitted: list[bool]) -> list[int]:
