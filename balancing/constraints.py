@@ -20,7 +20,7 @@ from itertools import chain
 from .phases import Phase
 from .result import Binding, LimitSource
 from .topology import CompiledSite, SocketInfo
-from .waterfill import Index, Problem
+from .waterfill import Memo, Problem
 
 GRID_LABELS = {p: Binding(LimitSource.GRID_PHASE, p.name) for p in Phase}
 _TREES_KEPT = 4
@@ -39,7 +39,7 @@ class Tree:
     −1 − caps[k]. Sessions of a shared station are also capped at its maximum (`bounds`).
     """
 
-    __slots__ = ("bounds", "candidate", "caps", "indexes", "infos", "labels", "members", "phases")
+    __slots__ = ("bounds", "candidate", "caps", "infos", "labels", "members", "memo", "phases")
 
     def __init__(
         self, infos: list[SocketInfo], phases: list[tuple[Phase, ...]], candidate: list[bool]
@@ -49,8 +49,8 @@ class Tree:
         self.labels: list[Binding] = []
         self.caps: list[int] = []
         self.bounds: list[tuple[int, int, Binding]] = []
-        self.indexes: dict[tuple[int, ...], Index] = {}
-        """`waterfill.simplify`'s socket index by the constraints it kept (see there)."""
+        self.memo: Memo[Binding] = Memo()
+        """What `waterfill.simplify` found for this tree last time (see there)."""
 
     def add(self, cap: int, label: Binding, members: list[int]) -> None:
         if members:

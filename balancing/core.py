@@ -35,7 +35,7 @@ from .pv import PvCandidate, pv_gate
 from .result import Allocation, Binding, LimitSource, SocketAllocation, new_socket_allocation
 from .state import BalancerState, SocketState
 from .topology import CompiledSite, SocketInfo, compiled
-from .waterfill import Admission, Index, Problem, admit, fill_with_loads, finalize, simplify
+from .waterfill import Admission, Memo, Problem, admit, fill_with_loads, finalize, simplify
 
 _EV_MAX = Binding(LimitSource.EV_MAX, "")
 _EV_DEMAND = Binding(LimitSource.EV_DEMAND, "drawing less than offered")
@@ -168,12 +168,12 @@ def allocate(
     problem = Problem(run.floor_d, run.cap_d, run.cap_label, rank)
     tree = tree_for(cs, infos, run.phases, run.candidate)
     add_tree(problem, tree, grid_caps)
-    indexes: dict[tuple[int, ...], Index] | None = tree.indexes
+    memo: Memo[Binding] | None = tree.memo
     if safe or pv_gated:
         _add_budgets(problem, site, run, safe, (surplus or 0.0) if pv_gated else None)
-        indexes = None  # their members change from run to run
+        memo = None  # their members change from run to run
 
-    problem, index = simplify(problem, indexes)
+    problem, index = simplify(problem, memo)
     adm = admit(problem, index, order, run.candidate)
     x, bind, loads = fill_with_loads(problem, index, adm.admitted, adm.used)
     target = finalize(problem, adm.admitted, x, loads)

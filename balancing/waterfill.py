@@ -31,8 +31,9 @@ from bisect import bisect_right
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import chain
-from typing import Generic, TypeVar
+from itertools import chain, compress, count, repeat
+from operator import mul, ne
+from typing import Generic, NamedTuple, TypeVar
 
 L = TypeVar("L")
 
@@ -89,15 +90,19 @@ class Index:
     """Whether there is a weighted constraint at all: if not, the loops skip `weighted`."""
 
 
-def simplify(
-    p: Problem[L], indexes: dict[tuple[int, ...], Index] | None = None
-) -> tuple[Problem[L], Index]:
+def simplify(p: Problem[L], memo: Memo[L] | None = None) -> tuple[Problem[L], Index]:
     """Fold single-member constraints into caps, drop slack ones, keep one of equal member sets.
 
-    `indexes` remembers the socket index by the constraints kept, for a caller that passes
-    problems with the same constraint members every time (only the capacities and caps
-    change): most runs then keep the same constraints and reuse the index.
+    `memo` is for a caller that passes problems with the same constraints (members, weights and
+    labels, in the same order) run after run, with other capacities and caps: when the caps
+    and the single-member constraints are as last time, only the constraints whose capacity
+    changed are looked at again (see `Memo`).
     """
+    if memo is not None:
+        found = memo.again(p)
+        if found is not None:
+            q = found.problem(p)
+            return q, memo.index(q, found.kept)
     cap, cap_label = p.cap[:], p.cap_label[:]
     c_cap, c_members, c_weights = p.c_cap, p.c_members, p.c_weights
     keep: list[int] = []
@@ -111,6 +116,10 @@ def simplify(
         else:
             keep.append(c)
     kept = _tightest_of_each(p, keep, cap)
+    if memo is not None:
+        found = memo.remember(p, cap, cap_label, kept)
+        q = found.problem(p)
+        return q, memo.index(q, kept)
     q = Problem(
         p.floor,
         cap,
@@ -121,15 +130,121 @@ def simplify(
         [c_members[c] for c in kept],
         [c_weights[c] for c in kept],
     )
-    if indexes is None:
-        return q, _index(q)
-    key = tuple(kept)
-    index = indexes.get(key)
-    if index is None:
-        if len(indexes) >= 4:
-            indexes.clear()
-        index = indexes[key] = _index(q)
-    return q, index
+    return q, _index(q)
+
+
+class Memo(Generic[L]):
+    """What `simplify` found for the last problem of a series with the same constraints.
+
+    When the next one has the same caps (and cap labels) and only some constraints have another
+    capacity (a control loop: the grid headroom moves every run, the rest rarely), the folded
+    caps are the same and so is the fate of every other constraint: only the changed ones (and
+    their twins, constraints with the same members) are checked again for whether they can
+    bind and which of the twins is tightest. A changed single-member constraint (a cap) makes
+    `simplify` start over. The findings are one immutable record, replaced as a whole, so
+    concurrent callers at worst redo some work.
+    """
+
+    __slots__ = ("indexes", "last")
+
+    def __init__(self) -> None:
+        self.last: _Found[L] | None = None
+        self.indexes: dict[tuple[int, ...], Index] = {}
+
+    def remember(
+        self, p: Problem[L], cap: list[int], cap_label: list[L], kept: list[int]
+    ) -> _Found[L]:
+        """Keep the inputs and findings of a full `simplify` of `p`."""
+        found = _Found(p.cap[:], p.cap_label[:], p.c_cap[:], cap, cap_label, kept, _twins(p))
+        self.last = found
+        return found
+
+    def again(self, p: Problem[L]) -> _Found[L] | None:
+        """What `simplify` finds for `p`, worked out from the last, or None when that needs a
+        full `simplify`."""
+        last = self.last
+        if last is None or p.cap != last.cap_in or p.cap_label != last.label_in:
+            return None
+        c_cap, c_members, c_weights = p.c_cap, p.c_members, p.c_weights
+        if len(c_cap) != len(last.c_cap):
+            return None
+        changed = list(compress(count(), map(ne, c_cap, last.c_cap)))
+        if not changed:
+            return last
+        cap, kept = last.cap, set(last.kept)
+        for c in changed:
+            members, weights = c_members[c], c_weights[c]
+            if len(members) == 1:
+                return None
+            ws = repeat(1) if weights is None else weights
+            total = sum(map(mul, map(cap.__getitem__, members), ws))  # the same for its twins
+            best = -1
+            for t in last.twins.get(c, (c,)):  # the first of the tightest that can bind
+                kept.discard(t)
+                if total > c_cap[t] and (best < 0 or c_cap[t] < c_cap[best]):
+                    best = t
+            if best >= 0:
+                kept.add(best)
+        same = len(kept) == len(last.kept) and kept.issuperset(last.kept)
+        found = last._replace(c_cap=c_cap[:], kept=last.kept if same else sorted(kept))
+        self.last = found
+        return found
+
+    def index(self, q: Problem[L], kept: list[int]) -> Index:
+        """`q`'s socket index, remembered for the last few sets of kept constraints."""
+        key = tuple(kept)
+        index = self.indexes.get(key)
+        if index is None:
+            if len(self.indexes) >= 4:
+                self.indexes.clear()
+            index = self.indexes[key] = _index(q)
+        return index
+
+
+class _Found(NamedTuple, Generic[L]):
+    cap_in: list[int]
+    """The caps `simplify` was given, and their labels."""
+    label_in: list[L]
+    c_cap: list[int]
+    """The capacities it was given."""
+    cap: list[int]
+    """The caps after folding the single-member constraints, and their labels."""
+    cap_label: list[L]
+    kept: list[int]
+    twins: dict[int, list[int]]
+
+    def problem(self, p: Problem[L]) -> Problem[L]:
+        """The simplified problem: `p`'s floors and ranks, the folded caps, the kept constraints."""
+        kept = self.kept
+        return Problem(
+            p.floor,
+            self.cap[:],
+            self.cap_label[:],
+            p.rank,
+            [p.c_cap[c] for c in kept],
+            [p.c_label[c] for c in kept],
+            [p.c_members[c] for c in kept],
+            [p.c_weights[c] for c in kept],
+        )
+
+
+def _twins(p: Problem[L]) -> dict[int, list[int]]:
+    """For each constraint with more than one member that has twins (others with the same
+    members and weights), all of them in order."""
+    n = len(p.floor)
+    c_members, c_weights = p.c_members, p.c_weights
+    by_shape: dict[int, list[list[int]]] = {}
+    for c, members in enumerate(c_members):
+        if len(members) < 2:
+            continue
+        groups = by_shape.setdefault((len(members) * n + members[0]) * n + members[-1], [])
+        for group in groups:
+            if c_members[group[0]] == members and c_weights[group[0]] == c_weights[c]:
+                group.append(c)
+                break
+        else:
+            groups.append([c])
+    return {c: g for groups in by_shape.values() for g in groups if len(g) > 1 for c in g}
 
 
 def _tightest_of_each(p: Problem[L], keep: list[int], cap: list[int]) -> list[int]:
