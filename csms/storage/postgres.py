@@ -10,6 +10,15 @@ import asyncpg
 
 from csms.storage.database import Database, DatabaseError, Row, Stmt
 
+# Errors that mean "this connection is unusable", not "this statement is wrong".
+_CONNECTION_LOST = (
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CannotConnectNowError,
+    OSError,
+)
+
 
 class PostgresDatabase(Database):
     """PostgreSQL; `?schema=NAME` in the URL selects (and creates) a schema."""
@@ -83,11 +92,11 @@ class PostgresDatabase(Database):
     async def _run_batch(self, units: Sequence[tuple[Stmt, ...]]) -> list[list[list[Row]]]:
         try:
             return await self._run_batch_once(await self._write_connection(), units)
-        except (asyncpg.InterfaceError, asyncpg.ConnectionDoesNotExistError, OSError):
-            # The connection died under us; nothing was committed on it. Try once more on a
-            # fresh one before the callers see the error.
-            if self._writer_conn is not None and not self._writer_conn.is_closed():
-                raise
+        except _CONNECTION_LOST:
+            # The connection died under us (server restart, failover, admin kill); its open
+            # transaction is gone with it. Drop it and try once more on a fresh one.
+            if self._writer_conn is not None:
+                self._writer_conn.terminate()
             return await self._run_batch_once(await self._write_connection(), units)
 
     @staticmethod
