@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -336,3 +337,46 @@ def test_an_equal_site_built_afresh_reuses_the_compiled_form() -> None:
     assert first is not again
     assert compiled(again) is compiled(first)
     assert compiled(site_with(4)) is not compiled(first)
+
+
+# --- what a run reuses from the last one ------------------------------------------------------
+
+
+def _busy_site() -> tuple[Site, list[Session]]:
+    """Six sessions under a 30 A circuit (five fit at 6 A), the grid far from its limit."""
+    stations = tuple(
+        Station(f"S{i}", 32.0, (Socket(1, 32.0, socket_id=i),), circuit_id="C") for i in range(6)
+    )
+    site = Site(
+        grid_limit_a=100.0, stations=stations, circuits=(Circuit("C", 30.0),), ramp_a_per_s=None
+    )
+    return site, [Session((f"S{i}", 1), 0.0, measured_a=(6.0, 6.0, 6.0)) for i in range(6)]
+
+
+def test_unchanged_results_are_reused_and_equal_to_fresh_ones() -> None:
+    site, sessions = _busy_site()
+    first = run(site, sessions, now=0.0, meter=(40.0, 40.0, 40.0))
+    meter = (43.0, 40.0, 39.0)  # the headroom moves, but the circuit binds
+    again = run(site, sessions, now=1.0, meter=meter, state=first.state)
+    fresh = run(
+        site, sessions, now=1.0, meter=meter, state=dataclasses.replace(first.state, allocations=())
+    )
+    assert again == fresh and again.state == fresh.state
+    assert limits(again) == [0.0, 6.0, 6.0, 6.0, 6.0, 6.0]
+    assert all(a is b for a, b in zip(again.sockets, first.sockets, strict=True))
+    assert not any(a is b for a, b in zip(fresh.sockets, first.sockets, strict=True))
+    # The remembered results are not part of the state's value.
+    assert "allocations" not in repr(again.state)
+
+
+def test_the_constraint_tree_is_built_once_while_the_sessions_stay() -> None:
+    from balancing.topology import compiled
+
+    site, sessions = _busy_site()
+    state = BalancerState()
+    for now in (0.0, 1.0, 2.0):
+        state = run(site, sessions, now=now, meter=(20.0 + now, 20.0, 20.0), state=state).state
+    trees = compiled(site).trees
+    assert len(trees) == 1
+    run(site, sessions[:4], now=3.0, state=state)  # other sessions: another tree
+    assert len(trees) == 2 and trees[1] is not trees[0]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from random import Random
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from balancing.waterfill import Problem, admit, fill, finalize, simplify
+from balancing.waterfill import Memo, Problem, admit, fill, fill_with_loads, finalize, simplify
 
 
 def solve(p: Problem[str], order: list[int] | None = None) -> tuple[list[int], list[str]]:
@@ -166,3 +168,52 @@ def test_fill_is_feasible_max_min_fair_and_wastes_nothing(p: Problem[str]) -> No
         assert sum(w * d[i] for i, w in zip(p.c_members[c], ws, strict=True)) <= p.c_cap[c]
     for i in range(n):
         assert d[i] <= p.cap[i]
+
+
+def test_constraints_the_floors_fill_freeze_their_members_in_constraint_order() -> None:
+    # a and b are full at the floors (2 × 6 A = 12 A): a freezes 0 and 1 at their floor, then b
+    # freezes 2; e is full too, but nothing in it rises any more, so it binds nobody; 3 rises
+    # until c is full.
+    p = problem([60, 60, 60, 60], [320, 320, 320, 320])
+    p.add(120, "a", [0, 1])
+    p.add(120, "b", [1, 2])
+    p.add(180, "e", [0, 1, 2])
+    p.add(200, "c", [0, 3])
+    assert solve(p) == ([60, 60, 60, 140], ["a", "a", "b", "c"])
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems(), st.randoms())
+def test_a_memo_gives_what_a_full_simplify_gives(p: Problem[str], rnd: Random) -> None:
+    # A control loop: the same constraints run after run, capacities (and now and then a cap)
+    # change; the memo only re-checks what changed and must find the same.
+    for c in range(len(p.c_members)):
+        if rnd.random() < 0.3:  # twins: the same members under another capacity
+            p.add(rnd.randint(0, 800), f"twin{c}", list(p.c_members[c]), p.c_weights[c])
+    memo: Memo[str] = Memo()
+    for _ in range(6):
+        for c in range(len(p.c_cap)):
+            if rnd.random() < 0.3:
+                p.c_cap[c] = max(0, p.c_cap[c] + rnd.choice([-200, -50, -1, 1, 50, 200]))
+        if rnd.random() < 0.15:
+            p.cap[rnd.randrange(len(p.cap))] = rnd.randint(0, 400)
+        (q, ix), (r, iy) = simplify(p, memo), simplify(p)
+        assert (q.cap, q.cap_label, q.c_cap, q.c_label, q.c_members) == (
+            r.cap,
+            r.cap_label,
+            r.c_cap,
+            r.c_label,
+            r.c_members,
+        )
+        assert (ix.plain, ix.weighted) == (iy.plain, iy.weighted)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems())
+def test_final_loads_only_skip_checks_that_cannot_fail(p: Problem[str]) -> None:
+    q, ix = simplify(p)
+    n = len(p.floor)
+    adm = admit(q, ix, list(range(n)), [True] * n)
+    x, bind, loads = fill_with_loads(q, ix, adm.admitted, adm.used)
+    assert (x, bind) == fill(q, ix, adm.admitted)
+    assert finalize(q, adm.admitted, x, loads) == finalize(q, adm.admitted, x)
