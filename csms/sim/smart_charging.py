@@ -479,11 +479,8 @@ def connector_limit(
 # -- composite schedule -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class CompositePeriod:
-    start_period: int
-    limit: float
-    number_phases: int | None = None
+# A composite schedule's periods have the same shape as a profile's.
+CompositePeriod = SchedulePeriod
 
 
 @dataclass(frozen=True, slots=True)
