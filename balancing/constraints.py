@@ -39,7 +39,17 @@ class Tree:
     −1 − caps[k]. Sessions of a shared station are also capped at its maximum (`bounds`).
     """
 
-    __slots__ = ("bounds", "candidate", "caps", "infos", "labels", "members", "memo", "phases")
+    __slots__ = (
+        "bounds",
+        "candidate",
+        "caps",
+        "infos",
+        "labels",
+        "members",
+        "memo",
+        "paused",
+        "phases",
+    )
 
     def __init__(
         self, infos: list[SocketInfo], phases: list[tuple[Phase, ...]], candidate: list[bool]
@@ -51,6 +61,9 @@ class Tree:
         self.bounds: list[tuple[int, int, Binding]] = []
         self.memo: Memo[Binding] = Memo()
         """What `waterfill.simplify` found for this tree last time (see there)."""
+        self.paused: dict[tuple[LimitSource, Binding], Binding] = {}
+        """Bindings of paused sockets by why and on what, kept so that they stay the same objects
+        from run to run."""
 
     def add(self, cap: int, label: Binding, members: list[int]) -> None:
         if members:

@@ -23,17 +23,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from itertools import islice
-from operator import lt
+from itertools import compress, count, islice
+from operator import is_not, lt, ne
 from types import MappingProxyType
 
-from .constraints import add_tree, deci_down, tree_for
+from .constraints import Tree, add_tree, deci_down, tree_for
 from .demand import track
 from .model import Mode, ReadingLike, Session, Site, SocketKey
 from .phases import Phase
 from .pv import PvCandidate, pv_gate
-from .result import Allocation, Binding, LimitSource, SocketAllocation, new_socket_allocation
-from .state import BalancerState, SocketState
+from .result import Allocation, Binding, LimitSource, new_socket_allocation
+from .state import BalancerState, LastResults, SocketState
 from .topology import CompiledSite, SocketInfo, compiled
 from .waterfill import Admission, Memo, Problem, admit, fill_with_loads, finalize, simplify
 
@@ -178,7 +178,7 @@ def allocate(
     x, bind, loads = fill_with_loads(problem, index, adm.admitted, adm.used)
     target = finalize(problem, adm.admitted, x, loads)
     results, new_states, waiting_any = _results(
-        site, state, now, run, problem, adm, bind, target, safe
+        site, state, now, run, tree, problem, adm, bind, target, safe
     )
 
     if safe or not waiting_any:
@@ -186,18 +186,17 @@ def allocate(
     elif period_since is None:
         period_since = now
     keys = run.keys
-    sockets = tuple(results)
     next_state = BalancerState(
         at=now,
         sockets=MappingProxyType(new_states),
         queue=tuple([keys[i] for i in queue]),
         period_since=period_since,
         safe_mode=safe,
-        allocations=sockets,
+        last=results,
     )
     return Allocation(
         at=now,
-        sockets=sockets,
+        sockets=results.sockets,
         available_a=available,
         other_load_a=other,
         safe_mode=safe,
@@ -351,12 +350,13 @@ def _results(
     state: BalancerState,
     now: float,
     run: _Run,
+    tree: Tree,
     problem: Problem[Binding],
     adm: Admission,
     bind: list[int],
     target: list[int],
     safe: bool,
-) -> tuple[list[SocketAllocation], dict[SocketKey, SocketState], bool]:
+) -> tuple[LastResults, dict[SocketKey, SocketState], bool]:
     """Apply the ramp, name each binding constraint, build the results and the next states.
 
     Field by field for every socket, then a second look at the few that are paused or ramping;
@@ -368,9 +368,8 @@ def _results(
     c_label, cap_label = problem.c_label, problem.cap_label
     binding = [c_label[b] if b >= 0 else cap_label[i] for i, b in enumerate(bind)]
     waiting = [False] * n
-    paused_labels: dict[tuple[LimitSource, int], Binding] = {}
     for i in [i for i, t in enumerate(target) if not t]:
-        binding[i], waiting[i] = _why_paused(i, run, problem, adm, bind, safe, paused_labels)
+        binding[i], waiting[i] = _why_paused(i, run, problem, adm, bind, safe, tree.paused)
     limit = target[:]
     rate = site.ramp_a_per_s
     if rate is not None:
@@ -390,9 +389,10 @@ def _results(
                 binding[i] = Binding(LimitSource.RAMP, f"to {_fmt(t / 10)}")
             else:
                 limit[i] = t
+    results = _allocations(
+        state.last, LastResults((), run.keys, limit, target, run.floor_d, run.phases, binding)
+    )
     limit_a = [d / 10 for d in limit]
-    fields = (run.keys, limit_a, run.phases, binding, [t / 10 for t in target])
-    results = _allocations(state.allocations, *fields, [f / 10 for f in run.floor_d])
     columns = zip(run.states, limit_a, run.pv_on, run.pv_since, waiting, strict=True)
     next_states = [
         st
@@ -403,32 +403,29 @@ def _results(
     return results, dict(zip(run.keys, next_states, strict=True)), any(waiting)
 
 
-def _allocations(
-    last: tuple[SocketAllocation, ...],
-    keys: list[SocketKey],
-    limit_a: list[float],
-    phases: list[tuple[Phase, ...]],
-    binding: list[Binding],
-    target_a: list[float],
-    min_a: list[float],
-) -> list[SocketAllocation]:
-    """A `SocketAllocation` per session: last run's (`last`, in the same order while the same
-    sessions go on) where it comes out the same, else a new one. In a steady state most do, and
-    comparing costs a third of building, without the garbage-collector work."""
-    columns = (keys, limit_a, phases, binding, target_a, min_a)
-    if len(last) != len(keys):
-        return list(map(new_socket_allocation, *columns))
-    return [
-        a
-        if a.socket_key is k
-        and a.limit_a == lim
-        and a.binding == b
-        and a.phases is ph
-        and a.target_a == t
-        and a.min_current_a == m
-        else new_socket_allocation(k, lim, ph, b, t, m)
-        for a, k, lim, ph, b, t, m in zip(last, *columns, strict=True)
-    ]
+def _allocations(last: LastResults | None, now: LastResults) -> LastResults:
+    """`now` with its `SocketAllocation`s: last run's where they come out the same (found by
+    comparing the columns in C; labels and phases by identity, as they are shared objects),
+    else new ones. In a steady state most are the same, which saves building them and the
+    garbage-collector work; comparing costs a small part of building."""
+    keys, limit, target, floor, phases, binding = now[1:]
+    if last is None or last.keys != keys:
+        limit_a, target_a = [d / 10 for d in limit], [d / 10 for d in target]
+        floor_a = [d / 10 for d in floor]
+        sockets = map(new_socket_allocation, keys, limit_a, phases, binding, target_a, floor_a)
+        return now._replace(sockets=tuple(sockets))
+    changed: set[int] = set()
+    for new, old in ((limit, last.limit), (target, last.target), (floor, last.floor)):
+        if new != old:
+            changed.update(compress(count(), map(ne, new, old)))
+    for shared, before in ((phases, last.phases), (binding, last.binding)):
+        changed.update(compress(count(), map(is_not, shared, before)))
+    out = list(last.sockets)
+    for i in changed:
+        out[i] = new_socket_allocation(
+            keys[i], limit[i] / 10, phases[i], binding[i], target[i] / 10, floor[i] / 10
+        )
+    return now._replace(sockets=tuple(out))
 
 
 def _why_paused(
@@ -438,7 +435,7 @@ def _why_paused(
     adm: Admission,
     bind: list[int],
     safe: bool,
-    labels: dict[tuple[LimitSource, int], Binding],
+    labels: dict[tuple[LimitSource, Binding], Binding],
 ) -> tuple[Binding, bool]:
     """The binding of paused socket i, and whether it waits for its turn (alternating)."""
     if not run.candidate[i]:
@@ -454,11 +451,11 @@ def _why_paused(
         source, waiting = LimitSource.ALTERNATING, True
     else:
         source = LimitSource.MIN_CURRENT
-    key = (source, c)
-    binding = labels.get(key) if c >= 0 else None
+    on = problem.cap_label[i] if c < 0 else problem.c_label[c]
+    # Shared by the sockets waiting on the same constraint, and kept from run to run (with the
+    # tree), so that unchanged results can be recognised by identity.
+    binding = labels.get((source, on))
     if binding is None:
-        what = str(problem.cap_label[i] if c < 0 else problem.c_label[c])
-        binding = Binding(source, f"paused: {what}" if source is LimitSource.SAFE_MODE else what)
-        if c >= 0:  # many sockets often wait on the same constraint: share the label
-            labels[key] = binding
+        what = f"paused: {on}" if source is LimitSource.SAFE_MODE else str(on)
+        binding = labels[source, on] = Binding(source, what)
     return binding, waiting

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, NamedTuple
 from .model import SocketKey
 
 if TYPE_CHECKING:
-    from .result import SocketAllocation
+    from .phases import Phase
+    from .result import Binding, SocketAllocation
 
 
 class SocketState(NamedTuple):
@@ -61,7 +62,20 @@ class BalancerState:
     period_since: float | None = None
     """Start of the current alternating period; None while nobody waits for a turn."""
     safe_mode: bool = False
-    allocations: tuple[SocketAllocation, ...] = field(default=(), compare=False, repr=False)
+    last: LastResults | None = field(default=None, compare=False, repr=False)
     """The results of the run that made this state. Not part of its value (not compared, not
     shown, not needed): the next run reuses those that come out the same instead of building
     them again, which at 10,000 sessions saves much of its time and garbage-collector work."""
+
+
+class LastResults(NamedTuple):
+    """A run's results, and what they were made of as columns the next run compares in C."""
+
+    sockets: tuple[SocketAllocation, ...]
+    keys: list[SocketKey]
+    limit: list[int]
+    """Deci-amps, like `target` and `floor`."""
+    target: list[int]
+    floor: list[int]
+    phases: list[tuple[Phase, ...]]
+    binding: list[Binding]
