@@ -17,6 +17,10 @@ One run, in order:
 6. **Ramp:** a limit above last run's rises at most `ramp_a_per_s`; decreases apply at once.
 
 Times are epoch seconds; the result carries the next `BalancerState`.
+
+At 10,000 sessions every pass over them counts (docs/balancing.md, "Speed"): sessions live in
+parallel lists (index = position in site order), the constraint tree and simplify's findings are
+reused while the sessions stay, and results that come out as last run's are last run's objects.
 """
 
 from __future__ import annotations
