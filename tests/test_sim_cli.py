@@ -50,6 +50,15 @@ def test_options_build_the_site() -> None:
     assert all(s.sockets == 2 for s in site.stations)
     assert site.clock.speed == 30
     assert site.stations[0].config.value("MeterValueSampleInterval") == "10"
+    assert not site.stations[0].strict_boot and not site.stations[0].unphased_current
+
+
+def test_firmware_behaviour_flags() -> None:
+    args = build_parser().parse_args(
+        ["sim", "stations", "--url", "ws://h/ocpp", "--strict-boot", "--unphased-current"]
+    )
+    (station,) = build_site(args).stations
+    assert station.strict_boot and station.unphased_current
 
 
 async def test_runs_stations_with_evs_until_interrupted(mini_cs: MiniCentralSystem) -> None:
