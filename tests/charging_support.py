@@ -39,6 +39,7 @@ class StationSpec:
     config: dict[str, str] = field(default_factory=dict)
     reject_tx_profile: bool = False
     unlocked_features: int = 0
+    options: dict[str, Any] = field(default_factory=dict)  # more SimStation keyword arguments
 
 
 @dataclass
@@ -174,6 +175,7 @@ async def site_rig(
                         config=STATION_CONFIG | spec.config,
                         reject_tx_profile=spec.reject_tx_profile,
                         unlocked_features=spec.unlocked_features,
+                        **spec.options,
                     )
                 )
             await sim.start()
