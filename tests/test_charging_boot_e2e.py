@@ -46,6 +46,8 @@ async def test_strict_watts_only_station_gets_nothing_early(tmp_path) -> None:
     )
     async with site_rig(tmp_path, [spec]) as rig:
         station = rig.station(A)
+        (shown,) = (await rig.api("GET", "/api/v1/sites/site"))["stations"]
+        assert shown["capabilities_read"] is True
         await rig.plug_in(A)
         await eventually(lambda: any(c.kind == "increase" for _, c, _, _ in rig.results))
         accepted = _profiles_accepted(rig, A)
