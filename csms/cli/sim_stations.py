@@ -117,10 +117,14 @@ def _summary(site: SimSite) -> str:
     booted = sum(1 for s in site.stations if s.booted)
     sessions = sum(len(s.transactions) for s in site.stations)
     l1, l2, l3 = site.grid_currents()
-    return (
+    line = (
         f"{booted}/{len(site.stations)} stations booted, {sessions} transactions, "
         f"EV current L1 {l1:.1f} A, L2 {l2:.1f} A, L3 {l3:.1f} A"
     )
+    if any(s.strict_boot for s in site.stations):
+        refused = sum(len(s.refused_before_boot) for s in site.stations)
+        line += f", {refused} CALL(s) refused before the boot answer"
+    return line
 
 
 async def _plug_in_when_booted(site: SimSite, args: argparse.Namespace) -> None:
