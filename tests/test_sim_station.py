@@ -408,7 +408,18 @@ async def test_unphased_station_reports_one_current(mini_cs, sim_stations, sim_c
     past_probing(sim_clock)
     sim_clock.advance(10)
     sim_clock.tick_now()
-    await mini_cs.wait_for(lambda: len(mini_cs.messages(sid, "MeterValues")) >= 1)
-    sampled = mini_cs.messages(sid, "MeterValues")[-1]["meterValue"][0]["sampledValue"]
-    currents = [v for v in sampled if v["measurand"] == "Current.Import"]
-    assert [(c.get("phase"), float(c["value"])) for c in currents] == [(None, 16.0)]
+
+    def currents() -> list[list[tuple[str | None, float]]]:
+        return [
+            [
+                (v.get("phase"), float(v["value"]))
+                for v in sampled
+                if v["measurand"] == "Current.Import"
+            ]
+            for m in mini_cs.messages(sid, "MeterValues")
+            for sampled in [m["meterValue"][0]["sampledValue"]]
+        ]
+
+    # One value per message, without a phase; after the probing minute the EV's 16 A.
+    await mini_cs.wait_for(lambda: [(None, 16.0)] in currents())
+    assert all(len(c) == 1 and c[0][0] is None for c in currents())
