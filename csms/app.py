@@ -81,6 +81,7 @@ class CentralSystem:
 
         self.charging = ChargingService(self)  # smart charging: one control loop per site
         self.config = ConfigService(self)  # snapshots, changes, licences, SCN set-up
+        self.ocpp.handlers.heartbeat_interval = self.config.heartbeat_interval
         return [self.charging, self.config]
 
     async def _wait_api_started(self, api_task: asyncio.Task[None]) -> None:

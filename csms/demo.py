@@ -297,7 +297,9 @@ async def run_demo(options: DemoOptions, on_frame: Frame | None = None) -> DemoS
     once a second with the live state (the terminal view)."""
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     day0 = today.timestamp()
-    clock = SimClock(speed=options.speed, start=day0 + options.start_s, tick_s=1.0)
+    # Real speed until the stations have booted and hold their safe defaults (a few seconds of
+    # post-boot work paced in real time), then the demo's speed.
+    clock = SimClock(speed=1.0, start=day0 + options.start_s, tick_s=1.0)
     site = SimSite(clock)
     meter = MeterSimulator("socomec-e27", unit=5, ev_currents=site.grid_currents, clock=clock.now)
     meter.set_household(household_a(options.start_s))  # the meter's first reading is the day's
@@ -325,6 +327,7 @@ async def run_demo(options: DemoOptions, on_frame: Frame | None = None) -> DemoS
                 try:
                     await site.wait_booted(30)
                     await _safe_defaults_installed(cs, options, 30)
+                    clock.speed = options.speed
                     tally = GridTally(options.grid_limit_a, options.reaction_s)
                     state = DemoState(
                         options, clock, day0, cs, meter, site, tally, _visits(options, day0)

@@ -39,6 +39,18 @@ class StationBooted:
 
 
 @dataclass(frozen=True, slots=True)
+class SnapshotTaken:
+    """Configuration management stored a fresh read of every key of a station (`reason`: boot,
+    connect, request, verify, scn). Smart charging learns the station's capabilities from it."""
+
+    station_id: str
+    at: float
+    snapshot_id: int
+    reason: str
+    values: dict[str, str | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class StationApproved:
     station_id: str
     at: float
@@ -91,6 +103,7 @@ Event = (
     | StationDisconnected
     | StationBooted
     | StationApproved
+    | SnapshotTaken
     | ConnectorStatusChanged
     | TransactionStarted
     | TransactionStopped

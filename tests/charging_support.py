@@ -18,6 +18,7 @@ import httpx
 from csms.app import CentralSystem, running_central_system
 from csms.charging.book import Command
 from csms.charging.loop import SiteLoop
+from csms.charging.profiles import TX_DEFAULT_PROFILE
 from csms.settings import Settings
 from csms.sim.clock import SimClock
 from csms.sim.ev import SimEv
@@ -38,6 +39,7 @@ class StationSpec:
     config: dict[str, str] = field(default_factory=dict)
     reject_tx_profile: bool = False
     unlocked_features: int = 0
+    options: dict[str, Any] = field(default_factory=dict)  # more SimStation keyword arguments
 
 
 @dataclass
@@ -88,6 +90,15 @@ class SiteRig:
         station = self.station(station_id)
         station.plug_in(connector_id, SimEv(**({"max_current_a": 16.0} | ev)))
         return await station.wait_transaction(connector_id, within_s=20)
+
+
+def safe_default_installed(loop: SiteLoop, station_id: str) -> bool:
+    """Whether the station accepted our safe TxDefaultProfile on connector 0 (a station of
+    another site counts as done)."""
+    if station_id not in loop.model.station_ids:
+        return True
+    slot = loop.book.station(station_id).slots.get((0, TX_DEFAULT_PROFILE))
+    return slot is not None and slot.installed is not None
 
 
 async def eventually(predicate: Callable[[], bool], within_s: float = 20.0) -> None:
@@ -164,10 +175,16 @@ async def site_rig(
                         config=STATION_CONFIG | spec.config,
                         reject_tx_profile=spec.reject_tx_profile,
                         unlocked_features=spec.unlocked_features,
+                        **spec.options,
                     )
                 )
             await sim.start()
             await sim.wait_booted(20)
+            # Profiles follow the configuration snapshot after each boot: start once every
+            # station has its safe default.
+            loops = list(cs.charging.sites.values())
+            await eventually(lambda: all(safe_default_installed(lp, s.id) for lp in loops
+                                         for s in stations), 30)  # fmt: skip
             try:
                 yield rig
             finally:

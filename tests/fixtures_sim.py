@@ -67,6 +67,12 @@ class _RecordingConnection:
             if frame[0] == 2:
                 self._log.append((frame[2], frame[3]))
                 self._actions[frame[1]] = frame[2]
+                if frame[2] == "BootNotification" and self._cs.inject_before_boot_answer:
+                    # A CALL written before the boot is answered (what strict firmware refuses).
+                    action, payload = self._cs.inject_before_boot_answer
+                    unique_id = f"injected-{len(self._cs.injected) + 1}"
+                    self._cs.injected[unique_id] = None
+                    await self._ws.send(json.dumps([2, unique_id, action, payload]))
             elif frame[1] in self._cs.injected:
                 self._cs.injected[frame[1]] = frame  # an answer to an injected CALL
                 continue
@@ -138,6 +144,8 @@ class MiniCentralSystem:
         # right behind each StartTransaction answer; the station's answers land in `injected`.
         self.inject_after_start: Callable[[int], tuple[str, dict[str, Any]]] | None = None
         self.injected: dict[str, list[Any] | None] = {}
+        # (action, payload) of a CALL written on the wire before each BootNotification answer.
+        self.inject_before_boot_answer: tuple[str, dict[str, Any]] | None = None
         self.transaction_ids = itertools.count(1001)
         self.received: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         self.sessions: dict[str, _ServerSide] = {}

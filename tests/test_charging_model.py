@@ -11,7 +11,7 @@ from balancing import BalancerState, GridReading, allocate, phase_rotation
 from csms.charging.book import BookSettings, DeliveryBook, Target
 from csms.charging.dispatcher import Dispatcher
 from csms.charging.limits import LocalLimits, OperatorCaps
-from csms.charging.model import SiteModel
+from csms.charging.model import SiteModel, phases_from_power
 from csms.charging.store import ChargingStore, caps_for_site
 from csms.ocpp.errors import CallErrorReceived, CallTimeout, StationOffline
 from csms.settings import SiteSettings
@@ -261,3 +261,77 @@ def test_small_cuts_are_urgent_when_what_stations_apply_would_overload_the_grid(
     # Applying 6.3 A each (24.4 A in all, within half the margin): the deadband may skip it.
     applied = {(A, 1): 6.3, (B, 1): 6.3}
     assert not any(t.urgent for t in m.targets(limits, allocation, reading, applied))
+
+
+def unphased(amps: float, power_w: float | None = None) -> dict[tuple[str, str | None], float]:
+    values = {("Current.Import", None): amps}
+    if power_w is not None:
+        values[("Power.Active.Import", None)] = power_w
+    return values
+
+
+@pytest.mark.parametrize(
+    ("name", "rotation", "meter_includes_ev", "values", "expected"),
+    [
+        ("3-phase EV by its power", "L1L2L3", True, unphased(10, 6900), (10.0, 10.0, 10.0)),
+        ("1-phase EV on the feeder's first phase", "L2L3L1", True, unphased(16, 3680),
+         (0.0, 16.0, 0.0)),
+        ("2-phase EV follows the rotation", "L3L1L2", True, unphased(10, 4600),
+         (10.0, 0.0, 10.0)),
+        ("power factor and voltage within the doubt", "L1L2L3", True, unphased(10, 6400),
+         (10.0, 10.0, 10.0)),
+        ("no power, meter includes EVs: one phase (less EV draw taken out)", "L3L1L2", True,
+         unphased(10), (0.0, 0.0, 10.0)),
+        ("no power, meter leaves EVs out: every phase (more EV load)", "L3L1L2", False,
+         unphased(10), (10.0, 10.0, 10.0)),
+        ("a ratio between two counts tells nothing", "L1L2L3", True, unphased(10, 3450),
+         (10.0, 0.0, 0.0)),
+        ("power in kW tells nothing", "L1L2L3", False, unphased(10, 6.9), (10.0, 10.0, 10.0)),
+        ("too little current to tell", "L1L2L3", True, unphased(0.2, 3000), (0.2, 0.0, 0.0)),
+        ("voltage from the sample", "L1L2L3", True,
+         unphased(10, 2 * 250 * 10) | {("Voltage", "L1-N"): 250.0}, (10.0, 10.0, 0.0)),
+        ("phased values win", "L1L2L3", True,
+         unphased(10, 6900) | {("Current.Import", f"L{p}"): 4.0 * p for p in (1, 2, 3)},
+         (4.0, 8.0, 12.0)),
+    ],
+)  # fmt: skip
+def test_unphased_current_import(name, rotation, meter_includes_ev, values, expected):
+    m = model((A, rotation), meter_includes_ev=meter_includes_ev)
+    charging(m, A, 1, 1)
+    m.sampled(A, 1, values, received_at=10.0)
+    assert m.connectors[(A, 1)].measured_grid_a == expected, name
+
+
+def test_unphased_phase_count_holds_for_the_session_only():
+    m = model((A, "L1L2L3"))
+    charging(m, A, 1, 1)
+    m.sampled(A, 1, unphased(10, 6900), received_at=10.0)
+    m.sampled(A, 1, unphased(12), received_at=20.0)  # no power this time: still 3 phases
+    assert m.connectors[(A, 1)].measured_grid_a == (12.0, 12.0, 12.0)
+    m.stopped(1)
+    m.started(A, 1, 2, 30.0)
+    m.sampled(A, 1, unphased(12), received_at=40.0)  # another EV: unknown again
+    assert m.connectors[(A, 1)].measured_grid_a == (12.0, 0.0, 0.0)
+
+
+def test_unphased_current_uses_the_sockets_internal_wiring():
+    m = model((A, "L1L2L3"))
+    m.declared_connectors[A] = 2
+    charging(m, A, 1, 1)
+    m.sampled(A, 1, unphased(16, 3680), received_at=10.0)
+    grid = m.connectors[(A, 1)].measured_grid_a
+    first = m.socket_rotation((A, 1)).grid_phase(1)
+    assert grid == tuple(16.0 if p == first else 0.0 for p in (1, 2, 3))
+    [session] = m.sessions(m.balancing_site(), None)
+    assert session.measured_a == (16.0, 0.0, 0.0)  # on EV phase 1, as the balancer sees it
+
+
+@pytest.mark.parametrize(
+    ("amps", "power_w", "voltage_v", "expected"),
+    [(16, 3680, 230, 1), (16, 7360, 230, 2), (16, 11040, 230, 3), (16, 11040 * 1.08, 230, 3),
+     (16, 11040 * 1.2, 230, None),
+     (16, 5520, 230, None), (16, None, 230, None), (0.1, 100, 230, None), (16, -3680, 230, None),
+     (16, 11.04, 230, None), (16, 3680, 0, None)],
+)  # fmt: skip
+def test_phases_from_power(amps, power_w, voltage_v, expected):
+    assert phases_from_power(amps, power_w, voltage_v) == expected

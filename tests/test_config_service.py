@@ -11,7 +11,7 @@ import pytest
 
 from csms.config.catalog import CATALOG
 from csms.config.service import ConfigService
-from csms.events import EventBus
+from csms.events import EventBus, SnapshotTaken
 from csms.ocpp.errors import CallErrorReceived
 from csms.storage import Store, open_database
 
@@ -65,9 +65,16 @@ async def make_service(tmp_path: Path) -> Any:
 
 async def test_complete_answer_needs_one_call(make_service: Any) -> None:
     station = FakeStation()
-    snap = await make_service(station).take_snapshot("A", "boot")
+    service = make_service(station)
+    queue = service.cs.bus.subscribe()
+    snap = await service.take_snapshot("A", "boot")
     assert snap.values == KEYS
     assert station.calls == [None]
+    # Smart charging learns the station's capabilities from the event.
+    event = queue.get_nowait()
+    assert isinstance(event, SnapshotTaken)
+    assert (event.station_id, event.snapshot_id, event.reason) == ("A", snap.id, "boot")
+    assert event.values == KEYS
 
 
 async def test_answer_cut_at_max_keys_is_completed_in_pages(make_service: Any) -> None:
@@ -168,3 +175,38 @@ def test_when_idle_ignores_a_transaction_whose_connector_is_available_again() ->
     # Available reported before the transaction began says nothing about it.
     early = [{"connector_id": 1, "status": "Available", "updated_at": 50.0}]
     assert [t["id"] for t in _still_running(transactions[:1], early)] == [1]
+
+
+async def test_a_reconnect_without_a_boot_is_read_again(tmp_path: Path) -> None:
+    import asyncio
+
+    from csms.events import StationBooted, StationConnected
+
+    db = open_database(f"sqlite:///{tmp_path}/c.sqlite3")
+    await db.open()
+    station = StubbornStation()
+    bus = EventBus()
+    cs = SimpleNamespace(db=db, store=Store.on(db), registry=station, clock=lambda: 1000.0, bus=bus)
+    service = ConfigService(cs, boot_delay_s=0)  # type: ignore[arg-type]
+    taken = bus.subscribe()
+    runner = asyncio.create_task(service.run())
+
+    async def next_snapshot() -> SnapshotTaken:
+        while not isinstance(event := await taken.get(), SnapshotTaken):
+            pass
+        return event
+
+    try:
+        await service.started.wait()
+        bus.publish(StationConnected("A", 1000.0))  # smart charging needs this connection's read
+        assert (await asyncio.wait_for(next_snapshot(), 10)).reason == "connect"
+        bus.publish(StationConnected("A", 1000.0))
+        bus.publish(StationBooted("A", 1000.0, "Accepted", "Alfen BV", "NG910", None))
+        assert (await asyncio.wait_for(next_snapshot(), 10)).reason == "boot"  # one read, not two
+        await asyncio.sleep(0.2)
+        assert taken.empty()
+    finally:
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+        await db.close()

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from csms.cli import build_parser, main
-from csms.cli.sim_stations import build_site
+from csms.cli.sim_stations import _summary, build_site
 from tests.fixtures_sim import MiniCentralSystem
 
 
@@ -50,6 +50,18 @@ def test_options_build_the_site() -> None:
     assert all(s.sockets == 2 for s in site.stations)
     assert site.clock.speed == 30
     assert site.stations[0].config.value("MeterValueSampleInterval") == "10"
+    assert not site.stations[0].strict_boot and not site.stations[0].unphased_current
+
+
+def test_firmware_behaviour_flags() -> None:
+    args = build_parser().parse_args(
+        ["sim", "stations", "--url", "ws://h/ocpp", "--strict-boot", "--unphased-current"]
+    )
+    site = build_site(args)
+    (station,) = site.stations
+    assert station.strict_boot and station.unphased_current
+    station.refused_before_boot.append("GetConfiguration")
+    assert _summary(site).endswith(", 1 CALL(s) refused before the boot answer")
 
 
 async def test_runs_stations_with_evs_until_interrupted(mini_cs: MiniCentralSystem) -> None:

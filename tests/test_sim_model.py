@@ -234,3 +234,13 @@ def test_meter_loss_with_active_load_balancing_falls_back_to_safe_current() -> N
     plain = model()
     plain.meter_lost = True
     assert plain.step(T0 + 1) == [] and plain.station_status == "Available"
+
+
+def test_unphased_current_is_one_value_without_a_phase() -> None:
+    # A 2-phase EV drawing 10 A per phase: one Current.Import of 10 A for the outlet.
+    sample = Sample(1, 7, T0, (10.0, 0.0, 10.0), 4600.0, 12345.6, 16.0)
+    values = sampled_values(sample, ["Current.Import", "Power.Active.Import"], unphased=True)
+    assert [(v["measurand"], v.get("phase"), v["value"]) for v in values] == [
+        ("Current.Import", None, "10.0"),
+        ("Power.Active.Import", None, "4600"),
+    ]

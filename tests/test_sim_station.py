@@ -359,3 +359,67 @@ async def test_meter_loss_reports_faulted_connector_0(mini_cs, sim_stations) -> 
     assert "safe mode max 6.0A" in faulted["info"]
     station.meter_lost = False
     await mini_cs.wait_for(lambda: statuses(mini_cs, sid, 0)[-1:] == ["Available"])
+
+
+@pytest.mark.parametrize("strict", [True, False])
+async def test_strict_boot_refuses_calls_before_the_boot_answer(
+    mini_cs, sim_stations, strict
+) -> None:
+    mini_cs.inject_before_boot_answer = ("GetConfiguration", {"key": ["HeartbeatInterval"]})
+    (station,) = await sim_stations(1, mini_cs.url, strict_boot=strict)
+    await mini_cs.wait_for(lambda: next(iter(mini_cs.injected.values())) is not None)
+    (answer,) = mini_cs.injected.values()
+    assert answer is not None
+    if strict:
+        assert answer[0] == 4 and answer[2] == "SecurityError"
+        assert station.refused_before_boot == ["GetConfiguration"]
+    else:
+        assert answer[0] == 3 and answer[2]["configurationKey"][0]["key"] == "HeartbeatInterval"
+        assert station.refused_before_boot == []
+    # After the answer every CALL is handled, also by a strict station.
+    mini_cs.inject_before_boot_answer = None
+    read = await mini_cs.call(
+        station.station_id, "GetConfiguration", {"key": ["NumberOfConnectors"]}
+    )
+    assert read["configurationKey"][0]["value"] == "1"
+    assert len(station.refused_before_boot) == (1 if strict else 0)
+
+
+async def test_a_reconnect_needs_a_new_boot_answer(mini_cs, sim_stations) -> None:
+    (station,) = await sim_stations(1, mini_cs.url, strict_boot=True)
+    assert station.boot_answered
+    mini_cs.inject_before_boot_answer = ("GetConfiguration", {})
+    await mini_cs.disconnect(station.station_id)
+    await mini_cs.wait_for(
+        lambda: len(mini_cs.messages(station.station_id, "BootNotification")) == 2
+    )
+    await station.wait_for(lambda: station.refused_before_boot == ["GetConfiguration"])
+    await station.wait_booted()
+    assert station.boot_answered
+
+
+async def test_unphased_station_reports_one_current(mini_cs, sim_stations, sim_clock) -> None:
+    (station,) = await sim_stations(
+        1, mini_cs.url, unphased_current=True, config={"MeterValueSampleInterval": "10"}
+    )
+    sid = station.station_id
+    station.plug_in(1, SimEv(max_current_a=16, phases=1, id_tag="T1"))
+    await station.wait_transaction(1)
+    past_probing(sim_clock)
+    sim_clock.advance(10)
+    sim_clock.tick_now()
+
+    def currents() -> list[list[tuple[str | None, float]]]:
+        return [
+            [
+                (v.get("phase"), float(v["value"]))
+                for v in sampled
+                if v["measurand"] == "Current.Import"
+            ]
+            for m in mini_cs.messages(sid, "MeterValues")
+            for sampled in [m["meterValue"][0]["sampledValue"]]
+        ]
+
+    # One value per message, without a phase; after the probing minute the EV's 16 A.
+    await mini_cs.wait_for(lambda: [(None, 16.0)] in currents())
+    assert all(len(c) == 1 and c[0][0] is None for c in currents())

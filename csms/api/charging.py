@@ -69,6 +69,9 @@ class SiteStation(BaseModel):
     safe_default_a: float = Field(
         description="its TxDefaultProfile limit per socket (what it applies while we are silent)"
     )
+    capabilities_read: bool = Field(
+        description="its capabilities were read in its current connection (else no profile yet)"
+    )
 
 
 class MeterHealthView(BaseModel):

@@ -26,7 +26,8 @@ class ChargingSettings(BaseModel):
     control_interval_s: float = Field(default=1.0, gt=0, le=60)
     """The control loop runs at least this often, readings or not (meter staleness, renewals)."""
     snapshot_refresh_s: float = Field(default=30.0, gt=0)
-    """How often the stations' local limits are re-read from their latest configuration snapshot."""
+    """Unused: snapshots now reach the control loop as events. Accepted so that configuration
+    files written for earlier versions still load."""
 
     @model_validator(mode="after")
     def _consistent(self) -> ChargingSettings:

@@ -6,6 +6,12 @@ meter reading and every station event of the site (and at least every `control_i
 silent meter turns into safe mode), runs the balancing core, composes each charging connector's
 limit with the station's local limits and the operator caps, and hands the targets to the
 dispatcher's book.
+
+Nothing goes to a station before it is ready: a station's capabilities (rate unit, stack level,
+periods, connectors) must come from a configuration snapshot taken in its current connection
+(configuration management publishes `SnapshotTaken` after each read, and reads every station
+after its boot or connect), and then `PROFILE_PAUSE_S` must pass, so the post-boot work is paced:
+BootNotification answer, a pause, the snapshot, a pause, the profiles one at a time.
 """
 
 from __future__ import annotations
@@ -31,9 +37,10 @@ from csms.settings import SiteSettings
 
 log = logging.getLogger(__name__)
 
-# The latest configuration snapshot of a station: (an id that changes with every new snapshot,
-# key → value), or None while it has none.
-Snapshot = Callable[[str], Awaitable[tuple[Any, Mapping[str, str | None]] | None]]
+# Between a station's snapshot and its first profile (pacing: strict stations drop the link
+# under a burst of calls right after boot).
+PROFILE_PAUSE_S = 1.0
+
 Allocate = Callable[..., Allocation]
 
 
@@ -59,7 +66,6 @@ class SiteLoop:
         online: Callable[[str], bool],
         clock: Callable[[], float],
         allocate: Allocate,
-        snapshot: Snapshot | None = None,
         on_method: Callable[[str, str], Awaitable[None]] | None = None,
         on_result: Callable[[Command, str, float], None] | None = None,
     ) -> None:
@@ -68,7 +74,7 @@ class SiteLoop:
         self.clock = clock
         self.model = SiteModel(site)
         self.allocate = allocate
-        self.snapshot = snapshot
+        self.online = online
         self.on_method = on_method
         self.caps = OperatorCaps()
         self.state = BalancerState()
@@ -89,7 +95,7 @@ class SiteLoop:
         self.dispatcher = Dispatcher(
             self.book,
             call,
-            online,
+            self.can_send,
             clock,
             tick_s=min(0.5, charging.control_interval_s),
             on_result=self._on_result,
@@ -104,8 +110,8 @@ class SiteLoop:
         )
         self._wake = asyncio.Event()
         self._proven: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
-        self._snapshot_ids: dict[str, Any] = {}
-        self._awaiting: dict[str, float] = {}  # station → until when to look for its snapshot
+        # Stations whose capabilities were read in this connection → from when to send profiles.
+        self._ready: dict[str, float] = {}
         # Safe defaults before the first step (every station counted as a double until known),
         # so a station online at once never gets the book's placeholder.
         for station_id, safe_default in self.model.safe_defaults().items():
@@ -138,13 +144,31 @@ class SiteLoop:
             m.sampled(event.station_id, event.connector_id, event.values, self.clock())
             return  # measurements refine the next step; no need to balance on each of them
         elif isinstance(event, events.StationConnected):
-            # A new connection: we cannot know which profiles the station kept, send them again.
+            # A new connection: we cannot know which profiles the station kept, send them again
+            # once its capabilities are read in this connection.
+            self._ready.pop(event.station_id, None)
             self.book.forget_station(event.station_id)
             self.dispatcher.wake(full=True)
-        elif isinstance(event, events.StationBooted):
-            # Its configuration is read again after a boot; watch for the new snapshot.
-            self._awaiting[event.station_id] = asyncio.get_running_loop().time() + 120.0
+        elif isinstance(event, (events.StationBooted, events.StationDisconnected)):
+            # A boot may change what the station accepts (new firmware): read it again first.
+            self._ready.pop(event.station_id, None)
+        elif isinstance(event, events.SnapshotTaken):
+            self.apply_snapshot(event.station_id, event.values)
+            if event.station_id not in self._ready:
+                self._ready[event.station_id] = self.clock() + PROFILE_PAUSE_S
+                log.info("station %s: capabilities read; profiles follow", event.station_id)
+            self.dispatcher.wake(full=True)
         self._wake.set()
+
+    def can_send(self, station_id: str) -> bool:
+        """Whether the dispatcher may send to a station now: online, its capabilities read in
+        this connection, and the pause after that read over."""
+        ready_at = self._ready.get(station_id)
+        return ready_at is not None and ready_at <= self.clock() and self.online(station_id)
+
+    def is_ready(self, station_id: str) -> bool:
+        """Whether the station's capabilities were read in its current connection."""
+        return station_id in self._ready
 
     def set_caps(self, caps: OperatorCaps) -> None:
         """New operator caps: the station cap also goes out as a ChargePointMaxProfile."""
@@ -184,8 +208,6 @@ class SiteLoop:
             group.create_task(self.poller.run(), name=f"meter-{self.site.id}")
             group.create_task(self.dispatcher.run(), name=f"dispatch-{self.site.id}")
             group.create_task(self._store_methods(), name=f"methods-{self.site.id}")
-            if self.snapshot is not None:
-                group.create_task(self._refresh_snapshots(), name=f"snapshots-{self.site.id}")
             group.create_task(self._control(), name=f"control-{self.site.id}")
 
     async def _control(self) -> None:
@@ -232,37 +254,9 @@ class SiteLoop:
             return None
         return GridReading.of(self.reading)
 
-    async def _refresh_snapshots(self) -> None:
-        """Re-read every station's latest snapshot now and then, and a booted station's every
-        second until its new snapshot appears (taken by configuration management after boot)."""
-        assert self.snapshot is not None
-        loop = asyncio.get_running_loop()
-        next_full = loop.time()
-        while True:
-            full = loop.time() >= next_full
-            if full:
-                next_full = loop.time() + self.charging.snapshot_refresh_s
-            waiting = {sid for sid, until in self._awaiting.items() if until > loop.time()}
-            self._awaiting = {sid: self._awaiting[sid] for sid in waiting}
-            changed = False
-            for station_id in self.model.station_ids if full else sorted(waiting):
-                try:
-                    found = await self.snapshot(station_id)
-                except Exception:
-                    log.exception("site %s: reading %s's snapshot failed", self.site.id, station_id)
-                    continue
-                if found is None or self._snapshot_ids.get(station_id) == found[0]:
-                    continue
-                self._snapshot_ids[station_id] = found[0]
-                self._awaiting.pop(station_id, None)
-                self.apply_snapshot(station_id, found[1])
-                changed = True
-            if changed:
-                self._wake.set()
-            await asyncio.sleep(1.0)
-
     def apply_snapshot(self, station_id: str, values: Mapping[str, str | None]) -> None:
-        """Local limits and profile capabilities from a station's configuration snapshot."""
+        """Local limits and profile capabilities from a station's configuration snapshot (one
+        stored earlier only informs; a fresh one in this connection also makes it ready)."""
         self.model.local[station_id] = local_limits_from_config(values)
         try:
             declared = int(str(values.get("NumberOfConnectors")).strip())

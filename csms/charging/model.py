@@ -58,6 +58,10 @@ DRAWING_A = 0.5
 SETTLE_S = 1.5
 # An EV drawing this much less than it was offered is limited by itself, not by us.
 UNDERUSE_A = 1.0
+# Nominal phase-to-neutral voltage for reading an EV's phase count from power and current.
+NOMINAL_V = 230.0
+# A power/current ratio this far from a whole number of phases says nothing about the count.
+PHASE_RATIO_DOUBT = 0.35
 # Accepted limits remembered per session (enough to cover a meter reading's age).
 LIMIT_HISTORY = 16
 # Connector states in which a running transaction draws (or may draw) current.
@@ -91,6 +95,7 @@ class ConnectorState:
     drawing_on: tuple[int, ...] | None = None  # grid phases (0-based) seen carrying current
     limits: list[tuple[float, float]] = field(default_factory=list)  # (since, A) applied, in order
     offered_a: float | None = None  # Current.Offered
+    ev_phases: int | None = None  # the session's EV phase count, read from an unphased sample
 
 
 @dataclass(slots=True)
@@ -103,6 +108,7 @@ class SiteModel:
     declared_connectors: dict[str, int] = field(default_factory=dict)  # NumberOfConnectors
     meter_lost: set[str] = field(default_factory=set)
     tx_connector: dict[int, ConnectorKey] = field(default_factory=dict)
+    _site: Site | None = field(default=None, repr=False)  # the last `balancing_site()`
 
     @property
     def station_ids(self) -> list[str]:
@@ -145,6 +151,7 @@ class SiteModel:
         state.started_at = at
         state.measured_grid_a = None
         state.sampled_at = None
+        state.ev_phases = None
         state.limits.clear()
         self.tx_connector[transaction_id] = (station_id, connector_id)
 
@@ -167,10 +174,16 @@ class SiteModel:
     ) -> None:
         if connector_id < 1:
             return
-        state = self.connector((station_id, connector_id))
+        key = (station_id, connector_id)
+        state = self.connector(key)
         phases = [values.get(("Current.Import", f"L{n}")) for n in (1, 2, 3)]
+        unphased = values.get(("Current.Import", None))
+        grid: tuple[float, float, float] | None = None
         if all(p is not None for p in phases):
             grid = (float(phases[0]), float(phases[1]), float(phases[2]))  # type: ignore[arg-type]
+        elif unphased is not None:
+            grid = self._unphased_grid(key, state, float(unphased), values)
+        if grid is not None:
             state.measured_grid_a = grid
             state.sampled_at = received_at
             if max(grid) >= DRAWING_A:
@@ -178,6 +191,42 @@ class SiteModel:
         offered = values.get(("Current.Offered", None))
         if offered is not None:
             state.offered_a = float(offered)
+
+    def _unphased_grid(
+        self,
+        key: ConnectorKey,
+        state: ConnectorState,
+        amps: float,
+        values: Mapping[tuple[str, str | None], float],
+    ) -> tuple[float, float, float]:
+        """One `Current.Import` for the outlet (no `phase`): `amps` on each grid phase the EV
+        uses, through the socket's rotation.
+
+        The EV's phase count comes from the same sample's power (P / (V × I)), else from an
+        earlier sample of the session. Unknown, it is chosen on the safe side: when the meter
+        includes the EVs their draw is taken out of it, so one phase (never more EV draw than
+        there is; the rest stays counted as other load); when it does not, every phase of the
+        socket (never less EV load than there is).
+        """
+        count = phases_from_power(amps, _power_w(values), _voltage_v(values))
+        if count is not None:
+            state.ev_phases = count
+        count = count or state.ev_phases or (1 if self.settings.meter_includes_ev else 3)
+        rotation = self.socket_rotation(key)
+        on = set(rotation.grid_phases(range(1, count + 1)))
+        return (
+            amps if 1 in on else 0.0,
+            amps if 2 in on else 0.0,
+            amps if 3 in on else 0.0,
+        )
+
+    def socket_rotation(self, key: ConnectorKey) -> PhaseRotation:
+        """The socket's effective rotation (feeder and the station's internal wiring)."""
+        site = self._site or self.balancing_site()
+        socket = compiled(site).by_key.get(key)
+        if socket is None:  # a socket reported for the first time: the site grew
+            socket = compiled(self.balancing_site()).by_key.get(key)
+        return self.rotation(key[0]) if socket is None else socket.rotation
 
     # -- balancing inputs --------------------------------------------------------------------
     def rotation(self, station_id: str) -> PhaseRotation:
@@ -208,7 +257,7 @@ class SiteModel:
                     circuit_id=configured.circuit,
                 )
             )
-        return Site(
+        site = Site(
             grid_limit_a=s.grid_limit_a,
             stations=tuple(stations),
             id=s.id,
@@ -230,6 +279,8 @@ class SiteModel:
             ramp_a_per_s=s.ramp_a_per_s,
             circuits=tuple(BalancingCircuit(c.id, c.limit_a, c.parent) for c in s.circuits),
         )
+        self._site = site
+        return site
 
     def note_limit(self, key: ConnectorKey, since: float, limit_a: float) -> None:
         """The limit the station applies to this connector's session, accepted at `since`."""
@@ -416,3 +467,28 @@ class SiteModel:
             urgent = allocation.safe_mode or over or limit.source in _HARD_SOURCES
             out.append(Target(key[0], key[1], limit.value_a, limit.source, tx, urgent))
         return out
+
+
+def phases_from_power(amps: float, power_w: float | None, voltage_v: float) -> int | None:
+    """How many phases an EV drawing `amps` per phase at `power_w` uses (1-3), or None when the
+    sample cannot tell (no power, too little current, a ratio between two counts)."""
+    if power_w is None or amps < DRAWING_A or power_w <= 0 or voltage_v <= 0:
+        return None
+    ratio = power_w / (voltage_v * amps)
+    count = round(ratio)
+    if count < 1 or abs(ratio - count) > PHASE_RATIO_DOUBT:
+        return None  # also power in kW: a ratio near 0
+    return min(3, count)
+
+
+def _power_w(values: Mapping[tuple[str, str | None], float]) -> float | None:
+    power = values.get(("Power.Active.Import", None))
+    return None if power is None else float(power)
+
+
+def _voltage_v(values: Mapping[tuple[str, str | None], float]) -> float:
+    for phase in (None, "L1-N", "L1"):
+        voltage = values.get(("Voltage", phase))
+        if voltage is not None and voltage > 0:
+            return float(voltage)
+    return NOMINAL_V

@@ -1,15 +1,16 @@
 """Smart charging as a service of the central system: one control loop per configured site.
 
 `ChargingService.run()` runs in the central system's TaskGroup. It restores what earlier runs
-stored (operator caps, proven methods, running transactions, connector states), routes station
-events to the loop of the site the station belongs to, and starts every `SiteLoop`.
+stored (operator caps, proven methods, running transactions, connector states, the stations'
+latest configuration snapshots), routes station events (and `SnapshotTaken` from configuration
+management) to the loop of the site the station belongs to, and starts every `SiteLoop`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from balancing import allocate
@@ -17,6 +18,7 @@ from csms import events
 from csms.charging.book import Command
 from csms.charging.loop import SiteLoop
 from csms.charging.store import SCOPES, ChargingStore, caps_for_site
+from csms.config.store import ConfigStore
 
 if TYPE_CHECKING:
     from csms.app import CentralSystem
@@ -56,7 +58,6 @@ class ChargingService:
                 online=cs.registry.is_online,
                 clock=cs.clock,
                 allocate=allocate,
-                snapshot=self._snapshot,
                 on_method=self._store_method,
                 on_result=self._on_result,
             )
@@ -86,6 +87,9 @@ class ChargingService:
         caps = await self.store.caps()
         methods = await self.store.methods()
         running = await self.cs.store.transactions.running()
+        # Local limits and socket counts known from earlier snapshots; a station still gets no
+        # profile before its capabilities are read again in its current connection.
+        snapshots = await ConfigStore(self.cs.db).latest_snapshots()
         for site_id, loop in self.sites.items():
             stations = set(loop.model.station_ids)
             loop.set_caps(caps_for_site(caps, site_id, stations))
@@ -94,6 +98,8 @@ class ChargingService:
             for station_id in stations:
                 connectors.extend(await self.cs.store.stations.connectors(station_id))
             loop.load_running(running, connectors)
+            for station_id in stations & snapshots.keys():
+                loop.apply_snapshot(station_id, snapshots[station_id].values)
 
     async def _route(self, queue: asyncio.Queue[events.Event]) -> None:
         while True:
@@ -101,12 +107,6 @@ class ChargingService:
             loop = self.site_of(event.station_id)
             if loop is not None:
                 loop.on_event(event)
-
-    async def _snapshot(self, station_id: str) -> tuple[Any, Mapping[str, str | None]] | None:
-        from csms.config.store import ConfigStore
-
-        record = await ConfigStore(self.cs.db).latest_snapshot(station_id)
-        return None if record is None else (record.id, record.values)
 
     async def _store_method(self, station_id: str, method: str) -> None:
         await self.store.set_method(station_id, method, self.cs.clock())

@@ -113,6 +113,8 @@ def site_view(loop: SiteLoop, now: float) -> dict[str, Any]:
                 "method": method_label(loop, sid),
                 "meter_lost": sid in loop.model.meter_lost,
                 "safe_default_a": loop.book.station(sid).safe_limit_a,
+                # No profile goes out before the capabilities are read in this connection.
+                "capabilities_read": loop.is_ready(sid),
             }
             for sid in loop.model.station_ids
         ],

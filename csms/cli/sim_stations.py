@@ -47,6 +47,16 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--sample-interval", type=int, help="MeterValueSampleInterval in s (station default 900)"
     )
+    p.add_argument(
+        "--strict-boot",
+        action="store_true",
+        help="answer CALLs that come before the BootNotification answer with a CALLERROR",
+    )
+    p.add_argument(
+        "--unphased-current",
+        action="store_true",
+        help="report Current.Import as one value without a phase",
+    )
     p.add_argument("--plug-in", action="store_true", help="plug an EV into every socket")
     p.add_argument("--ev-current", type=float, default=16.0, help="EV maximum current, A (16)")
     p.add_argument("--ev-phases", type=int, choices=(1, 2, 3), default=3, help="EV phases (3)")
@@ -97,6 +107,8 @@ def build_site(args: argparse.Namespace) -> SimSite:
         rotations=rotations,
         password=args.password,
         config=config,
+        strict_boot=args.strict_boot,
+        unphased_current=args.unphased_current,
     )
     return site
 
@@ -105,10 +117,14 @@ def _summary(site: SimSite) -> str:
     booted = sum(1 for s in site.stations if s.booted)
     sessions = sum(len(s.transactions) for s in site.stations)
     l1, l2, l3 = site.grid_currents()
-    return (
+    line = (
         f"{booted}/{len(site.stations)} stations booted, {sessions} transactions, "
         f"EV current L1 {l1:.1f} A, L2 {l2:.1f} A, L3 {l3:.1f} A"
     )
+    if any(s.strict_boot for s in site.stations):
+        refused = sum(len(s.refused_before_boot) for s in site.stations)
+        line += f", {refused} CALL(s) refused before the boot answer"
+    return line
 
 
 async def _plug_in_when_booted(site: SimSite, args: argparse.Namespace) -> None:

@@ -8,6 +8,8 @@ then follows the station's answer and the reboot policy:
            ─► reboot-required                                (policy never: the user resets)
            ─► rejected | not-supported | failed | accepted   (accepted: write-only, unreadable)
 
+    verified ◄─► drifted   (a later snapshot shows another value; matching again: verified)
+
 After any boot, the fresh snapshot decides whether values waiting for a reboot are really there.
 """
 
@@ -34,8 +36,11 @@ ACCEPTED = "accepted"
 REJECTED = "rejected"
 NOT_SUPPORTED = "not-supported"
 FAILED = "failed"
+DRIFTED = "drifted"
 
-FINAL_STATES = frozenset({VERIFIED, NOT_VERIFIED, ACCEPTED, REJECTED, NOT_SUPPORTED, FAILED})
+FINAL_STATES = frozenset(
+    {VERIFIED, NOT_VERIFIED, ACCEPTED, REJECTED, NOT_SUPPORTED, FAILED, DRIFTED}
+)
 # States a boot resolves: the fresh snapshot shows whether the value took effect.
 AWAITING_BOOT = (VERIFYING, REBOOT_PENDING, REBOOTING, REBOOT_REQUIRED)
 # Settled: nothing more happens without a user action (reboot-required waits for a reset).

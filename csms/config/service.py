@@ -1,11 +1,17 @@
 """Remote configuration service: snapshots, the change queue, reboots and verification.
 
 One worker task per station (created on demand, owned by the service's TaskGroup) does all the
-station's configuration work in order: after a boot it waits a moment (pacing: strict stations
-drop the link under a burst of calls right after boot), takes a snapshot, verifies changes that
-waited for the reboot, then sends queued changes in order, then resets the station if a change
-needs it and the policy allows (`when-idle` waits for the last transaction to stop). Calls go
-through `registry.call`, which keeps one CALL in flight per station and owns the timeout.
+station's configuration work in order: after a boot or a (re)connect it waits a moment (pacing:
+strict stations drop the link under a burst of calls right after boot), takes a snapshot (which
+smart charging waits for: `SnapshotTaken` carries the station's capabilities), verifies changes
+that waited for the reboot, then sends queued changes in order, then resets the station if a
+change needs it and the policy allows (`when-idle` waits for the last transaction to stop). Calls
+go through `registry.call`, which keeps one CALL in flight per station and owns the timeout.
+
+Every stored snapshot is also compared with the verified changes: a value that moved away (a
+reboot, a local edit) marks its change `drifted`, logged once. The BootNotification answer's
+`interval` comes from `heartbeat_interval`, so a HeartbeatInterval the operator set survives the
+station's reboots.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from csms import events
 from csms.config import changes as ch
+from csms.config import desired
 from csms.config.catalog import CATALOG, lookup, spellings
 from csms.config.license import LicenseWorkflow
 from csms.config.scn_service import ScnService
@@ -140,6 +147,7 @@ class ConfigService:
         Raises `CallFailed` (e.g. `StationOffline`) when the station cannot be read.
         """
         async with self._slots:
+            read_from = self.cs.clock()
             previous = await self.store.latest_snapshot(station_id)
             known = previous.values if previous else {}
             entries: list[ConfigEntry]
@@ -163,9 +171,44 @@ class ConfigService:
                 extra = await self._read(station_id, missing, max_keys)
                 entries += [ConfigEntry(k, v, ro) for k, (v, ro) in extra[0].items()]
                 unknown += extra[1]
-            return await self.store.add_snapshot(
+            snapshot = await self.store.add_snapshot(
                 station_id, self.cs.clock(), reason, entries, sorted(set(unknown))
             )
+        self.cs.bus.publish(
+            events.SnapshotTaken(station_id, self.cs.clock(), snapshot.id, reason, snapshot.values)
+        )
+        await self._mark_drift(snapshot, read_from)
+        return snapshot
+
+    async def _mark_drift(self, snapshot: SnapshotRecord, read_from: float) -> None:
+        changes = await self.store.changes(snapshot.station_id)
+        for found in desired.drift(changes, snapshot.values, snapshot.id, read_from):
+            if found.state == ch.DRIFTED:
+                log.warning(
+                    "%s: %s %s (change %d)",
+                    snapshot.station_id,
+                    found.change.key,
+                    found.detail,
+                    found.change.id,
+                )
+            await self._set(
+                found.change, state=found.state, reported_value=found.reported, detail=found.detail
+            )
+
+    async def heartbeat_interval(self, station_id: str, default: int) -> int:
+        """The interval for a BootNotification answer (the station applies it to its
+        HeartbeatInterval): the operator's latest wanted change, else the latest snapshot's
+        value, else `default`. A failed lookup answers `default` rather than failing the boot."""
+        try:
+            changes = await self.store.changes(station_id)
+            snapshot = await self.store.latest_snapshot(station_id)
+        except Exception:
+            log.exception(
+                "%s: desired HeartbeatInterval unknown; answering %d", station_id, default
+            )
+            return default
+        values = None if snapshot is None else snapshot.values
+        return desired.heartbeat_interval(changes, values, default)
 
     async def _max_keys(self, station_id: str, previous: SnapshotRecord | None) -> int:
         if previous is not None:
@@ -429,7 +472,8 @@ class _StationWorker:
             if no_boot:
                 self._reset_at = None  # it reboots when it comes back; that boot verifies
             return
-        if self._booted or self._connected:
+        connected = self._connected
+        if self._booted or connected:
             self._connected = False
             await asyncio.sleep(service.boot_delay_s)  # pace post-boot work
         if self._booted or no_boot:
@@ -440,6 +484,10 @@ class _StationWorker:
             snapshot = await service.take_snapshot(sid, reason)
             async with self.lock:
                 await service.verify_after_boot(snapshot, at)
+        elif connected:
+            # A reconnect without a boot: smart charging still needs the capabilities read in
+            # this connection before it sends a profile.
+            await service.take_snapshot(sid, "connect")
         for record in await service.store.changes(sid, states=[ch.QUEUED]):
             service._answer(await service.send_change(record))
         await self._maybe_reset()

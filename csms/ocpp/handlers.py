@@ -7,7 +7,7 @@ its data is durably stored, so the session acknowledges nothing it could lose.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -71,6 +71,9 @@ class Handlers:
         self.store = store
         self.bus = bus
         self.clock = clock
+        # `await heartbeat_interval(station_id, default)`: the interval to answer an accepted
+        # boot with (configuration management's desired HeartbeatInterval; wired by the app).
+        self.heartbeat_interval: Callable[[str, int], Awaitable[int]] | None = None
         self._table = {
             "Authorize": self.authorize,
             "BootNotification": self.boot_notification,
@@ -125,6 +128,9 @@ class Handlers:
             )
         )
         interval = self.settings.heartbeat_interval_s if registered else 60
+        if registered and self.heartbeat_interval is not None:
+            # The station applies it to HeartbeatInterval: answer what the operator set.
+            interval = await self.heartbeat_interval(station_id, interval)
         return {"status": status, "currentTime": iso_now(now), "interval": interval}
 
     async def heartbeat(self, station_id: str, p: dict[str, Any]) -> dict[str, Any]:

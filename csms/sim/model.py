@@ -379,12 +379,21 @@ class StationModel:
         )
 
 
-def sampled_values(sample: Sample, measurands: list[str]) -> list[dict[str, Any]]:
-    """The `sampledValue` list of a MeterValues message for the configured measurands."""
+def sampled_values(
+    sample: Sample, measurands: list[str], *, unphased: bool = False
+) -> list[dict[str, Any]]:
+    """The `sampledValue` list of a MeterValues message for the configured measurands.
+
+    `unphased`: `Current.Import` as one value for the outlet without a `phase` (the current per
+    phase the EV draws), as some firmware reports it.
+    """
     out: list[dict[str, Any]] = []
     base = {"context": sample.context, "location": "Outlet"}
     for measurand in measurands:
-        if measurand == "Current.Import":
+        if measurand == "Current.Import" and unphased:
+            amps = max(sample.grid_a)
+            out.append({**base, "measurand": measurand, "unit": "A", "value": f"{amps:.1f}"})
+        elif measurand == "Current.Import":
             for name, amps in zip(PHASE_NAMES, sample.grid_a, strict=True):
                 out.append(
                     {**base, "measurand": measurand, "phase": name, "unit": "A",

@@ -53,6 +53,17 @@ class StationProtocol(ChargePoint):
             frame = None  # the library reports malformed frames
         if isinstance(frame, list) and len(frame) >= 3 and frame[0] == 3:
             self.station.on_call_result(str(frame[1]), frame[2])
+        if (
+            isinstance(frame, list)
+            and len(frame) == 4
+            and frame[0] == 2
+            and self.station.refuse_before_boot(str(frame[2]))
+        ):
+            # Strict firmware: nothing is handled before the BootNotification was answered.
+            log.info("%s: %s refused before the boot answer", self.station.station_id, frame[2])
+            error = [4, frame[1], "SecurityError", "BootNotification not answered yet", {}]
+            await self._send(json.dumps(error))
+            return
         await super().route_message(raw_msg)
 
     # -- configuration --------------------------------------------------------------------------

@@ -123,6 +123,12 @@ class SimStation:
     `config` sets initial key values (read-only ones too, e.g. ChargeProfileMaxStackLevel "5");
     `unlocked_features` the licensed feature bits at start; `reject_tx_profile` makes it refuse
     TxProfiles like some stations do; `record_frames` keeps every frame in `frames`.
+
+    Firmware behaviours seen on real stations: the `interval` of an accepted BootNotification
+    becomes the HeartbeatInterval key (always); `unphased_current` reports `Current.Import` as one
+    value for the outlet without a `phase` (the EV's current per phase); `strict_boot` answers
+    every CALL that arrives before its BootNotification was answered with a CALLERROR
+    `SecurityError` and records its action in `refused_before_boot`.
     """
 
     def __init__(
@@ -144,6 +150,8 @@ class SimStation:
         reboot_delay_s: float = 2.0,
         record_frames: bool = False,
         response_timeout: float = 30.0,
+        strict_boot: bool = False,
+        unphased_current: bool = False,
     ) -> None:
         self.station_id = station_id
         self.url = url.rstrip("/") + "/" + station_id
@@ -160,6 +168,11 @@ class SimStation:
         self.serial = serial or f"ACE{zlib.crc32(station_id.encode()) % 10**7:07d}"
         self.reboot_delay_s = reboot_delay_s
         self.response_timeout = response_timeout
+        self.strict_boot = strict_boot
+        self.unphased_current = unphased_current
+        # Actions of CALLs refused because they came before the BootNotification answer.
+        self.refused_before_boot: list[str] = []
+        self._boot_answered = False  # in this connection
         self.frames: list[tuple[str, str]] = []
         self._record = record_frames
         self.registration_status: str | None = None
@@ -215,6 +228,19 @@ class SimStation:
     @property
     def booted(self) -> bool:
         return self._booted.is_set()
+
+    @property
+    def boot_answered(self) -> bool:
+        """Whether the central system answered a BootNotification in this connection."""
+        return self._boot_answered
+
+    def refuse_before_boot(self, action: str) -> bool:
+        """Whether to refuse a CALL now (strict boot, not answered yet); records the refusal."""
+        if not self.strict_boot or self._boot_answered:
+            return False
+        self.refused_before_boot.append(action)
+        self._changed.set()
+        return True
 
     @property
     def connected(self) -> bool:
@@ -362,7 +388,7 @@ class SimStation:
         measurands = [
             m.strip() for m in self.config.value("MeterValuesSampledData").split(",") if m.strip()
         ]
-        values = sampled_values(sample, measurands)
+        values = sampled_values(sample, measurands, unphased=self.unphased_current)
         if not values:
             return
         meter_value = [{"timestamp": sc.format_time(sample.at), "sampledValue": values}]
@@ -548,6 +574,7 @@ class SimStation:
                     failures = 0
                     self.connects += 1
                     self._ws = ws
+                    self._boot_answered = False
                     try:
                         await self._session(ws)
                     finally:
@@ -586,10 +613,21 @@ class SimStation:
             meter_type="Alfen internal",
         )
 
+    def _boot_answer_arrived(self, payload: dict[str, Any]) -> None:
+        # Runs in the receive loop as the answer arrives, so a CALL right behind it is accepted.
+        self._boot_answered = True
+
     async def _boot(self, cp: Any) -> None:
         while True:
             self._boot_trigger.clear()
-            answer = await cp.call(self._boot_notification(), suppress=False)
+            unique_id = str(uuid.uuid4())
+            self._result_hooks[unique_id] = self._boot_answer_arrived
+            try:
+                answer = await cp.call(
+                    self._boot_notification(), suppress=False, unique_id=unique_id
+                )
+            finally:
+                self._result_hooks.pop(unique_id, None)
             self.registration_status = answer.status
             if answer.status == "Accepted":
                 if answer.interval > 0:
