@@ -306,8 +306,11 @@ def _meter_values(tx: int | None, n: int) -> dict[str, Any]:
     return payload
 
 
-async def test_pending_station_gets_no_service_and_bounded_storage(database_url: str) -> None:
+async def test_pending_station_gets_no_service_and_bounded_storage(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
     limit = 5
+    caplog.set_level(logging.WARNING, logger="csms.ocpp.handlers")
     settings = make_settings(database_url, unknown_stations="pending", pending_row_limit=limit)
     async with running_central_system(settings) as cs:
         queue = cs.bus.subscribe()
@@ -365,6 +368,15 @@ async def test_pending_station_gets_no_service_and_bounded_storage(database_url:
             assert len(await cs.store.transactions.unmatched_stops("PEND-1")) == limit
             row = await cs.store.transactions.get(tx)
             assert row is not None and row["meter_stop"] == 700
+            # Each bound is reported once, not once per message of the flood.
+            bounds = [r.getMessage() for r in caplog.records if "bound of" in r.getMessage()]
+            assert sorted(m.split("bound of 5 ")[1].split(" is")[0] for m in bounds) == [
+                "connectors",
+                "events",
+                "sampled values",
+                "transactions",
+                "unknown StopTransactions",
+            ]
 
             # Approved: the same session gets full service at its next message.
             await cs.store.stations.set_status("PEND-1", "accepted")

@@ -100,6 +100,8 @@ class Handlers:
         # next message; leaving "accepted" (rejection) closes the session, and the server calls
         # `forget` at every new connection.
         self._accepted: set[str] = set()
+        # (station, kind) whose bound was reported: a flood of messages logs once, not per message.
+        self._bound_logged: set[tuple[str, str]] = set()
         self._table = {
             "Authorize": self.authorize,
             "BootNotification": self.boot_notification,
@@ -141,13 +143,20 @@ class Handlers:
         limit = self.settings.pending_row_limit
         return limit - await self.store.stations.count_rows(table, station_id, limit)
 
-    def _not_admitted(self, station_id: str, what: str) -> errors.OcppCallError:
-        log.warning(
-            "%s: not accepted and its %s bound (pending_row_limit %d) is reached; refused",
+    def _bound_reached(self, station_id: str, what: str) -> None:
+        """Log (once per station and kind, then at debug level) that a bound was reached."""
+        first = (station_id, what) not in self._bound_logged
+        self._bound_logged.add((station_id, what))
+        log.log(
+            logging.WARNING if first else logging.DEBUG,
+            "%s: not accepted and its bound of %d %s is reached; no more are kept",
             station_id,
-            what,
             self.settings.pending_row_limit,
+            what,
         )
+
+    def _not_admitted(self, station_id: str, what: str) -> errors.OcppCallError:
+        self._bound_reached(station_id, what)
         return errors.OcppCallError(
             errors.SECURITY_ERROR, f"station is not accepted; no more {what} are kept for it"
         )
@@ -160,7 +169,7 @@ class Handlers:
 
     async def authorize(self, station_id: str, p: dict[str, Any]) -> dict[str, Any]:
         if not await self._admitted(station_id):
-            return {"idTagInfo": NOT_ADMITTED}
+            return {"idTagInfo": dict(NOT_ADMITTED)}
         return {"idTagInfo": await self._id_tag_info(p["idTag"])}
 
     async def boot_notification(self, station_id: str, p: dict[str, Any]) -> dict[str, Any]:
@@ -227,11 +236,11 @@ class Handlers:
         connectors = await self.store.stations.connectors(station_id)
         known = any(c["connector_id"] == record.connector_id for c in connectors)
         if not known and len(connectors) >= limit:
-            log.info(
-                "%s: not accepted; status of connector %s not kept", station_id, record.connector_id
-            )
+            self._bound_reached(station_id, "connectors")
             return
         history = await self._room("status_notifications", station_id) > 0
+        if not history:
+            self._bound_reached(station_id, "status history rows")
         await self.store.stations.record_status(station_id, record, now, history=history)
 
     async def start_transaction(self, station_id: str, p: dict[str, Any]) -> dict[str, Any]:
@@ -281,7 +290,7 @@ class Handlers:
             request.station_id,
             transaction_id,
         )
-        return {"transactionId": transaction_id, "idTagInfo": NOT_ADMITTED}
+        return {"transactionId": transaction_id, "idTagInfo": dict(NOT_ADMITTED)}
 
     async def stop_transaction(self, station_id: str, p: dict[str, Any]) -> dict[str, Any]:
         now = self.clock()
@@ -326,26 +335,20 @@ class Handlers:
         response: dict[str, Any] = {}
         if request.id_tag:
             response["idTagInfo"] = (
-                await self._id_tag_info(request.id_tag) if admitted else NOT_ADMITTED
+                await self._id_tag_info(request.id_tag) if admitted else dict(NOT_ADMITTED)
             )
         return response
 
     async def _add_samples(
         self, station_id: str, samples: list[SampledValueRow], admitted: bool
-    ) -> list[SampledValueRow]:
-        """Store the samples (for a station that is not accepted: up to its bound); the kept."""
+    ) -> None:
+        """Store the samples (for a station that is not accepted: up to its bound)."""
         if not admitted and samples:
             room = max(0, await self._room("meter_values", station_id))
             if room < len(samples):
-                log.info(
-                    "%s: not accepted; %d of %d sampled values not kept",
-                    station_id,
-                    len(samples) - room,
-                    len(samples),
-                )
+                self._bound_reached(station_id, "sampled values")
                 samples = samples[:room]
         await self.store.transactions.add_meter_values(samples)
-        return samples
 
     def _samples(
         self,
@@ -408,7 +411,7 @@ class Handlers:
         if await self._room("station_events", station_id) > 0:
             await self.store.events.record(station_id, kind, trimmed(p), self.clock())
         else:
-            log.info("%s: not accepted; %s not kept", station_id, kind)
+            self._bound_reached(station_id, "events")
         return False
 
     async def data_transfer(self, station_id: str, p: dict[str, Any]) -> dict[str, Any]:
