@@ -222,9 +222,13 @@ async def test_new_ids_are_rate_limited_and_capped(tmp_path: Path) -> None:
         assert await cs.store.stations.count_pending() == 2
 
 
-async def test_flood_of_new_ids_creates_bounded_rows(tmp_path: Path) -> None:
+async def test_flood_of_new_ids_creates_bounded_rows(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """The field report: 2,000 connections with new ids made 2,000 rows. Now the burst and the
-    cap bound them, and every refusal is an HTTP answer, not a crash."""
+    cap bound them, every refusal is an HTTP answer, and the log gets a few lines, not one per
+    refusal."""
+    caplog.set_level(logging.WARNING, logger="csms.ocpp.server")
     settings = make_settings(
         f"sqlite:///{tmp_path}/db.sqlite3",
         unknown_stations="pending",
@@ -246,6 +250,8 @@ async def test_flood_of_new_ids_creates_bounded_rows(tmp_path: Path) -> None:
         assert set(codes) <= {101, 429}
         assert codes.count(101) <= 21  # the burst (plus at most one refill)
         assert len(await cs.store.stations.ids()) == codes.count(101)
+        refusals = [r for r in caplog.records if "refused unknown station" in r.getMessage()]
+        assert codes.count(429) >= 150 and 1 <= len(refusals) <= 10
 
 
 async def test_look_alike_id_is_warned_and_shown(

@@ -40,6 +40,7 @@ from csms.storage import Row, Store
 log = logging.getLogger(__name__)
 
 SUBPROTOCOL = "ocpp1.6"
+REFUSAL_LOG_INTERVAL_S = 10.0
 
 
 def station_id_from_path(path: str, prefix: str) -> str | None:
@@ -93,6 +94,7 @@ class OcppServer:
         self._registrations = TokenBucket(
             settings.pending_registrations_per_minute / 60, settings.pending_registrations_burst
         )
+        self._refusals_logged: dict[str, tuple[float, int]] = {}
         # Per station: attaching and detaching (registry and online row) happen under its lock.
         self._presence: dict[str, asyncio.Lock] = {}
 
@@ -164,7 +166,7 @@ class OcppServer:
         if row is None:
             registered = await self._register(station_id)
             if isinstance(registered, Refusal):
-                log.warning("refused unknown station %s: %s", station_id, registered.reason)
+                self._log_refusal(station_id, registered.reason)
                 response = conn.respond(HTTPStatus(registered.status), registered.reason + "\n")
                 if registered.retry_after_s is not None:
                     response.headers["Retry-After"] = str(
@@ -217,6 +219,20 @@ class OcppServer:
                 ", ".join(repr(s) for s in similar),
             )
         return row
+
+    def _log_refusal(self, station_id: str, reason: str) -> None:
+        """Log a refused registration: a warning at most every `REFUSAL_LOG_INTERVAL_S` per
+        reason (with how many were refused since), the rest at debug level, so a flood of
+        made-up ids does not flood the log too."""
+        now = asyncio.get_running_loop().time()
+        last, quiet = self._refusals_logged.get(reason, (None, 0))
+        if last is not None and now - last < REFUSAL_LOG_INTERVAL_S:
+            self._refusals_logged[reason] = (last, quiet + 1)
+            log.debug("refused unknown station %s: %s", station_id, reason)
+            return
+        self._refusals_logged[reason] = (now, 0)
+        more = f" ({quiet} more refused for this reason since the last warning)" if quiet else ""
+        log.warning("refused unknown station %s: %s%s", station_id, reason, more)
 
     @staticmethod
     def _unauthorized(conn: ServerConnection) -> Response:
