@@ -184,6 +184,15 @@ async def test_handshake_refuses_bad_ids_and_duplicate_authorization(
         async with websockets.connect(f"{root}/ALF-1", subprotocols=["ocpp1.6"]):
             pass
         assert await cs.store.stations.ids() == ["ALF-1"]
+        # A station registered before the rules were this strict still connects.
+        await cs.store.stations.create("L" * 60, "accepted", cs.clock())
+        async with websockets.connect(f"{cs.ocpp_url}/{'L' * 60}", subprotocols=["ocpp1.6"]):
+            pass
+        async with httpx.AsyncClient(base_url=cs.api_url) as client:
+            for bad in ("ALF-é", "A" * 49, "a b"):
+                added = await client.post("/api/v1/stations", json={"id": bad})
+                assert added.status_code == 422, bad
+            assert (await client.post("/api/v1/stations", json={"id": "ALF-2"})).status_code == 201
 
 
 async def test_new_ids_are_rate_limited_and_capped(tmp_path: Path) -> None:

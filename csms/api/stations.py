@@ -7,13 +7,18 @@ import logging
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from csms import events
 from csms.api.deps import CS, not_found
 from csms.app import CentralSystem
 from csms.auth import hash_password
-from csms.ocpp.admission import STATION_ID_MAX_LENGTH, look_alike_groups, look_alikes
+from csms.ocpp.admission import (
+    STATION_ID_MAX_LENGTH,
+    look_alike_groups,
+    look_alikes,
+    station_id_problem,
+)
 from csms.ocpp.errors import CallFailed
 
 log = logging.getLogger(__name__)
@@ -50,6 +55,14 @@ class NewStation(BaseModel):
     id: str = Field(min_length=1, max_length=STATION_ID_MAX_LENGTH, pattern=r"^[^/\\\s]+$")
     password: str | None = Field(default=None, min_length=8, max_length=40)
     approve: bool = True
+
+    @field_validator("id")
+    @classmethod
+    def _valid_id(cls, value: str) -> str:
+        problem = station_id_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
 
 class Password(BaseModel):

@@ -145,8 +145,11 @@ class OcppServer:
             return conn.respond(HTTPStatus.NOT_FOUND, "expected /ocpp/{stationId}\n")
         problem = station_id_problem(station_id)
         if problem is not None:
-            log.warning("refused station id %r: %s", station_id, problem)
-            return conn.respond(HTTPStatus.BAD_REQUEST, problem + "\n")
+            # Stations registered before the id rules were this strict may still connect.
+            if await self.store.stations.get(station_id) is None:
+                log.warning("refused station id %r: %s", station_id, problem)
+                return conn.respond(HTTPStatus.BAD_REQUEST, problem + "\n")
+            log.warning("registered station id %r breaks the id rules: %s", station_id, problem)
         offered = ",".join(request.headers.get_all("Sec-WebSocket-Protocol"))
         if SUBPROTOCOL not in [p.strip() for p in offered.split(",")]:
             return conn.respond(HTTPStatus.BAD_REQUEST, "subprotocol ocpp1.6 required\n")
