@@ -29,6 +29,7 @@ from csms.ocpp.admission import (
     registration_refusal,
     station_id_problem,
 )
+from csms.ocpp.handlers import trimmed
 from csms.ocpp.server import station_id_from_path
 from csms.settings import Settings, SettingsError, load_settings
 from tests.conftest import make_settings
@@ -142,6 +143,24 @@ def test_registration_refusal(policy: str, tokens: int, pending: int, expected: 
     assert (refusal.status if refusal else None) == expected
     if expected == 429:
         assert isinstance(refusal, Refusal) and refusal.retry_after_s == pytest.approx(60)
+
+
+@pytest.mark.parametrize(
+    ("payload", "kept"),
+    [
+        ({"vendorId": "X", "data": "short"}, {"vendorId": "X", "data": "short"}),
+        ({"vendorId": "X", "data": "y" * 1000}, {"vendorId": "X", "data": "y" * 1000}),
+        (
+            {"vendorId": "X", "data": "y" * 1001},
+            {"vendorId": "X", "data": "y" * 1000, "dataLength": 1001},
+        ),
+        ({"status": "Idle", "n": 5}, {"status": "Idle", "n": 5}),
+    ],
+)
+def test_trimmed_payload_of_a_station_not_accepted(
+    payload: dict[str, Any], kept: dict[str, Any]
+) -> None:
+    assert trimmed(payload) == kept
 
 
 def test_settings_refuse_invalid_site_station_ids() -> None:
