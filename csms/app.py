@@ -54,6 +54,7 @@ class CentralSystem:
         self._stop = asyncio.Event()
         self._api: _ApiServer | None = None
         self._api_socket: socket.socket | None = None
+        self._api_address: tuple[str, int] | None = None
         self.services: list[Service] = []
         # Short tasks started by API requests (kept referenced until done).
         self.background: set[asyncio.Task[Any]] = set()
@@ -69,8 +70,9 @@ class CentralSystem:
 
     @property
     def api_url(self) -> str:
-        assert self._api_socket is not None
-        host, port = self._api_socket.getsockname()[:2]
+        """The API's address (still known after shutdown, which closes the socket)."""
+        assert self._api_address is not None, "API not started"
+        host, port = self._api_address
         return f"http://{host}:{port}"
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -113,6 +115,7 @@ class CentralSystem:
             # Accepted sockets inherit it; without it every API answer waited ~40 ms (Nagle's
             # algorithm against the client's delayed ACK).
             self._api_socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._api_address = self._api_socket.getsockname()[:2]
             await self.ocpp.start()
             async with asyncio.TaskGroup() as group:
                 api_task = group.create_task(self._api.serve(sockets=[self._api_socket]))

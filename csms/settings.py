@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from csms.charging.config import ChargingSettings
 from csms.meter.config import MeterSettings
+from csms.ocpp.admission import STATION_ID_MAX_LENGTH, station_id_problem
 
 PHASE_ROTATIONS = ("L1", "L2", "L3", "L1L2L3", "L1L3L2", "L2L1L3", "L2L3L1", "L3L1L2", "L3L2L1")
 
@@ -30,9 +31,17 @@ class SiteStation(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(min_length=1, max_length=64)
+    id: str = Field(min_length=1, max_length=STATION_ID_MAX_LENGTH)
     phase_rotation: str = "L1L2L3"
     circuit: str | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _valid_id(cls, value: str) -> str:
+        problem = station_id_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
     @field_validator("phase_rotation")
     @classmethod
@@ -115,6 +124,13 @@ class Settings(BaseModel):
     api_port: int = Field(default=8080, ge=0, le=65535)
     api_token: str | None = None
     unknown_stations: Literal["pending", "accept", "reject"] = "pending"
+    # Policy `pending`: how fast unknown ids may register, and how many may wait for approval.
+    pending_registrations_per_minute: float = Field(default=30, gt=0)
+    pending_registrations_burst: int = Field(default=10, ge=1)
+    max_pending_stations: int = Field(default=100, ge=0)
+    # Rows per kind (meter values, status history, events, transactions, unmatched stops,
+    # connectors) a station that is not accepted may add; the rest is answered, not stored.
+    pending_row_limit: int = Field(default=100, ge=0)
     authorization: Literal["accept-all", "allow-list"] = "accept-all"
     tls_cert: Path | None = None
     tls_key: Path | None = None

@@ -7,12 +7,18 @@ import logging
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from csms import events
 from csms.api.deps import CS, not_found
 from csms.app import CentralSystem
 from csms.auth import hash_password
+from csms.ocpp.admission import (
+    STATION_ID_MAX_LENGTH,
+    look_alike_groups,
+    look_alikes,
+    station_id_problem,
+)
 from csms.ocpp.errors import CallFailed
 
 log = logging.getLogger(__name__)
@@ -40,12 +46,23 @@ class Station(BaseModel):
     boot_at: float | None
     has_password: bool
     connectors: list[Connector] = []
+    look_alike: list[str] = Field(
+        default=[], description="other station ids differing only by case, spaces or 0/O, 1/l…"
+    )
 
 
 class NewStation(BaseModel):
-    id: str = Field(min_length=1, max_length=64, pattern=r"^[^/\\\s]+$")
+    id: str = Field(min_length=1, max_length=STATION_ID_MAX_LENGTH, pattern=r"^[^/\\\s]+$")
     password: str | None = Field(default=None, min_length=8, max_length=40)
     approve: bool = True
+
+    @field_validator("id")
+    @classmethod
+    def _valid_id(cls, value: str) -> str:
+        problem = station_id_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
 
 class Password(BaseModel):
@@ -74,7 +91,12 @@ def _station(cs: CentralSystem, row: dict[str, Any], connectors: list[dict[str, 
 
 @router.get("", response_model=list[Station])
 async def list_stations(cs: CS) -> list[Station]:
-    return [_station(cs, row, []) for row in await cs.store.stations.list()]
+    rows = await cs.store.stations.list()
+    similar = look_alike_groups(row["id"] for row in rows)
+    stations = [_station(cs, row, []) for row in rows]
+    for station in stations:
+        station.look_alike = similar.get(station.id, [])
+    return stations
 
 
 @router.post("", response_model=Station, status_code=201)
@@ -94,7 +116,9 @@ async def show_station(station_id: str, cs: CS) -> Station:
     row = await cs.store.stations.get(station_id)
     if row is None:
         raise not_found(f"station {station_id}")
-    return _station(cs, row, await cs.store.stations.connectors(station_id))
+    station = _station(cs, row, await cs.store.stations.connectors(station_id))
+    station.look_alike = look_alikes(station_id, await cs.store.stations.ids())
+    return station
 
 
 @router.put("/{station_id}/password", response_model=Station)

@@ -6,10 +6,14 @@ import argparse
 import asyncio
 import logging
 import signal
+from typing import TYPE_CHECKING
 
 from csms.cli import CliError
 from csms.settings import Settings, SettingsError, load_settings
 from csms.storage import DatabaseError
+
+if TYPE_CHECKING:
+    from csms.app import CentralSystem
 
 
 def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,13 +53,32 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=serve)
 
 
+SHUTDOWN_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_early_signals: list[int] = []
+
+
+def _note_early_signal(signum: int, frame: object) -> None:
+    _early_signals.append(signum)
+
+
+def _shutdown_on_signals(cs: CentralSystem) -> None:
+    """SIGTERM/SIGINT stop the central system in order, whenever they come.
+
+    A signal that arrived before the event loop took over (while the program was still loading)
+    was noted by `_note_early_signal`: shutdown starts right away then.
+    """
+    loop = asyncio.get_running_loop()
+    for sig in SHUTDOWN_SIGNALS:
+        loop.add_signal_handler(sig, cs.request_shutdown)
+    if _early_signals:
+        cs.request_shutdown()
+
+
 async def _serve(settings: Settings) -> None:
     from csms.app import CentralSystem
 
     cs = CentralSystem(settings)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, cs.request_shutdown)
+    _shutdown_on_signals(cs)
     task = asyncio.create_task(cs.run())
     ready = asyncio.create_task(cs.ready.wait())
     await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
@@ -72,6 +95,9 @@ def serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    _early_signals.clear()
+    for sig in SHUTDOWN_SIGNALS:
+        signal.signal(sig, _note_early_signal)
     try:
         asyncio.run(_serve(settings))
     except DatabaseError as exc:

@@ -17,6 +17,7 @@ station's reboots.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -456,6 +457,14 @@ class _StationWorker:
                 await self._step()
             except StationOffline:
                 log.info("%s went offline during configuration work", self.station_id)
+            except CallFailed as exc:
+                # A CALLERROR (e.g. NotImplemented for GetConfiguration) or a timeout: the
+                # station's answer, not our failure. Logged and kept with its events.
+                log.warning("%s: configuration work stopped: %s", self.station_id, exc)
+                with contextlib.suppress(Exception):  # the log line above is the record then
+                    await self.service.cs.store.events.record(
+                        self.station_id, "ConfigurationWorkFailed", {"error": str(exc)}, self._now()
+                    )
             except Exception:
                 log.exception("%s: configuration work failed", self.station_id)
             finally:

@@ -2,6 +2,15 @@
 
 They only translate: payload → stored rows and domain events → response. Each handler returns after
 its data is durably stored, so the session acknowledges nothing it could lose.
+
+A station that is not accepted (Pending: waiting for the operator) may boot, heartbeat and report
+status (OCPP 1.6 §4.2.1: while Pending it should send nothing else). Anything else is answered as
+OCPP allows without giving it service: Authorize and StartTransaction get idTagInfo `Invalid`,
+DataTransfer `Rejected`, and no domain events are published for it. What it sends is kept only up
+to `pending_row_limit` rows per kind (transactions, meter values, status history, events,
+unmatched stops, connectors), so an unapproved station cannot fill the database. A
+StartTransaction or an unknown StopTransaction beyond that bound gets a CALLERROR instead of an
+answer: the station keeps (and retries) it, so nothing acknowledged is lost.
 """
 
 from __future__ import annotations
@@ -21,6 +30,22 @@ from csms.storage.transactions import SampledValueRow, StartRequest, StopRequest
 log = logging.getLogger(__name__)
 
 INT64_MAX = 2**63 - 1
+# idTagInfo for a station that is not accepted: no charging through it.
+NOT_ADMITTED = {"status": "Invalid"}
+# What is kept of a string field in a message from a station that is not accepted.
+TRIMMED_CHARS = 1000
+
+
+def trimmed(payload: dict[str, Any]) -> dict[str, Any]:
+    """`payload` with long strings cut to `TRIMMED_CHARS` (their full length noted)."""
+    out: dict[str, Any] = {}
+    for key, value in payload.items():
+        if isinstance(value, str) and len(value) > TRIMMED_CHARS:
+            out[key] = value[:TRIMMED_CHARS]
+            out[f"{key}Length"] = len(value)
+        else:
+            out[key] = value
+    return out
 
 
 def parse_timestamp(text: str) -> float:
@@ -74,6 +99,12 @@ class Handlers:
         # `await heartbeat_interval(station_id, default)`: the interval to answer an accepted
         # boot with (configuration management's desired HeartbeatInterval; wired by the app).
         self.heartbeat_interval: Callable[[str, int], Awaitable[int]] | None = None
+        # Stations known to be accepted. Only "accepted" is cached: approval takes effect at the
+        # next message; leaving "accepted" (rejection) closes the session, and the server calls
+        # `forget` at every new connection.
+        self._accepted: set[str] = set()
+        # (station, kind) whose bound was reported: a flood of messages logs once, not per message.
+        self._bound_logged: set[tuple[str, str]] = set()
         self._table = {
             "Authorize": self.authorize,
             "BootNotification": self.boot_notification,
@@ -97,6 +128,42 @@ class Handlers:
             )
         return await handler(station_id, payload)
 
+    def forget(self, station_id: str) -> None:
+        """Read the station's registration again at its next message."""
+        self._accepted.discard(station_id)
+
+    async def _admitted(self, station_id: str) -> bool:
+        if station_id in self._accepted:
+            return True
+        row = await self.store.stations.get(station_id)
+        if row is None or row["status"] != "accepted":
+            return False
+        self._accepted.add(station_id)
+        return True
+
+    async def _room(self, table: str, station_id: str) -> int:
+        """How many more rows a station that is not accepted may add to `table`."""
+        limit = self.settings.pending_row_limit
+        return limit - await self.store.stations.count_rows(table, station_id, limit)
+
+    def _bound_reached(self, station_id: str, what: str) -> None:
+        """Log (once per station and kind, then at debug level) that a bound was reached."""
+        first = (station_id, what) not in self._bound_logged
+        self._bound_logged.add((station_id, what))
+        log.log(
+            logging.WARNING if first else logging.DEBUG,
+            "%s: not accepted and its bound of %d %s is reached; no more are kept",
+            station_id,
+            self.settings.pending_row_limit,
+            what,
+        )
+
+    def _not_admitted(self, station_id: str, what: str) -> errors.OcppCallError:
+        self._bound_reached(station_id, what)
+        return errors.OcppCallError(
+            errors.SECURITY_ERROR, f"station is not accepted; no more {what} are kept for it"
+        )
+
     async def _id_tag_info(self, id_tag: str) -> dict[str, Any]:
         if self.settings.authorization == "accept-all":
             return {"status": "Accepted"}
@@ -104,6 +171,8 @@ class Handlers:
         return {"status": "Accepted" if allowed else "Invalid"}
 
     async def authorize(self, station_id: str, p: dict[str, Any]) -> dict[str, Any]:
+        if not await self._admitted(station_id):
+            return {"idTagInfo": dict(NOT_ADMITTED)}
         return {"idTagInfo": await self._id_tag_info(p["idTag"])}
 
     async def boot_notification(self, station_id: str, p: dict[str, Any]) -> dict[str, Any]:
@@ -149,7 +218,10 @@ class Handlers:
             vendor_error_code=p.get("vendorErrorCode"),
             station_time=p.get("timestamp"),
         )
-        await self.store.stations.record_status(station_id, record, now)
+        if await self._admitted(station_id):
+            await self.store.stations.record_status(station_id, record, now)
+        else:
+            await self._record_status_bounded(station_id, record, now)
         self.bus.publish(
             events.ConnectorStatusChanged(
                 station_id,
@@ -163,6 +235,20 @@ class Handlers:
         )
         return {}
 
+    async def _record_status_bounded(
+        self, station_id: str, record: StatusRecord, now: float
+    ) -> None:
+        limit = self.settings.pending_row_limit
+        connectors = await self.store.stations.connectors(station_id)
+        known = any(c["connector_id"] == record.connector_id for c in connectors)
+        if not known and len(connectors) >= limit:
+            self._bound_reached(station_id, "connectors")
+            return
+        history = await self._room("status_notifications", station_id) > 0
+        if not history:
+            self._bound_reached(station_id, "status history rows")
+        await self.store.stations.record_status(station_id, record, now, history=history)
+
     async def start_transaction(self, station_id: str, p: dict[str, Any]) -> dict[str, Any]:
         now = self.clock()
         request = StartRequest(
@@ -174,6 +260,8 @@ class Handlers:
             started_at=parse_timestamp(p["timestamp"]),
             reservation_id=p.get("reservationId"),
         )
+        if not await self._admitted(station_id):
+            return await self._start_not_admitted(request, now)
         id_tag_info = await self._id_tag_info(request.id_tag)
         transaction_id, created = await self.store.transactions.start(request, now)
         if created:
@@ -191,6 +279,25 @@ class Handlers:
             log.info("%s: repeated StartTransaction → same id %s", station_id, transaction_id)
         return {"transactionId": transaction_id, "idTagInfo": id_tag_info}
 
+    async def _start_not_admitted(self, request: StartRequest, now: float) -> dict[str, Any]:
+        """Record the start (bounded) and answer Invalid: the station should stop charging."""
+        limit = self.settings.pending_row_limit
+        kept = await self.store.transactions.list(request.station_id, limit=limit)
+        repeated = any(
+            (t["connector_id"], t["id_tag"], t["start_time"], t["meter_start"])
+            == (request.connector_id, request.id_tag, request.start_time, request.meter_start)
+            for t in kept
+        )
+        if not repeated and len(kept) >= limit:
+            raise self._not_admitted(request.station_id, "transactions")
+        transaction_id, _ = await self.store.transactions.start(request, now)
+        log.info(
+            "%s: not accepted; StartTransaction recorded as %s and answered Invalid",
+            request.station_id,
+            transaction_id,
+        )
+        return {"transactionId": transaction_id, "idTagInfo": dict(NOT_ADMITTED)}
+
     async def stop_transaction(self, station_id: str, p: dict[str, Any]) -> dict[str, Any]:
         now = self.clock()
         tx_id = _tx_id(p["transactionId"])
@@ -203,18 +310,23 @@ class Handlers:
             reason=p.get("reason"),
             id_tag=p.get("idTag"),
         )
+        admitted = await self._admitted(station_id)
         row = await self.store.transactions.get(request.transaction_id)
         if row is not None and row["station_id"] != station_id:
             row = None
+        if row is None and not admitted and await self._room("unmatched_stops", station_id) <= 0:
+            raise self._not_admitted(station_id, "unknown StopTransactions")
         connector_id = 0 if row is None else row["connector_id"]
         samples = self._samples(station_id, connector_id, tx_id, p.get("transactionData", []), now)
         # A repeated stop (the station missed our answer) carries the same transactionData: the
         # first stop stored it before the transaction was closed, so store it only until then.
         if row is None or row["meter_stop"] is None:
-            await self.store.transactions.add_meter_values(samples)
+            await self._add_samples(station_id, samples, admitted)
         stopped = await self.store.transactions.stop(request, now)
         if stopped is None:
             log.warning("%s: StopTransaction for unknown id %s recorded", station_id, tx_id)
+        elif not admitted:
+            log.info("%s: not accepted; StopTransaction %s recorded", station_id, tx_id)
         else:
             self.bus.publish(
                 events.TransactionStopped(
@@ -228,8 +340,21 @@ class Handlers:
             )
         response: dict[str, Any] = {}
         if request.id_tag:
-            response["idTagInfo"] = await self._id_tag_info(request.id_tag)
+            response["idTagInfo"] = (
+                await self._id_tag_info(request.id_tag) if admitted else dict(NOT_ADMITTED)
+            )
         return response
+
+    async def _add_samples(
+        self, station_id: str, samples: list[SampledValueRow], admitted: bool
+    ) -> None:
+        """Store the samples (for a station that is not accepted: up to its bound)."""
+        if not admitted and samples:
+            room = max(0, await self._room("meter_values", station_id))
+            if room < len(samples):
+                self._bound_reached(station_id, "sampled values")
+                samples = samples[:room]
+        await self.store.transactions.add_meter_values(samples)
 
     def _samples(
         self,
@@ -268,8 +393,9 @@ class Handlers:
         connector_id = p["connectorId"]
         tx_id = _tx_id(p.get("transactionId"))
         rows = self._samples(station_id, connector_id, tx_id, p["meterValue"], now)
-        await self.store.transactions.add_meter_values(rows)
-        if rows:
+        admitted = await self._admitted(station_id)
+        await self._add_samples(station_id, rows, admitted)
+        if rows and admitted:
             last = rows[-1].sampled_at
             values = {
                 (r.measurand or "", r.phase): r.numeric
@@ -281,14 +407,28 @@ class Handlers:
             )
         return {}
 
+    async def _record_event(self, station_id: str, kind: str, p: dict[str, Any]) -> bool:
+        """Keep the message; for a station that is not accepted only up to its bound, trimmed.
+
+        Returns whether the station is accepted."""
+        if await self._admitted(station_id):
+            await self.store.events.record(station_id, kind, p, self.clock())
+            return True
+        if await self._room("station_events", station_id) > 0:
+            await self.store.events.record(station_id, kind, trimmed(p), self.clock())
+        else:
+            self._bound_reached(station_id, "events")
+        return False
+
     async def data_transfer(self, station_id: str, p: dict[str, Any]) -> dict[str, Any]:
-        await self.store.events.record(station_id, "DataTransfer", p, self.clock())
-        return {"status": "Accepted"}
+        if await self._record_event(station_id, "DataTransfer", p):
+            return {"status": "Accepted"}
+        return {"status": "Rejected"}
 
     async def diagnostics_status(self, station_id: str, p: dict[str, Any]) -> dict[str, Any]:
-        await self.store.events.record(station_id, "DiagnosticsStatusNotification", p, self.clock())
+        await self._record_event(station_id, "DiagnosticsStatusNotification", p)
         return {}
 
     async def firmware_status(self, station_id: str, p: dict[str, Any]) -> dict[str, Any]:
-        await self.store.events.record(station_id, "FirmwareStatusNotification", p, self.clock())
+        await self._record_event(station_id, "FirmwareStatusNotification", p)
         return {}

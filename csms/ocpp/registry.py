@@ -6,6 +6,8 @@ import asyncio
 import logging
 from typing import Any
 
+from websockets.protocol import State
+
 from csms.ocpp.errors import StationOffline
 from csms.ocpp.session import StationSession
 
@@ -24,8 +26,12 @@ class StationRegistry:
         return self._sessions.get(station_id)
 
     def is_online(self, station_id: str) -> bool:
+        """Connected with an open link: a session that is closing (ours or a dead link whose
+        ping timed out, waiting for a closing handshake that may never come) is offline."""
         session = self._sessions.get(station_id)
-        return session is not None and not session.closed.is_set()
+        return (
+            session is not None and not session.closed.is_set() and session.ws.state is State.OPEN
+        )
 
     def online_ids(self) -> list[str]:
         return sorted(sid for sid in self._sessions if self.is_online(sid))

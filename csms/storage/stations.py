@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -9,6 +10,15 @@ from typing import Any
 from csms.storage.database import Database, Row, Stmt
 
 STATION_STATUSES = ("pending", "accepted", "rejected")
+# Tables whose rows a station adds by its messages (each has a `station_id` column).
+BOUNDED_TABLES = (
+    "connectors",
+    "meter_values",
+    "station_events",
+    "status_notifications",
+    "transactions",
+    "unmatched_stops",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +53,29 @@ class StationStore:
     async def get(self, station_id: str) -> Row | None:
         return await self.db.fetchrow("SELECT * FROM stations WHERE id = $1", station_id)
 
-    async def list(self) -> list[Row]:
+    async def list(self) -> builtins.list[Row]:
         return await self.db.fetch("SELECT * FROM stations ORDER BY id")
+
+    async def ids(self) -> builtins.list[str]:
+        return [row["id"] for row in await self.db.fetch("SELECT id FROM stations")]
+
+    async def count_pending(self) -> int:
+        """Stations waiting for approval (registered, never accepted nor rejected)."""
+        return int(await self.db.fetchval("SELECT count(*) FROM stations WHERE status = 'pending'"))
+
+    async def count_rows(self, table: str, station_id: str, limit: int) -> int:
+        """How many rows of `table` belong to the station, counted up to `limit`.
+
+        Bounds what a station that is not accepted may store (see `Handlers`).
+        """
+        assert table in BOUNDED_TABLES, table
+        return int(
+            await self.db.fetchval(
+                f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE station_id = $1 LIMIT $2) AS t",
+                station_id,
+                limit,
+            )
+        )
 
     async def create(self, station_id: str, status: str, now: float) -> Row:
         """Register a station (idempotent: an existing row is returned unchanged)."""
@@ -117,8 +148,11 @@ class StationStore:
             )
         )
 
-    async def record_status(self, station_id: str, status: StatusRecord, now: float) -> None:
-        """Append to the history and update the connector's current state, atomically."""
+    async def record_status(
+        self, station_id: str, status: StatusRecord, now: float, history: bool = True
+    ) -> None:
+        """Update the connector's current state and (unless `history` is False) append to the
+        history, atomically."""
         args = (
             station_id,
             status.connector_id,
@@ -130,6 +164,19 @@ class StationStore:
             status.station_time,
             now,
         )
+        current = Stmt(
+            "INSERT INTO connectors (station_id, connector_id, status, error_code, info, "
+            "vendor_id, vendor_error_code, station_time, updated_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+            "ON CONFLICT (station_id, connector_id) DO UPDATE SET status = excluded.status, "
+            "error_code = excluded.error_code, info = excluded.info, "
+            "vendor_id = excluded.vendor_id, vendor_error_code = excluded.vendor_error_code, "
+            "station_time = excluded.station_time, updated_at = excluded.updated_at",
+            args,
+        )
+        if not history:
+            await self.db.write(current)
+            return
         await self.db.write(
             Stmt(
                 "INSERT INTO status_notifications (station_id, connector_id, status, error_code, "
@@ -137,24 +184,15 @@ class StationStore:
                 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 args,
             ),
-            Stmt(
-                "INSERT INTO connectors (station_id, connector_id, status, error_code, info, "
-                "vendor_id, vendor_error_code, station_time, updated_at) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
-                "ON CONFLICT (station_id, connector_id) DO UPDATE SET status = excluded.status, "
-                "error_code = excluded.error_code, info = excluded.info, "
-                "vendor_id = excluded.vendor_id, vendor_error_code = excluded.vendor_error_code, "
-                "station_time = excluded.station_time, updated_at = excluded.updated_at",
-                args,
-            ),
+            current,
         )
 
-    async def connectors(self, station_id: str) -> list[Row]:
+    async def connectors(self, station_id: str) -> builtins.list[Row]:
         return await self.db.fetch(
             "SELECT * FROM connectors WHERE station_id = $1 ORDER BY connector_id", station_id
         )
 
-    async def status_history(self, station_id: str, limit: int = 100) -> list[Row]:
+    async def status_history(self, station_id: str, limit: int = 100) -> builtins.list[Row]:
         return await self.db.fetch(
             "SELECT * FROM status_notifications WHERE station_id = $1 ORDER BY id DESC LIMIT $2",
             station_id,
@@ -177,7 +215,9 @@ class EventStore:
             )
         )
 
-    async def list(self, station_id: str, kind: str | None = None, limit: int = 100) -> list[Row]:
+    async def list(
+        self, station_id: str, kind: str | None = None, limit: int = 100
+    ) -> builtins.list[Row]:
         if kind is None:
             return await self.db.fetch(
                 "SELECT * FROM station_events WHERE station_id = $1 ORDER BY id DESC LIMIT $2",
@@ -217,5 +257,5 @@ class IdTagStore:
         )
         return bool(rows[0])
 
-    async def list(self) -> list[Row]:
+    async def list(self) -> builtins.list[Row]:
         return await self.db.fetch("SELECT * FROM id_tags ORDER BY id_tag")
