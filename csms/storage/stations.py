@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -149,12 +150,12 @@ class StationStore:
             ),
         )
 
-    async def connectors(self, station_id: str) -> list[Row]:
+    async def connectors(self, station_id: str) -> builtins.list[Row]:
         return await self.db.fetch(
             "SELECT * FROM connectors WHERE station_id = $1 ORDER BY connector_id", station_id
         )
 
-    async def status_history(self, station_id: str, limit: int = 100) -> list[Row]:
+    async def status_history(self, station_id: str, limit: int = 100) -> builtins.list[Row]:
         return await self.db.fetch(
             "SELECT * FROM status_notifications WHERE station_id = $1 ORDER BY id DESC LIMIT $2",
             station_id,
