@@ -198,6 +198,39 @@ async def test_postgres_writer_reconnects_after_the_server_drops_it(postgres_url
         await db.close()
 
 
+def _asyncpg_error(name: str) -> BaseException:
+    import asyncpg
+
+    if name == "DataError (client side)":
+        return asyncpg.exceptions._base.DataError("invalid input for query argument $1")
+    return getattr(asyncpg.exceptions, name)("message")  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("error", "lost"),
+    [
+        ("ConnectionDoesNotExistError", True),  # the socket closed in the middle of a query
+        ("ConnectionFailureError", True),
+        ("AdminShutdownError", True),  # pg_terminate_backend, server shutdown
+        ("CrashShutdownError", True),
+        ("CannotConnectNowError", True),
+        ("IdleSessionTimeoutError", True),
+        ("InterfaceError", True),  # "connection is closed"
+        ("ProtocolError", True),
+        ("QueryCanceledError", False),  # a statement timeout ends the statement only
+        ("DataError (client side)", False),  # a bad argument is the statement's fault
+        ("UniqueViolationError", False),
+        ("CharacterNotInRepertoireError", False),  # U+0000 in a text
+    ],
+)
+def test_postgres_connection_loss_is_recognised_by_class(error: str, lost: bool) -> None:
+    pytest.importorskip("asyncpg")
+    from csms.storage.postgres import _is_connection_loss
+
+    assert _is_connection_loss(_asyncpg_error(error)) is lost
+    assert _is_connection_loss(ConnectionResetError()) and _is_connection_loss(TimeoutError())
+
+
 class _CuttingProxy:
     """A TCP proxy to PostgreSQL that can cut a connection while the client is sending: the
     client's query never arrives and its socket closes under it (asyncpg then raises

@@ -20,7 +20,8 @@ from csms.storage.database import Database, DatabaseError, Row, Stmt, UnitFailed
 # - InternalClientError: the protocol state broke (ProtocolError, …);
 # - PostgresConnectionError: SQLSTATE class 08, e.g. ConnectionDoesNotExistError, ConnectionFailure;
 # - OperatorInterventionError: class 57, the server ended the session (admin shutdown, crash,
-#   cannot connect now, database dropped, idle timeout).
+#   cannot connect now, database dropped, idle timeout) — except QueryCanceledError (a statement
+#   timeout or cancel request ends the statement, not the session).
 _CONNECTION_LOST = (
     OSError,
     asyncpg.InterfaceError,
@@ -30,10 +31,11 @@ _CONNECTION_LOST = (
 )
 
 
+_STATEMENT_FAULTS = (asyncpg.exceptions._base.DataError, asyncpg.exceptions.QueryCanceledError)
+
+
 def _is_connection_loss(exc: BaseException) -> bool:
-    return isinstance(exc, _CONNECTION_LOST) and not isinstance(
-        exc, asyncpg.exceptions._base.DataError
-    )
+    return isinstance(exc, _CONNECTION_LOST) and not isinstance(exc, _STATEMENT_FAULTS)
 
 
 class PostgresDatabase(Database):
