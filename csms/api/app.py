@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from csms.api.deps import require_token
+from csms.storage.database import UnstorableText
 
 if TYPE_CHECKING:
     from csms.app import CentralSystem
@@ -43,6 +44,12 @@ def create_app(cs: CentralSystem) -> FastAPI:
         # FastAPI's own handler echoes the input, and a NaN/Infinity in a JSON body (Python's
         # parser accepts them) cannot be encoded back: it became a 500. Echo those as text.
         return JSONResponse(status_code=422, content={"detail": _finite(exc.errors())})
+
+    @app.exception_handler(UnstorableText)
+    async def unstorable(_request: Request, exc: UnstorableText) -> JSONResponse:
+        # U+0000 in a path, query or body value reached the storage, which refuses it on every
+        # engine (see csms.storage.database.refuse_nul): the request is wrong, not the server.
+        return JSONResponse(status_code=422, content={"detail": str(exc)})
 
     for name in ROUTER_MODULES:
         app.include_router(importlib.import_module(name).router)

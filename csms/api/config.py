@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from csms.api.deps import CS, MAX_ID, RowId, not_found
 from csms.app import CentralSystem
@@ -21,6 +21,7 @@ from csms.config.snapshot import diff_snapshots
 from csms.config.store import ChangeRecord, SnapshotRecord
 from csms.config.validation import InvalidValue
 from csms.ocpp.errors import CallFailed, StationOffline
+from csms.storage.database import NUL
 
 router = APIRouter(tags=["configuration"])
 STATION = "/api/v1/stations/{station_id}"
@@ -83,6 +84,14 @@ class ChangeRequest(BaseModel):
     value: str
     force: bool = Field(False, description="send an unknown key or an out-of-catalog value")
     reboot: ch.RebootPolicy = Field(ch.DEFAULT_REBOOT_POLICY, description="never, when-idle, now")
+
+    @field_validator("value")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        # U+0000 is refused at every edge (the storage cannot keep it; see refuse_nul).
+        if NUL in value:
+            raise ValueError("value contains U+0000 (NUL), which is not accepted")
+        return value
 
 
 class Change(BaseModel):

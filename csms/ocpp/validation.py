@@ -14,6 +14,7 @@ from importlib import resources
 from typing import Any
 
 import fastjsonschema
+import orjson
 
 from csms.ocpp import errors
 
@@ -97,6 +98,41 @@ _RULE_TO_CODE = {
 }
 
 
+def nul_path(value: Any, path: str = "") -> str | None:
+    """Where the first string (value or key) containing U+0000 is in `value`, or None.
+
+    U+0000 is refused anywhere in a payload: PostgreSQL cannot store it, and the storage refuses it
+    on both engines (`csms.storage.database.refuse_nul` says why). Refusing the whole message here,
+    before the handler, answers the station with a clear CALLERROR and acknowledges nothing.
+    """
+    if isinstance(value, str):
+        return path or "payload" if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if "\x00" in key:
+                return where
+            found = nul_path(item, where)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = nul_path(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
+def _nul_in(payload: Any) -> str | None:
+    # orjson writes U+0000 as the escape \u0000: a fast test first (a text holding a backslash
+    # and "u0000" passes it too; the walk then looks closer), the walk only when it matches.
+    try:
+        suspect = b"\\u0000" in orjson.dumps(payload)
+    except TypeError:  # what orjson cannot encode (an int beyond 64 bits): walk it all
+        suspect = True
+    return nul_path(payload) if suspect else None
+
+
 def validate_request(action: str, payload: Any) -> None:
     """Raise `OcppCallError` with the OCPP-J code that fits what is wrong with the payload."""
     validator = REQUEST_VALIDATORS.get(action)
@@ -109,3 +145,10 @@ def validate_request(action: str, payload: Any) -> None:
     except fastjsonschema.JsonSchemaValueException as exc:
         code = _RULE_TO_CODE.get(exc.rule or "", errors.PROPERTY_CONSTRAINT_VIOLATION)
         raise errors.OcppCallError(code, exc.message, {"field": exc.name}) from None
+    where = _nul_in(payload)
+    if where is not None:
+        raise errors.OcppCallError(
+            errors.PROPERTY_CONSTRAINT_VIOLATION,
+            f"{where} contains U+0000 (NUL), which is not accepted",
+            {"field": where},
+        )

@@ -6,18 +6,36 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 
-from csms.storage.database import Database, DatabaseError, Row, Stmt
+from csms.storage.database import Database, DatabaseError, Row, Stmt, UnitFailed
 
-# Errors that mean "this connection is unusable", not "this statement is wrong".
+# Errors that mean "this connection is unusable", not "this statement is wrong" — by class, so a
+# variant asyncpg raises depending on timing (ConnectionDoesNotExistError when the socket closes in
+# the middle of a query, AdminShutdownError when the server's goodbye was read first, "connection
+# is closed" when it was read before the query) is never missed:
+# - OSError: the socket itself (ConnectionResetError, TimeoutError, …);
+# - InterfaceError: asyncpg's client-side "connection is closed" and its kin, except DataError
+#   (bad query input, the statement's fault; see `_is_connection_loss`);
+# - InternalClientError: the protocol state broke (ProtocolError, …);
+# - PostgresConnectionError: SQLSTATE class 08, e.g. ConnectionDoesNotExistError, ConnectionFailure;
+# - OperatorInterventionError: class 57, the server ended the session (admin shutdown, crash,
+#   cannot connect now, database dropped, idle timeout) — except QueryCanceledError (a statement
+#   timeout or cancel request ends the statement, not the session).
 _CONNECTION_LOST = (
+    OSError,
     asyncpg.InterfaceError,
     asyncpg.exceptions.InternalClientError,
-    asyncpg.exceptions.AdminShutdownError,
-    asyncpg.exceptions.CannotConnectNowError,
-    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
 )
+
+
+_STATEMENT_FAULTS = (asyncpg.exceptions._base.DataError, asyncpg.exceptions.QueryCanceledError)
+
+
+def _is_connection_loss(exc: BaseException) -> bool:
+    return isinstance(exc, _CONNECTION_LOST) and not isinstance(exc, _STATEMENT_FAULTS)
 
 
 class PostgresDatabase(Database):
@@ -77,7 +95,7 @@ class PostgresDatabase(Database):
                 "INSERT INTO schema_migrations (name) VALUES ($1)", name
             )
 
-    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+    async def _fetch(self, sql: str, args: Sequence[Any]) -> list[Row]:
         assert self._pool is not None
         rows = await self._pool.fetch(sql, *args)
         return [dict(r) for r in rows]
@@ -92,7 +110,9 @@ class PostgresDatabase(Database):
     async def _run_batch(self, units: Sequence[tuple[Stmt, ...]]) -> list[list[list[Row]]]:
         try:
             return await self._run_batch_once(await self._write_connection(), units)
-        except _CONNECTION_LOST:
+        except Exception as exc:
+            if not _is_connection_loss(exc):
+                raise
             # The connection died under us (server restart, failover, admin kill); its open
             # transaction is gone with it. Drop it and try once more on a fresh one.
             if self._writer_conn is not None:
@@ -105,14 +125,24 @@ class PostgresDatabase(Database):
     ) -> list[list[list[Row]]]:
         out: list[list[list[Row]]] = []
         async with conn.transaction():
-            for stmts in units:
-                unit_rows: list[list[Row]] = []
-                for stmt in stmts:
-                    if stmt.many:
-                        await conn.executemany(stmt.sql, stmt.args)
-                        unit_rows.append([])
-                    else:
-                        rows = await conn.fetch(stmt.sql, *stmt.args)
-                        unit_rows.append([dict(r) for r in rows])
-                out.append(unit_rows)
+            for index, stmts in enumerate(units):
+                try:
+                    out.append(await _run_unit(conn, stmts))
+                except Exception as exc:
+                    if _is_connection_loss(exc):
+                        raise
+                    # This unit's statement or arguments are wrong: its fault alone.
+                    raise UnitFailed(index, exc) from exc
         return out
+
+
+async def _run_unit(conn: asyncpg.Connection, stmts: tuple[Stmt, ...]) -> list[list[Row]]:
+    unit_rows: list[list[Row]] = []
+    for stmt in stmts:
+        if stmt.many:
+            await conn.executemany(stmt.sql, stmt.args)
+            unit_rows.append([])
+        else:
+            rows = await conn.fetch(stmt.sql, *stmt.args)
+            unit_rows.append([dict(r) for r in rows])
+    return unit_rows

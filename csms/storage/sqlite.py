@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from csms.storage.database import Database, DatabaseError, Row, Stmt
+from csms.storage.database import Database, DatabaseError, Row, Stmt, UnitFailed
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 
@@ -101,7 +101,7 @@ class SqliteDatabase(Database):
 
         await self._call(run)
 
-    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+    async def _fetch(self, sql: str, args: Sequence[Any]) -> list[Row]:
         def run() -> list[Row]:
             assert self._conn is not None
             return [dict(r) for r in self._conn.execute(_sql(sql), args)]
@@ -115,23 +115,33 @@ class SqliteDatabase(Database):
             out: list[list[list[Row]]] = []
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for stmts in units:
-                    unit_rows: list[list[Row]] = []
-                    for stmt in stmts:
-                        if stmt.many:
-                            conn.executemany(_sql(stmt.sql), stmt.args)
-                            unit_rows.append([])
-                        else:
-                            cur = conn.execute(_sql(stmt.sql), tuple(stmt.args))
-                            unit_rows.append([dict(r) for r in cur.fetchall()])
-                    out.append(unit_rows)
+                for index, stmts in enumerate(units):
+                    try:
+                        out.append(_run_unit(conn, stmts))
+                    except (sqlite3.Error, ValueError, TypeError, OverflowError) as exc:
+                        # This unit's statement or arguments are wrong: its fault alone.
+                        raise UnitFailed(index, exc) from exc
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                # Some errors (disk full, I/O) already ended the transaction in SQLite.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
             return out
 
         return list(await self._call(run))
+
+
+def _run_unit(conn: sqlite3.Connection, stmts: tuple[Stmt, ...]) -> list[list[Row]]:
+    unit_rows: list[list[Row]] = []
+    for stmt in stmts:
+        if stmt.many:
+            conn.executemany(_sql(stmt.sql), stmt.args)
+            unit_rows.append([])
+        else:
+            cur = conn.execute(_sql(stmt.sql), tuple(stmt.args))
+            unit_rows.append([dict(r) for r in cur.fetchall()])
+    return unit_rows
 
 
 def _split(script: str) -> list[str]:

@@ -7,6 +7,7 @@ meterStart) finds its existing row and gets the same id back.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -142,7 +143,7 @@ class TransactionStore:
             )
         return [_with_energy(r) for r in rows]
 
-    async def running(self, station_id: str | None = None) -> list[Row]:
+    async def running(self, station_id: str | None = None) -> builtins.list[Row]:
         """Transactions without a stop, oldest first."""
         if station_id is None:
             rows = await self.db.fetch(
@@ -156,7 +157,7 @@ class TransactionStore:
             )
         return [_with_energy(r) for r in rows]
 
-    async def unmatched_stops(self, station_id: str) -> list[Row]:
+    async def unmatched_stops(self, station_id: str) -> builtins.list[Row]:
         return await self.db.fetch(
             "SELECT * FROM unmatched_stops WHERE station_id = $1 ORDER BY id", station_id
         )
@@ -196,7 +197,7 @@ class TransactionStore:
         station_id: str,
         transaction_id: int | None = None,
         limit: int = 1000,
-    ) -> list[Row]:
+    ) -> builtins.list[Row]:
         if transaction_id is None:
             return await self.db.fetch(
                 "SELECT * FROM meter_values WHERE station_id = $1 ORDER BY id LIMIT $2",
