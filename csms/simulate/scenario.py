@@ -254,6 +254,8 @@ def load_sessions(
     parsed: list[tuple[int, Visit]] = []
     for line, row in rows:
         name = row.get("name") or f"EV{len(parsed) + 1}"
+        if any(v.name == name for _, v in parsed):  # names key the figures: keep them apart
+            name = f"{name} #{sum(1 for _, v in parsed if v.name.split(' #')[0] == name) + 1}"
         arrive = _time(path, line, row, "arrival")
         leave = _time(path, line, row, "departure")
         if leave <= arrive:
