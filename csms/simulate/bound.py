@@ -77,7 +77,7 @@ def _station_rows(evs: Sequence[EvSpan]) -> dict[tuple[str, int], list[int]]:
 
 @dataclass(frozen=True, slots=True)
 class Bound:
-    """The offline optimum: total and per EV (kWh)."""
+    """The offline optimum: total and per EV (kWh; one optimal split of several)."""
 
     total_kwh: float
     per_ev_kwh: Mapping[str, float]

@@ -217,8 +217,11 @@ class Simulation:
 
     # -- stepping ----------------------------------------------------------------------------
     def run(self) -> Result:
-        """Simulate the whole window."""
+        """Simulate the whole window; EVs due to leave at its end leave."""
         self.run_until(self.end_s)
+        for station_id, model in self.stations.items():
+            self._feed(station_id, model.step(self.now()))
+        self._arrivals_and_departures(self.t)
         return self.result()
 
     def run_until(self, t: float) -> None:
@@ -446,7 +449,7 @@ def simulate(
         sim.run_until(hour)
         if on_progress is not None:
             on_progress((sim.t - start_s) / duration_s)
-    return sim.result()
+    return sim.run()
 
 
 def policies() -> tuple[str, ...]:

@@ -122,7 +122,10 @@ def parse_time(text: str) -> float:
     plain number of seconds."""
     value = text.strip()
     if ":" not in value:
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except ValueError:
+            raise ValueError(f"not a time: {text!r} (e.g. 07:30, or seconds)") from None
     else:
         parts = value.split(":")
         if len(parts) not in (2, 3) or not all(p.strip().isdigit() for p in parts):
