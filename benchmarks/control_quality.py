@@ -39,7 +39,9 @@ from csms.simulate.scenario import load_scenario  # noqa: E402
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "demo-day"
 
 
-def measure(scenario: Any, policy: str | None, args: argparse.Namespace, bound_kwh: float) -> dict:
+def measure(
+    scenario: Any, policy: str | None, args: argparse.Namespace, bound_kwh: float
+) -> dict[str, Any]:
     started = time.perf_counter()
     result = simulate(
         scenario, start_s=args.start, duration_s=args.duration, step_s=args.step, policy=policy

@@ -88,8 +88,8 @@ def offline_bound(
 ) -> Bound:
     """The most energy any policy could deliver over the window (an LP, solved exactly)."""
     import numpy as np
-    from scipy.optimize import linprog
-    from scipy.sparse import lil_matrix
+    from scipy.optimize import linprog  # type: ignore[import-untyped]
+    from scipy.sparse import lil_matrix  # type: ignore[import-untyped]
 
     end_s = start_s + duration_s
     evs = ev_spans(scenario, start_s, end_s)
