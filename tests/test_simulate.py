@@ -345,6 +345,20 @@ def test_per_moment_maximum(room, evs, best):
     assert moment_max_a(room, evs) == pytest.approx(best)
 
 
+@pytest.mark.parametrize(
+    ("room", "evs", "best"),
+    [
+        # 10 A on L1 for two 1-phase EVs: relaxed both share, but 5 A each is not charging.
+        ((10, 24, 24), [ev_span("a", (0,), 32), ev_span("b", (0,), 32)], 10),
+        ((10, 24, 24), [ev_span("a", (0, 1, 2)), ev_span("b", (0, 1, 2))], 30),
+        ((5, 24, 24), [ev_span("a", (0,), 32), ev_span("b", (1,), 32)], 24),  # a must pause
+        ((5, 24, 24), [ev_span("a", (0, 1, 2))], 0),
+    ],
+)
+def test_per_moment_maximum_respects_the_minimum_current(room, evs, best):
+    assert moment_max_a(room, evs, min_a=6.0) == pytest.approx(best)
+
+
 def test_offline_bound_is_the_lp_optimum(tmp_path):
     # One 3-phase EV alone, no household: it can take 16 A (usable 24 A) for 2 h, but needs 15 kWh.
     scenario = scenario_of(tmp_path, HEAD + "a,10:00,12:00,15,3,16,A,1\n")

@@ -9,7 +9,8 @@ optional dependency, in the `test` extra, imported only here):
   per-phase maximum, each EV's maximum current while it is plugged in, and each EV's energy need.
   The minimum current (6 A) is relaxed, so this is an upper bound on every policy.
 - **Per-moment maximum** — without foresight: at each traced moment, the most the EVs present and
-  not full could take together within that moment's usable capacity and the stations' maxima.
+  not full could take together within that moment's usable capacity and the stations' maxima, each
+  EV either paused or at least at the minimum current (a small MILP per moment).
 """
 
 from __future__ import annotations
@@ -147,28 +148,40 @@ def offline_bound(
 
 
 def moment_max_a(
-    room: Sequence[float], evs: Sequence[EvSpan], cache: dict[Any, float] | None = None
+    room: Sequence[float],
+    evs: Sequence[EvSpan],
+    min_a: float = 0.0,
+    cache: dict[Any, float] | None = None,
 ) -> float:
-    """The most phase-amperes (Σ current × phases) the `evs` can take together within `room`."""
+    """The most phase-amperes (Σ current × phases) the `evs` can take together within `room`,
+    each either 0 or between `min_a` and its maximum (a small MILP: one on/off per EV)."""
     import numpy as np
     from scipy.optimize import linprog
 
     if not evs:
         return 0.0
-    key = (tuple(round(r, 3) for r in room), tuple(sorted(e.name for e in evs)))
+    key = (tuple(round(r, 3) for r in room), tuple(sorted(e.name for e in evs)), min_a)
     if cache is not None and key in cache:
         return cache[key]
-    weights = np.array([float(len(ev.grid_phases)) for ev in evs])
+    n = len(evs)  # variables: currents x_0..x_n-1, then on/off z_0..z_n-1
+    weights = np.concatenate([[float(len(ev.grid_phases)) for ev in evs], np.zeros(n)])
     a_rows, b = [], []
     for p in range(3):
-        a_rows.append([1.0 if p in ev.grid_phases else 0.0 for ev in evs])
+        a_rows.append([1.0 if p in ev.grid_phases else 0.0 for ev in evs] + [0.0] * n)
         b.append(room[p])
     for members in _station_rows(evs).values():
-        a_rows.append([1.0 if i in members else 0.0 for i in range(len(evs))])
+        a_rows.append([1.0 if i in members else 0.0 for i in range(n)] + [0.0] * n)
         b.append(STATION_MAX_A)
+    for i, ev in enumerate(evs):  # min·z ≤ x ≤ max·z
+        low, high = [0.0] * (2 * n), [0.0] * (2 * n)
+        low[i], low[n + i] = -1.0, min_a
+        high[i], high[n + i] = 1.0, -ev.max_a
+        a_rows += [low, high]
+        b += [0.0, 0.0]
     solved = linprog(
         -weights, A_ub=np.array(a_rows), b_ub=np.array(b),
-        bounds=[(0.0, ev.max_a) for ev in evs], method="highs",
+        bounds=[(0.0, ev.max_a) for ev in evs] + [(0.0, 1.0)] * n,
+        integrality=[0] * n + [1] * n, method="highs",
     )  # fmt: skip
     best = float(-solved.fun) if solved.status == 0 else 0.0
     if cache is not None:
@@ -198,6 +211,7 @@ def per_moment(scenario: Scenario, result: Result) -> MomentFigures:
         dt = (result.trace[i + 1].t if i + 1 < len(result.trace) else end_s) - point.t
         kwh = VOLTAGE_V * dt / 3.6e6
         wanting = [spans[name] for name in sorted(point.wanting) if name in spans]
-        maximum += moment_max_a(usable_a(scenario, point.t), wanting, cache) * kwh
+        room = usable_a(scenario, point.t)
+        maximum += moment_max_a(room, wanting, scenario.site.min_current_a, cache) * kwh
         delivered += sum(point.current_a[ev.name] * len(ev.grid_phases) for ev in wanting) * kwh
     return MomentFigures(delivered, maximum)
