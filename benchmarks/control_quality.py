@@ -57,6 +57,9 @@ def measure(
         "delivered_of_moment_max": round(moments.ratio, 4),
         "jain_mean": None if mean is None else round(mean, 4),
         "jain_worst": None if worst is None else round(worst, 4),
+        "jain_moment": None
+        if result.fairness.moment_index() is None
+        else round(result.fairness.moment_index() or 0, 4),
         "seconds_above_limit": round(result.tally.above_s, 1),
         "ampere_seconds_above_limit": round(result.tally.amp_s, 1),
         "seconds_beyond_reaction": round(result.tally.beyond_reaction_s, 1),
@@ -98,22 +101,27 @@ def main(argv: list[str] | None = None) -> int:
     )
     header = (
         f"{'policy':<22} {'kWh':>7} {'/bound':>7} {'/moment':>8} {'Jain':>6} {'worst':>6} "
-        f"{'above s':>8} {'A·s':>7} {'late s':>7} {'paused+room s':>14} {'missed':>6} {'run s':>6}"
+        f"{'J(t)':>6} {'above s':>8} {'A·s':>7} {'late s':>7} {'paused+room s':>14} "
+        f"{'missed':>6} {'run s':>6}"
     )
     print(header)
     print("-" * len(header))
     for r in rows:
         jain = "-" if r["jain_mean"] is None else f"{r['jain_mean']:.3f}"
         worst = "-" if r["jain_worst"] is None else f"{r['jain_worst']:.3f}"
+        moment = "-" if r["jain_moment"] is None else f"{r['jain_moment']:.3f}"
         of_bound = "-" if r["delivered_of_bound"] is None else f"{r['delivered_of_bound']:.1%}"
         print(
             f"{r['policy']:<22} {r['delivered_kwh']:>7.1f} {of_bound:>7} "
-            f"{r['delivered_of_moment_max']:>8.1%} {jain:>6} {worst:>6} "
+            f"{r['delivered_of_moment_max']:>8.1%} {jain:>6} {worst:>6} {moment:>6} "
             f"{r['seconds_above_limit']:>8.0f} {r['ampere_seconds_above_limit']:>7.0f} "
             f"{r['seconds_beyond_reaction']:>7.0f} {r['paused_with_room_s']:>14.0f} "
             f"{r['missed_departures']:>6} {r['simulation_s']:>6.0f}"
         )
-    print(f"(late s: above the limit beyond the {rows[0]['reaction_s']:g} s reaction time)")
+    print(
+        f"(Jain: over equal EVs' time together; J(t): moment by moment; late s: above the limit "
+        f"beyond the {rows[0]['reaction_s']:g} s reaction time)"
+    )
     return 0
 
 

@@ -232,6 +232,7 @@ def test_fairness_groups_only_equal_evs_wanting_together():
     tally.add({"a": (kind, 16.0), "c": (other, 0.0)}, 600)  # alone in its kind: not counted
     mean, worst = tally.index()
     assert mean == pytest.approx(1.0) and worst == pytest.approx(1.0)
+    assert tally.moment_index() == pytest.approx(0.5)  # one of the two paused at every moment
     tally.add({"x": (kind, 16.0), "y": (kind, 0.0)}, 1200)  # never alternated
     mean, worst = tally.index()
     assert worst == pytest.approx(0.5) and mean == pytest.approx((1.0 * 1200 + 0.5 * 1200) / 2400)

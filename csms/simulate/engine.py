@@ -94,6 +94,7 @@ class Result:
 
     def as_dict(self) -> dict[str, Any]:
         mean, worst = self.fairness.index()
+        moment = self.fairness.moment_index()
         return {
             "site": self.site.id,
             "grid_limit_a": self.site.grid_limit_a,
@@ -108,6 +109,7 @@ class Result:
             "delivered_kwh": round(self.delivered_kwh, 3),
             "jain_equal_evs": None if mean is None else round(mean, 3),
             "jain_equal_evs_worst": None if worst is None else round(worst, 3),
+            "jain_equal_evs_moment": None if moment is None else round(moment, 3),
             "missed_departures": sum(1 for e in self.evs if e.missed),
             "evs": [
                 {

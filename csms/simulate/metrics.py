@@ -67,6 +67,8 @@ class FairnessTally:
         default_factory=lambda: defaultdict(lambda: defaultdict(float))
     )
     duration: dict[frozenset[str], float] = field(default_factory=lambda: defaultdict(float))
+    moment_jain_s: float = 0.0  # Σ Jain of the currents at each moment × dt, over all groups
+    moment_s: float = 0.0
 
     def add(self, wanting: Mapping[str, tuple[tuple[int, float], float]], dt: float) -> None:
         """`wanting`: EV name → ((phases, max current), current drawn) of the EVs present and not
@@ -79,8 +81,15 @@ class FairnessTally:
                 continue
             key = frozenset(names)
             self.duration[key] += dt
+            self.moment_jain_s += jain([wanting[n][1] for n in names]) * dt
+            self.moment_s += dt
             for name in names:
                 self.charge[key][name] += wanting[name][1] * dt
+
+    def moment_index(self) -> float | None:
+        """Jain's index of the currents moment by moment, time-weighted (alternation, which the
+        minimum current can make necessary, lowers it even when the day ends even)."""
+        return self.moment_jain_s / self.moment_s if self.moment_s > 0 else None
 
     def index(self, min_duration_s: float = 60.0) -> tuple[float | None, float | None]:
         """(time-weighted mean, worst) Jain index over the groups present at least

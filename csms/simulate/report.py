@@ -49,8 +49,9 @@ def render(result: Result) -> RenderableType:
     fairness = (
         "Fairness: equal EVs never wanted current at the same time."
         if mean is None
-        else f"Fairness (Jain, equal EVs wanting current together): {mean:.3f} "
-        f"time-weighted, {worst:.3f} worst group."
+        else f"Fairness (Jain, equal EVs wanting current together): {mean:.3f} over their time "
+        f"together ({worst:.3f} worst group), {result.fairness.moment_index() or 0:.3f} "
+        "moment by moment."
     )
     missed = [e for e in result.evs if e.missed]
     departures = Text.assemble(
