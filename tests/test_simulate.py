@@ -3,11 +3,14 @@ offline bound, and agreement with the real-I/O demo."""
 
 from __future__ import annotations
 
+import enum
 import json
 import re
 from pathlib import Path
+from typing import Literal
 
 import pytest
+from pydantic import BaseModel
 
 from csms.cli import main
 from csms.demo import DemoOptions, run_demo
@@ -314,6 +317,36 @@ def test_a_slower_station_makes_a_longer_overload_but_the_verdict_allows_for_it(
     assert 0 < quick.tally.above_s < slow.tally.above_s
     assert quick.tally.beyond_reaction_s == slow.tally.beyond_reaction_s == 0
     assert slow.reaction_s > quick.reaction_s
+
+
+class _Sharing(enum.Enum):
+    EQUAL = "equal-current"
+    ENERGY = "max-energy"
+
+
+class _LiteralSite(BaseModel):
+    sharing: Literal["equal-current", "equal-power"] = "equal-current"
+
+
+class _OptionalSite(BaseModel):
+    sharing: Literal["equal-current", "max-energy"] | None = None
+
+
+class _EnumSite(BaseModel):
+    sharing: _Sharing = _Sharing.EQUAL
+
+
+@pytest.mark.parametrize(
+    ("model", "names"),
+    [
+        (_LiteralSite, ("equal-current", "equal-power")),
+        (_OptionalSite, ("equal-current", "max-energy")),
+        (_EnumSite, ("equal-current", "max-energy")),
+        (BaseModel, ()),  # a version without the setting
+    ],
+)
+def test_policy_names_are_read_from_the_settings_field(model, names):
+    assert policies(model) == names
 
 
 def test_policies_come_from_the_settings_model(tmp_path):

@@ -19,7 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from enum import Enum
+from typing import Any, get_args
+
+from pydantic import BaseModel
 
 from balancing import allocate as balancing_allocate
 from csms import events
@@ -454,14 +457,24 @@ def simulate(
     return sim.run()
 
 
-def policies() -> tuple[str, ...]:
+def policies(settings: type[BaseModel] = SiteSettings) -> tuple[str, ...]:
     """The sharing policies the site settings accept (empty when this version has none)."""
-    from typing import get_args
-
-    field_info = SiteSettings.model_fields.get("sharing")
+    field_info = settings.model_fields.get("sharing")
     if field_info is None:
         return ()
-    return tuple(str(v) for v in get_args(field_info.annotation))
+    found: list[str] = []
+    pending = [field_info.annotation]
+    while pending:  # Literal[...], possibly inside Optional/Union, or an Enum
+        annotation = pending.pop(0)
+        if isinstance(annotation, type) and issubclass(annotation, Enum):
+            found += [str(member.value) for member in annotation]
+            continue
+        for arg in get_args(annotation):
+            if isinstance(arg, str):
+                found.append(arg)
+            elif arg is not type(None):
+                pending.append(arg)
+    return tuple(found)
 
 
 def with_policy(site: SiteSettings, policy: str) -> SiteSettings:
