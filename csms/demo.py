@@ -195,6 +195,7 @@ class EvResult:
     socket: str
     energy_kwh: float
     battery_kwh: float
+    plugged_in_s: float | None = None  # simulated seconds after the first midnight
 
 
 @dataclass(frozen=True)
@@ -226,7 +227,12 @@ class DemoSummary:
             "episodes_above": self.episodes_above,
             "simulated_s": round(self.simulated_s, 1),
             "evs": [
-                {"name": e.name, "socket": e.socket, "energy_kwh": round(e.energy_kwh, 2)}
+                {
+                    "name": e.name,
+                    "socket": e.socket,
+                    "energy_kwh": round(e.energy_kwh, 2),
+                    "plugged_in_s": None if e.plugged_in_s is None else round(e.plugged_in_s, 1),
+                }
                 for e in self.evs
             ],
         }
@@ -246,6 +252,7 @@ class DemoState:
     visits: list[tuple[DemoEv, float, float]]  # (visit, plug-in at, unplug at) in sim epoch
     plugged: dict[tuple[str, int], tuple[DemoEv, SimEv]] = field(default_factory=dict)
     done: list[tuple[DemoEv, SimEv]] = field(default_factory=list)
+    plugged_at: dict[str, float] = field(default_factory=dict)  # EV → s after the first midnight
 
     @property
     def elapsed_s(self) -> float:
@@ -289,6 +296,7 @@ def _drive(state: DemoState) -> None:
             )
             state.site.station(ev.station).plug_in(ev.connector, car)
             state.plugged[key] = (ev, car)
+            state.plugged_at[ev.name] = now - state.day0
         elif now >= leave and key in state.plugged and state.plugged[key][0] is ev:
             state.site.station(ev.station).unplug(ev.connector)
             state.done.append(state.plugged.pop(key))
@@ -308,7 +316,13 @@ def summary_of(state: DemoState) -> DemoSummary:
         episodes_above=state.tally.episodes,
         simulated_s=min(state.elapsed_s, state.options.duration_s),
         evs=tuple(
-            EvResult(ev.name, f"{ev.station}/{ev.connector}", car.charged_wh / 1000, ev.battery_kwh)
+            EvResult(
+                ev.name,
+                f"{ev.station}/{ev.connector}",
+                car.charged_wh / 1000,
+                ev.battery_kwh,
+                state.plugged_at.get(ev.name),
+            )
             for ev, car in evs
         ),
     )
