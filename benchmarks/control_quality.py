@@ -33,7 +33,8 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 from csms.cli.demo import duration, time_of_day  # noqa: E402
 from csms.simulate.bound import offline_bound, per_moment  # noqa: E402
-from csms.simulate.engine import policies, simulate  # noqa: E402
+from csms.simulate.engine import simulate  # noqa: E402
+from csms.simulate.policies import policies  # noqa: E402
 from csms.simulate.scenario import load_scenario  # noqa: E402
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "demo-day"

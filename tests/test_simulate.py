@@ -17,8 +17,9 @@ from csms.demo import DemoOptions, run_demo
 from csms.demo_scenario import household_a, pv_a, sessions
 from csms.simulate import demo_day
 from csms.simulate.bound import EvSpan, moment_max_a, offline_bound, per_moment
-from csms.simulate.engine import Simulation, policies, simulate, window, with_policy
+from csms.simulate.engine import Simulation, simulate, window
 from csms.simulate.metrics import FairnessTally, jain
+from csms.simulate.policies import policies, with_policy
 from csms.simulate.scenario import (
     LoadPoint,
     LoadProfile,

@@ -62,7 +62,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=1.0,
         help="seconds until a station applies a new limit (default 1)",
     )
-    parser.add_argument("--policy", help="sharing policy (the site's `sharing` setting)")
+    from csms.simulate.policies import policies
+
+    parser.add_argument(
+        "--policy",
+        help="sharing policy instead of the site's `sharing` setting "
+        f"({', '.join(policies()) or 'this version has none'})",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.set_defaults(func=run)
 

@@ -19,10 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from enum import Enum
-from typing import Any, get_args
-
-from pydantic import BaseModel
+from typing import Any
 
 from balancing import allocate as balancing_allocate
 from csms import events
@@ -37,6 +34,7 @@ from csms.sim.ev import SimEv
 from csms.sim.model import Sample, StationModel, StatusChanged
 from csms.sim.sharing import MIN_CURRENT_A
 from csms.simulate.metrics import FairnessTally, GridTally
+from csms.simulate.policies import with_policy
 from csms.simulate.scenario import DAY_S, Scenario, Visit
 
 DAY0 = 1767225600.0  # 2026-01-01T00:00:00Z: the simulated day's midnight (epoch seconds)
@@ -455,31 +453,3 @@ def simulate(
         if on_progress is not None:
             on_progress((sim.t - start_s) / duration_s)
     return sim.run()
-
-
-def policies(settings: type[BaseModel] = SiteSettings) -> tuple[str, ...]:
-    """The sharing policies the site settings accept (empty when this version has none)."""
-    field_info = settings.model_fields.get("sharing")
-    if field_info is None:
-        return ()
-    found: list[str] = []
-    pending = [field_info.annotation]
-    while pending:  # Literal[...], possibly inside Optional/Union, or an Enum
-        annotation = pending.pop(0)
-        if isinstance(annotation, type) and issubclass(annotation, Enum):
-            found += [str(member.value) for member in annotation]
-            continue
-        for arg in get_args(annotation):
-            if isinstance(arg, str):
-                found.append(arg)
-            elif arg is not type(None):
-                pending.append(arg)
-    return tuple(found)
-
-
-def with_policy(site: SiteSettings, policy: str) -> SiteSettings:
-    """The site with another sharing policy, checked by the settings model."""
-    if policy not in policies():
-        known = ", ".join(policies()) or "none in this version"
-        raise ValueError(f"--policy {policy!r} is not a sharing policy (known: {known})")
-    return SiteSettings.model_validate({**site.model_dump(), "sharing": policy})
