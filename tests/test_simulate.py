@@ -190,6 +190,12 @@ def test_a_bad_site_file_is_one_line_naming_the_setting(tmp_path):
         load_site(path)
 
 
+def test_demo_day_files_are_written_where_asked(tmp_path):
+    assert demo_day.main([str(tmp_path / "day")]) == 0
+    assert sorted(p.name for p in (tmp_path / "day").iterdir()) == sorted(demo_day.files())
+    assert demo_day.main([]) == 2
+
+
 def test_example_files_are_the_demo_day():
     for name, text in demo_day.files().items():
         regenerate = f"regenerate: python -m csms.simulate.demo_day {EXAMPLE}"
@@ -302,6 +308,21 @@ def test_an_impossible_need_is_a_missed_departure(tmp_path):
     (ev,) = result.evs
     assert ev.missed and ev.energy_kwh == pytest.approx(3.68, abs=0.15)  # 16 A × 230 V × 1 h
     assert result.as_dict()["missed_departures"] == 1
+
+
+def test_evs_plugged_in_at_the_start_find_the_safe_default_installed(tmp_path):
+    # Two EVs plugged in from the first second: the stations already hold their safe default
+    # (the site's 6 A safe current), so nothing exceeds the grid before the first allocation
+    # lands; without it a station lets its EV start at the probing current (14 A).
+    load = "time,household_a\n00:00,15\n"
+    sessions_csv = HEAD + "a,10:00,11:00,40,3,32,A,1\nb,10:00,11:00,40,1,32,B,1\n"
+    sim = Simulation(scenario_of(tmp_path, sessions_csv, load), start_s=10 * 3600, duration_s=600)
+    assert all(
+        book.slots[(0, "TxDefaultProfile")].installed is not None
+        for book in sim.loop.book.stations.values()
+    )
+    result = sim.run()
+    assert result.tally.above_s == 0 and max(result.tally.peak_a) <= 25
 
 
 def test_the_same_scenario_gives_the_same_figures(tmp_path):

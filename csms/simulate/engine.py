@@ -17,7 +17,7 @@ gives the same figures.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -213,6 +213,20 @@ class Simulation:
         self.fairness = FairnessTally()
         self.trace: list[TracePoint] = []
         self.grid_a = (0.0, 0.0, 0.0)
+        self._install_safe_defaults()
+
+    def _install_safe_defaults(self) -> None:
+        """Before the run, every station accepts its safe TxDefaultProfile, as on a site whose
+        stations have been connected all along (the demo waits for the same before its EVs)."""
+        for _ in range(10):  # one profile per station per round; a few rounds at most
+            self.loop.step()
+            commands = self.loop.book.next_commands(self.now(), lambda _sid: True, full=True)
+            if not commands:
+                return
+            for command in commands:
+                model = self.stations[command.station_id]
+                status, response = apply_command(model, command)
+                self.loop.book.on_result(command, status, self.now(), response)
 
     def now(self) -> float:
         """Epoch seconds of the simulated moment (the loop's clock)."""
@@ -439,17 +453,10 @@ def simulate(
     step_s: float = 1.0,
     delay_s: float = 1.0,
     policy: str | None = None,
-    on_progress: Callable[[float], None] | None = None,
 ) -> Result:
     """Run a scenario (optionally with another sharing `policy`) and return its figures."""
     site = scenario.site if policy is None else with_policy(scenario.site, policy)
     sim = Simulation(
         scenario, start_s=start_s, duration_s=duration_s, step_s=step_s, delay_s=delay_s, site=site
     )
-    hour = start_s
-    while sim.t < sim.end_s - 1e-9:
-        hour += 3600.0
-        sim.run_until(hour)
-        if on_progress is not None:
-            on_progress((sim.t - start_s) / duration_s)
     return sim.run()
