@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "csms.cli.config",
     "csms.cli.scn",
     "csms.cli.demo",
+    "csms.cli.simulate",
     "csms.cli.site",
 ]
 
