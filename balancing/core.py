@@ -26,23 +26,30 @@ reused while the sessions stay, and results that come out as last run's are last
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import compress, count, islice
 from operator import is_not, lt, ne
 from types import MappingProxyType
 
 from .constraints import Tree, add_tree, deci_down, tree_for
 from .demand import track
-from .model import Mode, ReadingLike, Session, Site, SocketKey
+from .model import Mode, ReadingLike, Session, Sharing, Site, SocketKey
 from .phases import Phase
+from .policy import share
 from .pv import PvCandidate, pv_gate
 from .result import Allocation, Binding, LimitSource, new_socket_allocation
 from .state import BalancerState, LastResults, SocketState
 from .topology import CompiledSite, SocketInfo, compiled
-from .waterfill import Admission, Memo, Problem, admit, fill_with_loads, finalize, simplify
+from .waterfill import Admission, Memo, Problem, admit, finalize, simplify
 
 _EV_MAX = Binding(LimitSource.EV_MAX, "")
 _EV_DEMAND = Binding(LimitSource.EV_DEMAND, "drawing less than offered")
+_RELEASED = Binding(LimitSource.RELEASED, "not drawing")
+_PROBE = {
+    p: Binding(LimitSource.PHASE_PROBE, f"phases unknown, minimum on {p.name}") for p in Phase
+}
+MIN_TURN_S = 60.0
+"""Alternating turns are never shorter than this (or the period, if that is shorter)."""
 _HINTED = {1: (1,), 2: (1, 2), 3: (1, 2, 3)}
 
 
@@ -122,14 +129,80 @@ def _queue(
         arrivals.sort(key=lambda i: -infos[i].order_id)
         order += arrivals
     since = state.period_since
-    if not state.safe_mode and since is not None and now - since >= period:
+    turn = period if state.turn_s is None else state.turn_s
+    if not state.safe_mode and since is not None and now - since >= turn:
         old, keys = state.sockets, run.keys
         waiting = [i for i in order if (st := old.get(keys[i])) and st.alternating_paused]
         if waiting:
-            moved = set(waiting)
-            order = waiting + [i for i in order if i not in moved]
-            since = now
+            order = _swapped(order, waiting, old, keys, now)
+            # The next turn starts when this one was due, so that runs a few seconds apart do
+            # not make every turn later than the last (unless the swap is a turn late anyway).
+            due = since + turn
+            since = due if now - due < turn else now
     return order, since
+
+
+def _swapped(
+    order: list[int],
+    waiting: list[int],
+    old: Mapping[SocketKey, SocketState],
+    keys: list[SocketKey],
+    now: float,
+) -> list[int]:
+    """The queue at a swap: those waiting for a turn first, the longest waiting first; then the
+    others, the least served in their session first (so the longest charging pause next)."""
+
+    def waited(i: int) -> float:
+        since = old[keys[i]].waiting_since
+        return now if since is None else since
+
+    def served(i: int) -> float:
+        st = old.get(keys[i])
+        if st is None:
+            return 0.0
+        return st.served_s + (0.0 if st.charging_since is None else now - st.charging_since)
+
+    moved = set(waiting)
+    rest = [i for i in order if i not in moved]
+    return sorted(waiting, key=waited) + sorted(rest, key=served)  # stable: ties keep the queue
+
+
+def _turn(
+    site: Site,
+    problem: Problem[Binding],
+    adm: Admission,
+    waiting: list[tuple[int, float]],
+    since: float,
+) -> float:
+    """The length of the current alternating turn (which started at `since`), so that nobody
+    waits more than one period: the promise of docs/balancing.md.
+
+    `waiting` holds the sockets waiting for a turn and since when. On each constraint that
+    keeps sockets waiting, a swap serves about as many of them as it has sockets charging (A),
+    the longest waiting first: group j of A waiters (in order of waiting) is served at the
+    j-th swap from now, at since + j · turn, which must be at most the time its first member
+    has waited one period. The shortest turn that keeps this for every group and constraint is
+    taken, recomputed every run (arrivals, departures), never longer than the period nor
+    shorter than `MIN_TURN_S`.
+    """
+    period = site.alternating_period_s
+    starts: dict[int, list[float]] = {}
+    blocked_by = adm.blocked_by
+    for i, waiting_since in waiting:
+        if (c := blocked_by[i]) >= 0:
+            starts.setdefault(c, []).append(waiting_since)
+    turn = period
+    admitted, members = adm.admitted, problem.c_members
+    for c, first in starts.items():
+        serving = sum(map(admitted.__getitem__, members[c]))
+        if not serving:
+            continue
+        first.sort()
+        for j, k in enumerate(range(0, len(first), serving), start=1):
+            t = (first[k] + period - since) / j
+            if t < turn:
+                turn = t
+    return max(turn, min(period, MIN_TURN_S))
 
 
 def allocate(
@@ -155,7 +228,8 @@ def allocate(
     boosting = pv_mode and site.pv.boosting(now)
     pv_gated = pv_mode and not boosting  # charging only from the surplus
     surplus = None if other is None else max(0.0, -sum(other))
-    run = _per_session(site, infos, in_order, state, now, pv_gated)
+    room = None if safe else [_down(a) for a in available]
+    run = _per_session(site, infos, in_order, state, now, pv_gated, room)
 
     queue, period_since = _queue(state, run, now, site.alternating_period_s)
     order = queue
@@ -179,16 +253,23 @@ def allocate(
 
     problem, index = simplify(problem, memo)
     adm = admit(problem, index, order, run.candidate)
-    x, bind, loads = fill_with_loads(problem, index, adm.admitted, adm.used)
+    sharing = site.sharing
+    phase_counts = [] if sharing is Sharing.EQUAL_CURRENT else [len(p) for p in run.phases]
+    x, bind, loads = share(problem, index, adm, sharing, phase_counts)
     target = finalize(problem, adm.admitted, x, loads)
-    results, new_states, waiting_any = _results(
+    results, new_states, waiting = _results(
         site, state, now, run, tree, problem, adm, bind, target, safe
     )
 
-    if safe or not waiting_any:
+    turn = None
+    if safe or not waiting:
         period_since = None  # the period starts when someone starts waiting
-    elif period_since is None:
-        period_since = now
+    else:
+        if period_since is None:
+            period_since = now
+        states = [new_states[run.keys[i]] for i in waiting]
+        since = [now if st.waiting_since is None else st.waiting_since for st in states]
+        turn = _turn(site, problem, adm, list(zip(waiting, since, strict=True)), period_since)
     keys = run.keys
     next_state = BalancerState(
         at=now,
@@ -196,6 +277,7 @@ def allocate(
         queue=tuple([keys[i] for i in queue]),
         period_since=period_since,
         safe_mode=safe,
+        turn_s=turn,
         last=results,
     )
     return Allocation(
@@ -208,7 +290,7 @@ def allocate(
         mode=site.mode,
         boosting=boosting,
         pv_surplus_a=surplus if pv_mode else None,
-        swap_at=None if period_since is None else period_since + site.alternating_period_s,
+        swap_at=None if period_since is None or turn is None else period_since + turn,
         state=next_state,
     )
 
@@ -265,8 +347,10 @@ class _Run:
         "phases",
         "position",
         "pv_on",
+        "pv_phases",
         "pv_since",
         "rank",
+        "released",
         "states",
     )
 
@@ -284,6 +368,9 @@ class _Run:
         self.candidate = [True] * n
         self.pv_on = [pv_mode] * n
         self.pv_since: list[float | None] = [None] * n
+        self.pv_phases = [0] * n
+        self.released: list[int] = []
+        """Positions of the sessions that gave their share back (`SocketState.released_at`)."""
 
 
 def _per_session(
@@ -293,8 +380,16 @@ def _per_session(
     state: BalancerState,
     now: float,
     pv_gated: bool,
+    room: list[int] | None,
 ) -> _Run:
-    """Each session's memory, phases, minimum (floor) and own cap."""
+    """Each session's memory, phases, minimum (floor) and own cap.
+
+    `room` is the grid headroom per phase (deci-amps; None in safe mode). An EV whose phases
+    are unknown is taken to load all of its socket's; where a phase lacks room for its minimum
+    but the phase every EV uses (EV phase 1) has it, it is probed there instead: counted on
+    that phase only and capped at its minimum until what it draws shows its phases (at worst a
+    3-phase EV draws its minimum beyond the headroom of the other phases until then).
+    """
     run = _Run(infos, site.mode is Mode.PV_SURPLUS)
     states, phases, floor_d, cap_d, cap_label = (
         run.states,
@@ -320,17 +415,30 @@ def _per_session(
             min_a = v
         st = track(prev, s, site, now, min_a)
         states.append(st)
+        if st.released_at is not None:
+            run.released.append(len(states) - 1)
         ev_phases = st.ev_phases
-        phases.append(info.phase_table[(1, 2, 3) if ev_phases is None else ev_phases])
-        floor_d.append(site_floor if min_a == site_min else _up(min_a))
+        table = info.phase_table
+        grid = table[(1, 2, 3) if ev_phases is None else ev_phases]
+        floor = site_floor if min_a == site_min else _up(min_a)
+        floor_d.append(floor)
         # Both are ≥ 0, so int() rounds down like `_down`.
         cap, label = info.own_cap_d, info.own_label
         if (v := s.ev_max_current_a) is not None and (d := int(v * 10 + 1e-9)) < cap:
             cap, label = d, _EV_MAX
         if (v := st.demand_cap_a) is not None and (d := int(v * 10 + 1e-9)) < cap:
             cap, label = d, _EV_DEMAND
+        if ev_phases is None and room is not None and len(grid) > 1:
+            first = table[(1,)]
+            if room[first[0] - 1] >= floor and any(room[p - 1] < floor for p in grid):
+                grid = first
+                if floor <= cap:
+                    cap, label = floor, _PROBE[first[0]]
+        phases.append(grid)
         cap_d.append(cap)
         cap_label.append(label)
+    for i in run.released:
+        run.candidate[i] = run.pv_on[i] = False
     return run
 
 
@@ -341,12 +449,23 @@ def _pv_gate(
     if not gated or site.pv.min_charge_a > 0:
         return
     states, phases, floor_d = run.states, run.phases, run.floor_d
+    if run.released:
+        gone = set(run.released)
+        order = [i for i in order if i not in gone]
     candidates = []
+    counted = []
     for i in order:
-        k = _pv_phases(states[i], phases[i])
-        candidates.append(PvCandidate(states[i].pv_on, states[i].pv_since, floor_d[i] / 10 * k, k))
-    for i, dec in zip(order, pv_gate(site.pv, candidates, surplus or 0.0, now), strict=True):
+        st, k = states[i], _pv_phases(states[i], phases[i])
+        # Started counted on fewer phases than it turned out to load (an EV not measured
+        # yet counts as 1-phase): judged again at once, without the stop delay.
+        mistaken = st.pv_on and 0 < st.pv_phases < k
+        candidates.append(PvCandidate(st.pv_on, st.pv_since, floor_d[i] / 10 * k, k, mistaken))
+        counted.append(k)
+    decisions = pv_gate(site.pv, candidates, surplus or 0.0, now)
+    for i, dec, k in zip(order, decisions, counted, strict=True):
         run.pv_on[i], run.pv_since[i], run.candidate[i] = dec.on, dec.since, dec.on
+        if dec.on:  # the phases it was last found covered with
+            run.pv_phases[i] = k if dec.wanted or not states[i].pv_phases else states[i].pv_phases
 
 
 def _results(
@@ -360,8 +479,9 @@ def _results(
     bind: list[int],
     target: list[int],
     safe: bool,
-) -> tuple[LastResults, dict[SocketKey, SocketState], bool]:
-    """Apply the ramp, name each binding constraint, build the results and the next states.
+) -> tuple[LastResults, dict[SocketKey, SocketState], list[int]]:
+    """Apply the ramp, name each binding constraint, build the results and the next states;
+    also the sockets that wait for their turn.
 
     Field by field for every socket, then a second look at the few that are paused or ramping;
     at 10,000 sessions that takes half the time of one loop doing everything per socket. A
@@ -397,14 +517,44 @@ def _results(
         state.last, LastResults((), run.keys, limit, target, run.floor_d, run.phases, binding)
     )
     limit_a = [d / 10 for d in limit]
-    columns = zip(run.states, limit_a, run.pv_on, run.pv_since, waiting, strict=True)
+    columns = zip(run.states, limit_a, run.pv_on, run.pv_since, waiting, run.pv_phases, strict=True)
+    # (charging_since is None) == (a == 0): whether it charged last run is whether it does now.
     next_states = [
         st
-        if st.limit_a == a and st.alternating_paused == w and st.pv_on == on and st.pv_since == t
-        else st._replace(limit_a=a, pv_on=on, pv_since=t, alternating_paused=w)
-        for st, a, on, t, w in columns
+        if st.limit_a == a
+        and st.alternating_paused == w
+        and st.pv_on == on
+        and st.pv_since == t
+        and st.pv_phases == k
+        and (st.charging_since is None) == (a == 0)
+        else _next_state(st, a, on, t, w, k, now)
+        for st, a, on, t, w, k in columns
     ]
-    return results, dict(zip(run.keys, next_states, strict=True)), any(waiting)
+    return results, dict(zip(run.keys, next_states, strict=True)), list(compress(count(), waiting))
+
+
+def _next_state(
+    st: SocketState, a: float, on: bool, t: float | None, w: bool, k: int, now: float
+) -> SocketState:
+    """A session's memory after a run that changed it (`_results`)."""
+    waiting_since = (now if st.waiting_since is None else st.waiting_since) if w else None
+    charging_since, served = st.charging_since, st.served_s
+    if charging_since is None:
+        if a:
+            charging_since = now
+    elif not a:
+        served += max(0.0, now - charging_since)
+        charging_since = None
+    return st._replace(
+        limit_a=a,
+        pv_on=on,
+        pv_since=t,
+        alternating_paused=w,
+        waiting_since=waiting_since,
+        charging_since=charging_since,
+        served_s=served,
+        pv_phases=k,
+    )
 
 
 def _allocations(last: LastResults | None, now: LastResults) -> LastResults:
@@ -432,6 +582,14 @@ def _allocations(last: LastResults | None, now: LastResults) -> LastResults:
     return now._replace(sockets=tuple(out))
 
 
+def _fits_alone(problem: Problem[Binding], c: int, i: int) -> bool:
+    """Whether socket i's floor fits constraint c with nobody else in it (if not, waiting for a
+    turn on it is pointless: it is a minimum-current pause)."""
+    weights = problem.c_weights[c]
+    w = 1 if weights is None else weights[problem.c_members[c].index(i)]
+    return w * problem.floor[i] <= problem.c_cap[c]
+
+
 def _why_paused(
     i: int,
     run: _Run,
@@ -442,6 +600,8 @@ def _why_paused(
     labels: dict[tuple[LimitSource, Binding], Binding],
 ) -> tuple[Binding, bool]:
     """The binding of paused socket i, and whether it waits for its turn (alternating)."""
+    if run.states[i].released_at is not None:
+        return _RELEASED, False
     if not run.candidate[i]:
         detail = "waiting for surplus" if run.pv_since[i] is not None else "not enough surplus"
         return Binding(LimitSource.PV_SURPLUS, detail), False
@@ -451,7 +611,7 @@ def _why_paused(
     waiting = False
     if safe:
         source = LimitSource.SAFE_MODE
-    elif c >= 0 and (adm.crowded[i] or adm.admitted[i]):
+    elif c >= 0 and (adm.crowded[i] or adm.admitted[i]) and _fits_alone(problem, c, i):
         source, waiting = LimitSource.ALTERNATING, True
     else:
         source = LimitSource.MIN_CURRENT
