@@ -24,6 +24,7 @@ from balancing import (
     Mode,
     PvSurplus,
     Session,
+    Sharing,
     Site,
     Socket,
     Station,
@@ -96,6 +97,9 @@ def sites(draw: st.DrawFn) -> Site:
         circuits=tuple(circuits),
         underuse_after_s=draw(st.sampled_from([0.0, 30.0, 180.0])),
         phase_detect_s=draw(st.sampled_from([0.0, 20.0, 60.0])),
+        sharing=draw(st.sampled_from(list(Sharing))),
+        release_after_s=draw(st.sampled_from([None, 30.0, 120.0])),
+        release_retry_s=draw(st.sampled_from([60.0, 900.0])),
     )
 
 
