@@ -101,3 +101,17 @@ def test_a_turn_is_never_shorter_than_the_minimum_turn() -> None:
     sessions = [Session((f"S{i}", 1), 0.0) for i in range(7)]
     a = allocate(site, GridReading(0.0, (0.0, 0.0, 0.0)), sessions, BalancerState(), 0.0)
     assert a.swap_at == MIN_TURN_S  # 300 / 6 = 50 s would be shorter
+
+
+def test_at_a_swap_the_one_that_charged_longest_pauses() -> None:
+    # Room for two. A charges from 0, B from 300, C waits from 400. At the swap C goes first,
+    # then the least served: B (1,000 s) before A (1,300 s), so A pauses, not B.
+    site = _site(3, 2, 0.0, 900.0)
+    state = BalancerState()
+    arrivals = {"S0": 0.0, "S1": 300.0, "S2": 400.0}
+    for now in (0.0, 300.0, 400.0, 1299.0, 1300.0):
+        sessions = [Session((k, 1), t) for k, t in arrivals.items() if t <= now]
+        a = allocate(site, GridReading(now, (0.0, 0.0, 0.0)), sessions, state, now)
+        state = a.state
+    assert [x.limit_a > 0 for x in a.sockets] == [False, True, True]
+    assert a.get(("S0", 1)).binding.source is LimitSource.ALTERNATING
