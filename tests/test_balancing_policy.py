@@ -17,6 +17,8 @@ from balancing import (
     allocate,
 )
 from balancing.serde import site_from_dict
+from csms.charging.model import SiteModel
+from csms.settings import SiteSettings
 
 POLICIES = list(Sharing)
 
@@ -104,3 +106,13 @@ def test_sharing_is_read_from_plain_data_and_checked() -> None:
     with pytest.raises(ValueError, match="sharing must be one of 'equal-current'"):
         site_from_dict({"grid_limit_a": 25, "sharing": "fastest", "stations": []})
     assert Site(grid_limit_a=25, stations=()).sharing is Sharing.EQUAL_CURRENT
+
+
+def test_the_site_setting_reaches_the_balancer() -> None:
+    # The shell's part: `sharing` in the site's settings, passed through by the site model.
+    settings = SiteSettings.model_validate({"id": "s", "sharing": "equal-power"})
+    assert SiteModel(settings).balancing_site().sharing is Sharing.EQUAL_POWER
+    default = SiteSettings.model_validate({"id": "s"})
+    assert SiteModel(default).balancing_site().sharing is Sharing.EQUAL_CURRENT
+    with pytest.raises(ValueError, match="sharing"):
+        SiteSettings.model_validate({"id": "s", "sharing": "fastest"})

@@ -19,6 +19,7 @@ from balancing import (
     PhaseRotation,
     PvSurplus,
     Session,
+    Sharing,
     Site,
     Socket,
     Station,
@@ -227,6 +228,7 @@ class SiteModel:
             ),
             min_current_a=s.min_current_a,
             alternating_period_s=s.alternating_period_s,
+            sharing=Sharing(s.sharing),
             ramp_a_per_s=s.ramp_a_per_s,
             circuits=tuple(BalancingCircuit(c.id, c.limit_a, c.parent) for c in s.circuits),
         )
