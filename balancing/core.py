@@ -6,14 +6,17 @@ One run, in order:
    (when `meter_includes_ev`), available = grid limit − margin − other load, so export raises it.
    A missing, non-finite or stale reading (older than `meter_timeout_s`) turns on safe mode: all
    EVs together get at most `safe_current_a`, lowest socket id first (guide 6.3.3.4).
-2. **Per session:** its phases (measured, else all of the socket's), its minimum (site, socket or
-   EV: 6 or 14 A) and its own caps (connector, station, EV max, demand).
+2. **Per session:** its phases (measured, else all of the socket's, or EV phase 1's alone for a
+   probe), its minimum (site, socket or EV: 6 or 14 A), its own caps (connector, station, EV
+   max, demand) and whether it gave its share back for not drawing (`demand.py`).
 3. **Order.** Sessions queue in the order they are served when not everyone fits; the first run
    queues them by socket id, highest first (guide 2.4, 6.1.1.3); later arrivals join at the back.
-   When a paused session has waited `alternating_period_s`, the paused ones move to the front.
+   When a turn is over, those waiting go to the front, the longest waiting first, then the least
+   served; turns shorten so that nobody waits more than `alternating_period_s` (`_turn`).
 4. **PV-surplus gate** (PV mode outside boost windows), see `pv.py`.
-5. **Share** (`waterfill.py`): admit in queue order while minimums fit, then max-min fair filling
-   under every grid-phase, circuit, station, safe-mode and PV constraint.
+5. **Share** (`waterfill.py`, `policy.py`): admit in queue order while minimums fit, then fill
+   under every grid-phase, circuit, station, safe-mode and PV constraint by the site's policy
+   (max-min fair in current, in power, or most phases first).
 6. **Ramp:** a limit above last run's rises at most `ramp_a_per_s`; decreases apply at once.
 
 Times are epoch seconds; the result carries the next `BalancerState`.
