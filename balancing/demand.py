@@ -77,7 +77,10 @@ def track(prev: SocketState, session: Session, site: Site, now: float, min_a: fl
         or st.idle_since is not None
         or (drawn is not None and drawn < IDLE_A and offered >= min_a)
     ):
-        st = _release(st, session.charging, drawn, offered >= min_a, site, now, min_a)
+        seen_at = now
+        if session.charging and (t := session.measured_at) is not None and t < now:
+            seen_at = t  # what it draws is only known as of then
+        st = _release(st, session.charging, drawn, offered >= min_a, site, seen_at, min_a, now)
     if drawn is None or offered <= 0:
         # No offer, or nothing known about the draw: nothing to learn; a running timer restarts.
         return st._replace(under_since=None) if st.under_since is not None else st
@@ -93,10 +96,13 @@ def _release(
     drawn: float | None,
     offered: bool,
     site: Site,
-    now: float,
+    seen_at: float,
     min_a: float,
+    now: float,
 ) -> SocketState:
-    """Idle timer and release (module docstring). `offered`: it had at least its minimum.
+    """Idle timer and release (module docstring). `offered`: it had at least its minimum;
+    `seen_at`: when `drawn` was measured (the idle time runs between measurements, so a single
+    old sample of 0 A never releases an EV).
 
     Back on a retry, it is offered only its minimum (the demand cap, lifted as usual once it
     draws close to it): an EV that may well still be full needs no more.
@@ -113,8 +119,8 @@ def _release(
         return st
     if not offered or drawn is None or drawn >= IDLE_A:
         return st._replace(idle_since=None)
-    since = now if st.idle_since is None else st.idle_since
-    if now - since >= after:
+    since = seen_at if st.idle_since is None else st.idle_since
+    if seen_at - since >= after:
         return st._replace(released_at=now, idle_since=None)
     return st if since == st.idle_since else st._replace(idle_since=since)
 

@@ -347,6 +347,9 @@ class Session:
     """The EV needs more than the site minimum (14 A for some EVs, found by probing)."""
     phases_hint: int | None = None
     """How many phases the EV is known to use (e.g. from its last session) until it is measured."""
+    measured_at: float | None = None
+    """When `measured_a` was measured (epoch seconds); None = now. With sparse MeterValues an
+    old sample is not taken as fresh evidence that the EV still draws nothing."""
 
     def __post_init__(self) -> None:
         _check(
@@ -370,6 +373,8 @@ class Session:
             )
         if self.measured_a is not None:
             _check(len(self.measured_a) == 3, f"session {self.key}: measured_a has three phases")
+        if self.measured_at is not None:
+            _check(_finite(self.measured_at), f"session {self.key}: measured_at must be a number")
 
 
 def rotation_of(value: str | int | PhaseRotation | None) -> PhaseRotation | None:

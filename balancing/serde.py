@@ -155,6 +155,7 @@ def session_from_dict(data: Mapping[str, Any]) -> Session:
         "charging",
         "min_current_a",
         "phases_hint",
+        "measured_at",
     }
     _fields(data, allowed, "session")
     key = data["key"]
@@ -172,6 +173,7 @@ def session_from_dict(data: Mapping[str, Any]) -> Session:
         charging=bool(data.get("charging", True)),
         min_current_a=None if data.get("min_current_a") is None else float(data["min_current_a"]),
         phases_hint=None if data.get("phases_hint") is None else int(data["phases_hint"]),
+        measured_at=None if data.get("measured_at") is None else float(data["measured_at"]),
     )
 
 

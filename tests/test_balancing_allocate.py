@@ -238,7 +238,7 @@ def test_a_wider_phase_set_is_taken_at_once() -> None:
 
 
 def test_a_suspended_ev_gets_its_offer_lowered_to_the_minimum() -> None:
-    # Without the release (tested in test_balancing_release.py), the demand rule holds its minimum.
+    # Without the release (test_balancing_release.py), the demand rule keeps its minimum offered.
     site = site_with(2, grid_limit_a=32.0, underuse_after_s=180, release_after_s=None)
     sessions = [Session(("S0", 1), 0.0, charging=False), Session(("S1", 1), 0.0)]
     a = run(site, sessions)

@@ -323,6 +323,7 @@ class SiteModel:
                     key=key,
                     started_at=state.started_at or 0.0,
                     measured_a=measured,  # type: ignore[arg-type]
+                    measured_at=state.sampled_at,
                     charging=state.status != "SuspendedEV",
                 )
             )
