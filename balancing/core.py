@@ -12,7 +12,7 @@ One run, in order:
 3. **Order.** Sessions queue in the order they are served when not everyone fits; the first run
    queues them by socket id, highest first (guide 2.4, 6.1.1.3); later arrivals join at the back.
    When a turn is over, those waiting go to the front, the longest waiting first, then the least
-   served; turns shorten so that nobody waits more than `alternating_period_s` (`_turn`).
+   served; turns shorten so that nobody waits more than `alternating_period_s` (`alternation.py`).
 4. **PV-surplus gate** (PV mode outside boost windows), see `pv.py`.
 5. **Share** (`waterfill.py`, `policy.py`): admit in queue order while minimums fit, then fill
    under every grid-phase, circuit, station, safe-mode and PV constraint by the site's policy
@@ -29,11 +29,12 @@ reused while the sessions stay, and results that come out as last run's are last
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from itertools import compress, count, islice
 from operator import is_not, lt, ne
 from types import MappingProxyType
 
+from .alternation import queue_for, turn_length
 from .constraints import Tree, add_tree, deci_down, tree_for
 from .demand import track
 from .model import Mode, ReadingLike, Session, Sharing, Site, SocketKey
@@ -51,8 +52,6 @@ _RELEASED = Binding(LimitSource.RELEASED, "not drawing")
 _PROBE = {
     p: Binding(LimitSource.PHASE_PROBE, f"phases unknown, minimum on {p.name}") for p in Phase
 }
-MIN_TURN_S = 60.0
-"""Alternating turns are never shorter than this (or the period, if that is shorter)."""
 _HINTED = {1: (1,), 2: (1, 2), 3: (1, 2, 3)}
 
 
@@ -119,95 +118,6 @@ def _pv_phases(st: SocketState, phases: tuple[Phase, ...]) -> int:
     return len(phases) if st.ev_phases is not None else 1
 
 
-def _queue(
-    state: BalancerState, run: _Run, now: float, period: float
-) -> tuple[list[int], float | None]:
-    """The alternating order for this run (positions in `run`), after a swap if one is due."""
-    position = run.position
-    order = [i for k in state.queue if (i := position.get(k)) is not None]
-    if len(order) < len(position):
-        known = set(order)
-        infos = run.infos
-        arrivals = [i for i in range(len(infos)) if i not in known]
-        arrivals.sort(key=lambda i: -infos[i].order_id)
-        order += arrivals
-    since = state.period_since
-    turn = period if state.turn_s is None else state.turn_s
-    if not state.safe_mode and since is not None and now - since >= turn:
-        old, keys = state.sockets, run.keys
-        waiting = [i for i in order if (st := old.get(keys[i])) and st.alternating_paused]
-        if waiting:
-            order = _swapped(order, waiting, old, keys, now)
-            # The next turn starts when this one was due, so that runs a few seconds apart do
-            # not make every turn later than the last (unless the swap is a turn late anyway).
-            due = since + turn
-            since = due if now - due < turn else now
-    return order, since
-
-
-def _swapped(
-    order: list[int],
-    waiting: list[int],
-    old: Mapping[SocketKey, SocketState],
-    keys: list[SocketKey],
-    now: float,
-) -> list[int]:
-    """The queue at a swap: those waiting for a turn first, the longest waiting first; then the
-    others, the least served in their session first (so the longest charging pause next)."""
-
-    def waited(i: int) -> float:
-        since = old[keys[i]].waiting_since
-        return now if since is None else since
-
-    def served(i: int) -> float:
-        st = old.get(keys[i])
-        if st is None:
-            return 0.0
-        return st.served_s + (0.0 if st.charging_since is None else now - st.charging_since)
-
-    moved = set(waiting)
-    rest = [i for i in order if i not in moved]
-    return sorted(waiting, key=waited) + sorted(rest, key=served)  # stable: ties keep the queue
-
-
-def _turn(
-    site: Site,
-    problem: Problem[Binding],
-    adm: Admission,
-    waiting: list[tuple[int, float]],
-    since: float,
-) -> float:
-    """The length of the current alternating turn (which started at `since`), so that nobody
-    waits more than one period: the promise of docs/balancing.md.
-
-    `waiting` holds the sockets waiting for a turn and since when. On each constraint that
-    keeps sockets waiting, a swap serves about as many of them as it has sockets charging (A),
-    the longest waiting first: group j of A waiters (in order of waiting) is served at the
-    j-th swap from now, at since + j · turn, which must be at most the time its first member
-    has waited one period. The shortest turn that keeps this for every group and constraint is
-    taken, recomputed every run (arrivals, departures), never longer than the period nor
-    shorter than `MIN_TURN_S`.
-    """
-    period = site.alternating_period_s
-    starts: dict[int, list[float]] = {}
-    blocked_by = adm.blocked_by
-    for i, waiting_since in waiting:
-        if (c := blocked_by[i]) >= 0:
-            starts.setdefault(c, []).append(waiting_since)
-    turn = period
-    admitted, members = adm.admitted, problem.c_members
-    for c, first in starts.items():
-        serving = sum(map(admitted.__getitem__, members[c]))
-        if not serving:
-            continue
-        first.sort()
-        for j, k in enumerate(range(0, len(first), serving), start=1):
-            t = (first[k] + period - since) / j
-            if t < turn:
-                turn = t
-    return max(turn, min(period, MIN_TURN_S))
-
-
 def allocate(
     site: Site,
     reading: ReadingLike | None,
@@ -234,7 +144,9 @@ def allocate(
     room = None if safe else [_down(a) for a in available]
     run = _per_session(site, infos, in_order, state, now, pv_gated, room)
 
-    queue, period_since = _queue(state, run, now, site.alternating_period_s)
+    queue, period_since = queue_for(
+        state, run.keys, run.position, run.infos, now, site.alternating_period_s
+    )
     order = queue
     if safe:  # guide 6.3.3.4: the occupied socket with the lowest id has priority
         order = sorted(range(len(infos)), key=lambda i: infos[i].order_id)
@@ -272,7 +184,13 @@ def allocate(
             period_since = now
         states = [new_states[run.keys[i]] for i in waiting]
         since = [now if st.waiting_since is None else st.waiting_since for st in states]
-        turn = _turn(site, problem, adm, list(zip(waiting, since, strict=True)), period_since)
+        turn = turn_length(
+            site.alternating_period_s,
+            problem,
+            adm,
+            list(zip(waiting, since, strict=True)),
+            period_since,
+        )
     keys = run.keys
     next_state = BalancerState(
         at=now,

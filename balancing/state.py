@@ -76,7 +76,7 @@ class BalancerState:
     safe_mode: bool = False
     turn_s: float | None = None
     """Length of the current alternating turn: the period, shortened when more wait than one
-    turn can serve, so that nobody waits more than one period (see `core._turn`)."""
+    turn can serve, so that nobody waits more than one period (see `alternation.turn_length`)."""
     last: LastResults | None = field(default=None, compare=False, repr=False)
     """The results of the run that made this state. Not part of its value (not compared, not
     shown, not needed): the next run reuses those that come out the same instead of building

@@ -2,8 +2,8 @@
 
 The promise of docs/balancing.md, checked by hypothesis over random arrivals and departures on
 one shared limit: no EV waits more than one alternating period (plus the time to the next run)
-for a turn. Turns are shortened when more wait than one turn can serve (`core._turn`), and at a
-swap the longest waiting go first, then the least served.
+for a turn. Turns are shortened when more wait than one turn can serve
+(`alternation.turn_length`), and at a swap the longest waiting go first, then the least served.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from balancing import (
     Station,
     allocate,
 )
-from balancing.core import MIN_TURN_S
+from balancing.alternation import MIN_TURN_S
 
 
 def _site(n: int, slots: int, spare: float, period: float) -> Site:
