@@ -85,4 +85,5 @@ def test_there_are_scenarios_for_the_guide_examples() -> None:
         "release_full_ev",
         "unknown_phases_probe",
         "alternation_serves_everyone",
+        "pv_three_phase_ev_on_one_phase_surplus",
     } <= names
