@@ -19,6 +19,7 @@ from balancing import (
     PhaseRotation,
     PvSurplus,
     Session,
+    Sharing,
     Site,
     Socket,
     Station,
@@ -276,6 +277,7 @@ class SiteModel:
             ),
             min_current_a=s.min_current_a,
             alternating_period_s=s.alternating_period_s,
+            sharing=Sharing(s.sharing),
             ramp_a_per_s=s.ramp_a_per_s,
             circuits=tuple(BalancingCircuit(c.id, c.limit_a, c.parent) for c in s.circuits),
         )
@@ -372,6 +374,7 @@ class SiteModel:
                     key=key,
                     started_at=state.started_at or 0.0,
                     measured_a=measured,  # type: ignore[arg-type]
+                    measured_at=state.sampled_at,
                     charging=state.status != "SuspendedEV",
                 )
             )
