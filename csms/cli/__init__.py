@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "csms.cli.scn",
     "csms.cli.demo",
     "csms.cli.site",
+    "csms.cli.settings",
 ]
 
 
