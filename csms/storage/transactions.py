@@ -211,6 +211,19 @@ class TransactionStore:
             limit,
         )
 
+    async def latest_energy_register_wh(self, station_id: str, transaction_id: int) -> float | None:
+        """The transaction's latest Energy.Active.Import.Register reading (whole outlet) in Wh."""
+        row = await self.db.fetchrow(
+            "SELECT numeric, unit FROM meter_values WHERE station_id = $1 AND transaction_id = $2 "
+            "AND (measurand = 'Energy.Active.Import.Register' OR measurand IS NULL) "
+            "AND phase IS NULL AND numeric IS NOT NULL ORDER BY id DESC LIMIT 1",
+            station_id,
+            transaction_id,
+        )
+        if row is None:
+            return None
+        return float(row["numeric"]) * (1000.0 if row["unit"] == "kWh" else 1.0)
+
 
 def _with_energy(row: Row) -> Row:
     """Session energy is meterStop − meterStart of the same transaction (None while running)."""
