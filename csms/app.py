@@ -73,6 +73,25 @@ class CentralSystem:
         host, port = self._api_socket.getsockname()[:2]
         return f"http://{host}:{port}"
 
+    def station_urls(self) -> list[str]:
+        """Every URL a station can connect to (append `/{stationId}`): on a wildcard host the
+        machine's interface addresses, then 127.0.0.1 (this machine only)."""
+        from csms.net import interface_addresses, reachable_hosts, url_host
+
+        scheme = "wss" if self.settings.tls_cert else "ws"
+        hosts = reachable_hosts(self.settings.ocpp_host, interface_addresses())
+        path = self.settings.ocpp_path_prefix
+        return [f"{scheme}://{url_host(h)}:{self.ocpp.port}{path}" for h in hosts]
+
+    def api_urls(self) -> list[str]:
+        """Every URL the API answers on, the same way as `station_urls`."""
+        from csms.net import interface_addresses, reachable_hosts, url_host
+
+        assert self._api_socket is not None
+        port = self._api_socket.getsockname()[1]
+        hosts = reachable_hosts(self.settings.api_host, interface_addresses())
+        return [f"http://{url_host(h)}:{port}" for h in hosts]
+
     # -- lifecycle ----------------------------------------------------------------------------
     def _services(self) -> list[Service]:
         """The long-running services; each area adds its own here."""
