@@ -58,11 +58,13 @@ def test_addresses_text_marks_the_loopback_url() -> None:
         ["ws://10.0.0.7:9000/ocpp", "ws://127.0.0.1:9000/ocpp"], ["http://127.0.0.1:8080"]
     )
     assert text.splitlines() == [
-        "Stations connect to:",
-        "  ws://10.0.0.7:9000/ocpp/{stationId}",
-        "  ws://127.0.0.1:9000/ocpp/{stationId}   (this machine only)",
+        "Stations connect to: ws://10.0.0.7:9000/ocpp/{stationId}",
+        "                     ws://127.0.0.1:9000/ocpp/{stationId}   (this machine only)",
         "API: http://127.0.0.1:8080  (OpenAPI docs: http://127.0.0.1:8080/docs)",
     ]
+    # Bound to one address: one line each, as before.
+    text = addresses_text(["ws://127.0.0.1:9000/ocpp"], ["http://127.0.0.1:8080"])
+    assert text.splitlines()[0] == "Stations connect to: ws://127.0.0.1:9000/ocpp/{stationId}"
 
 
 async def test_serve_on_every_interface_prints_urls_that_work(tmp_path: Path) -> None:

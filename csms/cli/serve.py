@@ -69,12 +69,15 @@ async def _serve(settings: Settings) -> None:
 def addresses_text(station_urls: list[str], api_urls: list[str]) -> str:
     """What `csms serve` prints once it listens: where stations connect, where the API is.
 
-    The last URL of each list is loopback; with others before it, it works on this machine only.
+    The first line names one usable URL (scripts read it); further URLs follow aligned below.
+    The last one is loopback: after LAN addresses, it works on this machine only.
     """
-    lines = ["Stations connect to:"]
+    label = "Stations connect to: "
+    lines = []
     for i, url in enumerate(station_urls):
-        local = i == len(station_urls) - 1 and len(station_urls) > 1
-        lines.append(f"  {url}/{{stationId}}" + ("   (this machine only)" if local else ""))
+        local = i == len(station_urls) - 1 and i > 0
+        lead = label if i == 0 else " " * len(label)
+        lines.append(f"{lead}{url}/{{stationId}}" + ("   (this machine only)" if local else ""))
     lines.append(f"API: {', '.join(api_urls)}  (OpenAPI docs: {api_urls[0]}/docs)")
     return "\n".join(lines)
 
