@@ -152,6 +152,11 @@ async def test_health_is_503_while_the_database_is_unreachable(postgres_url: str
             assert answer.status_code == 503, answer.text
             body = answer.json()
             assert body["status"] == "degraded" and body["database"].startswith("down: ")
+            await proxy.up(forward=False)  # a server that takes connections but never answers
+            answer = await client.get("/api/v1/health")
+            assert answer.status_code == 503, answer.text
+            assert answer.json()["database"] == "down: no answer within 2 s"
+            await proxy.down()
             await proxy.up()  # the server is back: so is the health
             answer = await client.get("/api/v1/health")
             assert answer.status_code == 200 and answer.json()["database"] == "ok"

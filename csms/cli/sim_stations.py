@@ -116,7 +116,7 @@ _HINTS = {
     "HTTP 401": "wrong or missing --password (the user name is the station id)",
     "HTTP 403": "the central system refuses these stations (rejected, or unknown and refused)",
     "HTTP 404": "wrong path: --url should end in the OCPP path, e.g. ws://HOST:9000/ocpp",
-    "Connection refused": "nothing listens at --url",
+    "ConnectionRefusedError": "nothing listens at --url",
 }
 
 

@@ -12,12 +12,15 @@ class TcpProxy:
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
         self.port = 0
+        self.forward = True
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def up(self) -> None:
-        """Listen (again, on the same port once it has one)."""
+    async def up(self, forward: bool = True) -> None:
+        """Listen (again, on the same port once it has one); without `forward`, accept links
+        but never pass anything on (a server that hangs)."""
+        self.forward = forward
         self._server = await asyncio.start_server(self._link, "127.0.0.1", self.port)
         self.port = self._server.sockets[0].getsockname()[1]
 
@@ -33,6 +36,14 @@ class TcpProxy:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _link(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        if not self.forward:
+            self._writers.add(client_w)
+            with contextlib.suppress(OSError):
+                while await client_r.read(65536):  # swallowed until the client or down() ends it
+                    pass
+            self._writers.discard(client_w)
+            client_w.transport.abort()
+            return
         try:
             server_r, server_w = await asyncio.open_connection(*self.target)
         except OSError:
