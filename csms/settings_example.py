@@ -156,24 +156,24 @@ COMMENT_WIDTH = 100
 # -- the model -------------------------------------------------------------------------------
 
 
-def _unwrap_optional(annotation: Any) -> tuple[Any, bool]:
-    """(the type without None, whether None is allowed)."""
+def _without_none(annotation: Any) -> Any:
+    """`X` for `X | None`; other annotations as they are."""
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
         if len(args) == 1:
-            return args[0], True
-    return annotation, False
+            return args[0]
+    return annotation
 
 
 def _model_of(annotation: Any) -> type[BaseModel] | None:
-    inner, _ = _unwrap_optional(annotation)
+    inner = _without_none(annotation)
     if isinstance(inner, type) and issubclass(inner, BaseModel):
         return inner
     return None
 
 
 def _list_model_of(annotation: Any) -> type[BaseModel] | None:
-    inner, _ = _unwrap_optional(annotation)
+    inner = _without_none(annotation)
     if typing.get_origin(inner) is list:
         (item,) = typing.get_args(inner)
         return _model_of(item)
@@ -213,7 +213,7 @@ def description(cls: type[BaseModel], name: str, path: str) -> str:
 
 def _rules(field: FieldInfo) -> str:
     """Allowed values or range, from the field's type and constraints."""
-    inner, _ = _unwrap_optional(field.annotation)
+    inner = _without_none(field.annotation)
     if typing.get_origin(inner) is Literal:
         return "one of: " + ", ".join(str(v) for v in typing.get_args(inner))
     parts = []
@@ -265,7 +265,7 @@ def toml_value(value: Any) -> str:
 
 def _placeholder(annotation: Any) -> Any:
     """A value of the right type for an optional setting without an example."""
-    inner, _ = _unwrap_optional(annotation)
+    inner = _without_none(annotation)
     if typing.get_origin(inner) is Literal:
         return typing.get_args(inner)[0]
     for kind, value in ((bool, False), (int, 0), (float, 0.0), (list, [])):
