@@ -45,7 +45,7 @@ async def _tx(cs: CentralSystem, row: dict[str, Any]) -> Transaction:
     """The transaction, with the energy so far when it is still running."""
     tx = Transaction.model_validate({k: row[k] for k in Transaction.model_fields})
     if tx.meter_stop is None:
-        latest = await cs.store.transactions.latest_energy_register_wh(tx.station_id, tx.id)
+        latest = await cs.store.transactions.latest_energy_register_wh(row)
         # A register below meterStart (a meter reset, another register) is no usable energy.
         if latest is not None and latest >= tx.meter_start:
             tx.energy_wh = round(latest) - tx.meter_start
