@@ -61,11 +61,13 @@ class CentralSystem:
     # -- addresses ----------------------------------------------------------------------------
     @property
     def ocpp_url(self) -> str:
-        """Where stations connect (append `/{stationId}`)."""
+        """Where stations connect (append `/{stationId}`); loopback for a wildcard host."""
+        from csms.net import LOOPBACK, WILDCARDS, url_host
+
         host = self.settings.ocpp_host
-        host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        host = LOOPBACK if host in WILDCARDS else host
         scheme = "wss" if self.settings.tls_cert else "ws"
-        return f"{scheme}://{host}:{self.ocpp.port}{self.settings.ocpp_path_prefix}"
+        return f"{scheme}://{url_host(host)}:{self.ocpp.port}{self.settings.ocpp_path_prefix}"
 
     @property
     def api_url(self) -> str:

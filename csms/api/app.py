@@ -100,7 +100,7 @@ def create_app(cs: CentralSystem) -> FastAPI:
 
 
 async def _database_state(cs: CentralSystem) -> str:
-    """ "ok" when the database answers a trivial query in time, else the reason it did not."""
+    """The database's state: "ok" when it answers a trivial query in time, else why not."""
     try:
         await asyncio.wait_for(cs.db.fetchval("SELECT 1"), HEALTH_DB_TIMEOUT_S)
     except TimeoutError:
