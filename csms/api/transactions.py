@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from csms.api.deps import CS, RowId, not_found
+from csms.app import CentralSystem
 
 router = APIRouter(prefix="/api/v1", tags=["transactions"])
 
@@ -20,7 +23,10 @@ class Transaction(BaseModel):
     meter_stop: int | None
     stop_time: str | None
     stop_reason: str | None
-    energy_wh: int | None
+    energy_wh: int | None = Field(
+        description="meterStop − meterStart; while running, the latest "
+        "Energy.Active.Import.Register reading − meterStart (null before the first reading)"
+    )
 
 
 class SampledValue(BaseModel):
@@ -35,13 +41,20 @@ class SampledValue(BaseModel):
     location: str | None
 
 
-def _tx(row: dict[str, object]) -> Transaction:
-    return Transaction.model_validate({k: row[k] for k in Transaction.model_fields})
+async def _tx(cs: CentralSystem, row: dict[str, Any]) -> Transaction:
+    """The transaction, with the energy so far when it is still running."""
+    tx = Transaction.model_validate({k: row[k] for k in Transaction.model_fields})
+    if tx.meter_stop is None:
+        latest = await cs.store.transactions.latest_energy_register_wh(row)
+        # A register below meterStart (a meter reset, another register) is no usable energy.
+        if latest is not None and latest >= tx.meter_start:
+            tx.energy_wh = round(latest) - tx.meter_start
+    return tx
 
 
 @router.get("/transactions", response_model=list[Transaction])
 async def list_transactions(cs: CS, limit: int = Query(100, ge=1, le=10000)) -> list[Transaction]:
-    return [_tx(r) for r in await cs.store.transactions.list(limit=limit)]
+    return [await _tx(cs, r) for r in await cs.store.transactions.list(limit=limit)]
 
 
 @router.get("/transactions/{transaction_id}", response_model=Transaction)
@@ -49,7 +62,7 @@ async def show_transaction(transaction_id: RowId, cs: CS) -> Transaction:
     row = await cs.store.transactions.get(transaction_id)
     if row is None:
         raise not_found(f"transaction {transaction_id}")
-    return _tx(row)
+    return await _tx(cs, row)
 
 
 @router.get("/transactions/{transaction_id}/meter-values", response_model=list[SampledValue])
@@ -73,4 +86,4 @@ async def station_transactions(
 ) -> list[Transaction]:
     if await cs.store.stations.get(station_id) is None:
         raise not_found(f"station {station_id}")
-    return [_tx(r) for r in await cs.store.transactions.list(station_id, limit)]
+    return [await _tx(cs, r) for r in await cs.store.transactions.list(station_id, limit)]
