@@ -143,7 +143,13 @@ async def site_rig(
             "unknown_stations": "accept",
             "response_timeout_s": 5,
             "sites": [site_settings],
-            "charging": {"profile_validity_s": 30, "control_interval_s": 0.2} | (charging or {}),
+            # Rewrites bounded to one a second per connector: the tests see ramps in seconds.
+            "charging": {
+                "profile_validity_s": 30,
+                "control_interval_s": 0.2,
+                "min_rewrite_interval_s": 1.0,
+            }
+            | (charging or {}),
         }
     )
     try:
