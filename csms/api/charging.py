@@ -62,7 +62,9 @@ class ConnectorCharging(BaseModel):
         description="not verified yet, agrees, unknown, mismatch, re-sent, or station does not "
         "agree after N re-sends (then no more re-sends until it agrees or the session ends)"
     )
-    mismatch: str | None = Field(description="the last disagreement, in words")
+    mismatch: str | None = Field(
+        description="the session's last disagreement, in words (kept after it agrees again)"
+    )
     mismatches: int = Field(description="disagreements since the station last agreed")
     offered_a: float | None = Field(description="Current.Offered from its last MeterValues")
     last_status: str | None = Field(description="the station's answer to our last profile")

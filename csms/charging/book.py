@@ -127,7 +127,7 @@ class ConnectorView:
     verify_due: bool = False
     verification: str = NOT_VERIFIED
     mismatches: int = 0  # disagreements since the station last agreed
-    mismatch: str | None = None  # the last disagreement, in words
+    mismatch: str | None = None  # the session's last disagreement, in words
     resend: str | None = None  # DECREASE/INCREASE: re-send the target to fix a disagreement
     offered_a: float | None = None  # Current.Offered from the station's MeterValues
     offered_at: float | None = None
@@ -666,8 +666,7 @@ class DeliveryBook:
         view.checked_a = expected
         if abs(limit - expected) <= self.settings.verify_tolerance_a:
             view.verification = AGREES
-            view.mismatches = 0
-            view.mismatch = None
+            view.mismatches = 0  # the last `mismatch` stays on view: it happened
             return
         self._disagrees(
             command.station_id,
