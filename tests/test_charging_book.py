@@ -480,11 +480,25 @@ def test_a_decrease_held_by_the_flash_bound_holds_back_increases_elsewhere():
     assert sent == [("A", DECREASE)]
 
 
+def test_a_held_decrease_of_a_station_gone_offline_holds_nothing_back():
+    book = charging_book()
+    verify(book, composite("A", 16.0))
+    book.configure_station("B", caps=CAPS, safe_limit_a=6.0, method="TxProfile")
+    book.set_targets([Target("A", 1, 10.0, "g", 1), Target("B", 1, 16.0, "g", 2)])
+    [default] = book.next_commands(NOW + 1, everyone)
+    book.on_result(default, "Accepted", NOW + 1)
+    assert book.next_commands(NOW + 2, everyone) == []  # B's raise waits for A's cut
+    sent = book.next_commands(NOW + 3, lambda s: s != "A")  # A went offline
+    assert [(c.station_id, c.kind) for c in sent] == [("B", INCREASE)]
+
+
 def test_profile_writes_are_counted_per_station():
     book = charging_book()
     verify(book, composite("A", 16.0))
     book.set_targets([Target("A", 1, 10.0, "g", 1, urgent=True)])
     [command] = book.next_commands(NOW, everyone)
     book.on_result(command, "Rejected", NOW)
+    [command] = book.next_commands(NOW + 10, everyone)
+    book.on_result(command, "Offline", NOW + 10)  # never reached the station
     station = book.stations["A"]
     assert (station.writes_sent, station.writes_accepted) == (3, 2)

@@ -391,7 +391,10 @@ class DeliveryBook:
         for station_id in names:
             book = self.stations[station_id]
             self._held.discard(station_id)
-            if book.in_flight is not None or not online(station_id):
+            if not online(station_id):
+                self._rate_held.discard(station_id)  # it gets nothing, so holds nothing back
+                continue
+            if book.in_flight is not None:
                 continue
             choices = self._choices(station_id, book, now)
             ready = [c for c in choices if not c.held]
@@ -600,7 +603,7 @@ class DeliveryBook:
             slot.failures = 0
             slot.retry_at = 0.0
             return
-        if command.action == "SetChargingProfile":
+        if command.action == "SetChargingProfile" and status != "Offline":
             book.writes_sent += 1
             book.writes_accepted += status == ACCEPTED
         if status == ACCEPTED:
