@@ -97,6 +97,18 @@ async def eventually(predicate: Callable[[], bool], within_s: float = 20.0) -> N
             await asyncio.sleep(0.05)
 
 
+async def api_until(
+    rig: SiteRig, path: str, predicate: Callable[[Any], bool], within_s: float = 30.0
+) -> Any:
+    """GET `path` from the API until `predicate(body)` holds; that body."""
+    async with asyncio.timeout(within_s):
+        while True:
+            body = await rig.api("GET", path)
+            if predicate(body):
+                return body
+            await asyncio.sleep(0.1)
+
+
 @contextlib.asynccontextmanager
 async def site_rig(
     tmp_path: Path,

@@ -5,28 +5,14 @@ simulator, simulated stations, and the API. Generous bounds, no timing assertion
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any
 
 import httpx
 
 from csms.charging.profiles import composite_limit_a
-from tests.charging_support import SiteRig, StationSpec, eventually, site_rig
+from tests.charging_support import StationSpec, api_until, eventually, site_rig
 
 A, B = "ALF-0001", "ALF-0002"
 WATT_ONLY = {"ChargingScheduleAllowedChargingRateUnit": "Power"}
-
-
-async def api_until(
-    rig: SiteRig, path: str, predicate: Callable[[Any], bool], within_s: float = 30.0
-) -> Any:
-    """GET `path` until `predicate(body)` holds; the last body."""
-    async with asyncio.timeout(within_s):
-        while True:
-            body = await rig.api("GET", path)
-            if predicate(body):
-                return body
-            await asyncio.sleep(0.1)
 
 
 def connector(view: dict, station_id: str, connector_id: int = 1) -> dict:
