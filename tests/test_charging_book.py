@@ -420,6 +420,7 @@ def test_new_session_starts_its_own_verification():
         ("above beyond the grace", [(1, 32.0), (11, 32.0)], "mismatch, re-sent"),
         ("back below in between", [(1, 32.0), (5, 16.0), (12, 32.0)], "agrees"),
         ("below the limit (EV paused)", [(1, 0.0), (30, 0.0)], "agrees"),
+        ("not a number: ignored", [(1, float("nan")), (30, float("inf"))], "agrees"),
     ],
 )
 def test_current_offered_above_the_limit_beyond_a_grace_is_a_mismatch(name, samples, state):

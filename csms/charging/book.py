@@ -27,6 +27,7 @@ systems):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
@@ -253,7 +254,7 @@ class DeliveryBook:
         from the later of the first such sample and the acceptance) is a disagreement."""
         book = self.station(station_id)
         view = book.connectors.get(connector_id)
-        if view is None or view.target is None:
+        if view is None or view.target is None or not math.isfinite(offered_a):
             return
         view.offered_a = offered_a
         view.offered_at = now
