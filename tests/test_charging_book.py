@@ -366,6 +366,24 @@ def test_composite_is_read_in_amps_and_compared_with_what_was_accepted(
     assert view.checked_a == (None if composite_a is None else 16.0), name
 
 
+def test_minus_one_in_the_unit_we_asked_is_asked_again_without_a_unit():
+    # A watt-only station whose capabilities were not read yet: asked in A, it says −1.
+    book = charging_book(CAPS)
+    first = verify(book, composite("A", -1))
+    assert first.payload["chargingRateUnit"] == "A"
+    view = book.stations["A"].connectors[1]
+    assert view.verification == "unknown"
+    second = verify(book, composite("W", 11040.0))
+    assert "chargingRateUnit" not in second.payload
+    assert (view.verification, view.composite_a, view.composite_unit) == ("agrees", 16.0, "W")
+    # Only once: −1 again without a unit stays unknown, no third question.
+    book = charging_book(CAPS)
+    verify(book, composite("A", -1))
+    verify(book, composite("A", -1))
+    assert book.next_commands(NOW, everyone) == []
+    assert book.stations["A"].connectors[1].verification == "unknown"
+
+
 def test_a_station_applying_more_gets_the_limit_again_at_once_and_bounded():
     book = charging_book()  # max 2 re-sends, 30 s between rewrites
     resends = []

@@ -126,6 +126,7 @@ class ConnectorView:
     composite_unit: str | None = None  # the unit the station answered in
     checked_a: float | None = None  # what the station had accepted when the composite was read
     verify_due: bool = False
+    verify_without_unit: bool = False  # asked in a unit and answered −1: ask again without one
     verification: str = NOT_VERIFIED
     mismatches: int = 0  # disagreements since the station last agreed
     mismatch: str | None = None  # the session's last disagreement, in words
@@ -140,6 +141,7 @@ class ConnectorView:
         self.composite_unit = None
         self.checked_a = None
         self.verify_due = False
+        self.verify_without_unit = False
         self.verification = NOT_VERIFIED
         self.mismatches = 0
         self.mismatch = None
@@ -478,7 +480,15 @@ class DeliveryBook:
                 out.append(choice)
             if view.verify_due and view.target is not None:
                 out.append(
-                    _Choice(VERIFY, partial(_verify, station_id, connector_id, book.caps.rate_unit))
+                    _Choice(
+                        VERIFY,
+                        partial(
+                            _verify,
+                            station_id,
+                            connector_id,
+                            None if view.verify_without_unit else book.caps.rate_unit,
+                        ),
+                    )
                 )
         return out
 
@@ -661,10 +671,17 @@ class DeliveryBook:
         )
         view.composite_a = limit
         view.composite_known = limit is not None
+        asked_in_unit = "chargingRateUnit" in command.payload
+        view.verify_without_unit = False
         if limit is None:
-            # No answer, or "no limit known in that unit" (−1): unknown, never 0 A.
+            # No answer, or "no limit known in that unit" (−1): unknown, never 0 A. A station
+            # that answered in a unit we took for its own (its capabilities not read yet, or
+            # wrong) is asked once more without a unit: it then answers in its own.
             view.checked_a = None
             view.verification = UNKNOWN
+            if status == ACCEPTED and asked_in_unit:
+                view.verify_without_unit = True
+                view.verify_due = True
             return
         expected = self._applies_a(command.station_id, command.connector_id, now)
         view.checked_a = expected
@@ -687,7 +704,7 @@ class _Choice:
     held: bool = False  # wanted, but held back by the flash bound
 
 
-def _verify(station_id: str, connector_id: int, unit: str) -> Command:
+def _verify(station_id: str, connector_id: int, unit: str | None) -> Command:
     return Command(
         station_id,
         "GetCompositeSchedule",
