@@ -477,6 +477,15 @@ def test_rewrites_of_a_connector_are_bounded_except_for_safety(
     assert [c.kind for c in commands if c.action == "SetChargingProfile"] == expected, name
 
 
+def test_a_held_raise_goes_out_when_the_renewal_is_due_and_the_profile_never_lapses():
+    book = charging_book(min_rewrite_s=600)  # longer than the validity (60 s)
+    verify(book, composite("A", 16.0))
+    book.set_targets([Target("A", 1, 20.0, "g", 1)])
+    assert book.next_commands(NOW + 29, everyone) == []  # held
+    [command] = book.next_commands(NOW + 30, everyone)  # renewal due: the raise goes with it
+    assert (command.kind, command.limit_a) == (INCREASE, 20.0)
+
+
 def test_first_limit_of_a_session_is_not_held_by_the_previous_sessions_write():
     book = charging_book()
     verify(book, composite("A", 16.0))

@@ -568,6 +568,8 @@ class DeliveryBook:
         exempt = kind == RENEW or (kind == DECREASE and (target.urgent or resend)) or not ours
         last = book.rewritten_at.get(connector_id)
         held = not exempt and last is not None and now < last + s.min_rewrite_s
+        if held and expires is not None and expires - now <= s.renew_before_s:
+            held = False  # the profile must be rewritten anyway (renewal): take the change along
 
         def build() -> Command:
             if purpose == TX_PROFILE:
