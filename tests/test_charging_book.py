@@ -495,7 +495,7 @@ def test_first_limit_of_a_session_is_not_held_by_the_previous_sessions_write():
     assert (command.kind, command.transaction_id) == (INCREASE, 2)
 
 
-def test_a_decrease_held_by_the_flash_bound_holds_back_increases_elsewhere():
+def test_a_cut_held_by_the_flash_bound_goes_out_when_a_raise_waits_for_it():
     book = charging_book()
     verify(book, composite("A", 16.0))
     book.configure_station("B", caps=CAPS, safe_limit_a=6.0, method="TxProfile")
@@ -503,9 +503,21 @@ def test_a_decrease_held_by_the_flash_bound_holds_back_increases_elsewhere():
     first = book.next_commands(NOW + 1, everyone)
     assert [(c.station_id, c.kind) for c in first] == [("B", DEFAULT)]
     book.on_result(first[0], "Accepted", NOW + 1)
-    assert book.next_commands(NOW + 2, everyone) == []  # B's raise waits for A's cut
-    sent = [(c.station_id, c.kind) for c in book.next_commands(NOW + 30, everyone)]
-    assert sent == [("A", DECREASE)]
+    # B's raise waits for A's cut, so the cut is not held any longer; then the raise.
+    cut = book.next_commands(NOW + 2, everyone, full=False)
+    assert [(c.station_id, c.kind, c.limit_a) for c in cut] == [("A", DECREASE, 10.0)]
+    book.on_result(cut[0], "Accepted", NOW + 2)
+    raised = book.next_commands(NOW + 2, everyone, full=False)
+    assert ("B", INCREASE) in [(c.station_id, c.kind) for c in raised]
+
+
+def test_a_cut_held_by_the_flash_bound_alone_waits_for_the_interval():
+    book = charging_book()
+    verify(book, composite("A", 16.0))
+    book.set_targets([Target("A", 1, 10.0, "g", 1)])
+    assert book.next_commands(NOW + 29, everyone) == []
+    [cut] = book.next_commands(NOW + 30, everyone)
+    assert (cut.kind, cut.limit_a) == (DECREASE, 10.0)
 
 
 def test_a_held_decrease_of_a_station_gone_offline_holds_nothing_back():
@@ -513,9 +525,9 @@ def test_a_held_decrease_of_a_station_gone_offline_holds_nothing_back():
     verify(book, composite("A", 16.0))
     book.configure_station("B", caps=CAPS, safe_limit_a=6.0, method="TxProfile")
     book.set_targets([Target("A", 1, 10.0, "g", 1), Target("B", 1, 16.0, "g", 2)])
-    [default] = book.next_commands(NOW + 1, everyone)
+    [default] = book.next_commands(NOW + 1, everyone)  # A's cut is held meanwhile
+    assert default.station_id == "B"
     book.on_result(default, "Accepted", NOW + 1)
-    assert book.next_commands(NOW + 2, everyone) == []  # B's raise waits for A's cut
     sent = book.next_commands(NOW + 3, lambda s: s != "A")  # A went offline
     assert [(c.station_id, c.kind) for c in sent] == [("B", INCREASE)]
 

@@ -19,8 +19,9 @@ systems):
   composite (or an offered current, beyond a grace) that disagrees with what the station accepted
   is re-sent a bounded number of times, then shown as a station that does not agree;
 - every profile rewrite may be a flash write on the station: a connector's profile is rewritten at
-  most once per `min_rewrite_s` (urgent decreases, safety re-sends, the first limit of a session
-  and validity renewals excepted), and the writes are counted per station;
+  most once per `min_rewrite_s` (urgent decreases, safety re-sends, the first limit of a session,
+  validity renewals and a cut some raise waits for excepted), and the writes are counted per
+  station;
 - a station whose sockets get different safe shares gets each socket's share as a TxDefaultProfile
   on that connector, above the lowest share on connector 0.
 """
@@ -378,19 +379,26 @@ class DeliveryBook:
     ) -> list[Command]:
         """At most one command per idle online station; marks those stations busy.
 
-        Increases wait while any decrease of the site is in flight or ready to send. With
+        Increases wait while any decrease of the site is in flight or ready to send. A decrease
+        held back by the flash bound is sent anyway as soon as an increase waits for it (the cut
+        that makes room for a raise is not held; a raise never lands before its cut). With
         `full=False` only stations whose inputs changed since the last call (and stations holding
-        back an increase) are examined — cheap enough to call after every answer; time-driven
-        work (retries, renewals) needs a periodic full call.
+        back an increase or a held decrease) are examined — cheap enough to call after every
+        answer; time-driven work (retries, renewals) needs a periodic full call.
         """
         in_flight_decrease = any(b.in_flight == DECREASE for b in self.stations.values())
         names = (
             list(self.stations)
             if full
-            else [sid for sid in self.stations if sid in self._dirty or sid in self._held]
+            else [
+                sid
+                for sid in self.stations
+                if sid in self._dirty or sid in self._held or sid in self._rate_held
+            ]
         )
         self._dirty.clear()
         picks: dict[str, _Choice] = {}
+        held_cuts: dict[str, _Choice] = {}
         for station_id in names:
             book = self.stations[station_id]
             self._held.discard(station_id)
@@ -403,13 +411,18 @@ class DeliveryBook:
             ready = [c for c in choices if not c.held]
             if ready:
                 picks[station_id] = min(ready, key=lambda c: _PRIORITY[c.kind])
-            # A decrease held back by the flash bound still holds back the site's increases.
-            if any(c.held and c.kind == DECREASE for c in choices):
+            cut = next((c for c in choices if c.held and c.kind == DECREASE), None)
+            if cut is not None:
                 self._rate_held.add(station_id)
+                held_cuts[station_id] = cut
             else:
                 self._rate_held.discard(station_id)
+        ready_decrease = in_flight_decrease or any(c.kind == DECREASE for c in picks.values())
+        if held_cuts and not ready_decrease and any(c.kind == INCREASE for c in picks.values()):
+            # A raise waits for cuts held by the flash bound: send the cuts now.
+            picks.update(held_cuts)
         decrease_pending = (
-            in_flight_decrease
+            ready_decrease
             or bool(self._rate_held)
             or any(c.kind == DECREASE for c in picks.values())
         )
@@ -418,6 +431,8 @@ class DeliveryBook:
             if choice.kind == INCREASE and decrease_pending:
                 self._held.add(station_id)
                 continue
+            if station_id in held_cuts and choice is held_cuts[station_id]:
+                self._rate_held.discard(station_id)
             self.stations[station_id].in_flight = choice.kind
             chosen.append(choice.build())
         return chosen
