@@ -109,7 +109,7 @@ class Dispatcher:
                 command.connector_id,
                 status,
             )
-        if command.action == "SetChargingProfile":
+        if command.action == "SetChargingProfile" and status != "Offline":  # Offline: never sent
             outcome = "accepted" if status == "Accepted" else "not_accepted"
             PROFILE_WRITES.labels(command.station_id, outcome).inc()
         self.book.on_result(command, status, now, response)
