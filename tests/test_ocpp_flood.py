@@ -9,13 +9,15 @@ import json
 import logging
 import statistics
 import time
+from pathlib import Path
 
 import pytest
 import websockets
 
-from csms.app import CentralSystem
+from csms.app import CentralSystem, running_central_system
 from csms.ocpp.ratelimit import RepeatFilter, TokenBucket
 from csms.ocpp.session import ABUSE_LIMIT
+from tests.conftest import make_settings
 from tests.fixtures_sim import eventually
 from tests.support.ocpp_client import raw_station
 
@@ -101,13 +103,17 @@ async def test_flooder_is_closed_and_others_keep_their_latency(
     assert any("1008" in r.getMessage() for r in flood_lines)
 
 
-async def test_fast_honest_station_is_paced_not_refused(central_system: CentralSystem) -> None:
+async def test_fast_honest_station_is_paced_not_refused(tmp_path: Path) -> None:
     """One CALL in flight at full speed (an offline queue being flushed) past the burst: every
     message is answered with a CALLRESULT, none refused, the station is only slowed down."""
-    cs = central_system
-    count = cs.settings.message_burst + 30
-    async with raw_station(cs.ocpp_url, "FLUSH-1") as station:
-        for i in range(count):
+    settings = make_settings(
+        f"sqlite:///{tmp_path}/db.sqlite3", message_rate_per_s=10, message_burst=5
+    )
+    async with (
+        running_central_system(settings) as cs,
+        raw_station(cs.ocpp_url, "FLUSH-1") as station,
+    ):
+        for i in range(50):
             answer = await station.send_call(
                 "StatusNotification",
                 {"connectorId": 1, "errorCode": "NoError", "status": "Available", "info": str(i)},

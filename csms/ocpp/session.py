@@ -221,6 +221,9 @@ class StationSession:
             self.policy.message_rate_per_s,
             self.policy.message_burst,
         )
+        # Read nothing more: the junk queued before its reply to our close frame would cost as
+        # much as the flood itself. The closing handshake then ends by the close timeout.
+        self.ws.transport.pause_reading()
         await self.close(1008, "message rate exceeded with invalid frames")
         return True
 
