@@ -152,6 +152,7 @@ class StationSession:
         self._strikes = 0  # consecutive frames refused while over the rate
         self.frames_paced = 0
         self.frames_refused = 0
+        self._keepalive_task: asyncio.Task[None] | None = None
 
     @staticmethod
     def _now() -> float:
@@ -163,6 +164,7 @@ class StationSession:
         keepalive = None
         if self.policy.ping_interval_s is not None:
             keepalive = asyncio.create_task(self._keepalive(self.policy.ping_interval_s))
+            self._keepalive_task = keepalive
         try:
             async for frame in self.ws:
                 self.last_seen = self._clock()
@@ -183,14 +185,14 @@ class StationSession:
         except ConnectionClosed:
             pass
         finally:
-            if keepalive is not None:
-                keepalive.cancel()
             self._fail_pending()
             self.closed.set()
             self._gate_changed.set()
             suppressed = self._reject_log.pending()
             if suppressed:
                 log.info("%s: %d more rejected frames not logged", self.station_id, suppressed)
+            if keepalive is not None:
+                keepalive.cancel()  # referenced by self._keepalive_task until it has finished
 
     async def _on_frame_guarded(self, frame: str | bytes) -> Outcome:
         """`_on_frame`, with any unexpected failure answered instead of ending the session."""
