@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import websockets
 from ocpp_throughput import meter_values_frame, spawn
@@ -32,7 +33,9 @@ UNLIMITED = {"CSMS_MESSAGE_RATE_PER_S": "1e9", "CSMS_MESSAGE_BURST": "1000000000
 
 async def station(url: str, index: int, stop_at: float, latencies: list[float]) -> None:
     async with websockets.connect(
-        f"{url}/FAIR-{index:04d}", subprotocols=["ocpp1.6"], compression=None
+        f"{url}/FAIR-{index:04d}",
+        subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+        compression=None,
     ) as ws:
         sent = 0
         while time.perf_counter() < stop_at:
@@ -54,7 +57,7 @@ async def flood(url: str, seconds: float) -> None:
     while time.perf_counter() < stop_at:
         connections += 1
         try:
-            ws = await websockets.connect(f"{url}/FLOODER", subprotocols=["ocpp1.6"])
+            ws = await websockets.connect(f"{url}/FLOODER", subprotocols=["ocpp1.6"])  # type: ignore[list-item]
         except (OSError, websockets.InvalidHandshake):
             await asyncio.sleep(0.1)
             continue
@@ -109,7 +112,9 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def run_one(stations: int, seconds: float, with_flood: bool, env: dict[str, str]) -> dict:
+async def run_one(
+    stations: int, seconds: float, with_flood: bool, env: dict[str, str]
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.update(env)
         try:

@@ -77,7 +77,7 @@ async def test_flooder_is_closed_and_others_keep_their_latency(
     caplog.set_level(logging.INFO)
     async with raw_station(cs.ocpp_url, "CALM-1") as calm:
         await eventually(lambda: cs.registry.is_online("CALM-1"))
-        flooder = await websockets.connect(f"{cs.ocpp_url}/FLOOD-1", subprotocols=["ocpp1.6"])
+        flooder = await websockets.connect(f"{cs.ocpp_url}/FLOOD-1", subprotocols=["ocpp1.6"])  # type: ignore[list-item]
         flood = asyncio.create_task(_flood(flooder, 50_000))
         replies = asyncio.create_task(_drain(flooder))
         latencies = []
@@ -127,7 +127,7 @@ async def test_fast_honest_station_is_paced_not_refused(tmp_path: Path) -> None:
 async def test_flooder_that_never_reads_is_still_closed(central_system: CentralSystem) -> None:
     """Our close frame may sit unread behind its own unread answers: the close is bounded."""
     cs = central_system
-    flooder = await websockets.connect(f"{cs.ocpp_url}/FLOOD-2", subprotocols=["ocpp1.6"])
+    flooder = await websockets.connect(f"{cs.ocpp_url}/FLOOD-2", subprotocols=["ocpp1.6"])  # type: ignore[list-item]
     await eventually(lambda: cs.registry.is_online("FLOOD-2"))
     flooder.transport.pause_reading()
     flood = asyncio.create_task(_flood(flooder, 100_000))
