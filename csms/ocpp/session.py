@@ -21,7 +21,9 @@ Against stations that are not ready or not honest:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -213,6 +215,8 @@ class StationSession:
             self._strikes = 0
             return False
         self._strikes += 1
+        if self._strikes == 1:
+            self._shrink_receive_buffer()
         if self._strikes < ABUSE_LIMIT:
             return False
         log.warning(
@@ -228,6 +232,14 @@ class StationSession:
         self.ws.transport.pause_reading()
         await self.close(1008, "message rate exceeded with invalid frames")
         return True
+
+    def _shrink_receive_buffer(self) -> None:
+        """Let the kernel take little more from a station that floods junk: what it queues is
+        copied and buffered for nothing (an honest station never gets here)."""
+        sock = self.ws.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
 
     def _admit_log(self) -> bool:
         suppressed = self._reject_log.admit(self._now())
