@@ -161,7 +161,7 @@ async def test_reset_without_a_boot_is_judged_by_a_fresh_read(tmp_path: Path) ->
 
 
 def test_when_idle_ignores_a_transaction_whose_connector_is_available_again() -> None:
-    from csms.config.service import _still_running
+    from csms.config.workflow import still_running as _still_running
 
     transactions = [
         {"id": 1, "connector_id": 1, "created_at": 100.0},  # its stop never arrived
