@@ -166,14 +166,7 @@ class ConfigService:
                     found.detail,
                     found.change.id,
                 )
-            mark = wf.Mark(
-                found.change.id,
-                found.state,
-                found.detail,
-                reported=found.reported,
-                has_reported=True,
-            )
-            await self.apply(mark, found.change)
+            await self.apply(wf.drift_mark(found), found.change)
 
     async def heartbeat_interval(self, station_id: str, default: int) -> int:
         """The interval for a BootNotification answer (the station applies it to its

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from csms.config import changes as ch
 from csms.config.catalog import lookup, spellings
+from csms.config.desired import Drift
 from csms.config.store import ChangeRecord
 
 
@@ -204,6 +205,13 @@ def read_back_mark(change: ChangeRecord, values: Mapping[str, str | None]) -> Ma
     reported = values.get(name) if name else None
     state, detail = ch.verify(change.key, change.value, name is not None, reported)
     return Mark(change.id, state, detail, reported=reported, has_reported=True)
+
+
+def drift_mark(found: Drift) -> Mark:
+    """A verified change a later snapshot contradicts (`drifted`), or matches again."""
+    return Mark(
+        found.change.id, found.state, found.detail, reported=found.reported, has_reported=True
+    )
 
 
 def read_back_failed_mark(change: ChangeRecord, error: str) -> Mark:
