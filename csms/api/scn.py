@@ -11,7 +11,7 @@ from csms.api.config import config_service
 from csms.api.deps import CS, RowId, not_found
 from csms.config import changes as ch
 from csms.config.scn import PlanError, ScnPlan, parse_plan, plan_from_dict
-from csms.config.scn_service import PlanRefused, report_view
+from csms.config.scn.apply import PlanRefused, report_view
 
 router = APIRouter(prefix="/api/v1/scn", tags=["smart charging network"])
 

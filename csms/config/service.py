@@ -26,7 +26,7 @@ from csms.config import workflow as wf
 from csms.config.catalog import spellings
 from csms.config.license import LicenseWorkflow
 from csms.config.reading import KeyRead, KeyReader
-from csms.config.scn_service import ScnService
+from csms.config.scn.apply import ScnService
 from csms.config.store import ChangeRecord, ConfigStore, NewChange, SnapshotRecord
 from csms.config.validation import check_value, licence_warnings
 from csms.config.worker import StationWorker

@@ -14,7 +14,9 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from csms.config import changes as ch
-from csms.config.scn import PlanReport, ScnPlan, StationFacts, compute_keys, current_value, dry_run
+from csms.config.scn.dry_run import PlanReport, StationFacts, current_value, dry_run
+from csms.config.scn.keys import compute_keys
+from csms.config.scn.plan import ScnPlan
 from csms.config.store import NewChange
 from csms.config.validation import values_equal
 from csms.ocpp.errors import CallFailed
