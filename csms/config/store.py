@@ -98,6 +98,67 @@ class NewChange:
     warnings: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class LicenseJob:
+    """A licence job: the FeatureLicenseKey change it wrote and the features before and after."""
+
+    id: int
+    station_id: str
+    change_id: int | None
+    state: str  # running, done, failed
+    features_before: str | None
+    features_after: str | None
+    unlocked: tuple[str, ...]  # feature codes the key unlocked
+    detail: str | None
+    created_at: float
+    updated_at: float
+
+    @classmethod
+    def from_row(cls, row: Row) -> LicenseJob:
+        change_id = row["change_id"]
+        return cls(
+            id=int(row["id"]),
+            station_id=row["station_id"],
+            change_id=None if change_id is None else int(change_id),
+            state=row["state"],
+            features_before=row["features_before"],
+            features_after=row["features_after"],
+            unlocked=tuple(orjson.loads(row["unlocked"])),
+            detail=row["detail"],
+            created_at=float(row["created_at"]),
+            updated_at=float(row["updated_at"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ScnJob:
+    """An SCN apply job; `plan` and `result` are JSON documents (csms/config/scn/apply.py)."""
+
+    id: int
+    network: str
+    state: str  # running, done, failed, reboot-required, interrupted
+    reboot_policy: str
+    plan: dict[str, Any]
+    result: dict[str, Any]
+    detail: str | None
+    created_at: float
+    updated_at: float
+
+    @classmethod
+    def from_row(cls, row: Row) -> ScnJob:
+        return cls(
+            id=int(row["id"]),
+            network=row["network"],
+            state=row["state"],
+            reboot_policy=row["reboot_policy"],
+            plan=orjson.loads(row["plan"]),
+            result=orjson.loads(row["result"]),
+            detail=row["detail"],
+            created_at=float(row["created_at"]),
+            updated_at=float(row["updated_at"]),
+        )
+
+
 _CHANGE_FIELDS = {"state", "status", "reported_value", "detail", "sent_at", "finished_at"}
 
 
@@ -282,7 +343,7 @@ class ConfigStore:
     # -- licence jobs ------------------------------------------------------------------------
     async def add_license_job(
         self, station_id: str, features_before: str | None, now: float
-    ) -> Row:
+    ) -> LicenseJob:
         (rows,) = await self.db.write(
             Stmt(
                 "INSERT INTO license_jobs (station_id, state, features_before, created_at, "
@@ -290,16 +351,16 @@ class ConfigStore:
                 (station_id, features_before, now),
             )
         )
-        return _license_row(rows[0])
+        return LicenseJob.from_row(rows[0])
 
     async def set_license_change(self, job_id: int, change_id: int) -> None:
         await self.db.write(
             Stmt("UPDATE license_jobs SET change_id = $2 WHERE id = $1", (job_id, change_id))
         )
 
-    async def license_job(self, job_id: int) -> Row | None:
+    async def license_job(self, job_id: int) -> LicenseJob | None:
         row = await self.db.fetchrow("SELECT * FROM license_jobs WHERE id = $1", job_id)
-        return None if row is None else _license_row(row)
+        return None if row is None else LicenseJob.from_row(row)
 
     async def finish_license_job(
         self,
@@ -309,7 +370,7 @@ class ConfigStore:
         unlocked: Sequence[str],
         detail: str | None,
         now: float,
-    ) -> Row | None:
+    ) -> LicenseJob | None:
         """Finish a running job; None when it was already finished."""
         (rows,) = await self.db.write(
             Stmt(
@@ -318,11 +379,11 @@ class ConfigStore:
                 (job_id, state, features_after, _json(list(unlocked)), detail, now),
             )
         )
-        return _license_row(rows[0]) if rows else None
+        return LicenseJob.from_row(rows[0]) if rows else None
 
     async def license_jobs(
         self, station_id: str, running_only: bool = False, limit: int = 20
-    ) -> list[Row]:
+    ) -> list[LicenseJob]:
         """Newest first."""
         extra = " AND state = 'running'" if running_only else ""
         rows = await self.db.fetch(
@@ -330,10 +391,10 @@ class ConfigStore:
             station_id,
             limit,
         )
-        return [_license_row(r) for r in rows]
+        return [LicenseJob.from_row(r) for r in rows]
 
     # -- SCN jobs ----------------------------------------------------------------------------
-    async def add_scn_job(self, network: str, policy: str, plan: Any, now: float) -> Row:
+    async def add_scn_job(self, network: str, policy: str, plan: Any, now: float) -> ScnJob:
         (rows,) = await self.db.write(
             Stmt(
                 "INSERT INTO scn_jobs (network, state, reboot_policy, plan, created_at, "
@@ -341,11 +402,11 @@ class ConfigStore:
                 (network, policy, _json(plan), now),
             )
         )
-        return _scn_row(rows[0])
+        return ScnJob.from_row(rows[0])
 
     async def update_scn_job(
         self, job_id: int, state: str, result: Any, detail: str | None, now: float
-    ) -> Row:
+    ) -> ScnJob:
         (rows,) = await self.db.write(
             Stmt(
                 "UPDATE scn_jobs SET state = $2, result = $3, detail = $4, updated_at = $5 "
@@ -353,15 +414,15 @@ class ConfigStore:
                 (job_id, state, _json(result), detail, now),
             )
         )
-        return _scn_row(rows[0])
+        return ScnJob.from_row(rows[0])
 
-    async def scn_job(self, job_id: int) -> Row | None:
+    async def scn_job(self, job_id: int) -> ScnJob | None:
         row = await self.db.fetchrow("SELECT * FROM scn_jobs WHERE id = $1", job_id)
-        return None if row is None else _scn_row(row)
+        return None if row is None else ScnJob.from_row(row)
 
-    async def scn_jobs(self, limit: int = 20) -> list[Row]:
+    async def scn_jobs(self, limit: int = 20) -> list[ScnJob]:
         rows = await self.db.fetch("SELECT * FROM scn_jobs ORDER BY id DESC LIMIT $1", limit)
-        return [_scn_row(r) for r in rows]
+        return [ScnJob.from_row(r) for r in rows]
 
     async def interrupt_running_jobs(self, now: float) -> None:
         """Jobs left running by a previous process cannot finish; say so."""
@@ -372,16 +433,3 @@ class ConfigStore:
                 (now,),
             )
         )
-
-
-def _license_row(row: Row) -> Row:
-    return {**row, "id": int(row["id"]), "unlocked": orjson.loads(row["unlocked"])}
-
-
-def _scn_row(row: Row) -> Row:
-    return {
-        **row,
-        "id": int(row["id"]),
-        "plan": orjson.loads(row["plan"]),
-        "result": orjson.loads(row["result"]),
-    }
