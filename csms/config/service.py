@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from csms import events
 from csms.config import changes as ch
@@ -97,7 +97,9 @@ class ConfigService:
             worker = self._worker(event.station_id)
             worker.flow.connected()
             worker.wake()
-        elif isinstance(event, events.TransactionStopped) and event.station_id in self._workers:
+        elif _may_end_a_wait(event) and event.station_id in self._workers:
+            # A reboot waiting for the station to be idle may go now; a connector reported
+            # Available also ends a transaction whose StopTransaction was lost.
             self._workers[event.station_id].wake()
 
     def _booted(self, station_id: str, at: float) -> None:
@@ -340,3 +342,11 @@ class ConfigService:
             for mark in wf.reset_answer_marks(status, kind, waiting):
                 await self.apply(mark, by_id[mark.change_id])
         return status
+
+
+def _may_end_a_wait(
+    event: events.Event,
+) -> TypeGuard[events.TransactionStopped | events.ConnectorStatusChanged]:
+    if isinstance(event, events.TransactionStopped):
+        return True
+    return isinstance(event, events.ConnectorStatusChanged) and event.status == "Available"
