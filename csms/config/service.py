@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from csms import events
@@ -94,20 +94,16 @@ class ConfigService:
         if isinstance(event, events.StationBooted):
             self._booted(event.station_id, event.at)
         elif isinstance(event, events.StationConnected):
-            worker = self._worker(event.station_id)
-            worker.flow.connected()
-            worker.wake()
+            self._worker(event.station_id).connected()
         elif _may_end_a_wait(event) and event.station_id in self._workers:
             # A reboot waiting for the station to be idle may go now; a connector reported
             # Available also ends a transaction whose StopTransaction was lost.
             self._workers[event.station_id].wake()
 
     def _booted(self, station_id: str, at: float) -> None:
-        worker = self._worker(station_id)
-        worker.flow.booted(at)
-        worker.wake()
+        self._worker(station_id).booted(at)
 
-    def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         """Run a job (SCN apply) in the service's TaskGroup, so nothing is fire-and-forget."""
         if self._group is None:
             coro.close()
@@ -129,10 +125,6 @@ class ConfigService:
     def add_boot_hook(self, hook: BootHook) -> None:
         """`await hook(snapshot, booted_at)` after each post-boot snapshot and verification."""
         self._boot_hooks.append(hook)
-
-    def kick(self, station_id: str) -> None:
-        """Have the station's worker look at its queue now."""
-        self._worker(station_id).wake()
 
     # -- reading -----------------------------------------------------------------------------
     async def require_station(self, station_id: str) -> None:

@@ -36,8 +36,22 @@ class StationWorker:
         self.lock = asyncio.Lock()
 
     def wake(self) -> None:
-        """Look at the station now (after feeding the flow an event, or a queued change)."""
+        """Look at the station now (a queued change, a transaction that ended)."""
         self._wake.set()
+
+    def booted(self, at: float) -> None:
+        """The station booted (BootNotification at domain time `at`)."""
+        self.flow.booted(at)
+        self._wake.set()
+
+    def connected(self) -> None:
+        """The station (re)connected."""
+        self.flow.connected()
+        self._wake.set()
+
+    def reset_accepted(self) -> None:
+        """The station accepted a Reset: a boot should follow within the reboot timeout."""
+        self.flow.reset_accepted(self._mono())
 
     def _mono(self) -> float:
         # The reboot timeout is a network timeout: the event loop's clock, not the domain clock.
@@ -109,6 +123,3 @@ class StationWorker:
         if plan.reset:
             status = await service.reset(sid, "Soft")
             log.info("%s: Reset Soft for %d change(s): %s", sid, len(pending), status)
-
-    def reset_accepted(self) -> None:
-        self.flow.reset_accepted(self._mono())

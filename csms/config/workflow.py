@@ -1,22 +1,25 @@
 """The change workflow of one station as a pure state machine: events and answers in, commands out.
 
-`StationFlow` remembers what happened to the station (booted, (re)connected, a Reset sent) and
-says what the shell does next, one command at a time:
+`StationFlow` remembers what happened to the station (booted, (re)connected, a Reset accepted,
+the time) and says what the shell does next, one command at a time:
 
     Pace(s)                 wait a moment after a boot or a connect (strict stations drop the link
                             under a burst of calls right after boot)
-    TakeSnapshot(reason)    read every key; with `judge_from` the snapshot also judges the changes
+    TakeSnapshot(reason)    read every key; with `judge_boot` the snapshot also judges the changes
                             sent before that boot (verification after a reboot)
     SendQueued()            send the queued changes in order (`answer_mark`, `read_back_mark`)
     ConsiderReset()         reset if a change waits for a reboot and its policy allows it
                             (`reset_plan`)
 
 The judgments on change records are pure functions that return `Mark`s (the new state of a
-change) for the shell to store: `answer_mark` (ChangeConfiguration answer), `read_back_mark`
-(GetConfiguration after an Accepted), `boot_marks` (the snapshot after a boot), `reset_plan`
-(reboot policy against running transactions), `reset_answer_marks` (the Reset answer). Time is
-passed in: `now` of `StationFlow` is a monotonic clock (the reboot timeout is a network timeout),
-`booted_at` and `sent_at` are domain times.
+change) for the shell to store: `answer_mark` / `call_failed_mark` (ChangeConfiguration answer),
+`read_back_mark` / `read_back_failed_mark` (GetConfiguration after an Accepted), `boot_marks` (the
+snapshot after a boot), `reset_plan` (reboot policy against running transactions),
+`reset_answer_marks` (the Reset answer), `drift_mark` (a later snapshot). The changes themselves
+live in the store, not here: the shell loads them and hands them in, so a change the API queues
+and the one a worker sends cannot disagree. Time is passed in: `now` of `StationFlow` is a
+monotonic clock (the reboot timeout is a network timeout), `booted_at` and `sent_at` are domain
+times.
 """
 
 from __future__ import annotations
