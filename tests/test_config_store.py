@@ -27,7 +27,7 @@ async def test_snapshots(db: Database) -> None:
     assert first.entries[1] == ConfigEntry("K2", None, True)
     assert await store.snapshot("B", first.id) is None
     listed = await store.list_snapshots("A")
-    assert [(r["id"], r["reason"], r["key_count"]) for r in listed] == [
+    assert [(r.id, r.reason, r.key_count) for r in listed] == [
         (second.id, "request", 1),
         (first.id, "boot", 2),
     ]
@@ -47,7 +47,7 @@ async def test_an_unchanged_read_only_confirms_the_latest_snapshot(db: Database)
     assert changed.id != first.id and changed.checked_at == 220.0
     back = await store.add_snapshot("A", 280.0, "request", entries, [])  # a real change back
     assert back.id not in (first.id, changed.id)
-    assert [r["checked_at"] for r in await store.list_snapshots("A")] == [280.0, 220.0, 160.0]
+    assert [r.checked_at for r in await store.list_snapshots("A")] == [280.0, 220.0, 160.0]
 
 
 async def test_changes_queue_in_order_and_update(db: Database) -> None:

@@ -7,6 +7,7 @@ sent in order when it connects.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
@@ -250,8 +251,8 @@ async def list_snapshots(
     """Snapshot history, newest first: one entry per distinct configuration."""
     service = config_service(cs)
     await _known(service, station_id)
-    rows = await service.store.list_snapshots(station_id, limit)
-    return [SnapshotSummary(**row) for row in rows]
+    headers = await service.store.list_snapshots(station_id, limit)
+    return [SnapshotSummary(**asdict(header)) for header in headers]
 
 
 @router.get(STATION + "/configuration/snapshots/{snapshot_id}", response_model=Snapshot)

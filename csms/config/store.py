@@ -46,6 +46,30 @@ class SnapshotRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class SnapshotHeader:
+    """A stored snapshot without its key list (for the history)."""
+
+    id: int
+    station_id: str
+    taken_at: float
+    checked_at: float | None
+    reason: str
+    key_count: int
+
+    @classmethod
+    def from_row(cls, row: Row) -> SnapshotHeader:
+        checked_at = row["checked_at"]
+        return cls(
+            id=int(row["id"]),
+            station_id=row["station_id"],
+            taken_at=float(row["taken_at"]),
+            checked_at=None if checked_at is None else float(checked_at),
+            reason=row["reason"],
+            key_count=int(row["key_count"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ChangeRecord:
     """One requested configuration change and how far it got."""
 
@@ -236,14 +260,15 @@ class ConfigStore:
         )
         return None if row is None else SnapshotRecord.from_row(row)
 
-    async def list_snapshots(self, station_id: str, limit: int = 100) -> list[Row]:
+    async def list_snapshots(self, station_id: str, limit: int = 100) -> list[SnapshotHeader]:
         """Newest first, without the key lists."""
-        return await self.db.fetch(
+        rows = await self.db.fetch(
             "SELECT id, station_id, taken_at, checked_at, reason, key_count FROM config_snapshots "
             "WHERE station_id = $1 ORDER BY id DESC LIMIT $2",
             station_id,
             limit,
         )
+        return [SnapshotHeader.from_row(row) for row in rows]
 
     async def latest_snapshots(self) -> dict[str, SnapshotRecord]:
         """The latest snapshot of every station that has one."""
