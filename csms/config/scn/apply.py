@@ -54,10 +54,11 @@ class MemberCheck:
     detail: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ScnResult:
     """What an apply job stores in `result`: the members (id and socket ids, from the dry
-    run), the change ids per member and, once finished, every member's read-back."""
+    run), the change ids per member and, once finished, every member's read-back. Filled in
+    as the job goes (so not frozen)."""
 
     members: dict[str, tuple[int, ...]]
     change_ids: dict[str, list[int]] = field(default_factory=dict)
