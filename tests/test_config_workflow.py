@@ -16,7 +16,7 @@ import pytest
 from csms.config import changes as ch
 from csms.config import workflow as wf
 from csms.config.desired import drift
-from csms.config.store import ChangeRecord
+from csms.config.records import ChangeRecord
 
 BOOT = wf.TakeSnapshot("boot", judge_boot=True, judge_from=5.0)
 CONNECT = wf.TakeSnapshot("connect")
@@ -283,3 +283,18 @@ def test_a_waiting_reboot_is_explained_once() -> None:
     assert not first.reset and len(first.marks) == 1
     explained = dataclasses.replace(pending, detail=first.marks[0].detail)
     assert wf.reset_plan([explained], [TX], []) == wf.ResetPlan(False)
+
+
+def test_the_workflow_does_no_io() -> None:
+    """Importing the workflow loads no asyncio, storage, OCPP or network module."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, csms.config.workflow; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('asyncio', 'websockets', 'asyncpg', 'sqlite3', 'aiosqlite', 'ocpp', 'httpx') "
+        "or m.startswith(('csms.storage', 'csms.ocpp'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -19,9 +19,9 @@ from csms.config import changes as ch
 from csms.config.catalog import CATALOG, lookup, spellings
 from csms.config.features import describe, parse_unlocked_features
 from csms.config.license import LicenseProgress, LicenseStatus
+from csms.config.records import ChangeRecord, SnapshotRecord
 from csms.config.service import ConfigService, StationUnknown
 from csms.config.snapshot import diff_snapshots
-from csms.config.store import ChangeRecord, SnapshotRecord
 from csms.config.validation import InvalidValue
 from csms.ocpp.errors import CallFailed, StationOffline
 

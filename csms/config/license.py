@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 from csms.config import changes as ch
 from csms.config.features import check_license_key, parse_unlocked_features
+from csms.config.records import ChangeRecord, LicenseJob, SnapshotRecord
 from csms.config.snapshot import ConfigEntry
-from csms.config.store import ChangeRecord, LicenseJob, SnapshotRecord
 from csms.config.validation import InvalidValue
 from csms.ocpp.errors import CallFailed
 

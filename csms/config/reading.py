@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from csms.config.catalog import CATALOG, spellings
+from csms.config.records import SnapshotRecord
 from csms.config.snapshot import (
     FALLBACK_MAX_KEYS,
     ConfigEntry,
@@ -22,7 +23,6 @@ from csms.config.snapshot import (
     max_keys_of,
     parse_get_configuration,
 )
-from csms.config.store import SnapshotRecord
 from csms.ocpp.errors import CallErrorReceived
 
 log = logging.getLogger(__name__)

@@ -26,8 +26,9 @@ from csms.config import workflow as wf
 from csms.config.catalog import spellings
 from csms.config.license import LicenseWorkflow
 from csms.config.reading import KeyRead, KeyReader
+from csms.config.records import ChangeRecord, NewChange, SnapshotRecord
 from csms.config.scn.apply import ScnService
-from csms.config.store import ChangeRecord, ConfigStore, NewChange, SnapshotRecord
+from csms.config.store import ConfigStore
 from csms.config.validation import check_value, licence_warnings
 from csms.config.worker import StationWorker
 from csms.ocpp.errors import CallFailed, StationOffline

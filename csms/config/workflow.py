@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from csms.config import changes as ch
 from csms.config.catalog import lookup, spellings
 from csms.config.desired import Drift
-from csms.config.store import ChangeRecord
+from csms.config.records import ChangeRecord
 
 
 # -- commands ---------------------------------------------------------------------------------

@@ -14,10 +14,10 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from csms.config import changes as ch
+from csms.config.records import ChangeRecord, NewChange, ScnJob
 from csms.config.scn.dry_run import PlanReport, StationFacts, current_value, dry_run
 from csms.config.scn.keys import compute_keys
 from csms.config.scn.plan import ScnPlan
-from csms.config.store import ChangeRecord, NewChange, ScnJob
 from csms.config.validation import values_equal
 from csms.ocpp.errors import CallFailed
 
