@@ -160,23 +160,6 @@ async def test_reset_without_a_boot_is_judged_by_a_fresh_read(tmp_path: Path) ->
         await db.close()
 
 
-def test_when_idle_ignores_a_transaction_whose_connector_is_available_again() -> None:
-    from csms.config.workflow import still_running as _still_running
-
-    transactions = [
-        {"id": 1, "connector_id": 1, "created_at": 100.0},  # its stop never arrived
-        {"id": 2, "connector_id": 2, "created_at": 100.0},
-    ]
-    connectors = [
-        {"connector_id": 1, "status": "Available", "updated_at": 200.0},
-        {"connector_id": 2, "status": "Charging", "updated_at": 200.0},
-    ]
-    assert [t["id"] for t in _still_running(transactions, connectors)] == [2]
-    # Available reported before the transaction began says nothing about it.
-    early = [{"connector_id": 1, "status": "Available", "updated_at": 50.0}]
-    assert [t["id"] for t in _still_running(transactions[:1], early)] == [1]
-
-
 async def test_a_reconnect_without_a_boot_is_read_again(tmp_path: Path) -> None:
     import asyncio
 

@@ -285,6 +285,21 @@ def test_a_waiting_reboot_is_explained_once() -> None:
     assert wf.reset_plan([explained], [TX], []) == wf.ResetPlan(False)
 
 
+def test_when_idle_ignores_a_transaction_whose_connector_is_available_again() -> None:
+    transactions = [
+        {"id": 1, "connector_id": 1, "created_at": 100.0},  # its stop never arrived
+        {"id": 2, "connector_id": 2, "created_at": 100.0},
+    ]
+    connectors = [
+        {"connector_id": 1, "status": "Available", "updated_at": 200.0},
+        {"connector_id": 2, "status": "Charging", "updated_at": 200.0},
+    ]
+    assert [t["id"] for t in wf.still_running(transactions, connectors)] == [2]
+    # Available reported before the transaction began says nothing about it.
+    early = [{"connector_id": 1, "status": "Available", "updated_at": 50.0}]
+    assert [t["id"] for t in wf.still_running(transactions[:1], early)] == [1]
+
+
 def test_the_workflow_does_no_io() -> None:
     """Importing the workflow loads no asyncio, storage, OCPP or network module."""
     import subprocess
