@@ -131,3 +131,18 @@ async def test_scn_commands(
     assert "only A-Z and 0-9" in line and "at least 2 stations" in line
     code, _, err = await csms(capsys, cs, "scn", "apply", str(yaml_plan))
     assert "422: plan refused" in one_line_error(code, err)
+
+
+def test_the_parser_can_be_built_again_and_again() -> None:
+    """Command groups (`csms sim …`) were remembered by `id()` of an argparse object: once a
+    built parser was freed, a new one could get the same id and the old group, and the next
+    command added to it clashed ("conflicting subparser: meter") — a flaky failure of this file."""
+    import gc
+
+    from csms.cli import build_parser
+
+    for _ in range(50):
+        parser = build_parser()
+        assert parser.parse_args(["sim", "meter", "--port", "1502"]).command == "sim"
+        del parser
+        gc.collect()

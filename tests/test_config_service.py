@@ -160,23 +160,6 @@ async def test_reset_without_a_boot_is_judged_by_a_fresh_read(tmp_path: Path) ->
         await db.close()
 
 
-def test_when_idle_ignores_a_transaction_whose_connector_is_available_again() -> None:
-    from csms.config.service import _still_running
-
-    transactions = [
-        {"id": 1, "connector_id": 1, "created_at": 100.0},  # its stop never arrived
-        {"id": 2, "connector_id": 2, "created_at": 100.0},
-    ]
-    connectors = [
-        {"connector_id": 1, "status": "Available", "updated_at": 200.0},
-        {"connector_id": 2, "status": "Charging", "updated_at": 200.0},
-    ]
-    assert [t["id"] for t in _still_running(transactions, connectors)] == [2]
-    # Available reported before the transaction began says nothing about it.
-    early = [{"connector_id": 1, "status": "Available", "updated_at": 50.0}]
-    assert [t["id"] for t in _still_running(transactions[:1], early)] == [1]
-
-
 async def test_a_reconnect_without_a_boot_is_read_again(tmp_path: Path) -> None:
     import asyncio
 
@@ -205,6 +188,55 @@ async def test_a_reconnect_without_a_boot_is_read_again(tmp_path: Path) -> None:
         assert (await asyncio.wait_for(next_snapshot(), 10)).reason == "boot"  # one read, not two
         await asyncio.sleep(0.2)
         assert taken.empty()
+    finally:
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+        await db.close()
+
+
+async def test_a_when_idle_reboot_follows_a_connector_available_after_a_lost_stop(
+    tmp_path: Path,
+) -> None:
+    """The StopTransaction never arrives, but the connector reports Available: the reboot that
+    waited for the transaction goes out then, not at some later, unrelated wake-up."""
+    import asyncio
+
+    from csms.config.store import NewChange
+    from csms.events import ConnectorStatusChanged
+    from csms.storage.stations import StatusRecord
+    from csms.storage.transactions import StartRequest
+
+    db = open_database(f"sqlite:///{tmp_path}/idle.sqlite3")
+    await db.open()
+    station = StubbornStation()
+    bus = EventBus()
+    store = Store.on(db)
+    cs = SimpleNamespace(db=db, store=store, registry=station, clock=lambda: 1000.0, bus=bus)
+    service = ConfigService(cs, boot_delay_s=0)  # type: ignore[arg-type]
+    await store.stations.create("A", "Accepted", 900.0)
+    start = StartRequest("A", 1, "TAG", 0, "2026-11-30T19:00:00Z", 900.0)
+    await store.transactions.start(start, 900.0)
+    runner = asyncio.create_task(service.run())
+
+    async def wait_for_detail(change_id: int, text: str) -> None:
+        while True:
+            change = await service.store.change(change_id)
+            if change is not None and text in (change.detail or ""):
+                return
+            await asyncio.sleep(0.01)  # polling the database
+
+    try:
+        await service.started.wait()
+        (record,) = await service.submit("A", [NewChange("SCN-SocketID", "3")], "when-idle")
+        assert record.state == "reboot-pending"
+        await asyncio.wait_for(wait_for_detail(record.id, "waits until transaction"), 10)
+        assert station.resets == []
+        available = StatusRecord(1, "Available", "NoError", None, None, None, None)
+        await store.stations.record_status("A", available, 1000.0)
+        bus.publish(ConnectorStatusChanged("A", 1, "Available", "NoError", None, None, 1000.0))
+        await asyncio.wait_for(wait_for_detail(record.id, "Soft reset sent"), 10)
+        assert station.resets == ["Soft"]
     finally:
         runner.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -27,7 +27,7 @@ async def test_snapshots(db: Database) -> None:
     assert first.entries[1] == ConfigEntry("K2", None, True)
     assert await store.snapshot("B", first.id) is None
     listed = await store.list_snapshots("A")
-    assert [(r["id"], r["reason"], r["key_count"]) for r in listed] == [
+    assert [(r.id, r.reason, r.key_count) for r in listed] == [
         (second.id, "request", 1),
         (first.id, "boot", 2),
     ]
@@ -47,7 +47,7 @@ async def test_an_unchanged_read_only_confirms_the_latest_snapshot(db: Database)
     assert changed.id != first.id and changed.checked_at == 220.0
     back = await store.add_snapshot("A", 280.0, "request", entries, [])  # a real change back
     assert back.id not in (first.id, changed.id)
-    assert [r["checked_at"] for r in await store.list_snapshots("A")] == [280.0, 220.0, 160.0]
+    assert [r.checked_at for r in await store.list_snapshots("A")] == [280.0, 220.0, 160.0]
 
 
 async def test_changes_queue_in_order_and_update(db: Database) -> None:
@@ -90,21 +90,22 @@ async def test_changes_queue_in_order_and_update(db: Database) -> None:
 async def test_license_and_scn_jobs(db: Database) -> None:
     store = ConfigStore(db)
     job = await store.add_license_job("A", "0x00000000", 1.0)
-    await store.set_license_change(job["id"], 42)
-    assert (await store.license_job(job["id"]))["change_id"] == 42
-    assert [j["id"] for j in await store.license_jobs("A", running_only=True)] == [job["id"]]
-    done = await store.finish_license_job(job["id"], "done", "0x7", ["SCN"], None, 2.0)
-    assert done is not None and done["unlocked"] == ["SCN"]
-    assert await store.finish_license_job(job["id"], "failed", None, [], "late", 3.0) is None
+    await store.set_license_change(job.id, 42)
+    assert (await store.license_job(job.id)).change_id == 42  # type: ignore[union-attr]
+    assert [j.id for j in await store.license_jobs("A", running_only=True)] == [job.id]
+    done = await store.finish_license_job(job.id, "done", "0x7", ["SCN"], None, 2.0)
+    assert done is not None and done.unlocked == ("SCN",)
+    assert await store.finish_license_job(job.id, "failed", None, [], "late", 3.0) is None
     assert await store.license_jobs("A", running_only=True) == []
 
     scn = await store.add_scn_job("GARAGE", "now", {"name": "GARAGE"}, 5.0)
-    assert scn["state"] == "running" and scn["plan"] == {"name": "GARAGE"}
-    await store.update_scn_job(scn["id"], "running", {"change_ids": {"A": [1]}}, None, 6.0)
+    assert scn.state == "running" and scn.plan == {"name": "GARAGE"}
+    await store.update_scn_job(scn.id, "running", {"change_ids": {"A": [1]}}, None, 6.0)
     await store.interrupt_running_jobs(7.0)
-    job_row = await store.scn_job(scn["id"])
-    assert job_row["state"] == "interrupted" and job_row["result"] == {"change_ids": {"A": [1]}}
-    assert [j["id"] for j in await store.scn_jobs()] == [scn["id"]]
+    job_row = await store.scn_job(scn.id)
+    assert job_row is not None
+    assert job_row.state == "interrupted" and job_row.result == {"change_ids": {"A": [1]}}
+    assert [j.id for j in await store.scn_jobs()] == [scn.id]
 
 
 ANSWERS = [

@@ -7,6 +7,7 @@ sent in order when it connects.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
@@ -16,9 +17,11 @@ from csms.api.deps import CS, MAX_ID, RowId, not_found
 from csms.app import CentralSystem
 from csms.config import changes as ch
 from csms.config.catalog import CATALOG, lookup, spellings
+from csms.config.features import describe, parse_unlocked_features
+from csms.config.license import LicenseProgress, LicenseStatus
+from csms.config.records import ChangeRecord, SnapshotRecord
 from csms.config.service import ConfigService, StationUnknown
 from csms.config.snapshot import diff_snapshots
-from csms.config.store import ChangeRecord, SnapshotRecord
 from csms.config.validation import InvalidValue
 from csms.ocpp.errors import CallFailed, StationOffline
 from csms.storage.database import NUL
@@ -257,8 +260,8 @@ async def list_snapshots(
     """Snapshot history, newest first: one entry per distinct configuration."""
     service = config_service(cs)
     await _known(service, station_id)
-    rows = await service.store.list_snapshots(station_id, limit)
-    return [SnapshotSummary(**row) for row in rows]
+    headers = await service.store.list_snapshots(station_id, limit)
+    return [SnapshotSummary(**asdict(header)) for header in headers]
 
 
 @router.get(STATION + "/configuration/snapshots/{snapshot_id}", response_model=Snapshot)
@@ -375,7 +378,7 @@ async def start_license(station_id: str, body: LicenseRequest, cs: CS) -> dict[s
     """Check the key, write FeatureLicenseKey, reboot (per `reboot`), report unlocked features."""
     service = config_service(cs)
     try:
-        return await service.license.start(station_id, body.key, body.reboot)
+        return license_job_view(await service.license.start(station_id, body.key, body.reboot))
     except InvalidValue as exc:
         raise HTTPException(422, str(exc)) from None
     except StationUnknown as exc:
@@ -387,4 +390,53 @@ async def license_status(station_id: str, cs: CS) -> dict[str, Any]:
     """Unlocked features from the latest snapshot and the licence jobs with their progress."""
     service = config_service(cs)
     await _known(service, station_id)
-    return await service.license.status(station_id)
+    return license_status_view(await service.license.status(station_id))
+
+
+def license_job_view(progress: LicenseProgress) -> dict[str, Any]:
+    """A licence job as the API shows it."""
+    job, change = progress.job, progress.change
+    after = parse_unlocked_features(job.features_after)
+    return {
+        "id": job.id,
+        "station_id": job.station_id,
+        "state": job.state,
+        "step": _license_step(progress),
+        "change_id": job.change_id,
+        "station_answer": change.status if change else None,
+        "features_before": job.features_before,
+        "features_after": job.features_after,
+        "unlocked": list(job.unlocked),
+        "unlocked_names": describe(job.unlocked),
+        "features": describe(after) if after is not None else [],
+        "detail": job.detail or (change.detail if change else None),
+        "created_at": job.created_at,
+        "updated_at": job.updated_at,
+    }
+
+
+def _license_step(progress: LicenseProgress) -> str:
+    change = progress.change
+    if progress.job.state != "running":
+        return "finished"
+    if change is None or change.state == ch.QUEUED:
+        return "waiting to send the key (station offline?)"
+    if change.state == ch.REBOOT_PENDING:
+        return "key written; waiting to reboot"
+    if change.state == ch.REBOOT_REQUIRED:
+        return "key written; reboot the station to unlock"
+    if change.state == ch.REBOOTING:
+        return "rebooting"
+    return "waiting for the station to boot"
+
+
+def license_status_view(status: LicenseStatus) -> dict[str, Any]:
+    """A station's features and licence jobs as the API shows them."""
+    features = parse_unlocked_features(status.unlocked_features)
+    return {
+        "station_id": status.station_id,
+        "unlocked_features": status.unlocked_features,
+        "features": describe(features) if features is not None else [],
+        "snapshot_taken_at": status.snapshot_taken_at,
+        "jobs": [license_job_view(job) for job in status.jobs],
+    }

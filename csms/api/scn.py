@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
@@ -10,8 +11,8 @@ from pydantic import BaseModel, Field
 from csms.api.config import config_service
 from csms.api.deps import CS, RowId, not_found
 from csms.config import changes as ch
-from csms.config.scn import PlanError, ScnPlan, parse_plan, plan_from_dict
-from csms.config.scn_service import PlanRefused, report_view
+from csms.config.scn import PlanError, PlanReport, ScnPlan, parse_plan, plan_from_dict
+from csms.config.scn.apply import PlanRefused, ScnProgress
 
 router = APIRouter(prefix="/api/v1/scn", tags=["smart charging network"])
 
@@ -50,22 +51,81 @@ async def apply(body: PlanRequest, cs: CS) -> dict[str, Any]:
     Returns the job at once; follow it at `GET /api/v1/scn/jobs/{id}`.
     """
     try:
-        job = await config_service(cs).scn.apply(_plan(body), body.reboot)
+        progress = await config_service(cs).scn.apply(_plan(body), body.reboot)
     except PlanRefused as exc:
         raise HTTPException(422, str(exc)) from None
-    return job
+    return job_view(progress)
 
 
 @router.get("/jobs")
 async def jobs(cs: CS, limit: int = Query(20, ge=1, le=200)) -> list[dict[str, Any]]:
-    service = config_service(cs)
-    rows = await service.store.scn_jobs(limit)
-    return [view for row in rows if (view := await service.scn.view(row["id"])) is not None]
+    return [job_view(progress) for progress in await config_service(cs).scn.jobs(limit)]
 
 
 @router.get("/jobs/{job_id}")
 async def job(job_id: RowId, cs: CS) -> dict[str, Any]:
-    view = await config_service(cs).scn.view(job_id)
-    if view is None:
+    progress = await config_service(cs).scn.progress(job_id)
+    if progress is None:
         raise not_found(f"SCN job {job_id}")
-    return view
+    return job_view(progress)
+
+
+def report_view(report: PlanReport) -> dict[str, Any]:
+    """A dry run as the API shows it."""
+    return {
+        "network": report.network,
+        "socket_count": report.socket_count,
+        "ok": report.ok,
+        "problems": report.all_problems,
+        "warnings": list(report.warnings),
+        "stations": [
+            {
+                "station_id": s.station_id,
+                "socket_ids": list(s.socket_ids),
+                "problems": list(s.problems),
+                "changes": [asdict(k) for k in s.changes],
+                "keys": [asdict(k) for k in s.keys],
+            }
+            for s in report.stations
+        ],
+    }
+
+
+def job_view(progress: ScnProgress) -> dict[str, Any]:
+    """An apply job with the live state of its changes, as the API shows it."""
+    job, result, records = progress.job, progress.result, progress.changes
+    stations = []
+    for sid, socket_ids in result.members.items():
+        changes = [
+            {
+                "id": cid,
+                "key": records[cid].key,
+                "value": records[cid].value,
+                "state": records[cid].state,
+                "status": records[cid].status,
+                "detail": records[cid].detail,
+            }
+            for cid in result.change_ids.get(sid, [])
+            if cid in records
+        ]
+        check = result.checks.get(sid)
+        stations.append(
+            {
+                "station_id": sid,
+                "socket_ids": list(socket_ids),
+                "changes": changes,
+                "consistent": check.consistent if check else None,
+                "mismatches": [asdict(m) for m in check.mismatches] if check else [],
+            }
+        )
+    return {
+        "id": job.id,
+        "network": job.network,
+        "state": job.state,
+        "reboot": job.reboot_policy,
+        "detail": job.detail,
+        "changed_keys": len(result.all_change_ids),
+        "stations": stations,
+        "created_at": job.created_at,
+        "updated_at": job.updated_at,
+    }

@@ -37,21 +37,19 @@ class CliError(Exception):
         self.code = code
 
 
-_GROUPS: dict[tuple[int, str], Any] = {}
-
-
 def command_group(subparsers: Any, name: str, help: str) -> Any:
     """The subparsers of a command group such as `csms sim …`, created by its first user.
 
     Several modules add commands to one group (the meter and the station simulators both live
     under `sim`); without an argument the group prints its help and exits with code 2.
     """
-    key = (id(subparsers), name)
-    if key not in _GROUPS:
+    # Kept on the subparsers object itself: keyed by id() a freed parser's group was reused.
+    groups: dict[str, Any] = vars(subparsers).setdefault("_csms_groups", {})
+    if name not in groups:
         group = subparsers.add_parser(name, help=help)
         group.set_defaults(func=lambda _args: _usage(group))
-        _GROUPS[key] = group.add_subparsers(dest=f"{name}_command", metavar="COMMAND")
-    return _GROUPS[key]
+        groups[name] = group.add_subparsers(dest=f"{name}_command", metavar="COMMAND")
+    return groups[name]
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from csms.config import changes as ch
 from csms.config.catalog import spellings
-from csms.config.store import ChangeRecord
+from csms.config.records import ChangeRecord
 
 # Change states in which the operator still wants the change's value on the station.
 WANTED_STATES = frozenset(

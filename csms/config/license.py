@@ -8,12 +8,13 @@ default, so no charging session is cut short).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from csms.config import changes as ch
-from csms.config.features import check_license_key, describe, parse_unlocked_features
+from csms.config.features import check_license_key, parse_unlocked_features
+from csms.config.records import ChangeRecord, LicenseJob, SnapshotRecord
 from csms.config.snapshot import ConfigEntry
-from csms.config.store import ChangeRecord, SnapshotRecord
 from csms.config.validation import InvalidValue
 from csms.ocpp.errors import CallFailed
 
@@ -36,39 +37,22 @@ def outcome(before: str | None, after: str | None) -> tuple[str, list[str], str 
     return "failed", [], f"the key unlocked no new features (UnlockedFeatures is {after!r})"
 
 
-def job_view(job: dict[str, Any], change: ChangeRecord | None) -> dict[str, Any]:
-    """A licence job as the API shows it."""
-    after = parse_unlocked_features(job.get("features_after"))
-    return {
-        "id": job["id"],
-        "station_id": job["station_id"],
-        "state": job["state"],
-        "step": _step(job, change),
-        "change_id": job.get("change_id"),
-        "station_answer": change.status if change else None,
-        "features_before": job.get("features_before"),
-        "features_after": job.get("features_after"),
-        "unlocked": job["unlocked"],
-        "unlocked_names": describe(job["unlocked"]),
-        "features": describe(after) if after is not None else [],
-        "detail": job.get("detail") or (change.detail if change else None),
-        "created_at": job["created_at"],
-        "updated_at": job["updated_at"],
-    }
+@dataclass(frozen=True, slots=True)
+class LicenseProgress:
+    """A licence job with its FeatureLicenseKey change (None until it is queued)."""
+
+    job: LicenseJob
+    change: ChangeRecord | None
 
 
-def _step(job: dict[str, Any], change: ChangeRecord | None) -> str:
-    if job["state"] != "running":
-        return "finished"
-    if change is None or change.state == ch.QUEUED:
-        return "waiting to send the key (station offline?)"
-    if change.state == ch.REBOOT_PENDING:
-        return "key written; waiting to reboot"
-    if change.state == ch.REBOOT_REQUIRED:
-        return "key written; reboot the station to unlock"
-    if change.state == ch.REBOOTING:
-        return "rebooting"
-    return "waiting for the station to boot"
+@dataclass(frozen=True, slots=True)
+class LicenseStatus:
+    """A station's UnlockedFeatures from its latest snapshot and its licence jobs, newest first."""
+
+    station_id: str
+    unlocked_features: str | None
+    snapshot_taken_at: float | None
+    jobs: tuple[LicenseProgress, ...]
 
 
 class LicenseWorkflow:
@@ -81,7 +65,7 @@ class LicenseWorkflow:
 
     async def start(
         self, station_id: str, key: str, policy: ch.RebootPolicy = ch.DEFAULT_REBOOT_POLICY
-    ) -> dict[str, Any]:
+    ) -> LicenseProgress:
         """Check the key's format (raises `InvalidValue`), then queue the write and its reboot."""
         key = key.strip()
         rule = check_license_key(key)
@@ -92,9 +76,9 @@ class LicenseWorkflow:
         before = await self._current_features(station_id)
         job = await service.store.add_license_job(station_id, before, service.cs.clock())
         new = await service.prepare(station_id, "FeatureLicenseKey", key, force=False)
-        (record,) = await service.submit(station_id, [new], policy, origin=f"{ORIGIN}{job['id']}")
-        await service.store.set_license_change(job["id"], record.id)
-        return await self.view(job["id"])
+        (record,) = await service.submit(station_id, [new], policy, origin=f"{ORIGIN}{job.id}")
+        await service.store.set_license_change(job.id, record.id)
+        return await self.progress(job.id)
 
     async def _current_features(self, station_id: str) -> str | None:
         service = self.service
@@ -107,25 +91,26 @@ class LicenseWorkflow:
         latest = await service.store.latest_snapshot(station_id)
         return latest.values.get("UnlockedFeatures") if latest else None
 
-    async def view(self, job_id: int) -> dict[str, Any]:
+    async def progress(self, job_id: int) -> LicenseProgress:
+        """A job (it must exist) with its change."""
         job = await self.service.store.license_job(job_id)
         assert job is not None
-        change = await self.service.store.change(job["change_id"]) if job["change_id"] else None
-        return job_view(job, change)
+        return await self._with_change(job)
 
-    async def status(self, station_id: str) -> dict[str, Any]:
+    async def _with_change(self, job: LicenseJob) -> LicenseProgress:
+        change = await self.service.store.change(job.change_id) if job.change_id else None
+        return LicenseProgress(job, change)
+
+    async def status(self, station_id: str) -> LicenseStatus:
         """Current features (latest snapshot) and the station's licence jobs, newest first."""
         latest = await self.service.store.latest_snapshot(station_id)
-        value = latest.values.get("UnlockedFeatures") if latest else None
-        features = parse_unlocked_features(value)
         jobs = await self.service.store.license_jobs(station_id)
-        return {
-            "station_id": station_id,
-            "unlocked_features": value,
-            "features": describe(features) if features is not None else [],
-            "snapshot_taken_at": latest.taken_at if latest else None,
-            "jobs": [await self.view(job["id"]) for job in jobs],
-        }
+        return LicenseStatus(
+            station_id=station_id,
+            unlocked_features=latest.values.get("UnlockedFeatures") if latest else None,
+            snapshot_taken_at=latest.taken_at if latest else None,
+            jobs=tuple([await self._with_change(job) for job in jobs]),
+        )
 
     async def _on_settled(self, record: ChangeRecord, snapshot: SnapshotRecord | None) -> None:
         if not record.origin.startswith(ORIGIN) or record.state not in FAILED_STATES:
@@ -139,13 +124,13 @@ class LicenseWorkflow:
     async def _on_boot(self, snapshot: SnapshotRecord, booted_at: float) -> None:
         store = self.service.store
         for job in await store.license_jobs(snapshot.station_id, running_only=True):
-            change = await store.change(job["change_id"]) if job["change_id"] else None
+            change = await store.change(job.change_id) if job.change_id else None
             if change is None or change.sent_at is None or change.sent_at > booted_at:
                 continue  # the key was not written before this boot
             after = _value(snapshot.entries, "UnlockedFeatures")
-            state, unlocked, detail = outcome(job["features_before"], after)
+            state, unlocked, detail = outcome(job.features_before, after)
             await store.finish_license_job(
-                job["id"], state, after, unlocked, detail, self.service.cs.clock()
+                job.id, state, after, unlocked, detail, self.service.cs.clock()
             )
 
 

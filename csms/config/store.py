@@ -1,101 +1,39 @@
-"""Storage of configuration snapshots, changes, licence jobs and SCN jobs (both engines)."""
+"""Storage of configuration snapshots, changes, licence and SCN jobs (both engines).
+
+The records it returns live in csms/config/records.py (re-exported here).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from csms.config.records import (
+    ChangeRecord,
+    LicenseJob,
+    NewChange,
+    ScnJob,
+    SnapshotHeader,
+    SnapshotRecord,
+)
 from csms.config.snapshot import ConfigEntry
-from csms.storage.database import Database, Row, Stmt
+from csms.storage.database import Database, Stmt
+
+__all__ = [
+    "ChangeRecord",
+    "ConfigStore",
+    "LicenseJob",
+    "NewChange",
+    "ScnJob",
+    "SnapshotHeader",
+    "SnapshotRecord",
+]
 
 
 def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
-
-
-@dataclass(frozen=True, slots=True)
-class SnapshotRecord:
-    """A stored snapshot: every key a station reported at `taken_at`."""
-
-    id: int
-    station_id: str
-    taken_at: float
-    reason: str
-    entries: tuple[ConfigEntry, ...]
-    unknown_keys: tuple[str, ...]
-    checked_at: float  # the last read that found exactly this configuration
-
-    @property
-    def values(self) -> dict[str, str | None]:
-        return {e.key: e.value for e in self.entries}
-
-    @classmethod
-    def from_row(cls, row: Row) -> SnapshotRecord:
-        return cls(
-            id=int(row["id"]),
-            station_id=row["station_id"],
-            taken_at=float(row["taken_at"]),
-            reason=row["reason"],
-            entries=tuple(ConfigEntry(k, v, bool(ro)) for k, v, ro in orjson.loads(row["entries"])),
-            unknown_keys=tuple(orjson.loads(row["unknown_keys"])),
-            checked_at=float(row["checked_at"] or row["taken_at"]),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class ChangeRecord:
-    """One requested configuration change and how far it got."""
-
-    id: int
-    station_id: str
-    key: str
-    value: str
-    forced: bool
-    reboot_policy: str
-    origin: str
-    state: str
-    status: str | None
-    reported_value: str | None
-    detail: str | None
-    warnings: tuple[str, ...]
-    created_at: float
-    sent_at: float | None
-    finished_at: float | None
-    updated_at: float
-
-    @classmethod
-    def from_row(cls, row: Row) -> ChangeRecord:
-        return cls(
-            id=int(row["id"]),
-            station_id=row["station_id"],
-            key=row["key"],
-            value=row["value"],
-            forced=bool(row["forced"]),
-            reboot_policy=row["reboot_policy"],
-            origin=row["origin"],
-            state=row["state"],
-            status=row["status"],
-            reported_value=row["reported_value"],
-            detail=row["detail"],
-            warnings=tuple(orjson.loads(row["warnings"])),
-            created_at=float(row["created_at"]),
-            sent_at=row["sent_at"],
-            finished_at=row["finished_at"],
-            updated_at=float(row["updated_at"]),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class NewChange:
-    """A validated change to queue."""
-
-    key: str
-    value: str
-    forced: bool = False
-    warnings: tuple[str, ...] = ()
 
 
 _CHANGE_FIELDS = {"state", "status", "reported_value", "detail", "sent_at", "finished_at"}
@@ -175,14 +113,15 @@ class ConfigStore:
         )
         return None if row is None else SnapshotRecord.from_row(row)
 
-    async def list_snapshots(self, station_id: str, limit: int = 100) -> list[Row]:
+    async def list_snapshots(self, station_id: str, limit: int = 100) -> list[SnapshotHeader]:
         """Newest first, without the key lists."""
-        return await self.db.fetch(
+        rows = await self.db.fetch(
             "SELECT id, station_id, taken_at, checked_at, reason, key_count FROM config_snapshots "
             "WHERE station_id = $1 ORDER BY id DESC LIMIT $2",
             station_id,
             limit,
         )
+        return [SnapshotHeader.from_row(row) for row in rows]
 
     async def latest_snapshots(self) -> dict[str, SnapshotRecord]:
         """The latest snapshot of every station that has one."""
@@ -282,7 +221,7 @@ class ConfigStore:
     # -- licence jobs ------------------------------------------------------------------------
     async def add_license_job(
         self, station_id: str, features_before: str | None, now: float
-    ) -> Row:
+    ) -> LicenseJob:
         (rows,) = await self.db.write(
             Stmt(
                 "INSERT INTO license_jobs (station_id, state, features_before, created_at, "
@@ -290,16 +229,16 @@ class ConfigStore:
                 (station_id, features_before, now),
             )
         )
-        return _license_row(rows[0])
+        return LicenseJob.from_row(rows[0])
 
     async def set_license_change(self, job_id: int, change_id: int) -> None:
         await self.db.write(
             Stmt("UPDATE license_jobs SET change_id = $2 WHERE id = $1", (job_id, change_id))
         )
 
-    async def license_job(self, job_id: int) -> Row | None:
+    async def license_job(self, job_id: int) -> LicenseJob | None:
         row = await self.db.fetchrow("SELECT * FROM license_jobs WHERE id = $1", job_id)
-        return None if row is None else _license_row(row)
+        return None if row is None else LicenseJob.from_row(row)
 
     async def finish_license_job(
         self,
@@ -309,7 +248,7 @@ class ConfigStore:
         unlocked: Sequence[str],
         detail: str | None,
         now: float,
-    ) -> Row | None:
+    ) -> LicenseJob | None:
         """Finish a running job; None when it was already finished."""
         (rows,) = await self.db.write(
             Stmt(
@@ -318,11 +257,11 @@ class ConfigStore:
                 (job_id, state, features_after, _json(list(unlocked)), detail, now),
             )
         )
-        return _license_row(rows[0]) if rows else None
+        return LicenseJob.from_row(rows[0]) if rows else None
 
     async def license_jobs(
         self, station_id: str, running_only: bool = False, limit: int = 20
-    ) -> list[Row]:
+    ) -> list[LicenseJob]:
         """Newest first."""
         extra = " AND state = 'running'" if running_only else ""
         rows = await self.db.fetch(
@@ -330,10 +269,10 @@ class ConfigStore:
             station_id,
             limit,
         )
-        return [_license_row(r) for r in rows]
+        return [LicenseJob.from_row(r) for r in rows]
 
     # -- SCN jobs ----------------------------------------------------------------------------
-    async def add_scn_job(self, network: str, policy: str, plan: Any, now: float) -> Row:
+    async def add_scn_job(self, network: str, policy: str, plan: Any, now: float) -> ScnJob:
         (rows,) = await self.db.write(
             Stmt(
                 "INSERT INTO scn_jobs (network, state, reboot_policy, plan, created_at, "
@@ -341,11 +280,11 @@ class ConfigStore:
                 (network, policy, _json(plan), now),
             )
         )
-        return _scn_row(rows[0])
+        return ScnJob.from_row(rows[0])
 
     async def update_scn_job(
         self, job_id: int, state: str, result: Any, detail: str | None, now: float
-    ) -> Row:
+    ) -> ScnJob:
         (rows,) = await self.db.write(
             Stmt(
                 "UPDATE scn_jobs SET state = $2, result = $3, detail = $4, updated_at = $5 "
@@ -353,15 +292,15 @@ class ConfigStore:
                 (job_id, state, _json(result), detail, now),
             )
         )
-        return _scn_row(rows[0])
+        return ScnJob.from_row(rows[0])
 
-    async def scn_job(self, job_id: int) -> Row | None:
+    async def scn_job(self, job_id: int) -> ScnJob | None:
         row = await self.db.fetchrow("SELECT * FROM scn_jobs WHERE id = $1", job_id)
-        return None if row is None else _scn_row(row)
+        return None if row is None else ScnJob.from_row(row)
 
-    async def scn_jobs(self, limit: int = 20) -> list[Row]:
+    async def scn_jobs(self, limit: int = 20) -> list[ScnJob]:
         rows = await self.db.fetch("SELECT * FROM scn_jobs ORDER BY id DESC LIMIT $1", limit)
-        return [_scn_row(r) for r in rows]
+        return [ScnJob.from_row(r) for r in rows]
 
     async def interrupt_running_jobs(self, now: float) -> None:
         """Jobs left running by a previous process cannot finish; say so."""
@@ -372,16 +311,3 @@ class ConfigStore:
                 (now,),
             )
         )
-
-
-def _license_row(row: Row) -> Row:
-    return {**row, "id": int(row["id"]), "unlocked": orjson.loads(row["unlocked"])}
-
-
-def _scn_row(row: Row) -> Row:
-    return {
-        **row,
-        "id": int(row["id"]),
-        "plan": orjson.loads(row["plan"]),
-        "result": orjson.loads(row["result"]),
-    }

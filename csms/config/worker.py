@@ -1,0 +1,125 @@
+"""The thin shell around `StationFlow`: one task per station that runs the flow's commands.
+
+The worker sleeps until something happens to its station (an event, a queued change, the reboot
+timeout), then asks the flow for the round's commands and carries them out through the service:
+reads, ChangeConfiguration, Reset. It decides nothing itself: the answers go back into the pure
+judgments of csms/config/workflow.py and their marks are stored. Calls go through the registry,
+which keeps one CALL in flight per station and owns the timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+from csms.config import changes as ch
+from csms.config import workflow as wf
+from csms.ocpp.errors import CallFailed, StationOffline
+
+if TYPE_CHECKING:
+    from csms.config.service import ConfigService
+
+log = logging.getLogger(__name__)
+
+
+class StationWorker:
+    """Does one station's configuration work, in order, whenever something happens to it."""
+
+    def __init__(self, service: ConfigService, station_id: str) -> None:
+        self.service = service
+        self.station_id = station_id
+        self.flow = wf.StationFlow(service.boot_delay_s, service.reboot_timeout_s)
+        self._wake = asyncio.Event()
+        # Serialises a Reset (and marking its changes) with the verification after a boot.
+        self.lock = asyncio.Lock()
+
+    def wake(self) -> None:
+        """Look at the station now (a queued change, a transaction that ended)."""
+        self._wake.set()
+
+    def booted(self, at: float) -> None:
+        """The station booted (BootNotification at domain time `at`)."""
+        self.flow.booted(at)
+        self._wake.set()
+
+    def connected(self) -> None:
+        """The station (re)connected."""
+        self.flow.connected()
+        self._wake.set()
+
+    def reset_accepted(self) -> None:
+        """The station accepted a Reset: a boot should follow within the reboot timeout."""
+        self.flow.reset_accepted(self._mono())
+
+    def _mono(self) -> float:
+        # The reboot timeout is a network timeout: the event loop's clock, not the domain clock.
+        return asyncio.get_running_loop().time()
+
+    async def run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.flow.wait_s(self._mono())):
+                    await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._round()
+            except StationOffline:
+                log.info("%s went offline during configuration work", self.station_id)
+            except CallFailed as exc:
+                # A CALLERROR (e.g. NotImplemented for GetConfiguration) or a timeout: the
+                # station's answer, not our failure. Logged and kept with its events.
+                log.warning("%s: configuration work stopped: %s", self.station_id, exc)
+                with contextlib.suppress(Exception):  # the log line above is the record then
+                    await self.service.cs.store.events.record(
+                        self.station_id,
+                        "ConfigurationWorkFailed",
+                        {"error": str(exc)},
+                        self.service.cs.clock(),
+                    )
+            except Exception:
+                log.exception("%s: configuration work failed", self.station_id)
+            finally:
+                if not self.service.cs.registry.is_online(self.station_id):
+                    await self.service.release(self.station_id)
+
+    async def _round(self) -> None:
+        flow, service = self.flow, self.service
+        # Settings may be tuned on a running service (tests shorten the pause).
+        flow.pace_s, flow.reboot_timeout_s = service.boot_delay_s, service.reboot_timeout_s
+        flow.start_round(self._mono(), service.cs.registry.is_online(self.station_id))
+        while (command := flow.next_command()) is not None:
+            await self._run(command)
+
+    async def _run(self, command: wf.Command) -> None:
+        service, sid = self.service, self.station_id
+        if isinstance(command, wf.Pace):
+            await asyncio.sleep(command.seconds)  # pace post-boot work
+        elif isinstance(command, wf.TakeSnapshot):
+            at = service.cs.clock() if command.judge_from is None else command.judge_from
+            snapshot = await service.take_snapshot(sid, command.reason)
+            if command.judge_boot:
+                async with self.lock:
+                    await service.verify_after_boot(snapshot, at)
+        elif isinstance(command, wf.SendQueued):
+            for record in await service.store.changes(sid, states=[ch.QUEUED]):
+                service.answer_waiting(await service.send_change(record))
+        elif isinstance(command, wf.ConsiderReset):
+            await self._consider_reset()
+
+    async def _consider_reset(self) -> None:
+        service, sid = self.service, self.station_id
+        pending = await service.store.changes(sid, states=[ch.REBOOT_PENDING])
+        if not pending:
+            return
+        plan = wf.reset_plan(
+            pending,
+            await service.cs.store.transactions.running(sid),
+            await service.cs.store.stations.connectors(sid),
+        )
+        for mark in plan.marks:
+            await service.apply(mark)
+        if plan.reset:
+            status = await service.reset(sid, "Soft")
+            log.info("%s: Reset Soft for %d change(s): %s", sid, len(pending), status)
