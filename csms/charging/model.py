@@ -151,6 +151,7 @@ class SiteModel:
         state.started_at = at
         state.measured_grid_a = None
         state.sampled_at = None
+        state.drawing_on = None  # the phases of the previous EV say nothing about this one
         state.ev_phases = None
         state.limits.clear()
         self.tx_connector[transaction_id] = (station_id, connector_id)
