@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from csms.app import CentralSystem, running_central_system
 from csms.charging.book import Slot
-from csms.demo_scenario import DAY_S, DemoEv, household_a, pv_a, sessions
+from csms.demo_scenario import DAY_S, PV_PEAK_A, DemoEv, household_a, pv_a, sessions
 from csms.settings import Settings
 from csms.sim.clock import SimClock
 from csms.sim.ev import SimEv
@@ -105,6 +105,7 @@ class DemoOptions:
                         "grid_limit_a": self.grid_limit_a,
                         "margin_a": self.margin_a,
                         "safe_current_a": 6,
+                        "pv_export_max_a": PV_PEAK_A,  # the meter check allows its export
                         "meter_timeout_s": timeout_s,
                         "meter_lost_s": max(120.0, 3 * timeout_s),
                         "meter": {

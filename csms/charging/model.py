@@ -54,8 +54,7 @@ UNKNOWN_MAX_A = 32.0
 UNKNOWN_SOCKETS = 2
 # An EV draws on a phase when a sample shows at least this much there.
 DRAWING_A = 0.5
-# How long an EV may take to follow a new limit (IEC 61851-1 allows 5 s after a PWM change): a
-# sample shows the limits of up to this long before it.
+# How long an EV may take to follow a new limit (IEC 61851-1 allows 5 s after a PWM change).
 FOLLOW_S = 5.0
 # Nominal phase-to-neutral voltage for reading an EV's phase count from power and current.
 NOMINAL_V = 230.0
@@ -302,14 +301,13 @@ class SiteModel:
         """The lower plausible current per grid phase of an EV when the meter was read, for
         taking it out of the meter reading (which counts our EVs) to find the household.
 
-        What the EV was measured drawing, never more than the lowest limit the station applied
-        from `FOLLOW_S` before that sample up to the reading (from the history of accepted
-        limits): an EV cut or paused since may already follow, while after a raise it may not
-        draw more yet. Below the
-        minimum current it is paused: 0. Never what it was offered but not seen drawing: an EV
-        started or raised a moment ago may not draw yet, and subtracting its offer made the
-        household look smaller than it is (a swap once took a 25 A grid to 31.4 A that way).
-        None while it was never measured.
+        What the EV was measured drawing (never less than what it wants), never more than the
+        lowest limit the station applied in the last `FOLLOW_S` before the reading (from the
+        history of accepted limits): an EV cut or paused may already follow, while after a raise
+        or a resume it may not draw more yet. Below the minimum current it is paused: 0. Never
+        what it was offered but not seen drawing: an EV started or raised a moment ago may not
+        draw yet, and subtracting its offer made the household look smaller than it is (a swap
+        once took a 25 A grid to 31.4 A that way). None while it was never measured.
 
         An estimate below the truth counts some of the EV as household: the loop then allocates
         a little less until the next sample (safe). What the EV may take next is reserved
@@ -322,8 +320,7 @@ class SiteModel:
         at = state.limits[-1][0] if reading_at is None else reading_at
         if state.started_at is not None and at < state.started_at:
             return (0.0, 0.0, 0.0)  # the meter was read before this EV was plugged in
-        sampled_at = at if state.sampled_at is None else min(state.sampled_at, at)
-        cap = self.lowest_limit(key, sampled_at - FOLLOW_S, at)
+        cap = self.lowest_limit(key, at - FOLLOW_S, at)
         if cap < self.settings.min_current_a:
             return (0.0, 0.0, 0.0)
         return (min(measured[0], cap), min(measured[1], cap), min(measured[2], cap))
