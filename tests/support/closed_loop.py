@@ -21,7 +21,7 @@ from csms.charging.loop import SiteLoop, Step
 from csms.meter.reading import MeterReading
 from csms.settings import SiteSettings
 
-CAPABILITIES = {
+CAPABILITIES: dict[str, str | None] = {
     "ChargingScheduleAllowedChargingRateUnit": "Current",
     "ChargeProfileMaxStackLevel": "8",
     "ChargingScheduleMaxPeriods": "24",
@@ -99,7 +99,8 @@ class ClosedLoop:
         self._next_sample = self.now
         for station_id in stations:
             self.loop.on_event(events.StationConnected(station_id, self.now))
-            self.loop.on_event(events.SnapshotTaken(station_id, self.now, 1, "boot", CAPABILITIES))
+            snapshot = dict(CAPABILITIES)
+            self.loop.on_event(events.SnapshotTaken(station_id, self.now, 1, "boot", snapshot))
         self.run(5.0)  # the pause after the snapshot, and the safe defaults delivered
 
     @property
@@ -127,15 +128,16 @@ class ClosedLoop:
         while self.now < end - 1e-9:
             self.now += dt
             self._deliver()
-            ev = self.ev_grid_a(self.now)
-            grid = tuple(self.household_a - self.pv_a + e for e in ev)
-            reading = grid if self.meter_sees_ev else (self.household_a - self.pv_a,) * 3
+            base = self.household_a - self.pv_a
+            a, b, c = self.ev_grid_a(self.now)
+            grid = (base + a, base + b, base + c)
+            reading = grid if self.meter_sees_ev else (base, base, base)
             if self.now >= self._next_sample:
                 self._next_sample += self.sample_s
                 self._sample()
-            self.loop.on_reading(MeterReading(self.now, reading, None, None, "closed-loop"))  # type: ignore[arg-type]
+            self.loop.on_reading(MeterReading(self.now, reading, None, None, "closed-loop"))
             step = self.loop.step()
-            self.ticks.append(Tick(self.now, grid, reading, step))  # type: ignore[arg-type]
+            self.ticks.append(Tick(self.now, grid, reading, step))
 
     def _deliver(self) -> None:
         book, now = self.loop.book, self.now
@@ -153,7 +155,7 @@ class ClosedLoop:
     def _sample(self) -> None:
         for ev in self.evs.values():
             amps = ev.current(self.now, self.ev_react_s, self.minimum_a)
-            values = {
+            values: dict[tuple[str, str | None], float] = {
                 ("Current.Import", f"L{p}"): amps if p <= ev.phases else 0.0 for p in (1, 2, 3)
             }
             self.loop.on_event(
