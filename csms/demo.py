@@ -311,7 +311,9 @@ async def run_demo(options: DemoOptions, on_frame: Frame | None = None) -> DemoS
         try:
             settings = options.settings(port, database_url)
             async with running_central_system(settings, clock=clock.now) as cs:
-                sample_s = str(int(max(10.0, options.speed)))  # ≈ one MeterValues per second
+                # About one MeterValues per meter poll: the loop counts an EV's raise as household
+                # until a sample shows it drawing more (docs/smart-charging.md).
+                sample_s = str(int(max(10.0, options.speed * options.poll_interval_s)))
                 for station_id, count in options.layout():
                     index = len(site.stations)
                     site.add(

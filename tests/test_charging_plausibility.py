@@ -168,3 +168,20 @@ def test_pv_export_not_configured_is_named_in_the_alarm():
     site.run(10.0)  # no EV: −8 A on a site that says it has no PV
     assert site.loop.meter_check.alarm
     assert "pv_export_max_a" in site.loop.meter_check.message
+
+
+def test_a_meter_that_leaves_the_evs_out_by_setting_is_not_checked():
+    site_settings = NEWCOMER | {"id": "excluded", "meter_includes_ev": False}
+    site = ClosedLoop(site_settings, STATIONS[:1], household_a=3.0, meter_sees_ev=False)
+    site.plug_in(STATIONS[0], max_a=16.0)
+    site.run(30.0)
+    assert not site.loop.checks_meter and not site.loop.meter_check.alarm
+    assert implausible_metric("excluded") is None
+    # The EV's own draw counts on top of the reading: 25 A − 1 A margin − 3 A household.
+    assert site.ticks[-1].step.allocation.sockets[0].limit_a == 21.0
+    assert max(site.ticks[-1].grid_a) <= 24.0
+
+
+def test_the_metric_reads_0_from_the_start():
+    ClosedLoop(NEWCOMER | {"id": "fresh"}, STATIONS[:1])
+    assert implausible_metric("fresh") == 0.0

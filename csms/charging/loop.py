@@ -83,6 +83,8 @@ class SiteLoop:
         self.state = BalancerState()
         self.reading: MeterReading | None = None
         self.meter_check = MeterCheck()
+        if self.checks_meter:
+            metrics.record_plausibility(site.id, alarm=False, raised=False)  # 0 from the start
         self.last: Step | None = None
         self.steps = 0
         self.book = DeliveryBook(

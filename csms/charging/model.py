@@ -301,10 +301,11 @@ class SiteModel:
         """The lower plausible current per grid phase of an EV when the meter was read, for
         taking it out of the meter reading (which counts our EVs) to find the household.
 
-        What the EV was measured drawing (never less than what it wants), never more than the
-        lowest limit the station applied in the last `FOLLOW_S` before the reading (from the
-        history of accepted limits): an EV cut or paused may already follow, while after a raise
-        or a resume it may not draw more yet. Below the minimum current it is paused: 0. Never
+        What the EV was measured drawing, capped at the lowest limit the station applied since
+        that sample — or, for a sample older than `FOLLOW_S`, in the last `FOLLOW_S` before the
+        reading, as an EV follows a new limit within that time (IEC 61851-1) — so an EV cut or
+        paused since may already draw less, and one raised or resumed since counts with what it
+        drew before until it is seen drawing more. Paused (below the minimum current): 0. Never
         what it was offered but not seen drawing: an EV started or raised a moment ago may not
         draw yet, and subtracting its offer made the household look smaller than it is (a swap
         once took a 25 A grid to 31.4 A that way). None while it was never measured.
@@ -320,9 +321,10 @@ class SiteModel:
         at = state.limits[-1][0] if reading_at is None else reading_at
         if state.started_at is not None and at < state.started_at:
             return (0.0, 0.0, 0.0)  # the meter was read before this EV was plugged in
-        cap = self.lowest_limit(key, at - FOLLOW_S, at)
+        sampled_at = at if state.sampled_at is None else min(state.sampled_at, at)
+        cap = self.lowest_limit(key, max(sampled_at, at - FOLLOW_S), at)
         if cap < self.settings.min_current_a:
-            return (0.0, 0.0, 0.0)
+            return (0.0, 0.0, 0.0)  # paused, or resumed and not seen drawing again yet
         return (min(measured[0], cap), min(measured[1], cap), min(measured[2], cap))
 
     def lowest_limit(self, key: ConnectorKey, start: float, end: float) -> float:
