@@ -31,7 +31,7 @@ from pydantic import ValidationError
 
 from csms.app import CentralSystem, running_central_system
 from csms.charging.book import Slot
-from csms.demo_scenario import DAY_S, DemoEv, household_a, pv_a, sessions
+from csms.demo_scenario import DAY_S, PV_PEAK_A, DemoEv, household_a, pv_a, sessions
 from csms.settings import Settings
 from csms.sim.clock import SimClock
 from csms.sim.ev import SimEv
@@ -145,6 +145,7 @@ class DemoOptions:
                         "grid_limit_a": self.grid_limit_a,
                         "margin_a": self.margin_a,
                         "safe_current_a": 6,
+                        "pv_export_max_a": PV_PEAK_A,  # the meter check allows its export
                         "meter_timeout_s": timeout_s,
                         "meter_lost_s": max(120.0, 3 * timeout_s),
                         "meter": {
@@ -346,7 +347,9 @@ async def run_demo(options: DemoOptions, on_frame: Frame | None = None) -> DemoS
         try:
             settings = options.settings(port, database_url)
             async with running_central_system(settings, clock=clock.now) as cs:
-                sample_s = str(int(max(10.0, options.sim_speed)))  # ≈ one MeterValues per second
+                # About one MeterValues per meter poll: the loop counts an EV's raise as household
+                # until a sample shows it drawing more (docs/smart-charging.md).
+                sample_s = str(int(max(10.0, options.sim_speed * options.poll_interval_s)))
                 for station_id, count in options.layout():
                     index = len(site.stations)
                     site.add(

@@ -84,6 +84,11 @@ class SiteSettings(BaseModel):
     margin_a: float = Field(default=1, ge=0)
     safe_current_a: float = Field(default=6, ge=0)
     meter_includes_ev: bool = True
+    # The most the site's PV can export per phase: with `meter_includes_ev` a reading below the
+    # EVs' own draw by more than this (plus the tolerance) means the meter does not see them.
+    # None: 0 on a balanced site, the grid limit on a pv-surplus site.
+    pv_export_max_a: float | None = Field(default=None, ge=0, le=10000)
+    meter_check_tolerance_a: float = Field(default=2.0, gt=0, le=100)
     meter_timeout_s: float = Field(default=10, gt=0)
     meter_lost_s: float = Field(default=120, gt=0)
     mode: Literal["balanced", "pv-surplus"] = "balanced"
@@ -110,6 +115,13 @@ class SiteSettings(BaseModel):
             if station.circuit is not None and station.circuit not in circuits:
                 raise ValueError(f"station {station.id} names unknown circuit {station.circuit!r}")
         return self
+
+    @property
+    def pv_export_a(self) -> float:
+        """The export per phase the meter check allows (see `pv_export_max_a`)."""
+        if self.pv_export_max_a is not None:
+            return self.pv_export_max_a
+        return self.grid_limit_a if self.mode == "pv-surplus" else 0.0
 
 
 class Settings(BaseModel):

@@ -130,13 +130,17 @@ async def site_rig(
     site: dict[str, Any] | None = None,
     charging: dict[str, Any] | None = None,
     database_url: str | None = None,
+    meter_sees_ev: bool = True,
 ) -> AsyncIterator[SiteRig]:
-    """Start meter, central system and booted stations; stop them all afterwards."""
+    """Start meter, central system and booted stations; stop them all afterwards.
+
+    `meter_sees_ev=False`: the meter measures the household only (wired before the chargers).
+    """
     clock = SimClock(speed=1.0, tick_s=0.1)
     sim = SimSite(clock)
     meter = MeterSimulator(
-        "socomec-e27", unit=5, load=LoadScript(household_a), ev_currents=sim.grid_currents,
-        clock=clock.now,
+        "socomec-e27", unit=5, load=LoadScript(household_a),
+        ev_currents=sim.grid_currents if meter_sees_ev else None, clock=clock.now,
     )  # fmt: skip
     port = await meter.start("127.0.0.1", 0)
     site_settings = {

@@ -37,43 +37,6 @@ def charging(m: SiteModel, station: str, connector: int, tx: int, grid=None, at=
 L1L2L3 = phase_rotation("L1L2L3")
 
 
-# History of limits the station applied: 6 A from t=0, 10 A from t=9 (samples arrive at t=10).
-HISTORY = [(0.0, 6.0), (9.0, 10.0)]
-
-
-@pytest.mark.parametrize(
-    ("name", "grid", "history", "reading_at", "expected"),
-    [
-        ("no profile known: the sample", (5.0, 5.0, 5.0), [], 20.0, (5.0, 5.0, 5.0)),
-        ("sample after the change: trusted", (7.0, 7.0, 7.0), [(0.0, 10.0)], 20.0,
-         (7.0, 7.0, 7.0)),
-        ("sample capped at the limit", (12.0, 12.0, 12.0), [(0.0, 10.0)], 20.0,
-         (10.0, 10.0, 10.0)),
-        ("sample older than the change: full limit", (6.0, 6.0, 6.0), HISTORY, 20.0,
-         (10.0, 10.0, 10.0)),
-        ("meter read before the change: the limit then", (6.0, 6.0, 6.0), HISTORY, 8.0,
-         (6.0, 6.0, 6.0)),
-        ("meter read before several changes", None, [(0.0, 1.5), (5.0, 7.0), (6.0, 9.0)], 4.0,
-         (0.0, 0.0, 0.0)),
-        ("meter read before the session started", None, [(0.0, 10.0)], -5.0, (0.0, 0.0, 0.0)),
-        ("one-phase EV stays on its phase", (0.0, 6.0, 0.0), HISTORY, 20.0, (0.0, 10.0, 0.0)),
-        ("never sampled: every phase of the socket", None, [(0.0, 10.0)], 20.0,
-         (10.0, 10.0, 10.0)),
-        ("below the minimum current the EV pauses", None, [(0.0, 1.5)], 20.0, (0.0, 0.0, 0.0)),
-        ("an EV drawing less than offered keeps to it", (4.0, 4.0, 4.0), HISTORY, 20.0,
-         (4.0, 4.0, 4.0)),
-        ("raised from a pause: the new limit", (0.0, 0.0, 0.0), [(0.0, 0.0), (9.0, 10.0)], 20.0,
-         (10.0, 10.0, 10.0)),
-    ],
-)  # fmt: skip
-def test_ev_estimate(name, grid, history, reading_at, expected):
-    m = model((A, "L1L2L3"))
-    charging(m, A, 1, 1, grid)  # session from t=0, sample received at t=10
-    for since, limit in history:
-        m.note_limit((A, 1), since, limit)
-    assert m.ev_estimate((A, 1), L1L2L3, reading_at) == expected, name
-
-
 def test_limit_history_records_changes_in_order():
     m = model((A, "L1L2L3"))
     charging(m, A, 1, 1)

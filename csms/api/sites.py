@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel, Field
 
 from csms.api.charging import (
     CapBody,
@@ -18,6 +19,26 @@ from csms.api.deps import CS
 from csms.app import CentralSystem
 from csms.charging.loop import SiteLoop
 from csms.charging.views import meter_health, site_view
+
+
+class MeterCheckView(BaseModel):
+    """The meter plausibility check: with `meter_includes_ev` the meter must show the EVs."""
+
+    enabled: bool = Field(description="meter_includes_ev and a meter: readings are checked")
+    alarm: bool = Field(description="the meter does not seem to measure the chargers: safe current")
+    raised_at: float | None
+    message: str | None
+    implausible_readings: int = Field(description="readings in a row below the EVs' draw")
+    shortfall_a: list[float | None] = Field(
+        description="last reading, per grid phase: EVs' draw − PV export − reading"
+    )
+    tolerance_a: float
+    pv_export_max_a: float
+
+
+class SiteDetail(SiteView):
+    meter_check: MeterCheckView
+
 
 router = APIRouter(prefix="/api/v1/sites", tags=["smart charging"])
 
@@ -48,10 +69,11 @@ async def list_sites(cs: CS) -> list[SiteSummary]:
     ]
 
 
-@router.get("/{site_id}", response_model=SiteView)
+@router.get("/{site_id}", response_model=SiteDetail)
 async def get_site(site_id: str, cs: CS) -> dict[str, Any]:
-    """Latest meter reading and its health (ok / stale → safe current), available current per
-    phase, and each connector's allocation, target and binding limit with its source."""
+    """Latest meter reading and its health (ok / stale → safe current), the meter plausibility
+    alarm, available current per phase, and each connector's allocation, target and binding limit
+    with its source."""
     return site_view(_loop(cs, site_id), cs.clock())
 
 

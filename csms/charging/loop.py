@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from balancing import Allocation, BalancerState, GridReading
@@ -30,7 +30,9 @@ from csms.charging.config import ChargingSettings
 from csms.charging.dispatcher import Call, Dispatcher
 from csms.charging.limits import ConnectorLimit, OperatorCaps, local_limits_from_config
 from csms.charging.model import SiteModel
+from csms.charging.plausibility import MeterCheck, check_meter, floor_reading
 from csms.charging.profiles import TX_DEFAULT_PROFILE, TX_PROFILE, capabilities_from_config
+from csms.meter import metrics
 from csms.meter.poller import MeterPoller
 from csms.meter.reading import MeterReading
 from csms.settings import SiteSettings
@@ -52,6 +54,7 @@ class Step:
     reading: GridReading | None
     allocation: Allocation
     limits: Mapping[tuple[str, int], ConnectorLimit]
+    meter_check: MeterCheck
 
 
 class SiteLoop:
@@ -79,6 +82,9 @@ class SiteLoop:
         self.caps = OperatorCaps()
         self.state = BalancerState()
         self.reading: MeterReading | None = None
+        self.meter_check = MeterCheck()
+        if self.checks_meter:
+            metrics.record_plausibility(site.id, alarm=False, raised=False)  # 0 from the start
         self.last: Step | None = None
         self.steps = 0
         self.book = DeliveryBook(
@@ -241,7 +247,17 @@ class SiteLoop:
                 if installed is not None:
                     self.model.note_limit(key, installed.accepted_at, installed.limit_a)
         sessions = self.model.sessions(site, None if reading is None else reading.at)
-        allocation = self.allocate(site, reading, sessions, self.state, now)
+        balanced = reading
+        if reading is not None and self.checks_meter:
+            ev = self.model.ev_draw(site, sessions)
+            self._check_meter(reading, ev)
+            pv_export = self.site.pv_export_a
+            balanced = GridReading(reading.at, floor_reading(reading.current_a, ev, pv_export))
+        if self.meter_check.alarm:
+            allocation = self.allocate(site, None, sessions, self.state, now)
+            allocation = replace(allocation, safe_reason=self.meter_check.message)
+        else:
+            allocation = self.allocate(site, balanced, sessions, self.state, now)
         self.state = allocation.state
         limits = self.model.limits(allocation, self.caps)
         for station_id, shares in self.model.safe_defaults().items():
@@ -249,9 +265,36 @@ class SiteLoop:
         applied = {key: self.book.effective_a(key[0], key[1], now) for key in limits}
         self.book.set_targets(self.model.targets(limits, allocation, reading, applied))
         self.dispatcher.wake()
-        self.last = Step(now, reading, allocation, limits)
+        self.last = Step(now, reading, allocation, limits, self.meter_check)
         self.steps += 1
         return self.last
+
+    @property
+    def checks_meter(self) -> bool:
+        """Whether readings are checked against the EVs' draw (only a meter that includes them
+        must show it)."""
+        return self.site.meter_includes_ev and self.site.meter.type != "none"
+
+    def _check_meter(self, reading: GridReading, ev: tuple[float, float, float]) -> None:
+        """Check a reading against the EVs' draw; raise or clear the alarm (log and metric)."""
+        before = self.meter_check
+        after = check_meter(
+            before,
+            reading.at,
+            reading.current_a,
+            ev,
+            pv_export_a=self.site.pv_export_a,
+            tolerance_a=self.site.meter_check_tolerance_a,
+        )
+        self.meter_check = after
+        if after is before:
+            return
+        raised = after.alarm and not before.alarm
+        if raised:
+            log.warning("site %s: %s", self.site.id, after.message)
+        elif before.alarm and not after.alarm:
+            log.info("site %s: the grid meter shows the EVs again; alarm cleared", self.site.id)
+        metrics.record_plausibility(self.site.id, after.alarm, raised)
 
     def _grid_reading(self, now: float) -> GridReading | None:
         if self.site.meter.type == "none":

@@ -55,10 +55,8 @@ UNKNOWN_MAX_A = 32.0
 UNKNOWN_SOCKETS = 2
 # An EV draws on a phase when a sample shows at least this much there.
 DRAWING_A = 0.5
-# After a new limit, samples taken this soon may still show the old current.
-SETTLE_S = 1.5
-# An EV drawing this much less than it was offered is limited by itself, not by us.
-UNDERUSE_A = 1.0
+# How long an EV may take to follow a new limit (IEC 61851-1 allows 5 s after a PWM change).
+FOLLOW_S = 5.0
 # Nominal phase-to-neutral voltage for reading an EV's phase count from power and current.
 NOMINAL_V = 230.0
 # A power/current ratio this far from a whole number of phases says nothing about the count.
@@ -93,7 +91,6 @@ class ConnectorState:
     started_at: float | None = None
     measured_grid_a: tuple[float, float, float] | None = None  # Current.Import per grid phase
     sampled_at: float | None = None  # when that sample arrived (our clock)
-    drawing_on: tuple[int, ...] | None = None  # grid phases (0-based) seen carrying current
     limits: list[tuple[float, float]] = field(default_factory=list)  # (since, A) applied, in order
     offered_a: float | None = None  # Current.Offered
     ev_phases: int | None = None  # the session's EV phase count, read from an unphased sample
@@ -187,8 +184,6 @@ class SiteModel:
         if grid is not None:
             state.measured_grid_a = grid
             state.sampled_at = received_at
-            if max(grid) >= DRAWING_A:
-                state.drawing_on = tuple(p for p in range(3) if grid[p] >= DRAWING_A)
         offered = values.get(("Current.Offered", None))
         if offered is not None:
             state.offered_a = float(offered)
@@ -303,53 +298,46 @@ class SiteModel:
         return None
 
     def ev_estimate(
-        self, key: ConnectorKey, rotation: PhaseRotation, reading_at: float | None
+        self, key: ConnectorKey, reading_at: float | None
     ) -> tuple[float, float, float] | None:
-        """Our best estimate of an EV's current per grid phase when the meter was read, for
-        taking it out of the meter reading (which counts our EVs).
+        """The lower plausible current per grid phase of an EV when the meter was read, for
+        taking it out of the meter reading (which counts our EVs) to find the household.
 
-        MeterValues lag by up to a sample interval, so right after a change they mislead in both
-        directions. The estimate starts from the limit the station applied when the meter was read
-        (from the history of accepted limits; 0 before the session started):
+        What the EV was measured drawing, capped at the lowest limit the station applied since
+        that sample — or, for a sample older than `FOLLOW_S`, in the last `FOLLOW_S` before the
+        reading, as an EV follows a new limit within that time (IEC 61851-1) — so an EV cut or
+        paused since may already draw less, and one raised or resumed since counts with what it
+        drew before until it is seen drawing more. Paused (below the minimum current): 0. Never
+        what it was offered but not seen drawing: an EV started or raised a moment ago may not
+        draw yet, and subtracting its offer made the household look smaller than it is (a swap
+        once took a 25 A grid to 31.4 A that way). None while it was never measured.
 
-        - a sample that arrived `SETTLE_S` after that limit took effect is trusted, capped at it;
-        - below the minimum current the EV is paused: 0;
-        - an EV that was drawing clearly less than it was offered keeps drawing what it drew;
-        - otherwise the EV follows our limit and draws all of it, on the phases it was seen on.
-
-        Overestimating an EV hides household load (over-allocation), underestimating it makes the
-        loop cut and raise again; the rules keep the error to an EV still ramping after a raise,
-        which the site's ramp rate bounds and the margin absorbs.
+        An estimate below the truth counts some of the EV as household: the loop then allocates
+        a little less until the next sample (safe). What the EV may take next is reserved
+        separately: its allocation counts against the grid limit in full.
         """
         state = self.connectors[key]
         measured = state.measured_grid_a
-        if not state.limits:
+        if measured is None or not state.limits:
             return measured
         at = state.limits[-1][0] if reading_at is None else reading_at
         if state.started_at is not None and at < state.started_at:
             return (0.0, 0.0, 0.0)  # the meter was read before this EV was plugged in
-        since, cap = self.limit_at(key, at) or state.limits[0]
-        if measured is not None and (state.sampled_at or 0.0) >= since + SETTLE_S:
-            return (min(measured[0], cap), min(measured[1], cap), min(measured[2], cap))
-        minimum = self.settings.min_current_a
-        if cap < minimum:
-            return (0.0, 0.0, 0.0)
-        offered = None  # what the EV had been offered long enough when the sample was taken
-        if measured is not None and state.sampled_at is not None:
-            offered = self.limit_at(key, state.sampled_at - SETTLE_S)
-        if (
-            measured is not None
-            and offered is not None
-            and offered[1] >= minimum
-            and max(measured) < offered[1] - UNDERUSE_A
-        ):
-            return (min(measured[0], cap), min(measured[1], cap), min(measured[2], cap))
-        phases = state.drawing_on or tuple(p - 1 for p in rotation.grid_phases((1, 2, 3)))
-        return (
-            cap if 0 in phases else 0.0,
-            cap if 1 in phases else 0.0,
-            cap if 2 in phases else 0.0,
-        )
+        sampled_at = at if state.sampled_at is None else min(state.sampled_at, at)
+        cap = self.lowest_limit(key, max(sampled_at, at - FOLLOW_S), at)
+        if cap < self.settings.min_current_a:
+            return (0.0, 0.0, 0.0)  # paused, or resumed and not seen drawing again yet
+        return (min(measured[0], cap), min(measured[1], cap), min(measured[2], cap))
+
+    def lowest_limit(self, key: ConnectorKey, start: float, end: float) -> float:
+        """The lowest limit in force at any time from `start` to `end` (the first known limit
+        when `start` is before all we know)."""
+        history = self.connectors[key].limits
+        _, lowest = self.limit_at(key, start) or history[0]
+        for changed_at, limit in history:
+            if start < changed_at <= end:
+                lowest = min(lowest, limit)
+        return lowest
 
     def sessions(self, site: Site, reading_at: float | None) -> list[Session]:
         """One session per connector with a running transaction on a socket of `site`.
@@ -363,7 +351,7 @@ class SiteModel:
             if state.transaction_id is None or key not in sockets:
                 continue
             rotation = sockets[key].rotation
-            grid = self.ev_estimate(key, rotation, reading_at)
+            grid = self.ev_estimate(key, reading_at)
             measured = None
             if grid is not None:
                 measured = tuple(grid[rotation.grid_phase(k) - 1] for k in (1, 2, 3))
@@ -379,6 +367,21 @@ class SiteModel:
                 )
             )
         return out
+
+    @staticmethod
+    def ev_draw(site: Site, sessions: list[Session]) -> tuple[float, float, float]:
+        """Our EVs' draw per grid phase as the balancer takes it out of the meter reading: the
+        sessions' estimates, where they charge."""
+        by_key = compiled(site).by_key
+        draw = [0.0, 0.0, 0.0]
+        for s in sessions:
+            if s.measured_a is None or not s.charging:
+                continue
+            to_grid = by_key[s.key].ev_to_grid
+            for ev_phase, amps in enumerate(s.measured_a):
+                if 0.0 < amps < math.inf:
+                    draw[to_grid[ev_phase]] += amps
+        return (draw[0], draw[1], draw[2])
 
     def in_use(self) -> list[ConnectorKey]:
         """Sockets the stations count as in use when sharing their own limits."""

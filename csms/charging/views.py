@@ -138,6 +138,7 @@ def site_view(loop: SiteLoop, now: float) -> dict[str, Any]:
         "updated_at": None if step is None else step.at,
         "safe_mode": None if allocation is None else allocation.safe_mode,
         "safe_reason": None if allocation is None else allocation.safe_reason,
+        "meter_check": meter_check_view(loop),
         "available_a": None if allocation is None else [_r(a) for a in allocation.available_a],
         "other_load_a": None
         if allocation is None or allocation.other_load_a is None
@@ -169,6 +170,21 @@ def site_view(loop: SiteLoop, now: float) -> dict[str, Any]:
             connector_view(loop, key, now, allocations) for key in _connector_keys(loop)
         ],
     }  # fmt: skip
+
+
+def meter_check_view(loop: SiteLoop) -> dict[str, Any]:
+    """Whether the grid meter shows the EVs it should include (the plausibility alarm)."""
+    check = loop.meter_check
+    return {
+        "enabled": loop.checks_meter,
+        "alarm": check.alarm,
+        "raised_at": check.raised_at,
+        "message": check.message or None,
+        "implausible_readings": check.implausible,
+        "shortfall_a": [_r(a) for a in check.shortfall_a],
+        "tolerance_a": loop.site.meter_check_tolerance_a,
+        "pv_export_max_a": loop.site.pv_export_a,
+    }
 
 
 def method_label(loop: SiteLoop, station_id: str) -> str | None:

@@ -72,3 +72,23 @@ def track_age(site: str, age: Callable[[], float | None]) -> None:
         return float("nan") if seconds is None else seconds
 
     READING_AGE.labels(site).set_function(value)
+
+
+IMPLAUSIBLE = Gauge(
+    "csms_meter_implausible",
+    "1 while the grid meter reads less than the site's EVs draw (meter_includes_ev, but the meter "
+    "does not seem to measure the chargers): the safe current is in force",
+    ["site"],
+)
+IMPLAUSIBLE_ALARMS = Counter(
+    "csms_meter_implausible_alarms",
+    "Times the meter plausibility alarm went up",
+    ["site"],
+)
+
+
+def record_plausibility(site: str, alarm: bool, raised: bool) -> None:
+    """Publish the plausibility alarm's state; `raised`: it went up with this reading."""
+    IMPLAUSIBLE.labels(site).set(1.0 if alarm else 0.0)
+    if raised:
+        IMPLAUSIBLE_ALARMS.labels(site).inc()
