@@ -14,6 +14,7 @@ from csms.config.service import ConfigService
 from csms.events import EventBus, SnapshotTaken
 from csms.ocpp.errors import CallErrorReceived
 from csms.storage import Store, open_database
+from tests.support.records import connector_record, transaction_record
 
 KEYS = {name: f"v-{i}" for i, name in enumerate(list(CATALOG)[:50])}
 KEYS["GetConfigurationMaxKeys"] = "10"
@@ -164,17 +165,17 @@ def test_when_idle_ignores_a_transaction_whose_connector_is_available_again() ->
     from csms.config.service import _still_running
 
     transactions = [
-        {"id": 1, "connector_id": 1, "created_at": 100.0},  # its stop never arrived
-        {"id": 2, "connector_id": 2, "created_at": 100.0},
+        transaction_record(id=1, connector_id=1, created_at=100.0),  # its stop never arrived
+        transaction_record(id=2, connector_id=2, created_at=100.0),
     ]
     connectors = [
-        {"connector_id": 1, "status": "Available", "updated_at": 200.0},
-        {"connector_id": 2, "status": "Charging", "updated_at": 200.0},
+        connector_record(connector_id=1, status="Available", updated_at=200.0),
+        connector_record(connector_id=2, status="Charging", updated_at=200.0),
     ]
-    assert [t["id"] for t in _still_running(transactions, connectors)] == [2]
+    assert [t.id for t in _still_running(transactions, connectors)] == [2]
     # Available reported before the transaction began says nothing about it.
-    early = [{"connector_id": 1, "status": "Available", "updated_at": 50.0}]
-    assert [t["id"] for t in _still_running(transactions[:1], early)] == [1]
+    early = [connector_record(connector_id=1, status="Available", updated_at=50.0)]
+    assert [t.id for t in _still_running(transactions[:1], early)] == [1]
 
 
 async def test_a_reconnect_without_a_boot_is_read_again(tmp_path: Path) -> None:

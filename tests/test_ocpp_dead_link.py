@@ -43,8 +43,8 @@ async def test_silent_station_goes_offline(tmp_path: Path) -> None:
         # which waits up to the close timeout for a closing handshake the dead link never sends.
         for _ in range(300):
             row = await cs.store.stations.get("GHOST-1")
-            if row is not None and row["online"] == 0:
+            if row is not None and not row.online:
                 break
             await asyncio.sleep(0.02)
-        assert row is not None and row["online"] == 0 and row["last_seen"] is not None
+        assert row is not None and not row.online and row.last_seen is not None
         writer.close()

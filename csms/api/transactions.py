@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from csms.api.deps import CS, RowId, not_found
+from csms.storage.records import MeterValueRecord, TransactionRecord
 
 router = APIRouter(prefix="/api/v1", tags=["transactions"])
 
@@ -35,13 +36,38 @@ class SampledValue(BaseModel):
     location: str | None
 
 
-def _tx(row: dict[str, object]) -> Transaction:
-    return Transaction.model_validate({k: row[k] for k in Transaction.model_fields})
+def _tx(record: TransactionRecord) -> Transaction:
+    return Transaction(
+        id=record.id,
+        station_id=record.station_id,
+        connector_id=record.connector_id,
+        id_tag=record.id_tag,
+        meter_start=record.meter_start,
+        start_time=record.start_time,
+        meter_stop=record.meter_stop,
+        stop_time=record.stop_time,
+        stop_reason=record.stop_reason,
+        energy_wh=record.energy_wh,
+    )
+
+
+def _sampled_value(record: MeterValueRecord) -> SampledValue:
+    return SampledValue(
+        connector_id=record.connector_id,
+        transaction_id=record.transaction_id,
+        sampled_at=record.sampled_at,
+        value=record.value,
+        measurand=record.measurand,
+        phase=record.phase,
+        unit=record.unit,
+        context=record.context,
+        location=record.location,
+    )
 
 
 @router.get("/transactions", response_model=list[Transaction])
 async def list_transactions(cs: CS, limit: int = Query(100, ge=1, le=10000)) -> list[Transaction]:
-    return [_tx(r) for r in await cs.store.transactions.list(limit=limit)]
+    return [_tx(r) for r in await cs.store.transactions.latest(limit=limit)]
 
 
 @router.get("/transactions/{transaction_id}", response_model=Transaction)
@@ -61,8 +87,8 @@ async def transaction_meter_values(
     row = await cs.store.transactions.get(transaction_id)
     if row is None:
         raise not_found(f"transaction {transaction_id}")
-    rows = await cs.store.transactions.meter_values(row["station_id"], transaction_id, limit)
-    return [SampledValue.model_validate(r) for r in rows]
+    records = await cs.store.transactions.meter_values(row.station_id, transaction_id, limit)
+    return [_sampled_value(r) for r in records]
 
 
 @router.get("/stations/{station_id}/transactions", response_model=list[Transaction])
@@ -73,4 +99,4 @@ async def station_transactions(
 ) -> list[Transaction]:
     if await cs.store.stations.get(station_id) is None:
         raise not_found(f"station {station_id}")
-    return [_tx(r) for r in await cs.store.transactions.list(station_id, limit)]
+    return [_tx(r) for r in await cs.store.transactions.latest(station_id, limit)]

@@ -40,6 +40,7 @@ from csms.config.snapshot import (
 from csms.config.store import ChangeRecord, ConfigStore, NewChange, SnapshotRecord
 from csms.config.validation import check_value, licence_warnings
 from csms.ocpp.errors import CallErrorReceived, CallFailed, StationOffline
+from csms.storage.records import ConnectorRecord, TransactionRecord
 
 if TYPE_CHECKING:
     from csms.app import CentralSystem
@@ -509,7 +510,7 @@ class _StationWorker:
         running = await service.cs.store.transactions.running(sid)
         running = _still_running(running, await service.cs.store.stations.connectors(sid))
         if not ch.reset_due((r.reboot_policy for r in pending), len(running)):
-            ids = ", ".join(str(t["id"]) for t in running)
+            ids = ", ".join(str(t.id) for t in running)
             detail = f"reboot waits until transaction {ids} ends (when-idle)"
             for record in pending:
                 if record.detail != detail:
@@ -520,19 +521,17 @@ class _StationWorker:
 
 
 def _still_running(
-    transactions: list[dict[str, Any]], connectors: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
+    transactions: Sequence[TransactionRecord], connectors: Sequence[ConnectorRecord]
+) -> list[TransactionRecord]:
     """Open transactions that may really be charging.
 
     A StopTransaction can be lost for good (a station replaced, its queue wiped); such a
     transaction would block a `when-idle` reboot forever. One whose connector has reported
     Available since it started is over, whatever the table says.
     """
-    available_since = {
-        c["connector_id"]: c["updated_at"] for c in connectors if c["status"] == "Available"
-    }
+    available_since = {c.connector_id: c.updated_at for c in connectors if c.status == "Available"}
     return [
         t
         for t in transactions
-        if available_since.get(t["connector_id"], float("-inf")) <= t["created_at"]
+        if available_since.get(t.connector_id, float("-inf")) <= t.created_at
     ]
