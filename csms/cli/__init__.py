@@ -37,7 +37,7 @@ class CliError(Exception):
 _GROUPS: dict[tuple[int, str], Any] = {}
 
 
-def command_group(subparsers: Any, name: str, help: str) -> Any:
+def command_group(subparsers: Any, name: str, summary: str) -> Any:
     """The subparsers of a command group such as `csms sim …`, created by its first user.
 
     Several modules add commands to one group (the meter and the station simulators both live
@@ -45,7 +45,7 @@ def command_group(subparsers: Any, name: str, help: str) -> Any:
     """
     key = (id(subparsers), name)
     if key not in _GROUPS:
-        group = subparsers.add_parser(name, help=help)
+        group = subparsers.add_parser(name, help=summary)
         group.set_defaults(func=lambda _args: _usage(group))
         _GROUPS[key] = group.add_subparsers(dest=f"{name}_command", metavar="COMMAND")
     return _GROUPS[key]
