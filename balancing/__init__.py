@@ -9,10 +9,13 @@ One entry point::
   stations (`Station-MaxCurrent`, shared by their sockets) → sockets (connector max) → EVs.
 * The available current per phase comes from the grid meter: limit − margin − (meter − our EVs);
   export raises it. A stale meter switches to safe mode (`safe_current_a` for all EVs together).
-* Phase rotation maps each EV's phases to grid phases, so a 1-phase EV only competes on its phase.
-* Sessions share max-min fairly (water-filling); current an EV cannot or does not use goes to the
-  others; each gets 0 or at least its minimum (6 A, or 14 A for EVs that need it); when that is
-  not possible for everyone, sessions alternate every `alternating_period_s` (Alfen's order).
+* Phase rotation maps each EV's phases to grid phases, so a 1-phase EV only competes on its phase;
+  an EV of unknown phases is probed on the phase every EV uses when another phase lacks room.
+* Sessions share max-min fairly (water-filling) in current, in power or most phases first
+  (`Site.sharing`); current an EV cannot or does not use goes to the others; an EV that stops
+  drawing gives its share back; each gets 0 or at least its minimum (6 A, or 14 A for EVs that
+  need it); when that is not possible for everyone, sessions alternate, Alfen's order first, and
+  nobody waits more than `alternating_period_s` for a turn.
 * PV-surplus mode charges from export only, with start hold, stop delay and hysteresis.
 * Increases are ramped; decreases apply at once.
 * Every `SocketAllocation` names its binding constraint (`Binding(LimitSource, detail)`).
@@ -28,6 +31,7 @@ from .model import (
     PvSurplus,
     ReadingLike,
     Session,
+    Sharing,
     Site,
     Socket,
     SocketKey,
@@ -62,6 +66,7 @@ __all__ = [
     "PvSurplus",
     "ReadingLike",
     "Session",
+    "Sharing",
     "Site",
     "Socket",
     "SocketAllocation",

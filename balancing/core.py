@@ -6,14 +6,17 @@ One run, in order:
    (when `meter_includes_ev`), available = grid limit − margin − other load, so export raises it.
    A missing, non-finite or stale reading (older than `meter_timeout_s`) turns on safe mode: all
    EVs together get at most `safe_current_a`, lowest socket id first (guide 6.3.3.4).
-2. **Per session:** its phases (measured, else all of the socket's), its minimum (site, socket or
-   EV: 6 or 14 A) and its own caps (connector, station, EV max, demand).
+2. **Per session:** its phases (measured, else all of the socket's, or EV phase 1's alone for a
+   probe), its minimum (site, socket or EV: 6 or 14 A), its own caps (connector, station, EV
+   max, demand) and whether it gave its share back for not drawing (`demand.py`).
 3. **Order.** Sessions queue in the order they are served when not everyone fits; the first run
    queues them by socket id, highest first (guide 2.4, 6.1.1.3); later arrivals join at the back.
-   When a paused session has waited `alternating_period_s`, the paused ones move to the front.
+   When a turn is over, those waiting go to the front, the longest waiting first, then the least
+   served; turns shorten so that nobody waits more than `alternating_period_s` (`alternation.py`).
 4. **PV-surplus gate** (PV mode outside boost windows), see `pv.py`.
-5. **Share** (`waterfill.py`): admit in queue order while minimums fit, then max-min fair filling
-   under every grid-phase, circuit, station, safe-mode and PV constraint.
+5. **Share** (`waterfill.py`, `policy.py`): admit in queue order while minimums fit, then fill
+   under every grid-phase, circuit, station, safe-mode and PV constraint by the site's policy
+   (max-min fair in current, in power, or most phases first).
 6. **Ramp:** a limit above last run's rises at most `ramp_a_per_s`; decreases apply at once.
 
 Times are epoch seconds; the result carries the next `BalancerState`.
@@ -31,18 +34,24 @@ from itertools import compress, count, islice
 from operator import is_not, lt, ne
 from types import MappingProxyType
 
+from .alternation import queue_for, turn_length
 from .constraints import Tree, add_tree, deci_down, tree_for
 from .demand import track
-from .model import Mode, ReadingLike, Session, Site, SocketKey
+from .model import Mode, ReadingLike, Session, Sharing, Site, SocketKey
 from .phases import Phase
+from .policy import share
 from .pv import PvCandidate, pv_gate
 from .result import Allocation, Binding, LimitSource, new_socket_allocation
 from .state import BalancerState, LastResults, SocketState
 from .topology import CompiledSite, SocketInfo, compiled
-from .waterfill import Admission, Memo, Problem, admit, fill_with_loads, finalize, simplify
+from .waterfill import Admission, Memo, Problem, admit, finalize, simplify
 
 _EV_MAX = Binding(LimitSource.EV_MAX, "")
 _EV_DEMAND = Binding(LimitSource.EV_DEMAND, "drawing less than offered")
+_RELEASED = Binding(LimitSource.RELEASED, "not drawing")
+_PROBE = {
+    p: Binding(LimitSource.PHASE_PROBE, f"phases unknown, minimum on {p.name}") for p in Phase
+}
 _HINTED = {1: (1,), 2: (1, 2), 3: (1, 2, 3)}
 
 
@@ -109,29 +118,6 @@ def _pv_phases(st: SocketState, phases: tuple[Phase, ...]) -> int:
     return len(phases) if st.ev_phases is not None else 1
 
 
-def _queue(
-    state: BalancerState, run: _Run, now: float, period: float
-) -> tuple[list[int], float | None]:
-    """The alternating order for this run (positions in `run`), after a swap if one is due."""
-    position = run.position
-    order = [i for k in state.queue if (i := position.get(k)) is not None]
-    if len(order) < len(position):
-        known = set(order)
-        infos = run.infos
-        arrivals = [i for i in range(len(infos)) if i not in known]
-        arrivals.sort(key=lambda i: -infos[i].order_id)
-        order += arrivals
-    since = state.period_since
-    if not state.safe_mode and since is not None and now - since >= period:
-        old, keys = state.sockets, run.keys
-        waiting = [i for i in order if (st := old.get(keys[i])) and st.alternating_paused]
-        if waiting:
-            moved = set(waiting)
-            order = waiting + [i for i in order if i not in moved]
-            since = now
-    return order, since
-
-
 def allocate(
     site: Site,
     reading: ReadingLike | None,
@@ -155,9 +141,12 @@ def allocate(
     boosting = pv_mode and site.pv.boosting(now)
     pv_gated = pv_mode and not boosting  # charging only from the surplus
     surplus = None if other is None else max(0.0, -sum(other))
-    run = _per_session(site, infos, in_order, state, now, pv_gated)
+    room = None if safe else [_down(a) for a in available]
+    run = _per_session(site, infos, in_order, state, now, pv_gated, room)
 
-    queue, period_since = _queue(state, run, now, site.alternating_period_s)
+    queue, period_since = queue_for(
+        state, run.keys, run.position, run.infos, now, site.alternating_period_s
+    )
     order = queue
     if safe:  # guide 6.3.3.4: the occupied socket with the lowest id has priority
         order = sorted(range(len(infos)), key=lambda i: infos[i].order_id)
@@ -179,16 +168,29 @@ def allocate(
 
     problem, index = simplify(problem, memo)
     adm = admit(problem, index, order, run.candidate)
-    x, bind, loads = fill_with_loads(problem, index, adm.admitted, adm.used)
+    sharing = site.sharing
+    phase_counts = [] if sharing is Sharing.EQUAL_CURRENT else [len(p) for p in run.phases]
+    x, bind, loads = share(problem, index, adm, sharing, phase_counts)
     target = finalize(problem, adm.admitted, x, loads)
-    results, new_states, waiting_any = _results(
+    results, new_states, waiting = _results(
         site, state, now, run, tree, problem, adm, bind, target, safe
     )
 
-    if safe or not waiting_any:
+    turn = None
+    if safe or not waiting:
         period_since = None  # the period starts when someone starts waiting
-    elif period_since is None:
-        period_since = now
+    else:
+        if period_since is None:
+            period_since = now
+        states = [new_states[run.keys[i]] for i in waiting]
+        since = [now if st.waiting_since is None else st.waiting_since for st in states]
+        turn = turn_length(
+            site.alternating_period_s,
+            problem,
+            adm,
+            list(zip(waiting, since, strict=True)),
+            period_since,
+        )
     keys = run.keys
     next_state = BalancerState(
         at=now,
@@ -196,6 +198,7 @@ def allocate(
         queue=tuple([keys[i] for i in queue]),
         period_since=period_since,
         safe_mode=safe,
+        turn_s=turn,
         last=results,
     )
     return Allocation(
@@ -208,7 +211,7 @@ def allocate(
         mode=site.mode,
         boosting=boosting,
         pv_surplus_a=surplus if pv_mode else None,
-        swap_at=None if period_since is None else period_since + site.alternating_period_s,
+        swap_at=None if period_since is None or turn is None else period_since + turn,
         state=next_state,
     )
 
@@ -265,8 +268,10 @@ class _Run:
         "phases",
         "position",
         "pv_on",
+        "pv_phases",
         "pv_since",
         "rank",
+        "released",
         "states",
     )
 
@@ -284,6 +289,9 @@ class _Run:
         self.candidate = [True] * n
         self.pv_on = [pv_mode] * n
         self.pv_since: list[float | None] = [None] * n
+        self.pv_phases = [0] * n
+        self.released: list[int] = []
+        """Positions of the sessions that gave their share back (`SocketState.released_at`)."""
 
 
 def _per_session(
@@ -293,8 +301,16 @@ def _per_session(
     state: BalancerState,
     now: float,
     pv_gated: bool,
+    room: list[int] | None,
 ) -> _Run:
-    """Each session's memory, phases, minimum (floor) and own cap."""
+    """Each session's memory, phases, minimum (floor) and own cap.
+
+    `room` is the grid headroom per phase (deci-amps; None in safe mode). An EV whose phases
+    are unknown is taken to load all of its socket's; where a phase lacks room for its minimum
+    but the phase every EV uses (EV phase 1) has it, it is probed there instead: counted on
+    that phase only and capped at its minimum until what it draws shows its phases (at worst a
+    3-phase EV draws its minimum beyond the headroom of the other phases until then).
+    """
     run = _Run(infos, site.mode is Mode.PV_SURPLUS)
     states, phases, floor_d, cap_d, cap_label = (
         run.states,
@@ -320,17 +336,30 @@ def _per_session(
             min_a = v
         st = track(prev, s, site, now, min_a)
         states.append(st)
+        if st.released_at is not None:
+            run.released.append(len(states) - 1)
         ev_phases = st.ev_phases
-        phases.append(info.phase_table[(1, 2, 3) if ev_phases is None else ev_phases])
-        floor_d.append(site_floor if min_a == site_min else _up(min_a))
+        table = info.phase_table
+        grid = table[(1, 2, 3) if ev_phases is None else ev_phases]
+        floor = site_floor if min_a == site_min else _up(min_a)
+        floor_d.append(floor)
         # Both are ≥ 0, so int() rounds down like `_down`.
         cap, label = info.own_cap_d, info.own_label
         if (v := s.ev_max_current_a) is not None and (d := int(v * 10 + 1e-9)) < cap:
             cap, label = d, _EV_MAX
         if (v := st.demand_cap_a) is not None and (d := int(v * 10 + 1e-9)) < cap:
             cap, label = d, _EV_DEMAND
+        if ev_phases is None and room is not None and len(grid) > 1:
+            first = table[(1,)]
+            if room[first[0] - 1] >= floor and any(room[p - 1] < floor for p in grid):
+                grid = first
+                if floor <= cap:
+                    cap, label = floor, _PROBE[first[0]]
+        phases.append(grid)
         cap_d.append(cap)
         cap_label.append(label)
+    for i in run.released:
+        run.candidate[i] = run.pv_on[i] = False
     return run
 
 
@@ -341,12 +370,23 @@ def _pv_gate(
     if not gated or site.pv.min_charge_a > 0:
         return
     states, phases, floor_d = run.states, run.phases, run.floor_d
+    if run.released:
+        gone = set(run.released)
+        order = [i for i in order if i not in gone]
     candidates = []
+    counted = []
     for i in order:
-        k = _pv_phases(states[i], phases[i])
-        candidates.append(PvCandidate(states[i].pv_on, states[i].pv_since, floor_d[i] / 10 * k, k))
-    for i, dec in zip(order, pv_gate(site.pv, candidates, surplus or 0.0, now), strict=True):
+        st, k = states[i], _pv_phases(states[i], phases[i])
+        # Started counted on fewer phases than it turned out to load (an EV not measured
+        # yet counts as 1-phase): judged again at once, without the stop delay.
+        mistaken = st.pv_on and 0 < st.pv_phases < k
+        candidates.append(PvCandidate(st.pv_on, st.pv_since, floor_d[i] / 10 * k, k, mistaken))
+        counted.append(k)
+    decisions = pv_gate(site.pv, candidates, surplus or 0.0, now)
+    for i, dec, k in zip(order, decisions, counted, strict=True):
         run.pv_on[i], run.pv_since[i], run.candidate[i] = dec.on, dec.since, dec.on
+        if dec.on:  # the phases it was last found covered with
+            run.pv_phases[i] = k if dec.wanted or not states[i].pv_phases else states[i].pv_phases
 
 
 def _results(
@@ -360,8 +400,9 @@ def _results(
     bind: list[int],
     target: list[int],
     safe: bool,
-) -> tuple[LastResults, dict[SocketKey, SocketState], bool]:
-    """Apply the ramp, name each binding constraint, build the results and the next states.
+) -> tuple[LastResults, dict[SocketKey, SocketState], list[int]]:
+    """Apply the ramp, name each binding constraint, build the results and the next states;
+    also the sockets that wait for their turn.
 
     Field by field for every socket, then a second look at the few that are paused or ramping;
     at 10,000 sessions that takes half the time of one loop doing everything per socket. A
@@ -397,14 +438,44 @@ def _results(
         state.last, LastResults((), run.keys, limit, target, run.floor_d, run.phases, binding)
     )
     limit_a = [d / 10 for d in limit]
-    columns = zip(run.states, limit_a, run.pv_on, run.pv_since, waiting, strict=True)
+    columns = zip(run.states, limit_a, run.pv_on, run.pv_since, waiting, run.pv_phases, strict=True)
+    # (charging_since is None) == (a == 0): whether it charged last run is whether it does now.
     next_states = [
         st
-        if st.limit_a == a and st.alternating_paused == w and st.pv_on == on and st.pv_since == t
-        else st._replace(limit_a=a, pv_on=on, pv_since=t, alternating_paused=w)
-        for st, a, on, t, w in columns
+        if st.limit_a == a
+        and st.alternating_paused == w
+        and st.pv_on == on
+        and st.pv_since == t
+        and st.pv_phases == k
+        and (st.charging_since is None) == (a == 0)
+        else _next_state(st, a, on, t, w, k, now)
+        for st, a, on, t, w, k in columns
     ]
-    return results, dict(zip(run.keys, next_states, strict=True)), any(waiting)
+    return results, dict(zip(run.keys, next_states, strict=True)), list(compress(count(), waiting))
+
+
+def _next_state(
+    st: SocketState, a: float, on: bool, t: float | None, w: bool, k: int, now: float
+) -> SocketState:
+    """A session's memory after a run that changed it (`_results`)."""
+    waiting_since = (now if st.waiting_since is None else st.waiting_since) if w else None
+    charging_since, served = st.charging_since, st.served_s
+    if charging_since is None:
+        if a:
+            charging_since = now
+    elif not a:
+        served += max(0.0, now - charging_since)
+        charging_since = None
+    return st._replace(
+        limit_a=a,
+        pv_on=on,
+        pv_since=t,
+        alternating_paused=w,
+        waiting_since=waiting_since,
+        charging_since=charging_since,
+        served_s=served,
+        pv_phases=k,
+    )
 
 
 def _allocations(last: LastResults | None, now: LastResults) -> LastResults:
@@ -432,6 +503,14 @@ def _allocations(last: LastResults | None, now: LastResults) -> LastResults:
     return now._replace(sockets=tuple(out))
 
 
+def _fits_alone(problem: Problem[Binding], c: int, i: int) -> bool:
+    """Whether socket i's floor fits constraint c with nobody else in it (if not, waiting for a
+    turn on it is pointless: it is a minimum-current pause)."""
+    weights = problem.c_weights[c]
+    w = 1 if weights is None else weights[problem.c_members[c].index(i)]
+    return w * problem.floor[i] <= problem.c_cap[c]
+
+
 def _why_paused(
     i: int,
     run: _Run,
@@ -442,6 +521,8 @@ def _why_paused(
     labels: dict[tuple[LimitSource, Binding], Binding],
 ) -> tuple[Binding, bool]:
     """The binding of paused socket i, and whether it waits for its turn (alternating)."""
+    if run.states[i].released_at is not None:
+        return _RELEASED, False
     if not run.candidate[i]:
         detail = "waiting for surplus" if run.pv_since[i] is not None else "not enough surplus"
         return Binding(LimitSource.PV_SURPLUS, detail), False
@@ -451,7 +532,7 @@ def _why_paused(
     waiting = False
     if safe:
         source = LimitSource.SAFE_MODE
-    elif c >= 0 and (adm.crowded[i] or adm.admitted[i]):
+    elif c >= 0 and (adm.crowded[i] or adm.admitted[i]) and _fits_alone(problem, c, i):
         source, waiting = LimitSource.ALTERNATING, True
     else:
         source = LimitSource.MIN_CURRENT

@@ -34,6 +34,23 @@ class Mode(StrEnum):
     PV_SURPLUS = "pv-surplus"
 
 
+class Sharing(StrEnum):
+    """How the current left after everyone's minimum is shared (docs/balancing.md, "Sharing").
+
+    * `equal-current`: max-min fair in amps (Alfen's way): every EV that is not held by its own
+      cap or a full constraint gets the same current, whatever its number of phases.
+    * `equal-power`: max-min fair in power: a 1-phase EV may get three times the current of a
+      3-phase EV beside it, so both charge at the same kW.
+    * `max-energy`: EVs that load more phases rise first (each class max-min fair in amps), the
+      others keep at least their minimum: phase capacity a 1-phase EV cannot use goes to those
+      that can, which delivers the most energy and is the least fair to 1-phase EVs.
+    """
+
+    EQUAL_CURRENT = "equal-current"
+    EQUAL_POWER = "equal-power"
+    MAX_ENERGY = "max-energy"
+
+
 @dataclass(frozen=True, slots=True)
 class TimeWindow:
     """A daily window in site-local time, minutes after midnight, `start` inclusive.
@@ -196,6 +213,14 @@ class Site:
     """… for this long gets its offer lowered (Alfen: > 3 A for > 3 minutes)."""
     phase_detect_s: float = 60.0
     """A narrower set of phases must be measured this long before an EV is taken to use fewer."""
+    sharing: Sharing = Sharing.EQUAL_CURRENT
+    """How the current above the minimums is shared (see `Sharing`)."""
+    release_after_s: float | None = 120.0
+    """An EV offered its minimum or more that draws < 1 A (or suspended itself) this long gives
+    its share back (limit 0) until it draws again or `release_retry_s` passes; None = never."""
+    release_retry_s: float = 900.0
+    """A released EV that does not say it is suspended is offered its minimum again this long
+    after its release (it cannot show that it wants to charge while offered 0 A)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.mode, str) and not isinstance(self.mode, Mode):
@@ -205,13 +230,21 @@ class Site:
                 raise ValueError(
                     f"site {self.id}: mode must be 'balanced' or 'pv-surplus', not {self.mode!r}"
                 ) from None
+        if isinstance(self.sharing, str) and not isinstance(self.sharing, Sharing):
+            try:
+                object.__setattr__(self, "sharing", Sharing(self.sharing))
+            except ValueError:
+                names = ", ".join(repr(v.value) for v in Sharing)
+                raise ValueError(
+                    f"site {self.id}: sharing must be one of {names}, not {self.sharing!r}"
+                ) from None
         _check(self.phases in (1, 3), f"site {self.id}: phases must be 1 or 3, not {self.phases}")
         for name in ("grid_limit_a", "margin_a", "safe_current_a", "underuse_threshold_a"):
             value = getattr(self, name)
             _check(
                 _finite(value) and value >= 0, f"site {self.id}: {name} must be ≥ 0, not {value!r}"
             )
-        for name in ("meter_timeout_s", "alternating_period_s", "min_current_a"):
+        for name in ("meter_timeout_s", "alternating_period_s", "min_current_a", "release_retry_s"):
             value = getattr(self, name)
             _check(
                 _finite(value) and value > 0, f"site {self.id}: {name} must be > 0, not {value!r}"
@@ -220,6 +253,12 @@ class Site:
             value = getattr(self, name)
             _check(
                 _finite(value) and value >= 0, f"site {self.id}: {name} must be ≥ 0, not {value!r}"
+            )
+        if self.release_after_s is not None:
+            _check(
+                _finite(self.release_after_s) and self.release_after_s > 0,
+                f"site {self.id}: release_after_s must be > 0 (or None), "
+                f"not {self.release_after_s!r}",
             )
         if self.ramp_a_per_s is not None:
             _check(
@@ -308,6 +347,9 @@ class Session:
     """The EV needs more than the site minimum (14 A for some EVs, found by probing)."""
     phases_hint: int | None = None
     """How many phases the EV is known to use (e.g. from its last session) until it is measured."""
+    measured_at: float | None = None
+    """When `measured_a` was measured (epoch seconds); None = now. With sparse MeterValues an
+    old sample is not taken as fresh evidence that the EV still draws nothing."""
 
     def __post_init__(self) -> None:
         _check(
@@ -331,6 +373,8 @@ class Session:
             )
         if self.measured_a is not None:
             _check(len(self.measured_a) == 3, f"session {self.key}: measured_a has three phases")
+        if self.measured_at is not None:
+            _check(_finite(self.measured_at), f"session {self.key}: measured_at must be a number")
 
 
 def rotation_of(value: str | int | PhaseRotation | None) -> PhaseRotation | None:

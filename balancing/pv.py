@@ -4,7 +4,10 @@ The export budget is the surplus summed over phases (what a net-metering meter b
 that are already on keep their share first (stability), in queue order; then sessions that are
 off start in queue order if the rest covers their minimum plus the hysteresis. Timers turn the
 wish into a decision: an EV starts after its wish has held `start_hold_s` and stops after it has
-lacked surplus for `stop_delay_s` (charging at its minimum meanwhile).
+lacked surplus for `stop_delay_s` (charging at its minimum meanwhile). An EV that started
+counted on fewer phases than it turned out to load (not measured yet, so counted as 1-phase) is
+`mistaken`: without the surplus for its real phases it stops at once, not after the delay, so a
+3-phase EV does not charge from the grid on a 1-phase surplus.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ class PvCandidate:
     need_a: float
     """Minimum current × phases it loads (A summed over phases)."""
     phases: int
+    mistaken: bool = False
+    """On, but started counted on fewer phases than `phases` (see the module docstring)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +56,8 @@ def pv_gate(
         on, since = c.on, c.since
         if want == on:
             since = None
+        elif on and c.mistaken:
+            on, since = False, None
         else:
             since = now if since is None else since
             if now - since >= (pv.start_hold_s if want else pv.stop_delay_s):

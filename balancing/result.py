@@ -31,6 +31,11 @@ class LimitSource(StrEnum):
     """Less than the minimum current is available even for this socket alone."""
     RAMP = "ramp"
     """Rising towards a higher target at the site's ramp rate."""
+    RELEASED = "released"
+    """The EV stopped drawing (full or suspended): its share went to others until it draws."""
+    PHASE_PROBE = "phase probe"
+    """Phases unknown and no room on all of them: the minimum on the phase every EV uses, until
+    what it draws shows its phases."""
 
     def __str__(self) -> str:
         return self.value

@@ -102,6 +102,7 @@ _SITE_FLOATS = {
     "underuse_threshold_a",
     "underuse_after_s",
     "phase_detect_s",
+    "release_retry_s",
 }
 
 
@@ -114,14 +115,19 @@ def site_from_dict(data: Mapping[str, Any]) -> Site:
         "mode",
         "pv",
         "ramp_a_per_s",
+        "release_after_s",
+        "sharing",
         "circuits",
         "stations",
     }
     _fields(data, allowed, "site")
     kwargs: dict[str, Any] = {k: float(data[k]) for k in _SITE_FLOATS if k in data}
-    if "ramp_a_per_s" in data:
-        ramp = data["ramp_a_per_s"]
-        kwargs["ramp_a_per_s"] = None if ramp is None else float(ramp)
+    for key in ("ramp_a_per_s", "release_after_s"):  # None turns them off
+        if key in data:
+            value = data[key]
+            kwargs[key] = None if value is None else float(value)
+    if "sharing" in data:
+        kwargs["sharing"] = data["sharing"]  # Site checks it and names the accepted values
     for key in ("id", "meter_includes_ev"):
         if key in data:
             kwargs[key] = data[key]
@@ -149,6 +155,7 @@ def session_from_dict(data: Mapping[str, Any]) -> Session:
         "charging",
         "min_current_a",
         "phases_hint",
+        "measured_at",
     }
     _fields(data, allowed, "session")
     key = data["key"]
@@ -166,6 +173,7 @@ def session_from_dict(data: Mapping[str, Any]) -> Session:
         charging=bool(data.get("charging", True)),
         min_current_a=None if data.get("min_current_a") is None else float(data["min_current_a"]),
         phases_hint=None if data.get("phases_hint") is None else int(data["phases_hint"]),
+        measured_at=None if data.get("measured_at") is None else float(data["measured_at"]),
     )
 
 

@@ -44,6 +44,18 @@ class SocketState(NamedTuple):
     """Since when the PV condition differs from `pv_on` (start hold / stop delay)."""
     alternating_paused: bool = False
     """Paused last run so that others could charge: moves to the front at the next swap."""
+    waiting_since: float | None = None
+    """Since when it waits for its turn (alternating pause); the longest waiting go first."""
+    charging_since: float | None = None
+    """Since when it has had a limit above 0 without a break; None while paused."""
+    served_s: float = 0.0
+    """Time it had a limit above 0 in this session, up to `charging_since`."""
+    idle_since: float | None = None
+    """Since when it draws < 1 A (or is suspended) although offered at least its minimum."""
+    released_at: float | None = None
+    """When it gave its share back for not drawing; None while it takes part."""
+    pv_phases: int = 0
+    """Phases it was counted with against the PV surplus when it last started (0: off)."""
 
 
 _EMPTY: Mapping[SocketKey, SocketState] = MappingProxyType({})
@@ -62,6 +74,9 @@ class BalancerState:
     period_since: float | None = None
     """Start of the current alternating period; None while nobody waits for a turn."""
     safe_mode: bool = False
+    turn_s: float | None = None
+    """Length of the current alternating turn: the period, shortened when more wait than one
+    turn can serve, so that nobody waits more than one period (see `alternation.turn_length`)."""
     last: LastResults | None = field(default=None, compare=False, repr=False)
     """The results of the run that made this state. Not part of its value (not compared, not
     shown, not needed): the next run reuses those that come out the same instead of building

@@ -47,6 +47,7 @@ __all__ = [
     "fill",
     "fill_with_loads",
     "finalize",
+    "index_of",
     "simplify",
 ]
 
@@ -292,6 +293,11 @@ def _tightest_of_each(p: Problem[L], keep: list[int], cap: list[int]) -> list[in
             kept[k] = c
     kept.sort()
     return kept
+
+
+def index_of(q: Problem[L]) -> Index:
+    """Each socket's constraints (for a problem that did not come from `simplify`)."""
+    return _index(q)
 
 
 def _index(q: Problem[L]) -> Index:

@@ -62,11 +62,13 @@ class CentralSystem:
     # -- addresses ----------------------------------------------------------------------------
     @property
     def ocpp_url(self) -> str:
-        """Where stations connect (append `/{stationId}`)."""
+        """Where stations connect (append `/{stationId}`); loopback for a wildcard host."""
+        from csms.net import LOOPBACK, WILDCARDS, url_host
+
         host = self.settings.ocpp_host
-        host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        host = LOOPBACK if host in WILDCARDS else host
         scheme = "wss" if self.settings.tls_cert else "ws"
-        return f"{scheme}://{host}:{self.ocpp.port}{self.settings.ocpp_path_prefix}"
+        return f"{scheme}://{url_host(host)}:{self.ocpp.port}{self.settings.ocpp_path_prefix}"
 
     @property
     def api_url(self) -> str:
@@ -74,6 +76,25 @@ class CentralSystem:
         assert self._api_address is not None, "API not started"
         host, port = self._api_address
         return f"http://{host}:{port}"
+
+    def station_urls(self) -> list[str]:
+        """Every URL a station can connect to (append `/{stationId}`): on a wildcard host the
+        machine's interface addresses, then 127.0.0.1 (this machine only)."""
+        from csms.net import interface_addresses, reachable_hosts, url_host
+
+        scheme = "wss" if self.settings.tls_cert else "ws"
+        hosts = reachable_hosts(self.settings.ocpp_host, interface_addresses())
+        path = self.settings.ocpp_path_prefix
+        return [f"{scheme}://{url_host(h)}:{self.ocpp.port}{path}" for h in hosts]
+
+    def api_urls(self) -> list[str]:
+        """Every URL the API answers on, the same way as `station_urls`."""
+        from csms.net import interface_addresses, reachable_hosts, url_host
+
+        assert self._api_socket is not None
+        port = self._api_socket.getsockname()[1]
+        hosts = reachable_hosts(self.settings.api_host, interface_addresses())
+        return [f"http://{url_host(h)}:{port}" for h in hosts]
 
     # -- lifecycle ----------------------------------------------------------------------------
     def _services(self) -> list[Service]:

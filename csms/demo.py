@@ -4,8 +4,14 @@ The central system (with its own temporary database), a simulated Modbus grid me
 is household load − PV + the EVs, and simulated Alfen stations all run in this process on
 127.0.0.1. A scripted day (`csms.demo_scenario`) drives the household, the PV and the EVs; the
 speed factor compresses it. The demo measures the real grid current as the meter simulator
-reports it and closes with a summary: peak current per phase against the limit, how long the grid
-was above its limit (and how much of that outlasted the reaction time), energy per EV.
+reports it and closes with a summary: peak current per phase against the limit, how long and by
+how many ampere-seconds the grid was above its limit (and how much of that outlasted the reaction
+time), energy per EV.
+
+The verdict allows a fixed reaction time of `REACTION_S` simulated seconds, whatever the speed.
+Real I/O takes real time (a meter poll, a control step, an OCPP round trip), which a speed factor
+stretches into simulated time; a speed at which that no longer fits into the reaction time is
+refused, and without `--speed` the demo runs at the fastest speed that fits.
 """
 
 from __future__ import annotations
@@ -32,12 +38,20 @@ from csms.sim.ev import SimEv
 from csms.sim.meter import MeterSimulator
 from csms.sim.site import RECOMMENDED_ROTATIONS, SimSite
 from csms.sim.station import SimStation
+from csms.simulate.metrics import GridTally
 
 log = logging.getLogger(__name__)
 
 SITE_ID = "demo"
 _NO_SLOT = Slot()
 SAMPLE_REAL_S = 0.1  # how often the demo reads the grid and drives the scenario (real time)
+# The reaction time the verdict allows, in simulated seconds, at every speed: generous next to a
+# real site (a 1 s meter poll, a control step and a profile round trip take a few seconds; an EV
+# has 5 s to follow a lower limit, IEC 61851-1), and far inside what a fuse tolerates.
+REACTION_S = 30.0
+# Real seconds the loop needs besides two meter polls to act on a reading: control step, OCPP
+# round trip, the station's tick and the demo's own sampling, with room for a loaded machine.
+LOOP_REAL_S = 0.3
 
 
 @dataclass(frozen=True)
@@ -48,10 +62,10 @@ class DemoOptions:
     sockets: int = 4
     grid_limit_a: float = 25.0
     margin_a: float = 1.0
-    speed: float = 120.0
+    speed: float | None = None  # None: the fastest speed the reaction time allows
     duration_s: float = DAY_S
     start_s: float = 16 * 3600.0  # time of day the demo starts (the evening peak comes first)
-    poll_interval_s: float = 0.5
+    poll_interval_s: float = 0.1
     ocpp_port: int = 0
     api_port: int = 0
     database_url: str | None = None
@@ -66,8 +80,19 @@ class DemoOptions:
             ("--duration", self.duration_s),
             ("--poll", self.poll_interval_s),
         ):
-            if not (math.isfinite(value) and value > 0):  # NaN compares false to everything
+            if value is not None and not (math.isfinite(value) and value > 0):  # NaN: never > 0
                 raise ValueError(f"{option} must be a positive number, not {value}")
+        if self.speed is None:
+            fastest = self.max_speed
+            object.__setattr__(self, "speed", math.floor(fastest) if fastest >= 1 else fastest)
+        elif self.speed > self.max_speed:
+            raise ValueError(
+                f"--speed {self.speed:g} is too fast for --poll {self.poll_interval_s:g}: the "
+                f"site needs about {self.loop_real_s:g} s of real time to react, "
+                f"{self.loop_real_s * self.speed:.0f} simulated seconds at that speed, more than "
+                f"the {REACTION_S:g} s the verdict allows; use --speed "
+                f"{math.floor(self.max_speed)} or less (or a shorter --poll)"
+            )
         if not (math.isfinite(self.grid_limit_a) and self.grid_limit_a > self.margin_a):
             raise ValueError("--grid-limit must be a number larger than the margin")
         try:  # the derived settings (times scaled by the speed) must be valid too
@@ -76,9 +101,24 @@ class DemoOptions:
             raise ValueError(_option_error(exc)) from None
 
     @property
+    def loop_real_s(self) -> float:
+        """Real seconds the site needs to react: two meter polls plus the loop's own time."""
+        return 2 * self.poll_interval_s + LOOP_REAL_S
+
+    @property
+    def max_speed(self) -> float:
+        """The fastest speed at which the site reacts within `REACTION_S` simulated seconds."""
+        return REACTION_S / self.loop_real_s
+
+    @property
     def reaction_s(self) -> float:
-        """Simulated seconds the site may need to react: two meter polls plus a second."""
-        return (2 * self.poll_interval_s + 1.0) * self.speed
+        """Simulated seconds the site may take to react (the same at every speed)."""
+        return REACTION_S
+
+    @property
+    def sim_speed(self) -> float:
+        assert self.speed is not None  # resolved in __post_init__
+        return self.speed
 
     def layout(self) -> list[tuple[str, int]]:
         """Station ids and socket counts: doubles first, then singles."""
@@ -88,7 +128,7 @@ class DemoOptions:
     def settings(self, meter_port: int, database_url: str) -> Settings:
         """The central system's settings for the demo site (times scaled to the speed)."""
         rotations = RECOMMENDED_ROTATIONS
-        poll_sim_s = self.poll_interval_s * self.speed
+        poll_sim_s = self.poll_interval_s * self.sim_speed
         timeout_s = max(10.0, 4 * poll_sim_s)
         return Settings.model_validate(
             {
@@ -122,7 +162,7 @@ class DemoOptions:
                 ],
                 # Validity in simulated seconds: about 20 s of real time at this speed.
                 "charging": {
-                    "profile_validity_s": max(300.0, 20 * self.speed),
+                    "profile_validity_s": max(300.0, 20 * self.sim_speed),
                     "control_interval_s": min(0.5, self.poll_interval_s),
                 },
             }
@@ -149,39 +189,13 @@ def _option_error(error: ValidationError) -> str:
     return f"{_OPTION_OF.get(name, name)}: {name} = {value} is out of range ({item['msg']})"
 
 
-@dataclass
-class GridTally:
-    """Peak and time above the limit of the grid current, integrated over simulated time."""
-
-    limit_a: float
-    reaction_s: float
-    peak_a: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
-    above_s: float = 0.0
-    beyond_reaction_s: float = 0.0
-    episode_s: float = 0.0
-    episodes: int = 0
-
-    def add(self, grid_a: tuple[float, float, float], dt: float) -> None:
-        for p in range(3):
-            self.peak_a[p] = max(self.peak_a[p], grid_a[p])
-        if any(g > self.limit_a + 0.05 for g in grid_a):
-            if self.episode_s == 0.0:
-                self.episodes += 1
-            before = self.episode_s
-            self.episode_s += dt
-            self.above_s += dt
-            # Only the part of an episode that outlasts the reaction time counts against us.
-            self.beyond_reaction_s += max(0.0, self.episode_s - max(before, self.reaction_s))
-        else:
-            self.episode_s = 0.0
-
-
 @dataclass(frozen=True)
 class EvResult:
     name: str
     socket: str
     energy_kwh: float
     battery_kwh: float
+    plugged_in_s: float | None = None  # simulated seconds after the first midnight
 
 
 @dataclass(frozen=True)
@@ -192,7 +206,10 @@ class DemoSummary:
     peak_a: tuple[float, float, float]
     seconds_above_limit: float
     seconds_above_beyond_reaction: float
+    amp_s_above_limit: float
+    amp_s_beyond_reaction: float
     reaction_s: float
+    speed: float
     episodes_above: int
     simulated_s: float
     evs: tuple[EvResult, ...]
@@ -203,11 +220,19 @@ class DemoSummary:
             "peak_a": [round(p, 2) for p in self.peak_a],
             "seconds_above_limit": round(self.seconds_above_limit, 1),
             "seconds_above_beyond_reaction": round(self.seconds_above_beyond_reaction, 1),
+            "ampere_seconds_above_limit": round(self.amp_s_above_limit, 1),
+            "ampere_seconds_beyond_reaction": round(self.amp_s_beyond_reaction, 1),
             "reaction_s": round(self.reaction_s, 1),
+            "speed": self.speed,
             "episodes_above": self.episodes_above,
             "simulated_s": round(self.simulated_s, 1),
             "evs": [
-                {"name": e.name, "socket": e.socket, "energy_kwh": round(e.energy_kwh, 2)}
+                {
+                    "name": e.name,
+                    "socket": e.socket,
+                    "energy_kwh": round(e.energy_kwh, 2),
+                    "plugged_in_s": None if e.plugged_in_s is None else round(e.plugged_in_s, 1),
+                }
                 for e in self.evs
             ],
         }
@@ -227,6 +252,7 @@ class DemoState:
     visits: list[tuple[DemoEv, float, float]]  # (visit, plug-in at, unplug at) in sim epoch
     plugged: dict[tuple[str, int], tuple[DemoEv, SimEv]] = field(default_factory=dict)
     done: list[tuple[DemoEv, SimEv]] = field(default_factory=list)
+    plugged_at: dict[str, float] = field(default_factory=dict)  # EV → s after the first midnight
 
     @property
     def elapsed_s(self) -> float:
@@ -270,6 +296,7 @@ def _drive(state: DemoState) -> None:
             )
             state.site.station(ev.station).plug_in(ev.connector, car)
             state.plugged[key] = (ev, car)
+            state.plugged_at[ev.name] = now - state.day0
         elif now >= leave and key in state.plugged and state.plugged[key][0] is ev:
             state.site.station(ev.station).unplug(ev.connector)
             state.done.append(state.plugged.pop(key))
@@ -282,11 +309,20 @@ def summary_of(state: DemoState) -> DemoSummary:
         peak_a=(state.tally.peak_a[0], state.tally.peak_a[1], state.tally.peak_a[2]),
         seconds_above_limit=state.tally.above_s,
         seconds_above_beyond_reaction=state.tally.beyond_reaction_s,
+        amp_s_above_limit=state.tally.amp_s,
+        amp_s_beyond_reaction=state.tally.beyond_reaction_amp_s,
         reaction_s=state.tally.reaction_s,
+        speed=state.options.sim_speed,
         episodes_above=state.tally.episodes,
         simulated_s=min(state.elapsed_s, state.options.duration_s),
         evs=tuple(
-            EvResult(ev.name, f"{ev.station}/{ev.connector}", car.charged_wh / 1000, ev.battery_kwh)
+            EvResult(
+                ev.name,
+                f"{ev.station}/{ev.connector}",
+                car.charged_wh / 1000,
+                ev.battery_kwh,
+                state.plugged_at.get(ev.name),
+            )
             for ev, car in evs
         ),
     )
@@ -310,7 +346,7 @@ async def run_demo(options: DemoOptions, on_frame: Frame | None = None) -> DemoS
         try:
             settings = options.settings(port, database_url)
             async with running_central_system(settings, clock=clock.now) as cs:
-                sample_s = str(int(max(10.0, options.speed)))  # ≈ one MeterValues per second
+                sample_s = str(int(max(10.0, options.sim_speed)))  # ≈ one MeterValues per second
                 for station_id, count in options.layout():
                     index = len(site.stations)
                     site.add(
@@ -327,7 +363,7 @@ async def run_demo(options: DemoOptions, on_frame: Frame | None = None) -> DemoS
                 try:
                     await site.wait_booted(30)
                     await _safe_defaults_installed(cs, options, 30)
-                    clock.speed = options.speed
+                    clock.speed = options.sim_speed
                     tally = GridTally(options.grid_limit_a, options.reaction_s)
                     state = DemoState(
                         options, clock, day0, cs, meter, site, tally, _visits(options, day0)

@@ -38,7 +38,7 @@ def render(state: DemoState) -> RenderableType:
     household, pv = household_a(tod), pv_a(tod)
     header = Text.assemble(
         ("csms demo ", "bold"),
-        f"· {_clock(tod)} simulated · speed {options.speed:g}× · ",
+        f"· {_clock(tod)} simulated · speed {options.sim_speed:g}× · ",
         f"{state.elapsed_s / 3600:.1f} h of {options.duration_s / 3600:.1f} h · ",
         f"grid limit {options.grid_limit_a:g} A per phase",
     )
@@ -65,9 +65,9 @@ def render(state: DemoState) -> RenderableType:
     status = Text.assemble(
         f"meter {meter}",
         (" · SAFE MODE" if safe else "", "bold red"),
-        f" · above the limit {state.tally.above_s:.0f} s",
-        f" ({state.tally.beyond_reaction_s:.0f} s beyond the {state.tally.reaction_s:.0f} s "
-        "reaction time)",
+        f" · above the limit {state.tally.above_s:.0f} s / {state.tally.amp_s:.0f} A·s",
+        f" ({state.tally.beyond_reaction_s:.0f} s / {state.tally.beyond_reaction_amp_s:.0f} A·s "
+        f"beyond the {state.tally.reaction_s:.0f} s reaction time)",
     )
     sockets = Table(title="Sockets", expand=False)
     for column in ("socket", "EV", "status", "limit", "offered/drawn", "binding", "energy"):
@@ -111,10 +111,12 @@ def render_summary(summary: DemoSummary) -> RenderableType:
     for ev in summary.evs:
         evs.add_row(ev.name, ev.socket, f"{ev.energy_kwh:.2f} kWh")
     verdict = Text.assemble(
-        f"Simulated {summary.simulated_s / 3600:.1f} h. Above the grid limit: ",
-        f"{summary.seconds_above_limit:.0f} s in {summary.episodes_above} episode(s); ",
+        f"Simulated {summary.simulated_s / 3600:.1f} h at {summary.speed:g}×. Above the grid "
+        f"limit: {summary.seconds_above_limit:.0f} s ({summary.amp_s_above_limit:.0f} A·s) in "
+        f"{summary.episodes_above} episode(s); ",
         (
-            f"{summary.seconds_above_beyond_reaction:.0f} s beyond the "
+            f"{summary.seconds_above_beyond_reaction:.0f} s "
+            f"({summary.amp_s_beyond_reaction:.0f} A·s) beyond the "
             f"{summary.reaction_s:.0f} s reaction time.",
             "bold green" if summary.seconds_above_beyond_reaction == 0 else "bold red",
         ),

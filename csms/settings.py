@@ -89,6 +89,7 @@ class SiteSettings(BaseModel):
     mode: Literal["balanced", "pv-surplus"] = "balanced"
     min_current_a: float = Field(default=6, ge=0, le=32)
     alternating_period_s: float = Field(default=900, ge=60, le=36000)
+    sharing: Literal["equal-current", "equal-power", "max-energy"] = "equal-current"
     ramp_a_per_s: float = Field(default=1.0, gt=0)
     meter: MeterSettings = Field(default_factory=MeterSettings)
     pv_surplus: PvSurplusSettings = Field(default_factory=PvSurplusSettings)

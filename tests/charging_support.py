@@ -108,6 +108,18 @@ async def eventually(predicate: Callable[[], bool], within_s: float = 20.0) -> N
             await asyncio.sleep(0.05)
 
 
+async def api_until(
+    rig: SiteRig, path: str, predicate: Callable[[Any], bool], within_s: float = 30.0
+) -> Any:
+    """GET `path` from the API until `predicate(body)` holds; that body."""
+    async with asyncio.timeout(within_s):
+        while True:
+            body = await rig.api("GET", path)
+            if predicate(body):
+                return body
+            await asyncio.sleep(0.1)
+
+
 @contextlib.asynccontextmanager
 async def site_rig(
     tmp_path: Path,
@@ -154,7 +166,13 @@ async def site_rig(
             "unknown_stations": "accept",
             "response_timeout_s": 5,
             "sites": [site_settings],
-            "charging": {"profile_validity_s": 30, "control_interval_s": 0.2} | (charging or {}),
+            # Rewrites bounded to one a second per connector: the tests see ramps in seconds.
+            "charging": {
+                "profile_validity_s": 30,
+                "control_interval_s": 0.2,
+                "min_rewrite_interval_s": 1.0,
+            }
+            | (charging or {}),
         }
     )
     try:

@@ -238,7 +238,8 @@ def test_a_wider_phase_set_is_taken_at_once() -> None:
 
 
 def test_a_suspended_ev_gets_its_offer_lowered_to_the_minimum() -> None:
-    site = site_with(2, grid_limit_a=32.0, underuse_after_s=180)
+    # Without the release (test_balancing_release.py), the demand rule keeps its minimum offered.
+    site = site_with(2, grid_limit_a=32.0, underuse_after_s=180, release_after_s=None)
     sessions = [Session(("S0", 1), 0.0, charging=False), Session(("S1", 1), 0.0)]
     a = run(site, sessions)
     assert limits(a) == [16.0, 16.0]
@@ -380,3 +381,53 @@ def test_the_constraint_tree_is_built_once_while_the_sessions_stay() -> None:
     assert len(trees) == 1
     run(site, sessions[:4], now=3.0, state=state)  # other sessions: another tree
     assert len(trees) == 2 and trees[1] is not trees[0]
+
+
+# --- phases not known yet: the probe (issue 11, item 8) ------------------------------------
+
+
+def _probe_site() -> Site:
+    return Site(grid_limit_a=25, stations=(Station("P", 16, (Socket(1, 16),)),), ramp_a_per_s=None)
+
+
+def test_an_ev_of_unknown_phases_is_probed_on_l1_when_another_phase_has_no_room() -> None:
+    a = run(_probe_site(), [Session(("P", 1), 0.0)], meter=(0.0, 20.0, 0.0))
+    assert limits(a) == [6.0]
+    assert [p.name for p in a.sockets[0].phases] == ["L1"]
+    assert a.sockets[0].binding.source is LimitSource.PHASE_PROBE
+
+
+def test_a_probed_ev_that_draws_on_three_phases_is_paused_at_once() -> None:
+    site = _probe_site()
+    a = run(site, [Session(("P", 1), 0.0)], meter=(0.0, 20.0, 0.0))
+    drawing = [Session(("P", 1), 0.0, measured_a=(6.0, 6.0, 6.0))]
+    a = run(site, drawing, now=5.0, meter=(6.0, 26.0, 6.0), state=a.state)
+    assert limits(a) == [0.0]
+    assert a.sockets[0].binding.source is LimitSource.MIN_CURRENT
+    assert a.sockets[0].binding.detail == "grid phase (L2)"
+    # Known to be 3-phase now: not probed again while L2 has no room.
+    idle = [Session(("P", 1), 0.0, measured_a=(0.0, 0.0, 0.0))]
+    a = run(site, idle, now=10.0, meter=(0.0, 20.0, 0.0), state=a.state)
+    assert limits(a) == [0.0] and len(a.sockets[0].phases) == 3
+
+
+@pytest.mark.parametrize(
+    ("meter", "hint", "want"),
+    [
+        ((0.0, 0.0, 0.0), None, 16.0),  # room everywhere: taken as 3-phase, no probe
+        ((20.0, 0.0, 0.0), None, 0.0),  # no room on L1, the phase every EV uses: no probe
+        ((0.0, 20.0, 0.0), 3, 0.0),  # known 3-phase (hint): no probe
+        ((0.0, 20.0, 0.0), 1, 16.0),  # known 1-phase (hint): full current on L1
+    ],
+)
+def test_when_an_ev_is_probed(
+    meter: tuple[float, float, float], hint: int | None, want: float
+) -> None:
+    a = run(_probe_site(), [Session(("P", 1), 0.0, phases_hint=hint)], meter=meter)
+    assert limits(a) == [want]
+    assert a.sockets[0].binding.source is not LimitSource.PHASE_PROBE
+
+
+def test_no_probe_in_safe_mode() -> None:
+    a = run(_probe_site(), [Session(("P", 1), 0.0)], meter=None)
+    assert a.safe_mode and a.sockets[0].binding.source is not LimitSource.PHASE_PROBE

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from balancing import (
@@ -24,6 +24,7 @@ from balancing import (
     Mode,
     PvSurplus,
     Session,
+    Sharing,
     Site,
     Socket,
     Station,
@@ -96,6 +97,9 @@ def sites(draw: st.DrawFn) -> Site:
         circuits=tuple(circuits),
         underuse_after_s=draw(st.sampled_from([0.0, 30.0, 180.0])),
         phase_detect_s=draw(st.sampled_from([0.0, 20.0, 60.0])),
+        sharing=draw(st.sampled_from(list(Sharing))),
+        release_after_s=draw(st.sampled_from([None, 30.0, 120.0])),
+        release_retry_s=draw(st.sampled_from([60.0, 900.0])),
     )
 
 
@@ -215,3 +219,31 @@ def test_stale_meter_keeps_the_total_within_the_safe_current(data: st.DataObject
     assert a.safe_mode and a.safe_reason
     assert sum(x.limit_a for x in a.sockets) <= site.safe_current_a + TOL
     check_invariants(site, sessions, a)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rotation=st.sampled_from([r for r in ROTATION_NAMES if len(r) == 6]),
+    other=st.tuples(grid_current, grid_current, grid_current),
+    limit=st.sampled_from([16.0, 25.0, 32.0]),
+)
+def test_an_ev_of_unknown_phases_charges_at_once_when_its_own_phase_has_room(
+    rotation: str, other: tuple[float, float, float], limit: float
+) -> None:
+    # Issue 11, item 8: alone on its socket, an EV whose phases are not known charges in the
+    # first run whenever the phase every EV uses (EV phase 1) has room for its minimum - as
+    # 3-phase if every phase has room, else probed there - and never beyond the headroom it is
+    # counted on.
+    site = Site(
+        grid_limit_a=limit,
+        stations=(Station("S", 32.0, (Socket(1, 32.0),), phase_rotation=phase_rotation(rotation)),),
+        meter_includes_ev=False,
+        ramp_a_per_s=None,
+    )
+    a = allocate(site, GridReading(0.0, other), [Session(("S", 1), 0.0)], BalancerState(), 0.0)
+    first = phase_rotation(rotation).grid_phase(1)
+    room = max(0.0, limit - other[first - 1])
+    assume(abs(room - 6.0) > 1e-6)  # the balancer works in 0.1 A steps
+    x = a.sockets[0]
+    assert (x.limit_a >= 6.0) == (room >= 6.0), (x, room)
+    check_invariants(site, [Session(("S", 1), 0.0)], a)

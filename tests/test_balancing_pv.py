@@ -159,3 +159,29 @@ def test_utc_offset_moves_the_window() -> None:
     pv = PvSurplus(boost_windows=(TimeWindow.parse("07:00-08:00"),), utc_offset_s=3600)
     assert pv.boosting(6 * 3600 + 60)  # 06:01 UTC is 07:01 local
     assert not pv.boosting(7 * 3600 + 60)
+
+
+def test_a_3_phase_ev_started_on_a_1_phase_surplus_stops_at_once() -> None:
+    # Issue 11, item 8: not measured yet, it is counted as 1-phase and may start on 8 A of
+    # export; its first measurement shows three phases (18 A needed), so it stops at once
+    # instead of drawing from the grid for the stop delay.
+    run = Run(pv_site(start_hold_s=0.0, stop_delay_s=300.0))
+    run.phases = 3
+    a = run.at(0, export=8.0)
+    assert a.sockets[0].limit_a == 6.0  # a probe: counted as 1-phase
+    a = run.at(10, export=8.0)  # measured on three phases
+    assert a.sockets[0].limit_a == 0.0
+    assert a.sockets[0].binding.detail == "not enough surplus"
+    assert run.at(400, export=8.0).sockets[0].limit_a == 0.0  # and it does not start again
+    assert run.at(410, export=22.0).sockets[0].limit_a == 7.3  # 3 × (6 + 1) A is enough
+
+
+def test_a_3_phase_ev_that_fits_the_surplus_keeps_charging_when_measured() -> None:
+    run = Run(pv_site(start_hold_s=0.0, stop_delay_s=300.0))
+    run.phases = 3
+    assert run.at(0, export=24.0).sockets[0].limit_a == 8.0  # the budget counts all phases
+    assert run.at(10, export=24.0).sockets[0].limit_a == 8.0  # measured: still covered
+    a = run.at(20, export=15.0)  # a cloud: the stop delay applies as usual
+    assert a.sockets[0].limit_a == 6.0
+    assert run.at(319, export=15.0).sockets[0].limit_a == 6.0
+    assert run.at(320, export=15.0).sockets[0].limit_a == 0.0

@@ -82,4 +82,8 @@ def test_there_are_scenarios_for_the_guide_examples() -> None:
         "one_phase_ev_beside_overload",
         "redistribution_capped_ev",
         "meter_outage_and_ramp",
+        "release_full_ev",
+        "unknown_phases_probe",
+        "alternation_serves_everyone",
+        "pv_three_phase_ev_on_one_phase_surplus",
     } <= names

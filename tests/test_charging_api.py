@@ -9,7 +9,7 @@ import pytest
 
 from csms.app import running_central_system
 from csms.cli import main
-from tests.charging_support import StationSpec, eventually, site_rig
+from tests.charging_support import StationSpec, api_until, eventually, site_rig
 from tests.conftest import make_settings
 
 A, B = "ALF-0001", "ALF-0002"
@@ -30,6 +30,11 @@ async def test_views_caps_and_cli(tmp_path, capsys):
         # 12 A over 3 sockets would pause every EV: the double A gets 6 A per socket, B none.
         assert site["safe_default_a"] == 6.0
         assert {s["id"]: s["safe_default_a"] for s in site["stations"]} == {A: 6.0, B: 0.0}
+        assert {s["id"]: s["safe_sockets"] for s in site["stations"]} == {
+            A: [{"connector_id": 1, "limit_a": 6.0}, {"connector_id": 2, "limit_a": 6.0}],
+            B: [{"connector_id": 1, "limit_a": 0.0}],
+        }
+        assert all(s["profile_writes"]["accepted"] >= 1 for s in site["stations"])
         by_key = {(c["station_id"], c["connector_id"]): c for c in site["connectors"]}
         assert set(by_key) == {(A, 1), (A, 2), (B, 1)}
         assert by_key[(A, 2)]["transaction_id"] is None and by_key[(A, 2)]["target_a"] is None
@@ -44,6 +49,11 @@ async def test_views_caps_and_cli(tmp_path, capsys):
         [connector] = [c for c in view["connectors"] if c["connector_id"] == 1]
         assert (connector["source"], connector["target_a"]) == ("operator cap (connector)", 7.0)
         assert connector["composite_a"] is not None
+        verified = await api_until(rig, f"/api/v1/stations/{B}/charging", lambda v: next(
+            c for c in v["connectors"] if c["connector_id"] == 1)["sent_a"] == 7.0)  # fmt: skip
+        [connector] = [c for c in verified["connectors"] if c["connector_id"] == 1]
+        assert (connector["composite_a"], connector["agrees"]) == (7.0, True)
+        assert connector["verification"] == "agrees" and connector["composite_unit"] == "A"
         assert view["method"] == "TxProfile"
         assert {p["purpose"] for p in view["installed_profiles"]} == {
             "TxDefaultProfile",

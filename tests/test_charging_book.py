@@ -290,3 +290,255 @@ def test_partial_pick_sees_changed_stations_and_released_increases():
     book.on_result(first[0], "Accepted", NOW)
     second = book.next_commands(NOW, everyone, full=False)
     assert [(c.station_id, c.kind) for c in second] == [("A", VERIFY), ("B", INCREASE)]
+
+
+# -- verification: the composite schedule in the station's unit, Current.Offered --------------
+
+WATTS = ProfileCapabilities(rate_unit="W", max_stack_level=5, max_periods=10)
+
+
+def composite(unit: str, limit: float, **period: object) -> dict:
+    return {
+        "status": "Accepted",
+        "chargingSchedule": {
+            "chargingRateUnit": unit,
+            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": limit, **period}],
+        },
+    }
+
+
+def charging_book(caps: ProfileCapabilities = CAPS, **settings: object) -> DeliveryBook:
+    """Station A with a 16 A TxProfile accepted on connector 1 and its verify in flight."""
+    book = DeliveryBook(BookSettings(**(SETTINGS_FIELDS | settings)))
+    book.configure_station("A", caps=caps, safe_limit_a=6.0, method="TxProfile")
+    book.set_targets([Target("A", 1, 16.0, "g", 1)])
+    for _ in range(2):  # safe default, TxProfile
+        [command] = book.next_commands(NOW, everyone)
+        book.on_result(command, "Accepted", NOW)
+    return book
+
+
+SETTINGS_FIELDS: dict[str, object] = {
+    "deadband_a": 1.0,
+    "validity_s": 60,
+    "renew_before_s": 30,
+    "backoff_s": 2,
+    "max_resends": 2,
+    "offered_grace_s": 10,
+    "min_rewrite_s": 30,
+}
+
+
+def verify(book: DeliveryBook, response: dict, at: float = NOW) -> Command:
+    [command] = book.next_commands(at, everyone)
+    assert command.action == "GetCompositeSchedule"
+    book.on_result(command, str(response.get("status")), at, response)
+    return command
+
+
+@pytest.mark.parametrize(
+    ("name", "caps", "response", "composite_a", "state"),
+    [
+        ("amps, agrees", CAPS, composite("A", 16.0), 16.0, "agrees"),
+        ("watts, converted, agrees", WATTS, composite("W", 11040.0), 16.0, "agrees"),
+        ("watts within the tolerance", WATTS, composite("W", 11000.0), 15.9, "agrees"),
+        ("asked in A, answered in W", CAPS, composite("W", 11040.0), 16.0, "agrees"),
+        ("-1 is unknown, not 0 A", WATTS, composite("A", -1), None, "unknown"),
+        ("-1 in watts", WATTS, composite("W", -1), None, "unknown"),
+        ("rejected", CAPS, {"status": "Rejected"}, None, "unknown"),
+        ("no limit", CAPS, {"status": "Accepted", "chargingSchedule": {
+            "chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0}]}},
+         None, "unknown"),
+        ("applies more: re-sent", CAPS, composite("A", 32.0), 32.0, "mismatch, re-sent"),
+        ("applies less: re-sent", WATTS, composite("W", 4000.0), 5.7, "mismatch, re-sent"),
+    ],
+)  # fmt: skip
+def test_composite_is_read_in_amps_and_compared_with_what_was_accepted(
+    name, caps, response, composite_a, state
+):
+    book = charging_book(caps)
+    command = verify(book, response)
+    assert command.payload["chargingRateUnit"] == caps.rate_unit, name  # its own unit
+    view = book.stations["A"].connectors[1]
+    assert view.composite_a == composite_a, name
+    assert view.composite_known == (composite_a is not None), name
+    assert view.verification == state, name
+    assert view.checked_a == (None if composite_a is None else 16.0), name
+
+
+def test_minus_one_in_the_unit_we_asked_is_asked_again_without_a_unit():
+    # A watt-only station whose capabilities were not read yet: asked in A, it says −1.
+    book = charging_book(CAPS)
+    first = verify(book, composite("A", -1))
+    assert first.payload["chargingRateUnit"] == "A"
+    view = book.stations["A"].connectors[1]
+    assert view.verification == "unknown"
+    second = verify(book, composite("W", 11040.0))
+    assert "chargingRateUnit" not in second.payload
+    assert (view.verification, view.composite_a, view.composite_unit) == ("agrees", 16.0, "W")
+    # Only once: −1 again without a unit stays unknown, no third question.
+    book = charging_book(CAPS)
+    verify(book, composite("A", -1))
+    verify(book, composite("A", -1))
+    assert book.next_commands(NOW, everyone) == []
+    assert book.stations["A"].connectors[1].verification == "unknown"
+
+
+def test_a_station_applying_more_gets_the_limit_again_at_once_and_bounded():
+    book = charging_book()  # max 2 re-sends, 30 s between rewrites
+    resends = []
+    for n in range(4):
+        verify(book, composite("A", 32.0), NOW + n)
+        commands = book.next_commands(NOW + n, everyone)
+        if not commands:
+            break
+        [command] = commands
+        # A decrease for safety: not held back by the flash bound, though just written.
+        assert (command.action, command.kind, command.limit_a) == (
+            "SetChargingProfile",
+            DECREASE,
+            16.0,
+        )
+        resends.append(command)
+        book.on_result(command, "Accepted", NOW + n)
+    assert len(resends) == 2
+    view = book.stations["A"].connectors[1]
+    assert view.verification == "station does not agree"
+    assert view.mismatch == "composite 32 A, accepted 16 A"
+    assert book.next_commands(NOW + 20, everyone) == []  # no endless loop
+    # It agrees at last (after the next regular change): the count starts again.
+    book.set_targets([Target("A", 1, 10.0, "g", 1, urgent=True)])
+    [command] = book.next_commands(NOW + 21, everyone)
+    book.on_result(command, "Accepted", NOW + 21)
+    verify(book, composite("A", 10.0), NOW + 21)
+    assert (view.verification, view.mismatches) == ("agrees", 0)
+
+
+def test_a_station_applying_less_gets_the_limit_again_within_the_flash_bound():
+    book = charging_book()
+    verify(book, composite("A", 8.0))
+    assert book.next_commands(NOW + 29, everyone) == []  # held: rewritten at NOW
+    [command] = book.next_commands(NOW + 30, everyone)
+    assert (command.kind, command.limit_a) == (INCREASE, 16.0)
+
+
+def test_new_session_starts_its_own_verification():
+    book = charging_book()
+    verify(book, composite("A", 32.0))
+    book.set_targets([Target("A", 1, 16.0, "g", 2)])
+    view = book.stations["A"].connectors[1]
+    assert (view.verification, view.mismatches, view.resend) == ("not verified yet", 0, None)
+
+
+@pytest.mark.parametrize(
+    ("name", "samples", "state"),
+    [
+        ("at the limit", [(1, 16.0), (20, 16.0)], "agrees"),
+        ("above within the grace", [(1, 32.0), (9, 32.0)], "agrees"),
+        ("above beyond the grace", [(1, 32.0), (11, 32.0)], "mismatch, re-sent"),
+        ("back below in between", [(1, 32.0), (5, 16.0), (12, 32.0)], "agrees"),
+        ("below the limit (EV paused)", [(1, 0.0), (30, 0.0)], "agrees"),
+        ("not a number: ignored", [(1, float("nan")), (30, float("inf"))], "agrees"),
+    ],
+)
+def test_current_offered_above_the_limit_beyond_a_grace_is_a_mismatch(name, samples, state):
+    book = charging_book()
+    verify(book, composite("A", 16.0))
+    for at, offered in samples:
+        book.note_offered("A", 1, offered, NOW + at)
+    view = book.stations["A"].connectors[1]
+    assert view.verification == state, name
+    if state != "agrees":
+        assert view.mismatch == "offered 32 A above the accepted 16 A"
+        [command] = book.next_commands(NOW + 12, everyone)
+        assert (command.kind, command.limit_a) == (DECREASE, 16.0)
+
+
+# -- flash wear: a bound on rewrites per connector ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "new_limit", "urgent", "after_s", "expected"),
+    [
+        ("raise soon after a write: held", 20.0, False, 10, []),
+        ("raise after the interval: sent", 20.0, False, 30, [INCREASE]),
+        ("plain decrease soon after a write: held", 10.0, False, 10, []),
+        ("urgent decrease soon after a write: sent", 10.0, True, 1, [DECREASE]),
+        ("renewal is never held", 16.0, False, 31, [RENEW]),
+    ],
+)
+def test_rewrites_of_a_connector_are_bounded_except_for_safety(
+    name, new_limit, urgent, after_s, expected
+):
+    book = charging_book()
+    verify(book, composite("A", 16.0))
+    book.set_targets([Target("A", 1, new_limit, "g", 1, urgent=urgent)])
+    commands = book.next_commands(NOW + after_s, everyone)
+    assert [c.kind for c in commands if c.action == "SetChargingProfile"] == expected, name
+
+
+def test_a_held_raise_goes_out_when_the_renewal_is_due_and_the_profile_never_lapses():
+    book = charging_book(min_rewrite_s=600)  # longer than the validity (60 s)
+    verify(book, composite("A", 16.0))
+    book.set_targets([Target("A", 1, 20.0, "g", 1)])
+    assert book.next_commands(NOW + 29, everyone) == []  # held
+    [command] = book.next_commands(NOW + 30, everyone)  # renewal due: the raise goes with it
+    assert (command.kind, command.limit_a) == (INCREASE, 20.0)
+
+
+def test_first_limit_of_a_session_is_not_held_by_the_previous_sessions_write():
+    book = charging_book()
+    verify(book, composite("A", 16.0))
+    book.transaction_ended("A", 1)
+    book.set_targets([Target("A", 1, 20.0, "g", 2)])
+    [command] = book.next_commands(NOW + 1, everyone)
+    assert (command.kind, command.transaction_id) == (INCREASE, 2)
+
+
+def test_a_cut_held_by_the_flash_bound_goes_out_when_a_raise_waits_for_it():
+    book = charging_book()
+    verify(book, composite("A", 16.0))
+    book.configure_station("B", caps=CAPS, safe_limit_a=6.0, method="TxProfile")
+    book.set_targets([Target("A", 1, 10.0, "g", 1), Target("B", 1, 16.0, "g", 2)])
+    first = book.next_commands(NOW + 1, everyone)
+    assert [(c.station_id, c.kind) for c in first] == [("B", DEFAULT)]
+    book.on_result(first[0], "Accepted", NOW + 1)
+    # B's raise waits for A's cut, so the cut is not held any longer; then the raise.
+    cut = book.next_commands(NOW + 2, everyone, full=False)
+    assert [(c.station_id, c.kind, c.limit_a) for c in cut] == [("A", DECREASE, 10.0)]
+    book.on_result(cut[0], "Accepted", NOW + 2)
+    raised = book.next_commands(NOW + 2, everyone, full=False)
+    assert ("B", INCREASE) in [(c.station_id, c.kind) for c in raised]
+
+
+def test_a_cut_held_by_the_flash_bound_alone_waits_for_the_interval():
+    book = charging_book()
+    verify(book, composite("A", 16.0))
+    book.set_targets([Target("A", 1, 10.0, "g", 1)])
+    assert book.next_commands(NOW + 29, everyone) == []
+    [cut] = book.next_commands(NOW + 30, everyone)
+    assert (cut.kind, cut.limit_a) == (DECREASE, 10.0)
+
+
+def test_a_held_decrease_of_a_station_gone_offline_holds_nothing_back():
+    book = charging_book()
+    verify(book, composite("A", 16.0))
+    book.configure_station("B", caps=CAPS, safe_limit_a=6.0, method="TxProfile")
+    book.set_targets([Target("A", 1, 10.0, "g", 1), Target("B", 1, 16.0, "g", 2)])
+    [default] = book.next_commands(NOW + 1, everyone)  # A's cut is held meanwhile
+    assert default.station_id == "B"
+    book.on_result(default, "Accepted", NOW + 1)
+    sent = book.next_commands(NOW + 3, lambda s: s != "A")  # A went offline
+    assert [(c.station_id, c.kind) for c in sent] == [("B", INCREASE)]
+
+
+def test_profile_writes_are_counted_per_station():
+    book = charging_book()
+    verify(book, composite("A", 16.0))
+    book.set_targets([Target("A", 1, 10.0, "g", 1, urgent=True)])
+    [command] = book.next_commands(NOW, everyone)
+    book.on_result(command, "Rejected", NOW)
+    [command] = book.next_commands(NOW + 10, everyone)
+    book.on_result(command, "Offline", NOW + 10)  # never reached the station
+    station = book.stations["A"]
+    assert (station.writes_sent, station.writes_accepted) == (3, 2)

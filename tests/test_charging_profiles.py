@@ -169,18 +169,75 @@ def test_timestamps_are_utc_with_z():
         ("watts converted", {"status": "Accepted", "chargingSchedule": {
             "chargingRateUnit": "W", "chargingSchedulePeriod": [{"startPeriod": 0,
                                                                   "limit": 6900}]}}, 10.0),
+        ("watts on one phase", {"status": "Accepted", "chargingSchedule": {
+            "chargingRateUnit": "W", "chargingSchedulePeriod": [
+                {"startPeriod": 0, "limit": 2300, "numberPhases": 1}]}}, 10.0),
+        ("-1: no limit known in that unit", {"status": "Accepted", "chargingSchedule": {
+            "chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0,
+                                                                  "limit": -1}]}}, None),
+        ("-1 in watts", {"status": "Accepted", "chargingSchedule": {
+            "chargingRateUnit": "W", "chargingSchedulePeriod": [{"startPeriod": 0,
+                                                                  "limit": -1.0}]}}, None),
+        ("limit missing", {"status": "Accepted", "chargingSchedule": {
+            "chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0}]}}, None),
+        ("limit not a number", {"status": "Accepted", "chargingSchedule": {
+            "chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0,
+                                                                  "limit": "x"}]}}, None),
+        ("no periods", {"status": "Accepted", "chargingSchedule": {
+            "chargingRateUnit": "A", "chargingSchedulePeriod": []}}, None),
         ("rejected", {"status": "Rejected"}, None),
         ("no schedule", {"status": "Accepted"}, None),
     ],
 )  # fmt: skip
 def test_composite_limit(name, response, expected):
-    assert p.composite_limit_a(response, NOW, phases=3) == expected, name
+    assert p.composite_limit_a(response, NOW) == expected, name
+
+
+@pytest.mark.parametrize(
+    ("unit", "expected"),
+    [
+        ("A", {"connectorId": 1, "duration": 60, "chargingRateUnit": "A"}),
+        ("W", {"connectorId": 1, "duration": 60, "chargingRateUnit": "W"}),
+        (None, {"connectorId": 1, "duration": 60}),
+    ],
+)
+def test_composite_request_asks_in_the_stations_unit(unit, expected):
+    assert p.composite_request(1, unit) == expected
+
+
+def test_watt_profile_on_a_one_phase_site_names_its_phases():
+    one = p.ProfileCapabilities(rate_unit="W", phases=1)
+    period = p.tx_profile(1, 7, 10.0, one, NOW, 60)["csChargingProfiles"]["chargingSchedule"][
+        "chargingSchedulePeriod"
+    ][0]
+    assert period == {"startPeriod": 0, "limit": 2300.0, "numberPhases": 1}
+    three = p.ProfileCapabilities(rate_unit="W", phases=3)
+    period = p.tx_profile(1, 7, 10.0, three, NOW, 60)["csChargingProfiles"]["chargingSchedule"][
+        "chargingSchedulePeriod"
+    ][0]
+    assert period == {"startPeriod": 0, "limit": 6900.0}
+
+
+def test_a_sockets_safe_default_sits_beneath_the_connector_level_profile():
+    caps = p.ProfileCapabilities(max_stack_level=5)
+    safe = p.safe_socket_profile(2, 6.0, caps, NOW)
+    fallback = p.connector_default_profile(2, 10.0, caps, NOW, 60)
+    assert safe["connectorId"] == 2
+    profile = safe["csChargingProfiles"]
+    assert profile["chargingProfilePurpose"] == "TxDefaultProfile"
+    assert profile["stackLevel"] == 4 < fallback["csChargingProfiles"]["stackLevel"]
+    assert profile["chargingProfileId"] != fallback["csChargingProfiles"]["chargingProfileId"]
+    assert "validTo" not in profile and "duration" not in profile["chargingSchedule"]
+    with pytest.raises(ValueError, match="connector id"):
+        p.safe_socket_profile(0, 6.0, caps, NOW)
 
 
 def test_ids_leave_room_within_installed_maximum():
     # Alfen's smallest MaxChargingProfilesInstalled seen is 20; a double station needs 4.
     assert p.profiles_needed(2) <= 20
     ids = {
-        p.profile_id(purpose, c) for purpose in ("TxProfile", "TxDefaultProfile") for c in (1, 2)
+        p.profile_id(purpose, c)
+        for purpose in ("TxProfile", "TxDefaultProfile", p.SAFE_SOCKET)
+        for c in (1, 2)
     }
-    assert len(ids) == 4
+    assert len(ids) == 6

@@ -184,3 +184,36 @@ async def test_sim_meter_port_in_use(meter_sim, capsys) -> None:
     err = capsys.readouterr().err.strip()
     assert code == 1
     assert "cannot listen" in err
+
+
+def test_sim_meter_takes_one_value_for_all_phases_or_three(capsys) -> None:
+    """The help says `A[,A,A]`: `--household-a 12` is 12 A on every phase."""
+    from csms.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["sim", "meter", "--port", "0", "--household-a", "12", "--pv-a", "2.5"]
+    )
+    assert (args.household_a, args.pv_a) == ((12.0, 12.0, 12.0), (2.5, 2.5, 2.5))
+    args = build_parser().parse_args(["sim", "meter", "--port", "0", "--household-a", "1,2,3"])
+    assert args.household_a == (1.0, 2.0, 3.0)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["sim", "meter", "--port", "0", "--household-a", "1,2"])
+    assert "expected 1 or 3 values, got 2" in capsys.readouterr().err
+
+
+async def test_sim_meter_serves_one_household_value_on_every_phase() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        *CSMS, "sim", "meter", "--port", "0", "--household-a", "12", "--pv-a", "2",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        port = int(line.split("127.0.0.1:")[1].split()[0])
+        reading = await read_once("127.0.0.1", port, 5, PRESETS["socomec-e27"])
+        assert reading.current_a == (10.0, 10.0, 10.0)
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGINT)
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err.decode()

@@ -87,3 +87,40 @@ async def test_runs_stations_with_evs_until_interrupted(mini_cs: MiniCentralSyst
     text = out.decode()
     assert "2 simulated station(s) connecting to" in text
     assert "2/2 stations booted, 4 transactions" in text
+
+
+async def _first_warning(argv: list[str]) -> tuple[str, int]:
+    """Run `csms sim stations ARGV` until its first warning line; (the line, exit code)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "csms.cli", "sim", "stations", *argv, "--report-every", "600",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    assert proc.stderr is not None
+    try:
+        line = (await asyncio.wait_for(proc.stderr.readline(), 60)).decode().strip()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode is not None
+    return line, proc.returncode
+
+
+async def test_says_why_stations_cannot_connect_or_boot(tmp_path) -> None:
+    from csms.app import running_central_system
+    from csms.auth import hash_password
+    from tests.conftest import make_settings
+
+    settings = make_settings(f"sqlite:///{tmp_path}/db.sqlite3", unknown_stations="pending")
+    async with running_central_system(settings) as cs:
+        await cs.store.stations.create("ALF-0001", "accepted", 0)
+        await cs.store.stations.set_password_hash("ALF-0001", hash_password("the right one"))
+        line, code = await _first_warning(["--url", cs.ocpp_url, "--password", "a wrong one"])
+        assert code == 0
+        assert line.startswith("warning: ALF-0001: cannot connect: ") and "HTTP 401" in line
+        assert "wrong or missing --password" in line
+        line, code = await _first_warning(["--url", cs.ocpp_url, "--first", "2"])
+        assert line == (
+            "warning: ALF-0002: BootNotification answered Pending "
+            "(approve with `csms stations approve ID`)"
+        )

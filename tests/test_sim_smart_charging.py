@@ -335,3 +335,56 @@ def test_composite_schedule_daily_recurrence_over_two_days() -> None:
         (30 * 3600, 10.0),
         (36 * 3600, 25.0),
     ]
+
+
+# -- a watt-only station, −1 in a foreign unit, a station that does not apply -------------------
+
+WATT_ONLY = sc.ProfileRules(connectors=2, allowed_units=frozenset({"W"}))
+
+
+@pytest.mark.parametrize(
+    ("name", "unit", "accepted"),
+    [("amps refused", "A", False), ("watts accepted", "W", True)],
+)
+def test_watt_only_station_takes_profiles_in_watts_only(name, unit, accepted) -> None:
+    limit = 6900 if unit == "W" else 10
+    profile = sc.parse_profile(1, ocpp(1, DEFAULT, 0, [(0, limit)], unit=unit))
+    decision = sc.install((), profile, WATT_ONLY, {})
+    assert decision.accepted == accepted, name
+    if accepted:
+        applied = sc.connector_limit(decision.profiles, 1, T0 + 1, None)
+        assert applied is not None and applied.amps == 10.0
+    else:
+        assert decision.reason == "chargingRateUnit A is not allowed"
+
+
+@pytest.mark.parametrize(
+    ("rules", "own"),
+    [(RULES, "A"), (WATT_ONLY, "W"), (sc.ProfileRules(allowed_units=frozenset({"A", "W"})), "A")],
+)
+def test_a_composite_without_unit_comes_in_the_stations_own(rules, own) -> None:
+    assert rules.own_unit == own
+
+
+def test_composite_in_a_unit_the_station_does_not_use_is_minus_one() -> None:
+    schedule = sc.unknown_schedule(T0 + 0.7, 60, "A")
+    assert schedule.to_ocpp() == {
+        "duration": 60,
+        "startSchedule": "2023-11-14T00:00:00Z",
+        "chargingRateUnit": "A",
+        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": -1.0}],
+    }
+
+
+def test_a_station_that_does_not_apply_profiles_accepts_and_keeps_none() -> None:
+    rules = sc.ProfileRules(connectors=2, applies_profiles=False)
+    profile = sc.parse_profile(1, ocpp(1, DEFAULT, 0, [(0, 10)]))
+    decision = sc.install((), profile, rules, {})
+    assert (decision.status, decision.profiles, decision.reason) == (
+        "Accepted",
+        (),
+        "accepted, not applied",
+    )
+    # Invalid profiles are still rejected.
+    bad = sc.parse_profile(1, ocpp(1, DEFAULT, 99, [(0, 10)]))
+    assert sc.install((), bad, rules, {}).status == "Rejected"

@@ -205,7 +205,11 @@ async def test_smart_charging_over_ocpp(mini_cs, sim_stations, sim_clock) -> Non
     watts = await mini_cs.call(
         sid, "GetCompositeSchedule", {"connectorId": 1, "duration": 60, "chargingRateUnit": "W"}
     )
-    assert watts == {"status": "Rejected"}  # the station only allows Current
+    # The station only allows Current: −1, "no limit known in that unit" (as MicroOcpp answers).
+    assert watts["status"] == "Accepted"
+    assert watts["chargingSchedule"]["chargingRateUnit"] == "W"
+    [period] = watts["chargingSchedule"]["chargingSchedulePeriod"]
+    assert period == {"startPeriod": 0, "limit": -1.0}
     answer = await mini_cs.call(
         sid, "ClearChargingProfile", {"chargingProfilePurpose": "ChargePointMaxProfile"}
     )

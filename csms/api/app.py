@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import logging
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
 
 from csms.api.deps import require_token
+from csms.api.docs import mount_docs
+from csms.api.errors import document_errors
 from csms.storage.database import UnstorableText
 
 if TYPE_CHECKING:
     from csms.app import CentralSystem
+
+log = logging.getLogger(__name__)
 
 # Modules with a `router`; each area adds its own line.
 ROUTER_MODULES = [
@@ -29,6 +36,17 @@ ROUTER_MODULES = [
 ]
 
 
+HEALTH_DB_TIMEOUT_S = 2.0
+"""How long the health check waits for the database's answer to `SELECT 1`."""
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"] = Field(description="degraded: the database does not answer")
+    database: str = Field(description='"ok", or why the database check failed')
+    database_engine: str = Field(description="sqlite or postgres")
+    stations_online: int
+
+
 def create_app(cs: CentralSystem) -> FastAPI:
     """The API for one central system (`app.state.cs`)."""
     app = FastAPI(
@@ -36,6 +54,8 @@ def create_app(cs: CentralSystem) -> FastAPI:
         summary="OCPP 1.6J central system with smart charging for Alfen stations",
         version="0.1.0",
         dependencies=[Depends(require_token)],
+        docs_url=None,  # served with local assets by mount_docs
+        redoc_url=None,
     )
     app.state.cs = cs
 
@@ -51,6 +71,11 @@ def create_app(cs: CentralSystem) -> FastAPI:
         # engine (see csms.storage.database.refuse_nul): the request is wrong, not the server.
         return JSONResponse(status_code=422, content={"detail": str(exc)})
 
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, _exc: Exception) -> JSONResponse:
+        # The documented error body instead of a text/plain page; the traceback is still logged.
+        return JSONResponse(status_code=500, content={"detail": "internal error (see the log)"})
+
     for name in ROUTER_MODULES:
         app.include_router(importlib.import_module(name).router)
 
@@ -58,11 +83,39 @@ def create_app(cs: CentralSystem) -> FastAPI:
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/api/v1/health", tags=["system"])
-    async def health() -> dict[str, object]:
-        return {"status": "ok", "stations_online": len(cs.registry.online_ids())}
+    @app.get(
+        "/api/v1/health",
+        tags=["system"],
+        response_model=Health,
+        responses={503: {"model": Health, "description": "The database does not answer"}},
+    )
+    async def health(response: Response) -> Health:
+        """Liveness with a database check (`SELECT 1` within 2 s); 503 when it fails."""
+        database = await _database_state(cs)
+        if database != "ok":
+            response.status_code = 503
+        return Health(
+            status="ok" if database == "ok" else "degraded",
+            database=database,
+            database_engine=cs.db.engine,
+            stations_online=len(cs.registry.online_ids()),
+        )
 
+    mount_docs(app)
+    document_errors(app)
     return app
+
+
+async def _database_state(cs: CentralSystem) -> str:
+    """The database's state: "ok" when it answers a trivial query in time, else why not."""
+    try:
+        await asyncio.wait_for(cs.db.fetchval("SELECT 1"), HEALTH_DB_TIMEOUT_S)
+    except TimeoutError:
+        return f"down: no answer within {HEALTH_DB_TIMEOUT_S:g} s"
+    except Exception as exc:  # any driver error means the same to a health check
+        log.warning("health check: database query failed: %r", exc)
+        return f"down: {type(exc).__name__}: {exc}".strip().rstrip(":")
+    return "ok"
 
 
 def _finite(value: Any) -> Any:

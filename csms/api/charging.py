@@ -5,7 +5,7 @@ Also holds the response models shared with `csms.api.sites`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
@@ -44,8 +44,29 @@ class ConnectorCharging(BaseModel):
     accepted_a: float | None = Field(
         description="the limit the station accepted and applies now (or its safe default)"
     )
-    composite_a: float | None = Field(description="GetCompositeSchedule: what it reports")
+    composite_a: float | Literal["unknown"] | None = Field(
+        description="GetCompositeSchedule, in A whatever unit the station answered in; "
+        '"unknown" when it knows no limit (e.g. −1 asked in a unit it does not use); '
+        "null before it was asked"
+    )
+    composite_unit: str | None = Field(description="the unit the station answered in")
     composite_at: float | None
+    sent_a: float | None = Field(
+        description="the limit the station had accepted when the composite was read"
+    )
+    agrees: bool | None = Field(
+        description="composite (or Current.Offered) within tolerance of the accepted limit; "
+        "null while unknown"
+    )
+    verification: str = Field(
+        description="not verified yet, agrees, unknown, mismatch, re-sent, or station does not "
+        "agree after N re-sends (then no more re-sends until it agrees or the session ends)"
+    )
+    mismatch: str | None = Field(
+        description="the session's last disagreement, in words (kept after it agrees again)"
+    )
+    mismatches: int = Field(description="disagreements since the station last agreed")
+    offered_a: float | None = Field(description="Current.Offered from its last MeterValues")
     last_status: str | None = Field(description="the station's answer to our last profile")
     failures: int
 
@@ -62,16 +83,30 @@ class SiteCaps(BaseModel):
     connectors: list[SiteCapConnector]
 
 
+class SafeSocket(BaseModel):
+    connector_id: int
+    limit_a: float
+
+
+class ProfileWrites(BaseModel):
+    sent: int = Field(description="SetChargingProfile calls sent")
+    accepted: int = Field(description="… accepted: each may be a flash write on the station")
+
+
 class SiteStation(BaseModel):
     id: str
     method: str | None
     meter_lost: bool
     safe_default_a: float = Field(
-        description="its TxDefaultProfile limit per socket (what it applies while we are silent)"
+        description="its TxDefaultProfile limit on connector 0 (the lowest of its sockets')"
     )
     capabilities_read: bool = Field(
         description="its capabilities were read in its current connection (else no profile yet)"
     )
+    safe_sockets: list[SafeSocket] = Field(
+        description="each socket's safe default (what it applies while we are silent)"
+    )
+    profile_writes: ProfileWrites
 
 
 class MeterHealthView(BaseModel):
@@ -135,6 +170,8 @@ class StationCharging(BaseModel):
     local_limits: dict[str, Any] | None = Field(description="from its latest configuration")
     meter_lost: bool
     safe_default_a: float
+    safe_sockets: list[SafeSocket]
+    profile_writes: ProfileWrites
     cap_a: float | None
     connectors: list[ConnectorCharging]
     installed_profiles: list[InstalledProfile]

@@ -6,6 +6,7 @@ import hmac
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, HTTPException, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 if TYPE_CHECKING:
     from csms.app import CentralSystem
@@ -26,8 +27,22 @@ RowId = Annotated[int, Path(ge=0, le=MAX_ID)]
 """Path parameter type of a row id (transaction, snapshot, change, job)."""
 
 
-async def require_token(request: Request) -> None:
-    """With `api_token` configured every request needs `Authorization: Bearer <token>`."""
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="The `api_token` setting, when set (`CSMS_API_TOKEN` for the `csms` client).",
+)
+
+
+async def require_token(
+    request: Request,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """With `api_token` configured every API request needs `Authorization: Bearer <token>`.
+
+    The documentation pages and `/openapi.json` are public on purpose (`csms.api.docs`). The
+    `HTTPBearer` dependency declares the scheme in OpenAPI (Swagger UI's "Authorize"); the
+    header is checked here, so a missing token and a wrong one get the same 401.
+    """
     token = request.app.state.cs.settings.api_token
     if not token:
         return

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from csms.api.deps import CS, RowId, not_found
+from csms.app import CentralSystem
 from csms.storage.records import MeterValueRecord, TransactionRecord
 
 router = APIRouter(prefix="/api/v1", tags=["transactions"])
@@ -21,7 +22,10 @@ class Transaction(BaseModel):
     meter_stop: int | None
     stop_time: str | None
     stop_reason: str | None
-    energy_wh: int | None
+    energy_wh: int | None = Field(
+        description="meterStop − meterStart; while running, the latest "
+        "Energy.Active.Import.Register reading − meterStart (null before the first reading)"
+    )
 
 
 class SampledValue(BaseModel):
@@ -36,8 +40,9 @@ class SampledValue(BaseModel):
     location: str | None
 
 
-def _tx(record: TransactionRecord) -> Transaction:
-    return Transaction(
+async def _tx(cs: CentralSystem, record: TransactionRecord) -> Transaction:
+    """The transaction, with the energy so far when it is still running."""
+    tx = Transaction(
         id=record.id,
         station_id=record.station_id,
         connector_id=record.connector_id,
@@ -49,6 +54,12 @@ def _tx(record: TransactionRecord) -> Transaction:
         stop_reason=record.stop_reason,
         energy_wh=record.energy_wh,
     )
+    if tx.meter_stop is None:
+        latest = await cs.store.transactions.latest_energy_register_wh(record)
+        # A register below meterStart (a meter reset, another register) is no usable energy.
+        if latest is not None and latest >= tx.meter_start:
+            tx.energy_wh = round(latest) - tx.meter_start
+    return tx
 
 
 def _sampled_value(record: MeterValueRecord) -> SampledValue:
@@ -67,7 +78,7 @@ def _sampled_value(record: MeterValueRecord) -> SampledValue:
 
 @router.get("/transactions", response_model=list[Transaction])
 async def list_transactions(cs: CS, limit: int = Query(100, ge=1, le=10000)) -> list[Transaction]:
-    return [_tx(r) for r in await cs.store.transactions.latest(limit=limit)]
+    return [await _tx(cs, r) for r in await cs.store.transactions.latest(limit=limit)]
 
 
 @router.get("/transactions/{transaction_id}", response_model=Transaction)
@@ -75,7 +86,7 @@ async def show_transaction(transaction_id: RowId, cs: CS) -> Transaction:
     row = await cs.store.transactions.get(transaction_id)
     if row is None:
         raise not_found(f"transaction {transaction_id}")
-    return _tx(row)
+    return await _tx(cs, row)
 
 
 @router.get("/transactions/{transaction_id}/meter-values", response_model=list[SampledValue])
@@ -99,4 +110,4 @@ async def station_transactions(
 ) -> list[Transaction]:
     if await cs.store.stations.get(station_id) is None:
         raise not_found(f"station {station_id}")
-    return [_tx(r) for r in await cs.store.transactions.latest(station_id, limit)]
+    return [await _tx(cs, r) for r in await cs.store.transactions.latest(station_id, limit)]

@@ -14,11 +14,21 @@ systems):
   one is switched to a TxDefaultProfile on the connector (and the API shows it);
 - TxProfiles carry a bounded validity that is renewed before it ends; the safe TxDefaultProfile on
   connector 0 lies beneath, so a station whose central system went silent falls back to it;
-- after a change is accepted, GetCompositeSchedule verifies what the station really applies.
+- after a change is accepted, GetCompositeSchedule (asked in the station's own unit) verifies what
+  the station really applies, and `Current.Offered` from its MeterValues is a second proof; a
+  composite (or an offered current, beyond a grace) that disagrees with what the station accepted
+  is re-sent a bounded number of times, then shown as a station that does not agree;
+- every profile rewrite may be a flash write on the station: a connector's profile is rewritten at
+  most once per `min_rewrite_s` (urgent decreases, safety re-sends, the first limit of a session,
+  validity renewals and a cut some raise waits for excepted), and the writes are counted per
+  station;
+- a station whose sockets get different safe shares gets each socket's share as a TxDefaultProfile
+  on that connector, above the lowest share on connector 0.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
@@ -27,6 +37,7 @@ from typing import Any
 from csms.charging import profiles
 from csms.charging.profiles import (
     CHARGE_POINT_MAX_PROFILE,
+    SAFE_SOCKET,
     TX_DEFAULT_PROFILE,
     TX_PROFILE,
     ProfileCapabilities,
@@ -97,14 +108,46 @@ class Slot:
     last_status: str | None = None
 
 
+# Verification states of a connector (for the API).
+NOT_VERIFIED = "not verified yet"
+AGREES = "agrees"
+UNKNOWN = "unknown"
+RESENT = "mismatch, re-sent"
+GAVE_UP = "station does not agree"
+
+
 @dataclass(slots=True)
 class ConnectorView:
     """What the book knows about one connector (for the API)."""
 
     target: Target | None = None
-    composite_a: float | None = None
+    composite_a: float | None = None  # in A; None: not asked yet or unknown (`composite_known`)
     composite_at: float | None = None
+    composite_known: bool = False
+    composite_unit: str | None = None  # the unit the station answered in
+    checked_a: float | None = None  # what the station had accepted when the composite was read
     verify_due: bool = False
+    verify_without_unit: bool = False  # asked in a unit and answered −1: ask again without one
+    verification: str = NOT_VERIFIED
+    mismatches: int = 0  # disagreements since the station last agreed
+    mismatch: str | None = None  # the session's last disagreement, in words
+    resend: str | None = None  # DECREASE/INCREASE: re-send the target to fix a disagreement
+    offered_a: float | None = None  # Current.Offered from the station's MeterValues
+    offered_at: float | None = None
+    offered_above_since: float | None = None
+
+    def reset_verification(self) -> None:
+        self.composite_a = None
+        self.composite_known = False
+        self.composite_unit = None
+        self.checked_a = None
+        self.verify_due = False
+        self.verify_without_unit = False
+        self.verification = NOT_VERIFIED
+        self.mismatches = 0
+        self.mismatch = None
+        self.resend = None
+        self.offered_above_since = None
 
 
 @dataclass(slots=True)
@@ -117,6 +160,12 @@ class StationBook:
     in_flight: str | None = None  # kind of the command the station is working on
     slots: dict[tuple[int, str], Slot] = field(default_factory=dict)
     connectors: dict[int, ConnectorView] = field(default_factory=dict)
+    # Safe shares of sockets above `safe_limit_a` (which goes on connector 0 as the lowest share).
+    safe_sockets: dict[int, float] = field(default_factory=dict)
+    # When each connector's dynamic profile was last rewritten (accepted), for the flash bound.
+    rewritten_at: dict[int, float] = field(default_factory=dict)
+    writes_sent: int = 0  # SetChargingProfile sent to the station
+    writes_accepted: int = 0  # … and accepted (each may be a flash write)
 
     def slot(self, connector_id: int, purpose: str) -> Slot:
         return self.slots.setdefault((connector_id, purpose), Slot())
@@ -133,6 +182,10 @@ class BookSettings:
     renew_before_s: float = 150.0
     backoff_s: float = 1.0
     backoff_max_s: float = 60.0
+    min_rewrite_s: float = 0.0  # a connector's profile is rewritten at most this often (flash)
+    verify_tolerance_a: float = 0.5  # composite/offered vs accepted: larger differences disagree
+    max_resends: int = 3  # re-sends after disagreements before the book says so and stops
+    offered_grace_s: float = 10.0  # Current.Offered may exceed the limit this long after a change
 
 
 class DeliveryBook:
@@ -143,6 +196,7 @@ class DeliveryBook:
         self.stations: dict[str, StationBook] = {}
         self._dirty: set[str] = set()  # stations whose inputs changed since the last pick
         self._held: set[str] = set()  # stations holding back an increase
+        self._rate_held: set[str] = set()  # stations with a decrease held by the flash bound
 
     # -- inputs ----------------------------------------------------------------------------
     def station(self, station_id: str) -> StationBook:
@@ -175,6 +229,52 @@ class DeliveryBook:
         if (book.caps, book.safe_limit_a, book.method) != before:
             self._dirty.add(station_id)
 
+    def set_safe_shares(self, station_id: str, shares: dict[int, float]) -> None:
+        """Each socket's safe default (what it may draw while we are silent). The lowest share
+        goes on connector 0; sockets above it get their own TxDefaultProfile — unless the station
+        has a single stack level and needs connector-level TxDefaultProfiles for its dynamic
+        limit (the two would replace each other): then every socket gets the lowest share."""
+        if not shares:
+            return
+        low = profiles.round_down(min(shares.values()))
+        book = self.station(station_id)
+        above = {
+            c: profiles.round_down(a) for c, a in shares.items() if profiles.round_down(a) > low
+        }
+        if book.tx_profile_refused and book.caps.max_stack_level == 0:
+            above = {}
+        before = (book.safe_limit_a, book.safe_sockets)
+        book.safe_limit_a = low
+        book.safe_sockets = above
+        if (book.safe_limit_a, book.safe_sockets) != before:
+            self._dirty.add(station_id)
+
+    def note_offered(
+        self, station_id: str, connector_id: int, offered_a: float, now: float
+    ) -> None:
+        """`Current.Offered` from a MeterValues sample: the second proof of what the station
+        applies. Offered above the limit it accepted for longer than `offered_grace_s` (counted
+        from the later of the first such sample and the acceptance) is a disagreement."""
+        book = self.station(station_id)
+        view = book.connectors.get(connector_id)
+        if view is None or view.target is None or not math.isfinite(offered_a):
+            return
+        view.offered_a = offered_a
+        view.offered_at = now
+        limit = self._applies_a(station_id, connector_id, now)
+        if offered_a <= limit + self.settings.verify_tolerance_a:
+            view.offered_above_since = None
+            return
+        if view.offered_above_since is None:
+            view.offered_above_since = now
+        installed = self.in_effect(station_id, connector_id, now)
+        since = max(view.offered_above_since, 0.0 if installed is None else installed.accepted_at)
+        if now - since >= self.settings.offered_grace_s:
+            view.offered_above_since = now
+            self._disagrees(
+                station_id, view, f"offered {offered_a:g} A above the accepted {limit:g} A", True
+            )
+
     def set_station_cap(self, station_id: str, cap_a: float | None) -> None:
         """The station's ChargePointMaxProfile limit (None: none installed by us)."""
         book = self.touch(station_id)
@@ -198,6 +298,8 @@ class DeliveryBook:
                 target.urgent,
             )
             view = self.station(station_id).connectors.setdefault(connector_id, ConnectorView())
+            if view.target is None or view.target.transaction_id != rounded.transaction_id:
+                view.reset_verification()  # a new session: its own proof
             if view.target != rounded:
                 view.target = rounded
                 self._dirty.add(station_id)
@@ -216,8 +318,7 @@ class DeliveryBook:
         book = self.touch(station_id)
         book.slots.clear()
         for view in book.connectors.values():
-            view.composite_a = None
-            view.verify_due = False
+            view.reset_verification()
 
     # -- decisions -------------------------------------------------------------------------
     def in_effect(self, station_id: str, connector_id: int, now: float) -> Installed | None:
@@ -235,47 +336,103 @@ class DeliveryBook:
             if purpose == TX_PROFILE and installed.transaction_id != tx:
                 continue
             return installed
-        default = book.slots.get((0, TX_DEFAULT_PROFILE))
-        return None if default is None else default.installed
+        for key in ((connector_id, SAFE_SOCKET), (0, TX_DEFAULT_PROFILE)):
+            slot = book.slots.get(key)
+            if slot is not None and slot.installed is not None:
+                return slot.installed
+        return None
 
     def effective_a(self, station_id: str, connector_id: int, now: float) -> float:
         """The limit the station should apply now to this connector's session, from what it
         accepted (the safe default when none of our profiles is in effect yet)."""
         installed = self.in_effect(station_id, connector_id, now)
-        return self.station(station_id).safe_limit_a if installed is None else installed.limit_a
+        if installed is not None:
+            return installed.limit_a
+        book = self.station(station_id)
+        return book.safe_sockets.get(connector_id, book.safe_limit_a)
+
+    def _applies_a(self, station_id: str, connector_id: int, now: float) -> float:
+        """What the station should apply on the connector: its profile, capped by our
+        ChargePointMaxProfile where it accepted one."""
+        limit = self.effective_a(station_id, connector_id, now)
+        cap = self.station(station_id).slots.get((0, CHARGE_POINT_MAX_PROFILE))
+        if cap is not None and cap.installed is not None:
+            limit = min(limit, cap.installed.limit_a)
+        return limit
+
+    def _disagrees(self, station_id: str, view: ConnectorView, what: str, above: bool) -> None:
+        """Record a disagreement; re-send the target unless the bound is reached."""
+        view.mismatches += 1
+        view.mismatch = what
+        if view.mismatches > self.settings.max_resends:
+            view.verification = GAVE_UP
+            view.resend = None
+            return
+        view.verification = RESENT
+        # Re-sending lowers what a station applying too much draws: a decrease (never held back);
+        # for one applying too little it is a raise, and waits behind the site's decreases.
+        view.resend = DECREASE if above else INCREASE
+        self._dirty.add(station_id)
 
     def next_commands(
         self, now: float, online: Callable[[str], bool], *, full: bool = True
     ) -> list[Command]:
         """At most one command per idle online station; marks those stations busy.
 
-        Increases wait while any decrease of the site is in flight or ready to send. With
+        Increases wait while any decrease of the site is in flight or ready to send. A decrease
+        held back by the flash bound is sent anyway as soon as an increase waits for it (the cut
+        that makes room for a raise is not held; a raise never lands before its cut). With
         `full=False` only stations whose inputs changed since the last call (and stations holding
-        back an increase) are examined — cheap enough to call after every answer; time-driven
-        work (retries, renewals) needs a periodic full call.
+        back an increase or a held decrease) are examined — cheap enough to call after every
+        answer; time-driven work (retries, renewals) needs a periodic full call.
         """
         in_flight_decrease = any(b.in_flight == DECREASE for b in self.stations.values())
         names = (
             list(self.stations)
             if full
-            else [sid for sid in self.stations if sid in self._dirty or sid in self._held]
+            else [
+                sid
+                for sid in self.stations
+                if sid in self._dirty or sid in self._held or sid in self._rate_held
+            ]
         )
         self._dirty.clear()
         picks: dict[str, _Choice] = {}
+        held_cuts: dict[str, _Choice] = {}
         for station_id in names:
             book = self.stations[station_id]
             self._held.discard(station_id)
-            if book.in_flight is not None or not online(station_id):
+            if not online(station_id):
+                self._rate_held.discard(station_id)  # it gets nothing, so holds nothing back
+                continue
+            if book.in_flight is not None:
                 continue
             choices = self._choices(station_id, book, now)
-            if choices:
-                picks[station_id] = min(choices, key=lambda c: _PRIORITY[c.kind])
-        decrease_pending = in_flight_decrease or any(c.kind == DECREASE for c in picks.values())
+            ready = [c for c in choices if not c.held]
+            if ready:
+                picks[station_id] = min(ready, key=lambda c: _PRIORITY[c.kind])
+            cut = next((c for c in choices if c.held and c.kind == DECREASE), None)
+            if cut is not None:
+                self._rate_held.add(station_id)
+                held_cuts[station_id] = cut
+            else:
+                self._rate_held.discard(station_id)
+        ready_decrease = in_flight_decrease or any(c.kind == DECREASE for c in picks.values())
+        if held_cuts and not ready_decrease and any(c.kind == INCREASE for c in picks.values()):
+            # A raise waits for cuts held by the flash bound: send the cuts now.
+            picks.update(held_cuts)
+        decrease_pending = (
+            ready_decrease
+            or bool(self._rate_held)
+            or any(c.kind == DECREASE for c in picks.values())
+        )
         chosen: list[Command] = []
         for station_id, choice in picks.items():
             if choice.kind == INCREASE and decrease_pending:
                 self._held.add(station_id)
                 continue
+            if station_id in held_cuts and choice is held_cuts[station_id]:
+                self._rate_held.discard(station_id)
             self.stations[station_id].in_flight = choice.kind
             chosen.append(choice.build())
         return chosen
@@ -305,6 +462,12 @@ class DeliveryBook:
                     ),
                 )
             )
+        for connector_id in sorted(
+            {c for c, p in book.slots if p == SAFE_SOCKET} | set(book.safe_sockets)
+        ):
+            choice = self._safe_socket_choice(station_id, book, connector_id, now)
+            if choice is not None:
+                out.append(choice)
         cap = book.slot(0, CHARGE_POINT_MAX_PROFILE)
         cap_a = book.cap_a
         if _due(cap, now):
@@ -331,8 +494,50 @@ class DeliveryBook:
             if choice is not None:
                 out.append(choice)
             if view.verify_due and view.target is not None:
-                out.append(_Choice(VERIFY, partial(_verify, station_id, connector_id)))
+                out.append(
+                    _Choice(
+                        VERIFY,
+                        partial(
+                            _verify,
+                            station_id,
+                            connector_id,
+                            None if view.verify_without_unit else book.caps.rate_unit,
+                        ),
+                    )
+                )
         return out
+
+    def _safe_socket_choice(
+        self, station_id: str, book: StationBook, connector_id: int, now: float
+    ) -> _Choice | None:
+        """A socket's own safe default: sent, changed, or cleared when its share is no longer
+        above connector 0's (ordered like any limit: lowering before raising)."""
+        slot = book.slot(connector_id, SAFE_SOCKET)
+        if not _due(slot, now):
+            return None
+        share = book.safe_sockets.get(connector_id)
+        installed = None if slot.installed is None else slot.installed.limit_a
+        if share is None:
+            if installed is None:
+                return None
+            # Without it the socket falls back to connector 0's share, the lowest: a decrease.
+            return _Choice(DECREASE, partial(_clear, station_id, SAFE_SOCKET, connector_id))
+        if installed == share:
+            return None
+        before = book.safe_limit_a if installed is None else installed
+        kind = DECREASE if share < before else INCREASE
+        return _Choice(
+            kind,
+            lambda: _set(
+                station_id,
+                profiles.safe_socket_profile(connector_id, share, book.caps, now),
+                kind,
+                share,
+                None,
+                None,
+                purpose=SAFE_SOCKET,
+            ),
+        )
 
     def _connector_choice(
         self, station_id: str, book: StationBook, connector_id: int, view: ConnectorView, now: float
@@ -364,11 +569,22 @@ class DeliveryBook:
         elif target.limit_a - current >= s.deadband_a:
             kind = INCREASE
         expires = installed.valid_to if ours and installed is not None else None
+        resend = kind is None and view.resend is not None
+        if resend:
+            kind = view.resend
         if kind is None and expires is not None and expires - now <= s.renew_before_s:
             kind = RENEW
         if kind is None:
             return None
         chosen_kind = kind
+        # Flash wear: rewrite a connector's profile at most once per `min_rewrite_s`, except
+        # for safety (urgent decreases, re-sending to a station applying too much), the first
+        # limit of a session and validity renewals.
+        exempt = kind == RENEW or (kind == DECREASE and (target.urgent or resend)) or not ours
+        last = book.rewritten_at.get(connector_id)
+        held = not exempt and last is not None and now < last + s.min_rewrite_s
+        if held and expires is not None and expires - now <= s.renew_before_s:
+            held = False  # the profile must be rewritten anyway (renewal): take the change along
 
         def build() -> Command:
             if purpose == TX_PROFILE:
@@ -393,7 +609,7 @@ class DeliveryBook:
                 now + s.validity_s,
             )
 
-        return _Choice(kind, build)
+        return _Choice(kind, build, held)
 
     # -- results ---------------------------------------------------------------------------
     def on_result(
@@ -404,14 +620,7 @@ class DeliveryBook:
         book = self.touch(command.station_id)
         book.in_flight = None
         if command.action == "GetCompositeSchedule":
-            view = book.connectors.setdefault(command.connector_id, ConnectorView())
-            view.verify_due = False
-            view.composite_at = now
-            view.composite_a = (
-                profiles.composite_limit_a(response or {}, now, book.caps.phases)
-                if status == ACCEPTED
-                else None
-            )
+            self._composite_result(command, status, now, response)
             return
         assert command.purpose is not None
         slot = book.slot(command.connector_id, command.purpose)
@@ -422,6 +631,9 @@ class DeliveryBook:
             slot.failures = 0
             slot.retry_at = 0.0
             return
+        if command.action == "SetChargingProfile" and status != "Offline":
+            book.writes_sent += 1
+            book.writes_accepted += status == ACCEPTED
         if status == ACCEPTED:
             slot.failures = 0
             slot.retry_at = 0.0
@@ -438,8 +650,11 @@ class DeliveryBook:
             )
             if command.purpose in (TX_PROFILE, TX_DEFAULT_PROFILE) and command.connector_id > 0:
                 book.method = command.purpose
+                book.rewritten_at[command.connector_id] = now
                 view = book.connectors.setdefault(command.connector_id, ConnectorView())
                 view.verify_due = True
+                view.resend = None
+                view.offered_above_since = None
             return
         if (
             command.purpose == TX_PROFILE
@@ -457,18 +672,60 @@ class DeliveryBook:
             self.settings.backoff_s * 2 ** (slot.failures - 1), self.settings.backoff_max_s
         )
 
+    def _composite_result(
+        self, command: Command, status: str, now: float, response: dict[str, Any] | None
+    ) -> None:
+        """Compare the composite schedule with what the station had accepted."""
+        book = self.station(command.station_id)
+        view = book.connectors.setdefault(command.connector_id, ConnectorView())
+        view.verify_due = False
+        view.composite_at = now
+        answer = response or {}
+        limit = profiles.composite_limit_a(answer, now) if status == ACCEPTED else None
+        schedule = answer.get("chargingSchedule")
+        view.composite_unit = (
+            schedule.get("chargingRateUnit") if isinstance(schedule, dict) else None
+        )
+        view.composite_a = limit
+        view.composite_known = limit is not None
+        asked_in_unit = "chargingRateUnit" in command.payload
+        view.verify_without_unit = False
+        if limit is None:
+            # No answer, or "no limit known in that unit" (−1): unknown, never 0 A. A station
+            # that answered in a unit we took for its own (its capabilities not read yet, or
+            # wrong) is asked once more without a unit: it then answers in its own.
+            view.checked_a = None
+            view.verification = UNKNOWN
+            if status == ACCEPTED and asked_in_unit:
+                view.verify_without_unit = True
+                view.verify_due = True
+            return
+        expected = self._applies_a(command.station_id, command.connector_id, now)
+        view.checked_a = expected
+        if abs(limit - expected) <= self.settings.verify_tolerance_a:
+            view.verification = AGREES
+            view.mismatches = 0  # the last `mismatch` stays on view: it happened
+            return
+        self._disagrees(
+            command.station_id,
+            view,
+            f"composite {limit:g} A, accepted {expected:g} A",
+            limit > expected,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class _Choice:
     kind: str
     build: Callable[[], Command]
+    held: bool = False  # wanted, but held back by the flash bound
 
 
-def _verify(station_id: str, connector_id: int) -> Command:
+def _verify(station_id: str, connector_id: int, unit: str | None) -> Command:
     return Command(
         station_id,
         "GetCompositeSchedule",
-        profiles.composite_request(connector_id),
+        profiles.composite_request(connector_id, unit),
         VERIFY,
         connector_id,
     )
@@ -485,6 +742,8 @@ def _set(
     limit_a: float,
     transaction_id: int | None,
     valid_to: float | None,
+    *,
+    purpose: str | None = None,
 ) -> Command:
     profile = payload["csChargingProfiles"]
     return Command(
@@ -493,7 +752,7 @@ def _set(
         payload,
         kind,
         payload["connectorId"],
-        profile["chargingProfilePurpose"],
+        purpose or profile["chargingProfilePurpose"],
         limit_a,
         transaction_id,
         None if valid_to is None else float(int(valid_to)),

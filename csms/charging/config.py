@@ -23,6 +23,16 @@ class ChargingSettings(BaseModel):
     """Changes smaller than this are not sent (never a decrease needed for safety)."""
     retry_backoff_s: float = Field(default=1.0, gt=0)
     retry_backoff_max_s: float = Field(default=60.0, gt=0)
+    min_rewrite_interval_s: float = Field(default=30.0, ge=0, le=3600)
+    """A connector's profile is rewritten at most this often (each rewrite may be a flash write on
+    the station); urgent decreases, the first limit of a session and renewals are not held back."""
+    verify_tolerance_a: float = Field(default=0.5, ge=0, le=10)
+    """The composite schedule (or Current.Offered) may differ this much from what the station
+    accepted before it counts as a disagreement and the limit is re-sent."""
+    verify_max_resends: int = Field(default=3, ge=0, le=100)
+    """Re-sends after disagreements before the API says the station does not agree (and stops)."""
+    offered_grace_s: float = Field(default=10.0, gt=0, le=600)
+    """Current.Offered above the accepted limit for longer than this is a disagreement."""
     control_interval_s: float = Field(default=1.0, gt=0, le=60)
     """The control loop runs at least this often, readings or not (meter staleness, renewals)."""
     snapshot_refresh_s: float = Field(default=30.0, gt=0)

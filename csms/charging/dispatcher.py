@@ -15,10 +15,19 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from prometheus_client import Counter
+
 from csms.charging.book import Command, DeliveryBook
 from csms.ocpp.errors import CallErrorReceived, CallFailed, CallTimeout, StationOffline
 
 log = logging.getLogger(__name__)
+
+# Every profile rewrite may be a flash write on the station (served by the API's `/metrics`).
+PROFILE_WRITES = Counter(
+    "csms_charging_profile_writes",
+    "SetChargingProfile calls per station by outcome (each accepted one may be a flash write)",
+    ["station", "outcome"],
+)
 
 Call = Callable[[str, str, dict[str, Any]], Awaitable[dict[str, Any]]]
 ResultHook = Callable[[Command, str, float], None]
@@ -100,6 +109,9 @@ class Dispatcher:
                 command.connector_id,
                 status,
             )
+        if command.action == "SetChargingProfile" and status != "Offline":  # Offline: never sent
+            outcome = "accepted" if status == "Accepted" else "not_accepted"
+            PROFILE_WRITES.labels(command.station_id, outcome).inc()
         self.book.on_result(command, status, now, response)
         if self.on_result is not None:
             self.on_result(command, status, now)

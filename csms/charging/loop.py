@@ -88,6 +88,10 @@ class SiteLoop:
                 renew_before_s=charging.renew_margin_s,
                 backoff_s=charging.retry_backoff_s,
                 backoff_max_s=charging.retry_backoff_max_s,
+                min_rewrite_s=charging.min_rewrite_interval_s,
+                verify_tolerance_a=charging.verify_tolerance_a,
+                max_resends=charging.verify_max_resends,
+                offered_grace_s=charging.offered_grace_s,
             )
         )
         self._methods: dict[str, str | None] = {}
@@ -114,8 +118,8 @@ class SiteLoop:
         self._ready: dict[str, float] = {}
         # Safe defaults before the first step (every station counted as a double until known),
         # so a station online at once never gets the book's placeholder.
-        for station_id, safe_default in self.model.safe_defaults().items():
-            self.book.configure_station(station_id, safe_limit_a=safe_default)
+        for station_id, shares in self.model.safe_defaults().items():
+            self.book.set_safe_shares(station_id, shares)
 
     # -- inputs ----------------------------------------------------------------------------
     def on_reading(self, reading: MeterReading) -> None:
@@ -142,6 +146,9 @@ class SiteLoop:
             self.book.transaction_ended(event.station_id, connector)
         elif isinstance(event, events.MeterSampled):
             m.sampled(event.station_id, event.connector_id, event.values, self.clock())
+            offered = event.values.get(("Current.Offered", None))
+            if offered is not None:
+                self.book.note_offered(event.station_id, event.connector_id, offered, self.clock())
             return  # measurements refine the next step; no need to balance on each of them
         elif isinstance(event, events.StationConnected):
             # A new connection: we cannot know which profiles the station kept, send them again
@@ -233,8 +240,8 @@ class SiteLoop:
         allocation = self.allocate(site, reading, sessions, self.state, now)
         self.state = allocation.state
         limits = self.model.limits(allocation, self.caps)
-        for station_id, safe_default in self.model.safe_defaults().items():
-            self.book.configure_station(station_id, safe_limit_a=safe_default)
+        for station_id, shares in self.model.safe_defaults().items():
+            self.book.set_safe_shares(station_id, shares)
         applied = {key: self.book.effective_a(key[0], key[1], now) for key in limits}
         self.book.set_targets(self.model.targets(limits, allocation, reading, applied))
         self.dispatcher.wake()

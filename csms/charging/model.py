@@ -19,6 +19,7 @@ from balancing import (
     PhaseRotation,
     PvSurplus,
     Session,
+    Sharing,
     Site,
     Socket,
     Station,
@@ -276,6 +277,7 @@ class SiteModel:
             ),
             min_current_a=s.min_current_a,
             alternating_period_s=s.alternating_period_s,
+            sharing=Sharing(s.sharing),
             ramp_a_per_s=s.ramp_a_per_s,
             circuits=tuple(BalancingCircuit(c.id, c.limit_a, c.parent) for c in s.circuits),
         )
@@ -372,6 +374,7 @@ class SiteModel:
                     key=key,
                     started_at=state.started_at or 0.0,
                     measured_a=measured,  # type: ignore[arg-type]
+                    measured_at=state.sampled_at,
                     charging=state.status != "SuspendedEV",
                 )
             )
@@ -386,42 +389,41 @@ class SiteModel:
         ]
 
     def safe_default_a(self) -> float:
-        """The highest TxDefaultProfile limit per socket (see `safe_defaults`)."""
-        return max(self.safe_defaults().values(), default=0.0)
+        """The highest TxDefaultProfile limit of any socket (see `safe_defaults`)."""
+        return max(
+            (a for shares in self.safe_defaults().values() for a in shares.values()), default=0.0
+        )
 
-    def safe_defaults(self) -> dict[str, float]:
-        """Each station's TxDefaultProfile limit per socket (on connector 0 it applies to every
-        socket of the station), so that even with every socket charging while we are silent the
-        site stays within its safe current.
+    def safe_defaults(self) -> dict[str, dict[int, float]]:
+        """Each station's TxDefaultProfile limit per socket, so that even with every socket
+        charging while we are silent the site stays within its safe current.
 
         The equal share when it lets an EV charge (at least the minimum current); otherwise
-        whole shares of at least the minimum go to the stations in the site's order (the
-        balancer's safe-mode priority) as far as they fit, and the rest get 0 (paused) — instead
-        of a share below the minimum that pauses every EV. A station whose socket count we do not
-        know yet (no NumberOfConnectors in a snapshot) counts as a double, the most an Alfen has.
+        whole shares per socket: the first sockets in the site's order (the balancer's safe-mode
+        priority) share the safe current, as many as can get at least the minimum, and the rest
+        get 0 (paused) — instead of a share below the minimum that pauses every EV. Sockets of
+        one station may so differ (6 A on connector 1, 0 A on connector 2). A station whose
+        socket count we do not know yet (no NumberOfConnectors in a snapshot) counts as a
+        double, the most an Alfen has. Below one minimum every socket gets the equal share.
         """
         safe = self.settings.safe_current_a
         minimum = self.settings.min_current_a
-        counts = {
-            station_id: max(
-                len(self.sockets_of(station_id)),
-                UNKNOWN_SOCKETS if station_id not in self.declared_connectors else 0,
-            )
-            for station_id in self.station_ids
-        }
-        equal = safe / max(1, sum(counts.values()))
-        if equal >= minimum:
-            return dict.fromkeys(counts, equal)
-        free = math.floor(safe / minimum + 1e-9)  # how many sockets can get the minimum
-        chosen: list[str] = []
-        for station_id, count in counts.items():
-            if count <= free:
-                chosen.append(station_id)
-                free -= count
-        if not chosen:
-            return dict.fromkeys(counts, equal)
-        share = safe / sum(counts[station_id] for station_id in chosen)
-        return {station_id: share if station_id in chosen else 0.0 for station_id in counts}
+        sockets: list[ConnectorKey] = []
+        for station_id in self.station_ids:
+            known = self.sockets_of(station_id)
+            if station_id not in self.declared_connectors:
+                known = sorted(set(known) | set(range(1, UNKNOWN_SOCKETS + 1)))
+            sockets.extend((station_id, c) for c in known)
+        equal = safe / max(1, len(sockets))
+        fit = math.floor(safe / minimum + 1e-9) if minimum > 0 else len(sockets)
+        out: dict[str, dict[int, float]] = {station_id: {} for station_id in self.station_ids}
+        for n, (station_id, connector_id) in enumerate(sockets):
+            if equal >= minimum or fit == 0:
+                share = equal
+            else:
+                share = safe / min(fit, len(sockets)) if n < fit else 0.0
+            out[station_id][connector_id] = share
+        return out
 
     # -- limits ------------------------------------------------------------------------------
     def limits(

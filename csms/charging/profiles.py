@@ -32,6 +32,11 @@ CHARGE_POINT_MAX_PROFILE = "ChargePointMaxProfile"
 
 # Stable id blocks per purpose: id = block + connector id (connector 0 = whole station).
 _ID_BLOCK = {CHARGE_POINT_MAX_PROFILE: 1000, TX_DEFAULT_PROFILE: 2000, TX_PROFILE: 3000}
+# A socket's own safe default (a TxDefaultProfile on the connector, beneath the connector-level
+# TxDefaultProfile that stations refusing TxProfile get as their dynamic limit).
+SAFE_SOCKET_ID_BLOCK = 2500
+# The book's name for that position (its purpose on the wire is TxDefaultProfile).
+SAFE_SOCKET = "SafeSocketDefault"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,14 +74,17 @@ def capabilities_from_config(
 
 
 def profile_id(purpose: str, connector_id: int) -> int:
-    """The stable chargingProfileId we use for `purpose` on `connector_id`."""
+    """The stable chargingProfileId we use for `purpose` (or `SAFE_SOCKET`) on `connector_id`."""
+    if purpose == SAFE_SOCKET:
+        return SAFE_SOCKET_ID_BLOCK + connector_id
     return _ID_BLOCK[purpose] + connector_id
 
 
 def profiles_needed(connectors: int) -> int:
     """How many profiles we may install at most on a station with `connectors` sockets:
-    ChargePointMax + safe default + per connector one Tx(Default) profile."""
-    return 2 + connectors
+    ChargePointMax + safe default + per connector one Tx(Default) profile and one safe default
+    of its own (when the station's sockets get different safe shares)."""
+    return 2 + 2 * connectors
 
 
 def round_down(limit_a: float) -> float:
@@ -124,7 +132,14 @@ def schedule_periods(
     if len(ordered) > caps.max_periods:
         start, limit = kept[-1]
         kept[-1] = (start, min([limit] + [lim for _, lim in ordered[caps.max_periods :]]))
-    return [{"startPeriod": int(start), "limit": to_rate(limit, caps)} for start, limit in kept]
+    out: list[dict[str, Any]] = []
+    for start, limit in kept:
+        period: dict[str, Any] = {"startPeriod": int(start), "limit": to_rate(limit, caps)}
+        if caps.rate_unit == "W" and caps.phases != 3:
+            # A station converts W to A with numberPhases, 3 when absent (OCPP 1.6 §7.13).
+            period["numberPhases"] = caps.phases
+        out.append(period)
+    return out
 
 
 def _profile(
@@ -233,19 +248,50 @@ def charge_point_max_profile(
     )
 
 
+def safe_socket_profile(
+    connector_id: int, limit_a: float, caps: ProfileCapabilities, now: float
+) -> dict[str, Any]:
+    """SetChargingProfile payload: a socket's own safe default, a TxDefaultProfile on the
+    connector without end at the safe default's stack level (a connector-specific TxDefaultProfile
+    overrules the one on connector 0), for stations whose sockets get different safe shares."""
+    if connector_id < 1:
+        raise ValueError("a socket's safe default needs a connector id ≥ 1")
+    payload = _profile(
+        purpose=TX_DEFAULT_PROFILE,
+        connector_id=connector_id,
+        periods=[(0, limit_a)],
+        caps=caps,
+        now=now,
+        stack_level=caps.max_stack_level - 1,
+        validity_s=None,
+    )
+    payload["csChargingProfiles"]["chargingProfileId"] = profile_id(SAFE_SOCKET, connector_id)
+    return payload
+
+
 def clear_profile(purpose: str, connector_id: int) -> dict[str, Any]:
     """ClearChargingProfile payload removing exactly the profile we installed there."""
     return {"id": profile_id(purpose, connector_id)}
 
 
-def composite_request(connector_id: int, duration_s: int = 60) -> dict[str, Any]:
-    """GetCompositeSchedule payload asking in Amperes for the next `duration_s` seconds."""
-    return {"connectorId": connector_id, "duration": duration_s, "chargingRateUnit": "A"}
+def composite_request(
+    connector_id: int, unit: str | None = "A", duration_s: int = 60
+) -> dict[str, Any]:
+    """GetCompositeSchedule payload for the next `duration_s` seconds, asked in `unit` (the
+    station's own: a station asked in a unit it does not use may answer −1), or without one."""
+    payload: dict[str, Any] = {"connectorId": connector_id, "duration": duration_s}
+    if unit is not None:
+        payload["chargingRateUnit"] = unit
+    return payload
 
 
-def composite_limit_a(response: Mapping[str, Any], now: float, phases: int = 3) -> float | None:
-    """The limit in force at `now` from a GetCompositeSchedule response, in A (None if the
-    station returned no schedule)."""
+def composite_limit_a(response: Mapping[str, Any], now: float) -> float | None:
+    """The limit in force at `now` from a GetCompositeSchedule response, in A, whatever unit the
+    station answered in (W at 230 V × the period's `numberPhases`, 3 when absent, as OCPP says).
+
+    None means unknown: not Accepted, no schedule or period, or a negative limit (−1 is how a
+    station says it knows no limit in the unit it was asked in) — never read as 0 A.
+    """
     if response.get("status") != "Accepted":
         return None
     schedule = response.get("chargingSchedule")
@@ -253,14 +299,21 @@ def composite_limit_a(response: Mapping[str, Any], now: float, phases: int = 3) 
         return None
     periods = schedule.get("chargingSchedulePeriod") or []
     start_text = schedule.get("startSchedule") or response.get("scheduleStart")
-    offset = now - parse_timestamp(start_text) if start_text else 0.0
-    ordered = sorted(periods, key=lambda p: float(p.get("startPeriod", 0)))
-    if not ordered:
+    try:
+        offset = now - parse_timestamp(start_text) if start_text else 0.0
+        ordered = sorted(periods, key=lambda p: float(p.get("startPeriod", 0)))
+        if not ordered:
+            return None
+        # The last period that has started; a schedule reported slightly ahead of our clock
+        # counts from its first period.
+        in_force = [p for p in ordered if float(p.get("startPeriod", 0)) <= offset] or ordered[:1]
+        period = in_force[-1]
+        current = float(period["limit"])
+        phases = int(period.get("numberPhases") or 3)
+    except (AttributeError, KeyError, TypeError, ValueError):
         return None
-    # The last period that has started; a schedule reported slightly ahead of our clock counts
-    # from its first period.
-    in_force = [p for p in ordered if float(p.get("startPeriod", 0)) <= offset] or ordered[:1]
-    current = float(in_force[-1]["limit"])
+    if not math.isfinite(current) or current < 0 or not 1 <= phases <= 3:
+        return None
     if schedule.get("chargingRateUnit") == "W":
         current = current / (VOLTAGE_V * phases)
     return round_down(current)

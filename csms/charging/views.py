@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
+from csms.charging.book import AGREES, GAVE_UP, RESENT, UNKNOWN, ConnectorView
 from csms.charging.limits import ConnectorKey
 from csms.charging.loop import SiteLoop
 from csms.charging.profiles import TX_DEFAULT_PROFILE, TX_PROFILE
@@ -25,7 +26,6 @@ def connector_view(
     allocation = allocations.get(key)
     limit = step.limits.get(key) if step is not None else None
     book = loop.book.station(station_id)
-    view = book.connectors.get(connector_id)
     slot = book.slots.get((connector_id, book.tx_purpose))
     charging = state is not None and state.transaction_id is not None
     return {
@@ -49,11 +49,56 @@ def connector_view(
             for c in limit.candidates
         ],
         "accepted_a": loop.book.effective_a(station_id, connector_id, now) if charging else None,
-        "composite_a": None if view is None else view.composite_a,
-        "composite_at": None if view is None else view.composite_at,
+        **verification(loop, station_id, connector_id),
         "last_status": None if slot is None else slot.last_status,
         "failures": 0 if slot is None else slot.failures,
     }  # fmt: skip
+
+
+def verification(loop: SiteLoop, station_id: str, connector_id: int) -> dict[str, Any]:
+    """What proves the connector's limit: the composite schedule (in A whatever unit the station
+    answered in, or "unknown") against the limit it had accepted, and Current.Offered."""
+    book = loop.book.station(station_id)
+    view = book.connectors.get(connector_id)
+    if view is None:
+        view = ConnectorView()
+    composite: float | str | None = view.composite_a
+    if view.composite_at is not None and not view.composite_known:
+        composite = UNKNOWN
+    agrees = None
+    if view.verification == AGREES:
+        agrees = True
+    elif view.verification in (RESENT, GAVE_UP):
+        agrees = False
+    state = view.verification
+    if state == GAVE_UP:
+        state = f"{GAVE_UP} after {loop.book.settings.max_resends} re-sends"
+    return {
+        "composite_a": composite,
+        "composite_unit": view.composite_unit,
+        "composite_at": view.composite_at,
+        "sent_a": view.checked_a,
+        "agrees": agrees,
+        "verification": state,
+        "mismatch": view.mismatch,
+        "mismatches": view.mismatches,
+        "offered_a": view.offered_a,
+    }
+
+
+def safe_sockets(loop: SiteLoop, station_id: str) -> list[dict[str, Any]]:
+    """Each socket's safe default (connector 0's unless the socket has its own)."""
+    book = loop.book.station(station_id)
+    return [
+        {"connector_id": c, "limit_a": book.safe_sockets.get(c, book.safe_limit_a)}
+        for c in loop.model.sockets_of(station_id)
+    ]
+
+
+def profile_writes(loop: SiteLoop, station_id: str) -> dict[str, int]:
+    """SetChargingProfile calls sent to the station and accepted (each may be a flash write)."""
+    book = loop.book.station(station_id)
+    return {"sent": book.writes_sent, "accepted": book.writes_accepted}
 
 
 def _allocations(loop: SiteLoop) -> Mapping[ConnectorKey, Any]:
@@ -115,6 +160,8 @@ def site_view(loop: SiteLoop, now: float) -> dict[str, Any]:
                 "safe_default_a": loop.book.station(sid).safe_limit_a,
                 # No profile goes out before the capabilities are read in this connection.
                 "capabilities_read": loop.is_ready(sid),
+                "safe_sockets": safe_sockets(loop, sid),
+                "profile_writes": profile_writes(loop, sid),
             }
             for sid in loop.model.station_ids
         ],
@@ -165,6 +212,8 @@ def station_view(loop: SiteLoop, station_id: str, now: float) -> dict[str, Any]:
         else {**asdict(local), "connector_max_a": dict(local.connector_max_a)},
         "meter_lost": station_id in loop.model.meter_lost,
         "safe_default_a": book.safe_limit_a,
+        "safe_sockets": safe_sockets(loop, station_id),
+        "profile_writes": profile_writes(loop, station_id),
         "cap_a": book.cap_a,
         "connectors": [
             connector_view(loop, key, now, allocations)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -22,7 +23,9 @@ COMMAND_MODULES = [
     "csms.cli.config",
     "csms.cli.scn",
     "csms.cli.demo",
+    "csms.cli.simulate",
     "csms.cli.site",
+    "csms.cli.settings",
 ]
 
 
@@ -72,12 +75,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(func(args) or 0)
+        code = int(func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler below
+        return code
     except CliError as exc:
         print(f"csms: {exc}", file=sys.stderr)
         return exc.code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`csms config get … | head`): stop quietly, as `cat` does.
+        # Python flushes stdout again at exit; point it at /dev/null so that flush cannot fail.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return SIGPIPE_EXIT
+
+
+SIGPIPE_EXIT = 128 + 13
+"""Exit code after the output pipe closed: what a process killed by SIGPIPE reports."""
 
 
 if __name__ == "__main__":

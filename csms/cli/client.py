@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -42,24 +43,66 @@ def api_request(args: argparse.Namespace, method: str, path: str, json_body: Any
         except ValueError:
             detail = response.text
         if isinstance(detail, list):  # pydantic validation errors
-            detail = "; ".join(
-                f"{'.'.join(str(p) for p in d.get('loc', [])[1:])}: {d.get('msg')}" for d in detail
-            )
+            detail = "; ".join(_validation_error(d) for d in detail)
         raise CliError(f"{response.status_code}: {detail}")
     return response.json() if response.content else None
+
+
+def _validation_error(error: dict[str, Any]) -> str:
+    where = ".".join(str(p) for p in error.get("loc", [])[1:])
+    return f"{where}: {error.get('msg')}" if where else str(error.get("msg"))
 
 
 def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, sort_keys=True))
 
 
-def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
-    """A plain aligned table; empty cells for missing values."""
-    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
+def when(epoch: float | None) -> str:
+    """Epoch seconds as a UTC timestamp (empty for None)."""
+    if epoch is None:
+        return ""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def clip(text: str, width: int) -> str:
+    """`text` cut to `width` characters, ending in … when cut."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def print_table(
+    rows: list[dict[str, Any]], columns: list[str], max_width: dict[str, int] | None = None
+) -> None:
+    """A plain aligned table; empty cells for missing values, cells clipped to `max_width`."""
+    limits = max_width or {}
+    cells = [
+        [clip("" if r.get(c) is None else str(r.get(c)), limits.get(c, 10**6)) for c in columns]
+        for r in rows
+    ]
     widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
     print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)))
     for row in cells:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+
+
+def print_station(station: dict[str, Any]) -> None:
+    """`csms stations show`: the station, then its connectors; times in UTC."""
+    online = "online" if station["online"] else "offline"
+    seen = f", last seen {when(station['last_seen'])} UTC" if station["last_seen"] else ""
+    print(f"{station['id']}: {station['status']}, {online}{seen}")
+    labels = {"vendor": "vendor", "model": "model", "serial_number": "serial number",
+              "firmware_version": "firmware"}  # fmt: skip
+    for key, label in labels.items():
+        print(f"  {label + ':':<15}{station[key] or '-'}")
+    print(f"  {'booted:':<15}{when(station['boot_at']) + ' UTC' if station['boot_at'] else '-'}")
+    print(f"  {'password:':<15}{'set' if station['has_password'] else 'none'}")
+    if station["connectors"]:
+        print()
+        rows = [
+            {**c, "connector": c["connector_id"], "updated": when(c["updated_at"])}
+            for c in station["connectors"]
+        ]
+        columns = ["connector", "status", "error_code", "info", "vendor_error_code", "updated"]
+        print_table(rows, columns)
 
 
 def _stations(args: argparse.Namespace) -> int:
@@ -69,7 +112,9 @@ def _stations(args: argparse.Namespace) -> int:
         if args.json:
             print_json(data)
         else:
-            print_table(data, ["id", "status", "online", "vendor", "model", "firmware_version"])
+            rows = [{**s, "last_seen": when(s["last_seen"])} for s in data]
+            columns = ["id", "status", "online", "last_seen", "vendor", "model", "firmware_version"]
+            print_table(rows, columns)
         return 0
     if not args.station:
         raise CliError(f"stations {action} needs a STATION id")
@@ -82,8 +127,10 @@ def _stations(args: argparse.Namespace) -> int:
     else:  # add
         body = {"id": args.station, "password": args.password}
         data = api_request(args, "POST", "/api/v1/stations", body)
-    if args.json or action == "show":
+    if args.json:
         print_json(data)
+    elif action == "show":
+        print_station(data)
     else:
         print(f"{data['id']}: {data['status']}")
     return 0
@@ -99,8 +146,10 @@ def _transactions(args: argparse.Namespace) -> int:
     if args.json:
         print_json(data)
     else:
+        # energy_wh of a running session is its latest meter reading − meterStart.
+        rows = [{**t, "stop_time": t["stop_time"] or "(running)"} for t in data]
         print_table(
-            data,
+            rows,
             ["id", "station_id", "connector_id", "id_tag", "start_time", "stop_time", "energy_wh"],
         )
     return 0

@@ -7,25 +7,17 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 from csms.cli import CliError
-from csms.cli.client import add_api_arguments, api_request, print_json, print_table
+from csms.cli.client import add_api_arguments, api_request, print_json, print_table, when
 
 REBOOT_CHOICES = ["never", "when-idle", "now"]
 # Change states after which nothing happens without a user action.
 SETTLED = {"verified", "not-verified", "accepted", "rejected", "not-supported", "failed",
            "reboot-required"}  # fmt: skip
 BAD = {"not-verified", "rejected", "not-supported", "failed"}
-
-
-def when(epoch: float | None) -> str:
-    """Epoch seconds as a UTC timestamp (empty for None)."""
-    if epoch is None:
-        return ""
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def station_path(station: str, *parts: str) -> str:
@@ -168,15 +160,46 @@ def _changes(args: argparse.Namespace) -> int:
     return 0
 
 
+ALLOWED_WIDTH = 40
+"""The catalog table's ALLOWED column is cut here (some keys list dozens of values)."""
+
+
+def _allowed(entry: dict[str, Any]) -> str:
+    return str(entry["range"] or ", ".join(entry["choices"]) or entry["pattern"] or "")
+
+
 def _catalog(args: argparse.Namespace) -> int:
     data = api_request(args, "GET", "/api/v1/configuration/catalog")
+    if args.key:
+        wanted = args.key.lower()
+        data = [k for k in data if wanted in (k["key"].lower(), *(a.lower() for a in k["aliases"]))]
+        if not data:
+            raise CliError(f"{args.key} is not in the catalog")
     if args.json:
-        print_json(data)
+        print_json(data if not args.key else data[0])
+    elif args.key:
+        entry = data[0]
+        print(f"{entry['key']} ({entry['kind']}): {entry['description']}")
+        for label, value in (
+            ("allowed", _allowed(entry)),
+            ("unit", entry["unit"]),
+            ("read-only", "yes" if entry["read_only"] else ""),
+            ("reboot", "a change needs a reboot" if entry["reboot"] else ""),
+            ("feature", entry["feature"]),
+            ("aliases", ", ".join(entry["aliases"])),
+            ("source", entry["source"]),
+        ):
+            if value:
+                print(f"  {label + ':':<11}{value}")
     else:
         rows = [{**k, "ro": "ro" if k["read_only"] else "", "reboot": "reboot" if k["reboot"]
-                 else "", "allowed": k["range"] or ", ".join(k["choices"]) or k["pattern"]}
-                for k in data]  # fmt: skip
-        print_table(rows, ["key", "kind", "allowed", "unit", "ro", "reboot", "feature"])
+                 else "", "allowed": _allowed(k)} for k in data]  # fmt: skip
+        print_table(
+            rows,
+            ["key", "kind", "allowed", "unit", "ro", "reboot", "feature"],
+            max_width={"allowed": ALLOWED_WIDTH},
+        )
+        print(f"\n{len(rows)} keys; `csms config catalog KEY` shows one key in full")
     return 0
 
 
@@ -271,6 +294,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     changes.set_defaults(func=_changes)
 
     catalog = actions.add_parser("catalog", help="every known key with its rules")
+    catalog.add_argument("key", nargs="?", help="show this key in full")
     catalog.set_defaults(func=_catalog)
 
     for sub in (get, set_, snapshots, diff, changes, catalog):

@@ -53,7 +53,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--sockets", type=int, default=4, help="sockets in total (default 4)")
     parser.add_argument("--grid-limit", type=float, default=25.0, help="A per phase (default 25)")
     parser.add_argument(
-        "--speed", type=float, default=120.0, help="simulated seconds per second (default 120)"
+        "--speed",
+        type=float,
+        default=None,
+        help="simulated seconds per second (default: the fastest at which the site still reacts "
+        "within 30 simulated seconds; 60 with the default --poll)",
     )
     parser.add_argument(
         "--duration", type=duration, default=86400.0, help="simulated time, e.g. 24h (default)"
@@ -61,7 +65,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--start", type=time_of_day, default=16 * 3600.0, help="time of day to start (16:00)"
     )
-    parser.add_argument("--poll", type=float, default=0.5, help="meter poll interval, real s")
+    parser.add_argument(
+        "--poll", type=float, default=0.1, help="meter poll interval, real s (default 0.1)"
+    )
     parser.add_argument("--api-port", type=int, default=0, help="API port (default: any free)")
     parser.add_argument("--ocpp-port", type=int, default=0, help="OCPP port (default: any free)")
     parser.add_argument(

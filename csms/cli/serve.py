@@ -83,11 +83,26 @@ async def _serve(settings: Settings) -> None:
     ready = asyncio.create_task(cs.ready.wait())
     await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
     if cs.ready.is_set():
-        print(f"Stations connect to: {cs.ocpp_url}/{{stationId}}", flush=True)
-        print(f"API: {cs.api_url}  (OpenAPI docs: {cs.api_url}/docs)", flush=True)
+        print(addresses_text(cs.station_urls(), cs.api_urls()), flush=True)
     else:
         ready.cancel()
     await task
+
+
+def addresses_text(station_urls: list[str], api_urls: list[str]) -> str:
+    """What `csms serve` prints once it listens: where stations connect, where the API is.
+
+    The first line names one usable URL (scripts read it); further URLs follow aligned below.
+    The last one is loopback: after LAN addresses, it works on this machine only.
+    """
+    label = "Stations connect to: "
+    lines = []
+    for i, url in enumerate(station_urls):
+        local = i == len(station_urls) - 1 and i > 0
+        lead = label if i == 0 else " " * len(label)
+        lines.append(f"{lead}{url}/{{stationId}}" + ("   (this machine only)" if local else ""))
+    lines.append(f"API: {', '.join(api_urls)}  (OpenAPI docs: {api_urls[0]}/docs)")
+    return "\n".join(lines)
 
 
 def serve(args: argparse.Namespace) -> int:

@@ -19,8 +19,10 @@ from csms.sim.meter_script import LoadScript, triple
 
 
 def _amps(text: str) -> tuple[float, float, float]:
+    """`A` (all three phases) or `A,A,A`."""
     try:
-        return triple([float(v) for v in text.split(",")])
+        values = [float(v) for v in text.split(",")]
+        return triple(values[0] if len(values) == 1 else values)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
 

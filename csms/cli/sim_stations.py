@@ -12,6 +12,7 @@ import contextlib
 import logging
 import math
 import signal
+import sys
 from typing import Any
 
 from csms.cli import CliError, command_group
@@ -127,6 +128,39 @@ def _summary(site: SimSite) -> str:
     return line
 
 
+_HINTS = {
+    "HTTP 401": "wrong or missing --password (the user name is the station id)",
+    "HTTP 403": "the central system refuses these stations (rejected, or unknown and refused)",
+    "HTTP 404": "wrong path: --url should end in the OCPP path, e.g. ws://HOST:9000/ocpp",
+    "ConnectionRefusedError": "nothing listens at --url",
+}
+
+
+def problems(site: SimSite) -> list[str]:
+    """Why stations are not running, grouped by reason (empty when all are fine).
+
+    A failed handshake (e.g. HTTP 401 for a wrong password) only shows in the station's
+    `last_error`; a BootNotification answered Pending or Rejected only in its status.
+    """
+    reasons: dict[str, list[str]] = {}
+    for station in site.stations:
+        if not station.connected and station.last_error:
+            hint = next((h for key, h in _HINTS.items() if key in station.last_error), "")
+            reason = "cannot connect: " + station.last_error + (f" ({hint})" if hint else "")
+        elif station.connected and station.registration_status in ("Pending", "Rejected"):
+            reason = f"BootNotification answered {station.registration_status}"
+            if station.registration_status == "Pending":
+                reason += " (approve with `csms stations approve ID`)"
+        else:
+            continue
+        reasons.setdefault(reason, []).append(station.station_id)
+    lines = []
+    for reason, ids in reasons.items():
+        named = ", ".join(ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
+        lines.append(f"{named}: {reason}")
+    return lines
+
+
 async def _plug_in_when_booted(site: SimSite, args: argparse.Namespace) -> None:
     pending = list(site.stations)
     while pending:
@@ -155,11 +189,21 @@ async def _run(site: SimSite, args: argparse.Namespace) -> None:
         flush=True,
     )
     plugger = asyncio.create_task(_plug_in_when_booted(site, args)) if args.plug_in else None
+    reported: set[str] = set()
+    next_summary = loop.time() + args.report_every
     try:
         while not stop.is_set():
+            # Problems are reported as soon as they show (checked twice a second), once each.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), args.report_every)
-            print(_summary(site), flush=True)
+                await asyncio.wait_for(stop.wait(), min(0.5, args.report_every))
+            current = problems(site)
+            for line in current:
+                if line not in reported:
+                    print(f"warning: {line}", file=sys.stderr, flush=True)
+            reported = set(current)
+            if loop.time() >= next_summary or stop.is_set():
+                next_summary = loop.time() + args.report_every
+                print(_summary(site), flush=True)
     finally:
         if plugger is not None:
             plugger.cancel()

@@ -58,11 +58,37 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(site)
         return 0
-    _print(site)
+    _print(site, _online(args, site))
     return 0
 
 
-def _print(site: dict[str, Any]) -> None:
+def _online(args: argparse.Namespace, site: dict[str, Any]) -> dict[str, bool]:
+    """Which of the site's stations are connected now (from the site view, else /stations)."""
+    stations = site.get("stations") or []
+    if stations and all("online" in s for s in stations):
+        return {s["id"]: bool(s["online"]) for s in stations}
+    return {s["id"]: bool(s["online"]) for s in api_request(args, "GET", "/api/v1/stations")}
+
+
+def _connector_row(c: dict[str, Any], online: bool) -> dict[str, Any]:
+    """A connector's line; an offline station's last status and targets are not current."""
+    row = {
+        "connector": f"{c['station_id']}/{c['connector_id']}",
+        "status": c["status"],
+        "tx": c["transaction_id"],
+        "target_a": c["target_a"],
+        "accepted_a": c["accepted_a"],
+        "composite_a": c["composite_a"],
+        "binding": " ".join(x for x in (c.get("source"), c.get("detail")) if x) or None,
+    }
+    if not online:
+        last = f" (last {c['status']})" if c["status"] else ""
+        row.update(status=f"offline{last}", target_a=None, accepted_a=None, composite_a=None)
+        row["binding"] = "station offline"
+    return row
+
+
+def _print(site: dict[str, Any], online: dict[str, bool]) -> None:
     meter = site["meter"]
     reading = meter.get("last_reading") or {}
     print(f"site {site['id']} · {site['mode']} · grid limit {site['grid_limit_a']:g} A per phase "
@@ -80,20 +106,7 @@ def _print(site: dict[str, Any]) -> None:
     caps = site["caps"]
     if caps["site_a"] is not None:
         print(f"operator cap on the site: {caps['site_a']:g} A")
-    rows = []
-    for c in site["connectors"]:
-        binding = " ".join(x for x in (c.get("source"), c.get("detail")) if x)
-        rows.append(
-            {
-                "connector": f"{c['station_id']}/{c['connector_id']}",
-                "status": c["status"],
-                "tx": c["transaction_id"],
-                "target_a": c["target_a"],
-                "accepted_a": c["accepted_a"],
-                "composite_a": c["composite_a"],
-                "binding": binding or None,
-            }
-        )
+    rows = [_connector_row(c, online.get(c["station_id"], False)) for c in site["connectors"]]
     print()
     print_table(
         rows, ["connector", "status", "tx", "target_a", "accepted_a", "composite_a", "binding"]

@@ -243,7 +243,10 @@ def _keys(sockets: int) -> list[KeyDef]:
         k("SendLocalListMaxLength", "100"),
         # Smart charging (§9.4); firmware-dependent values, overridable per station
         k("ChargeProfileMaxStackLevel", "15"),
-        k("ChargingScheduleAllowedChargingRateUnit", "Current"),
+        # "Power" alone: a watt-only station (rejects profiles in A, answers −1 when asked for a
+        # composite schedule in A), like the MicroOcpp firmware stack.
+        k("ChargingScheduleAllowedChargingRateUnit", "Current",
+          _csl(("Current", "Power"), 2)),
         k("ChargingScheduleMaxPeriods", "100"),
         k("ConnectorSwitch3to1PhaseSupported", "false"),
         k("MaxChargingProfilesInstalled", "45"),

@@ -103,6 +103,7 @@ class StationModel:
     config: ConfigStore
     now: float
     reject_tx_profile: bool = False
+    applies_profiles: bool = True  # False: accepts profiles and keeps none (a faulty station)
     initial_meter_wh: float = 0.0
     connectors: dict[int, Connector] = field(default_factory=dict)
     profiles: tuple[sc.ChargingProfile, ...] = ()
@@ -141,6 +142,7 @@ class StationModel:
             max_installed=self.config.integer("MaxChargingProfilesInstalled"),
             allowed_units=frozenset(units - {""}),
             tx_profile_supported=not self.reject_tx_profile,
+            applies_profiles=self.applies_profiles,
         )
 
     def transactions(self) -> dict[int, sc.Transaction]:

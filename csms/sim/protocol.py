@@ -151,13 +151,14 @@ class StationProtocol(ChargePoint):
     ) -> Any:
         station = self.station
         station._sync()
-        unit = charging_rate_unit or "A"
-        if (
-            not 0 <= connector_id <= station.sockets
-            or unit not in station.model.rules().allowed_units
-        ):
+        rules = station.model.rules()
+        unit = charging_rate_unit or rules.own_unit
+        if not 0 <= connector_id <= station.sockets:
             return call_result.GetCompositeSchedule(status="Rejected")
-        schedule = station.model.composite(connector_id, duration, unit)
+        if unit in rules.allowed_units:
+            schedule = station.model.composite(connector_id, duration, unit)
+        else:
+            schedule = sc.unknown_schedule(station.model.now, duration, unit)
         return call_result.GetCompositeSchedule(
             status="Accepted",
             connector_id=connector_id,

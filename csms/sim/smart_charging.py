@@ -22,6 +22,11 @@ Rules (OCPP 1.6 §3.13, §5.16, §7.7/7.8), and the choices made where the spec 
 - The station's rule limits (`ProfileRules`) are enforced: stack level, number of periods, number
   of installed profiles, allowed rate unit, TxProfile support; the first period must start at 0
   and periods must ascend.
+- GetCompositeSchedule asked in a unit the station does not use is answered like the MicroOcpp
+  firmware stack does: Accepted, one period with limit −1 ("no limit known in that unit");
+  without a unit it answers in its own (A when it allows A).
+- A station with `applies_profiles` False accepts valid profiles and keeps none of them ("Accepted"
+  does not prove a limit is applied): its composite schedule shows only its local limits.
 """
 
 from __future__ import annotations
@@ -199,6 +204,12 @@ class ProfileRules:
     max_installed: int = 45
     allowed_units: frozenset[str] = frozenset({"A"})
     tx_profile_supported: bool = True
+    applies_profiles: bool = True
+
+    @property
+    def own_unit(self) -> str:
+        """The unit the station answers a GetCompositeSchedule without one in."""
+        return "A" if "A" in self.allowed_units or not self.allowed_units else "W"
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,6 +312,8 @@ def install(
     )
     if len(kept) >= rules.max_installed:
         return Decision(False, installed, "MaxChargingProfilesInstalled reached")
+    if not rules.applies_profiles:
+        return Decision(True, installed, "accepted, not applied")
     replaced = len(installed) - len(kept)
     return Decision(True, (*kept, profile), "replaced" if replaced else "installed")
 
@@ -527,6 +540,13 @@ def _change_points(profile: ChargingProfile, lo: float, hi: float, anchor: float
         if schedule.duration is not None:
             points.add(s + schedule.duration)
     return points
+
+
+def unknown_schedule(start: float, duration: int, rate_unit: str) -> CompositeSchedule:
+    """The composite answer in a unit the station does not use: limit −1 over the window."""
+    return CompositeSchedule(
+        math.floor(start), duration, rate_unit, (CompositePeriod(0, -1.0, None),)
+    )
 
 
 def composite_schedule(

@@ -218,3 +218,24 @@ class TransactionStore:
                 limit,
             )
         return [MeterValueRecord.from_row(r) for r in rows]
+
+    async def latest_energy_register_wh(self, tx: TransactionRecord) -> float | None:
+        """The running transaction's latest Energy.Active.Import.Register reading (whole
+        outlet) in Wh: a reading with its id, or one of its connector received since it started
+        without a usable id (no transactionId, or Alfen's 2^63-1)."""
+        alfen_no_transaction = 2**63 - 1
+        row = await self.db.fetchrow(
+            "SELECT numeric, unit FROM meter_values WHERE station_id = $1 AND connector_id = $2 "
+            "AND (transaction_id = $3 OR ((transaction_id IS NULL OR transaction_id = $4) "
+            "AND received_at >= $5)) "
+            "AND measurand = 'Energy.Active.Import.Register' AND phase IS NULL "
+            "AND numeric IS NOT NULL ORDER BY id DESC LIMIT 1",
+            tx.station_id,
+            tx.connector_id,
+            tx.id,
+            alfen_no_transaction,
+            tx.created_at,
+        )
+        if row is None:
+            return None
+        return float(row["numeric"]) * (1000.0 if row["unit"] == "kWh" else 1.0)
