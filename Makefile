@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/config_snapshots.py
 	$(BIN)/python benchmarks/sim_stations.py
 	$(BIN)/python benchmarks/storage_bad_writes.py
+	$(BIN)/python benchmarks/fairness.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -140,6 +140,13 @@ class Settings(BaseModel):
     ping_timeout_s: float = Field(default=20, gt=0)
     max_frame_bytes: int = Field(default=65536, ge=1024)
     response_timeout_s: float = Field(default=30, gt=0)
+    # Per station: frames past the burst are read at this rate (the rest wait in TCP); honest
+    # stations (one CALL in flight) never come near it. See docs/connections.md.
+    message_rate_per_s: float = Field(default=20, gt=0)
+    message_burst: int = Field(default=200, ge=1)
+    # A connected station that sends no BootNotification (it only re-opened its websocket) gets
+    # CALLs after its first other message, or after this long in silence.
+    boot_grace_s: float = Field(default=30, ge=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     sites: list[SiteSettings] = Field(default_factory=list)
     charging: ChargingSettings = Field(default_factory=ChargingSettings)

@@ -62,7 +62,11 @@ async def test_watt_only_station_gets_watts_and_its_composite_agrees_in_amps(tmp
 
 async def test_a_station_whose_composite_disagrees_gets_bounded_resends(tmp_path):
     charging = {"verify_max_resends": 2, "offered_grace_s": 600}  # the composite proves it here
-    async with site_rig(tmp_path, [StationSpec(A), StationSpec(B)], charging=charging) as rig:
+    # A grid large enough that the faulty station's 32 A leaves room for a target above the safe
+    # default: a target equal to it sends no TxProfile, and nothing would be verified.
+    site = {"grid_limit_a": 63}
+    stations = [StationSpec(A), StationSpec(B)]
+    async with site_rig(tmp_path, stations, charging=charging, site=site) as rig:
         faulty_station = rig.station(B).model
         faulty_station.applies_profiles = False  # accepts every profile, applies none
         faulty_station.clear_profiles()  # … and lost the safe default it had applied at boot

@@ -91,7 +91,8 @@ async def test_station_max_binds_and_is_named_and_scn_members_keep_their_share(t
         assert seen[A][1] == 10.0
         assert seen[B][1] == seen["ALF-0003"][1] == 6.0  # 12 A over the two sockets in use
         await eventually(lambda: applied(rig, B, "ALF-0003") == [6.0, 6.0])
-        assert 9.0 <= rig.station(A).applied_current(1) <= 10.0  # within the deadband of 10 A
+        # Within the deadband of 10 A (a raise may wait out the minimum rewrite interval).
+        await eventually(lambda: 9.0 <= rig.station(A).applied_current(1) <= 10.0)
         charging = await rig.api("GET", f"/api/v1/stations/{A}/charging")
         assert charging["local_limits"]["station_max_a"] == 10.0
         [connector] = charging["connectors"]

@@ -17,6 +17,7 @@ from csms.meter.config import MeterSettings
 from csms.meter.health import MeterState
 from csms.meter.poller import MeterPoller
 from csms.meter.reading import MeterReading
+from csms.meter.sources import make_source
 
 FAST = {"poll_interval_s": 0.1, "timeout_s": 0.3, "reconnect_min_s": 0.05, "reconnect_max_s": 0.2}
 
@@ -230,3 +231,22 @@ async def test_a_cancel_swallowed_by_a_library_still_stops_the_source(monkeypatc
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, 2)
     assert accepted == []
+
+
+async def test_a_cancel_swallowed_while_connecting_still_stops_the_poller(monkeypatch) -> None:
+    """pymodbus' connect may swallow a cancel (3.11's wait_for) and then report failure; the
+    poller must still stop instead of reconnecting for ever (this hung a suite run)."""
+    from csms.meter import modbus
+
+    async def swallowing_connect(self) -> None:
+        asyncio.current_task().cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(0)
+        raise modbus.MeterUnreachable("cannot connect (test)")
+
+    monkeypatch.setattr(modbus.ModbusMeter, "connect", swallowing_connect)
+    settings = MeterSettings(type="modbus", port=1, **FAST)
+    poller = MeterPoller(settings, lambda _r: None, site_id=site(), meter_timeout_s=0.2)
+    task = asyncio.create_task(poller._connect_loop(make_source(settings)))
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 2)

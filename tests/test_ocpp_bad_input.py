@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 
@@ -202,3 +203,65 @@ async def test_password_check_runs_off_the_event_loop(
     async with library_station(cs.ocpp_url, "LOCKED-2", additional_headers=headers) as cp:
         assert (await cp.call(call.Heartbeat())).current_time
     assert threads and threading.main_thread() not in threads
+
+
+def _deep(levels: int) -> str:
+    """A JSON value nested `levels` deep: [[[…]]]."""
+    return "[" * levels + "]" * levels
+
+
+def _deep_object(levels: int) -> str:
+    return '{"a":' * levels + "1" + "}" * levels
+
+
+# Deep nesting in every position of every message type. 1,000 levels parse (orjson stops at
+# 1,024) but break repr(), logging and orjson.dumps (254); 5,000 do not even parse.
+DEEP_CASES = [
+    pytest.param(f'[{_deep(1000)}, "d1", "Heartbeat", {{}}]', "d1", id="type-id"),
+    pytest.param(f'[{_deep(5000)}, "d1", "Heartbeat", {{}}]', "-1", id="type-id-beyond-parser"),
+    pytest.param(f'[2, {_deep(1000)}, "Heartbeat", {{}}]', "-1", id="unique-id"),
+    pytest.param(f'[2, "d2", {_deep(1000)}, {{}}]', "d2", id="action"),
+    pytest.param(f'[2, "d3", "Heartbeat", {_deep_object(1000)}]', "d3", id="call-payload"),
+    pytest.param(
+        f'[2, "d4", "DataTransfer", {{"vendorId": "x", "data": {_deep(300)}}}]',
+        "d4",
+        id="datatransfer-data",
+    ),
+    pytest.param(f'[3, "d5", {_deep_object(1000)}]', "d5", id="callresult-payload"),
+    pytest.param(f'[4, "d6", {_deep(1000)}, "desc", {{}}]', "d6", id="callerror-code"),
+    pytest.param(f'[4, "d7", "GenericError", {_deep(1000)}, {{}}]', "d7", id="callerror-desc"),
+    pytest.param(f'[4, "d8", "GenericError", "desc", {_deep(1000)}]', "d8", id="callerror-details"),
+    pytest.param(f'[4, "d9", "GenericError", "desc", {_deep(100)}]', "d9", id="details-100"),
+    pytest.param('[4, "d10", 5, "desc", {}]', "d10", id="callerror-code-not-a-string"),
+]
+
+
+@pytest.mark.parametrize(("frame", "unique_id"), DEEP_CASES)
+async def test_deep_nesting_is_a_formation_violation(
+    central_system: CentralSystem, frame: str, unique_id: str
+) -> None:
+    """It used to raise RecursionError and close the session with 1011."""
+    cs = central_system
+    async with websockets.connect(f"{cs.ocpp_url}/DEEP-1", subprotocols=["ocpp1.6"]) as ws:
+        await ws.send(frame)
+        reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert reply[:3] == [4, unique_id, "FormationViolation"]
+        ok = await _exchange(ws, json.dumps([2, "after", "Heartbeat", {}]))
+        assert ok[:2] == [3, "after"]
+
+
+async def test_deep_answer_fails_the_pending_call(central_system: CentralSystem) -> None:
+    """A CALLRESULT too deep to store is not handed to the caller; it fails at once instead of
+    waiting for the response timeout, and the session goes on."""
+    from csms.ocpp.errors import CallFailed
+
+    cs = central_system
+    async with websockets.connect(f"{cs.ocpp_url}/DEEP-2", subprotocols=["ocpp1.6"]) as ws:
+        assert (await _exchange(ws, json.dumps([2, "hi", "Heartbeat", {}])))[0] == 3
+        pending = asyncio.create_task(cs.registry.call("DEEP-2", "GetConfiguration", {}))
+        request = json.loads(await ws.recv())
+        reply = await _exchange(ws, f'[3, "{request[1]}", {{"configurationKey": {_deep(500)}}}]')
+        assert reply[:3] == [4, request[1], "FormationViolation"]
+        with pytest.raises(CallFailed, match="nested"):
+            await asyncio.wait_for(pending, 5)
+        assert (await _exchange(ws, json.dumps([2, "after", "Heartbeat", {}])))[:2] == [3, "after"]

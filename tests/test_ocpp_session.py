@@ -14,7 +14,12 @@ from tests.conftest import make_settings
 
 
 async def _connect(url: str, station_id: str) -> websockets.ClientConnection:
-    return await websockets.connect(f"{url}/{station_id}", subprotocols=["ocpp1.6"])
+    """A station that re-opened its websocket: its first message (no BootNotification) makes it
+    ready for CALLs."""
+    ws = await websockets.connect(f"{url}/{station_id}", subprotocols=["ocpp1.6"])
+    await ws.send(json.dumps([2, "hello", "Heartbeat", {}]))
+    assert json.loads(await ws.recv())[:2] == [3, "hello"]
+    return ws
 
 
 async def test_one_call_in_flight_and_late_answer_dropped(tmp_path) -> None:

@@ -103,6 +103,11 @@ class MeterPoller:
                 self._reject(str(exc))
             except OSError as exc:  # a network error a source did not translate
                 self._reject(f"{source.description}: {exc}")
+            # A cancel that a library's wait_for swallowed (Python 3.11) while the connection
+            # failed would otherwise be lost here, and the cancelled poller retry for ever.
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError
             await asyncio.sleep(self.backoff.next_delay())
 
     async def run(self) -> None:

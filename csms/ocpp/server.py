@@ -33,7 +33,7 @@ from csms.ocpp.admission import (
 )
 from csms.ocpp.handlers import Handlers
 from csms.ocpp.registry import StationRegistry
-from csms.ocpp.session import StationSession
+from csms.ocpp.session import StationSession, session_policy
 from csms.settings import Settings
 from csms.storage import Store
 from csms.storage.records import StationRecord
@@ -121,10 +121,10 @@ class OcppServer:
             s.ocpp_port,
             subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
             process_request=self._check_handshake,
-            ping_interval=s.ping_interval_s,
-            ping_timeout=s.ping_timeout_s,
-            # A dead link must not wait the default 10 s for a closing handshake that never comes.
-            close_timeout=s.ping_timeout_s,
+            # Each session pings itself and aborts a dead link after ping_interval_s +
+            # ping_timeout_s (websockets' keepalive would then wait close_timeout more).
+            ping_interval=None,
+            close_timeout=session_policy(s).close_timeout_s,
             max_size=s.max_frame_bytes,
             ssl=self._ssl_context(),
             server_header="csms",
@@ -253,7 +253,12 @@ class OcppServer:
         """
         station_id: str = ws.station_id  # type: ignore[attr-defined]
         session = StationSession(
-            station_id, ws, self.handlers, self.settings.response_timeout_s, self.clock
+            station_id,
+            ws,
+            self.handlers,
+            self.settings.response_timeout_s,
+            self.clock,
+            session_policy(self.settings),
         )
         lock = self._presence.setdefault(station_id, asyncio.Lock())
         announced = False
