@@ -26,7 +26,7 @@ demo: $(STAMP)
 test: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy balancing
+	$(BIN)/mypy csms balancing
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(TEST_STAMP)
@@ -38,7 +38,7 @@ format: $(TEST_STAMP)
 	$(BIN)/ruff check --fix .
 
 typecheck: $(TEST_STAMP)
-	$(BIN)/mypy balancing
+	$(BIN)/mypy csms balancing
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/balancing.py

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypeAlias
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,9 @@ class MeterSampled:
     values: dict[tuple[str, str | None], float] = field(default_factory=dict)
 
 
-Event = (
+# Everything the bus carries: `publish` takes only these, and a subscriber's queue yields them, so
+# mypy checks that a consumer narrows (isinstance / match) before it reads an event's fields.
+Event: TypeAlias = (
     StationConnected
     | StationDisconnected
     | StationBooted
@@ -119,16 +121,16 @@ class EventBus:
     """
 
     def __init__(self, maxsize: int = 10000) -> None:
-        self._queues: list[asyncio.Queue[Any]] = []
+        self._queues: list[asyncio.Queue[Event]] = []
         self._maxsize = maxsize
 
-    def subscribe(self) -> asyncio.Queue[Any]:
+    def subscribe(self) -> asyncio.Queue[Event]:
         """A new queue that receives every event published from now on."""
-        queue: asyncio.Queue[Any] = asyncio.Queue(self._maxsize)
+        queue: asyncio.Queue[Event] = asyncio.Queue(self._maxsize)
         self._queues.append(queue)
         return queue
 
-    def unsubscribe(self, queue: asyncio.Queue[Any]) -> None:
+    def unsubscribe(self, queue: asyncio.Queue[Event]) -> None:
         if queue in self._queues:
             self._queues.remove(queue)
 

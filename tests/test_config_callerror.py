@@ -21,8 +21,8 @@ async def test_get_configuration_callerror_is_recorded_without_traceback(
     failures: list[dict[str, object]] = []
 
     async def recorded() -> bool:
-        rows = await cs.store.events.list("CFG-ERR", kind="ConfigurationWorkFailed")
-        failures[:] = [json.loads(r["payload"]) for r in rows]
+        rows = await cs.store.events.for_station("CFG-ERR", kind="ConfigurationWorkFailed")
+        failures[:] = [json.loads(r.payload) for r in rows]
         return bool(failures)
 
     # The library's ChargePoint has no GetConfiguration handler: it answers NotImplemented.

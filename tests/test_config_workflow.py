@@ -17,6 +17,7 @@ from csms.config import changes as ch
 from csms.config import workflow as wf
 from csms.config.desired import drift
 from csms.config.records import ChangeRecord
+from tests.support.records import connector_record, transaction_record
 
 BOOT = wf.TakeSnapshot("boot", judge_boot=True, judge_from=5.0)
 CONNECT = wf.TakeSnapshot("connect")
@@ -122,7 +123,7 @@ def apply(record: ChangeRecord, mark: wf.Mark, now: float) -> ChangeRecord:
     return dataclasses.replace(record, **fields, updated_at=now)
 
 
-TX = {"id": 7, "connector_id": 1, "created_at": 5.0}
+TX = transaction_record(id=7, connector_id=1, created_at=5.0)
 
 
 def play_change(record: ChangeRecord, steps: list[tuple[Any, ...]]) -> list[str]:
@@ -146,7 +147,7 @@ def play_change(record: ChangeRecord, steps: list[tuple[Any, ...]]) -> list[str]
             case ("transaction", running):
                 transactions = [TX] if running else []
             case ("connector available",):
-                connectors = [{"connector_id": 1, "status": "Available", "updated_at": now}]
+                connectors = [connector_record(connector_id=1, status="Available", updated_at=now)]
             case ("consider reset",):
                 pending = [record] if record.state == ch.REBOOT_PENDING else []
                 plan = wf.reset_plan(pending, transactions, connectors)
@@ -287,17 +288,17 @@ def test_a_waiting_reboot_is_explained_once() -> None:
 
 def test_when_idle_ignores_a_transaction_whose_connector_is_available_again() -> None:
     transactions = [
-        {"id": 1, "connector_id": 1, "created_at": 100.0},  # its stop never arrived
-        {"id": 2, "connector_id": 2, "created_at": 100.0},
+        transaction_record(id=1, connector_id=1, created_at=100.0),  # its stop never arrived
+        transaction_record(id=2, connector_id=2, created_at=100.0),
     ]
     connectors = [
-        {"connector_id": 1, "status": "Available", "updated_at": 200.0},
-        {"connector_id": 2, "status": "Charging", "updated_at": 200.0},
+        connector_record(connector_id=1, status="Available", updated_at=200.0),
+        connector_record(connector_id=2, status="Charging", updated_at=200.0),
     ]
-    assert [t["id"] for t in wf.still_running(transactions, connectors)] == [2]
+    assert [t.id for t in wf.still_running(transactions, connectors)] == [2]
     # Available reported before the transaction began says nothing about it.
-    early = [{"connector_id": 1, "status": "Available", "updated_at": 50.0}]
-    assert [t["id"] for t in wf.still_running(transactions[:1], early)] == [1]
+    early = [connector_record(connector_id=1, status="Available", updated_at=50.0)]
+    assert [t.id for t in wf.still_running(transactions[:1], early)] == [1]
 
 
 def test_the_workflow_does_no_io() -> None:

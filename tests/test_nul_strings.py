@@ -138,7 +138,7 @@ async def test_a_nul_start_is_refused_while_another_station_stores_its_meter_val
         started = await _call(bad, "s2", "StartTransaction", START)
         assert started[0] == 3 and started[2]["idTagInfo"]["status"] == "Accepted"
     assert len(await cs.store.transactions.meter_values("GOOD-1")) == 5
-    assert [t["id_tag"] for t in await cs.store.transactions.list("NUL-1")] == ["TAG"]
+    assert [t.id_tag for t in await cs.store.transactions.latest("NUL-1")] == ["TAG"]
 
 
 async def test_api_put_configuration_with_nul_is_a_422(

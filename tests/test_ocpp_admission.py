@@ -392,16 +392,16 @@ async def test_pending_station_gets_no_service_and_bounded_storage(
 
             rows = await cs.store.transactions.meter_values("PEND-1", tx)
             assert len(rows) == limit
-            kept = await cs.store.events.list("PEND-1")
+            kept = await cs.store.events.for_station("PEND-1")
             assert len(kept) == limit
-            payload = json.loads(kept[0]["payload"])
+            payload = json.loads(kept[0].payload)
             assert len(payload["data"]) == 1000 and payload["dataLength"] == 60_000
             assert len(await cs.store.stations.connectors("PEND-1")) == limit
             assert len(await cs.store.stations.status_history("PEND-1", limit=1000)) == limit
-            assert len(await cs.store.transactions.list("PEND-1", limit=1000)) == limit
+            assert len(await cs.store.transactions.latest("PEND-1", limit=1000)) == limit
             assert len(await cs.store.transactions.unmatched_stops("PEND-1")) == limit
             row = await cs.store.transactions.get(tx)
-            assert row is not None and row["meter_stop"] == 700
+            assert row is not None and row.meter_stop == 700
             # Each bound is reported once, not once per message of the flood.
             bounds = [r.getMessage() for r in caplog.records if "bound of" in r.getMessage()]
             assert sorted(m.split("bound of 5 ")[1].split(" is")[0] for m in bounds) == [

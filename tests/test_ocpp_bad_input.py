@@ -177,7 +177,7 @@ async def test_sampled_value_format_is_accepted_and_stored(central_system: Centr
         reply = await _exchange(ws, json.dumps(bad))
         assert reply[:3] == [4, "f2", "PropertyConstraintViolation"]
     rows = await cs.store.transactions.meter_values("FMT-1")
-    assert [(r["format"], r["numeric"]) for r in rows] == [("Raw", 12.5), ("SignedData", None)]
+    assert [(r.format, r.numeric) for r in rows] == [("Raw", 12.5), ("SignedData", None)]
 
 
 async def test_password_check_runs_off_the_event_loop(

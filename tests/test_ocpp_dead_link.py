@@ -48,13 +48,13 @@ async def test_silent_station_goes_offline_within_interval_plus_timeout(tmp_path
         # Marked offline in the database (written just after the session ends).
         for _ in range(3000):  # 60 s at most
             row = await cs.store.stations.get("GHOST-1")
-            if row is not None and not row["online"]:
+            if row is not None and not row.online:
                 break
             await asyncio.sleep(0.02)
         elapsed = loop.time() - died_at
         # At least the pong timeout (a lower bound cannot flake); at most interval + timeout.
         assert TIMEOUT_S <= elapsed <= INTERVAL_S + TIMEOUT_S + SLACK_S, elapsed
-        assert row is not None and not row["online"] and row["last_seen"] is not None
+        assert row is not None and not row.online and row.last_seen is not None
         assert not cs.registry.is_online("GHOST-1")
         writer.close()
 

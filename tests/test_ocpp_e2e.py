@@ -72,30 +72,30 @@ async def test_station_session_is_stored(central_system_any_db: CentralSystem) -
 
     station = await cs.store.stations.get("ALF-E2E")
     assert station is not None
-    assert (station["vendor"], station["model"], station["firmware_version"]) == (
+    assert (station.vendor, station.model, station.firmware_version) == (
         "Alfen BV",
         "NG920",
         "6.5",
     )
     connectors = await cs.store.stations.connectors("ALF-E2E")
-    assert [(c["connector_id"], c["status"]) for c in connectors] == [(1, "Preparing")]
+    assert [(c.connector_id, c.status) for c in connectors] == [(1, "Preparing")]
     row = await cs.store.transactions.get(tx)
     assert row is not None
-    assert (row["meter_start"], row["meter_stop"], row["energy_wh"]) == (1000, 8500, 7500)
-    assert row["stop_reason"] == "Local"
+    assert (row.meter_start, row.meter_stop, row.energy_wh) == (1000, 8500, 7500)
+    assert row.stop_reason == "Local"
     values = await cs.store.transactions.meter_values("ALF-E2E", tx)
-    current = next(v for v in values if v["measurand"] == "Current.Import")
-    assert (current["value"], current["phase"], current["unit"]) == ("15.9", "L1", "A")
-    assert (current["context"], current["location"], current["numeric"]) == (
+    current = next(v for v in values if v.measurand == "Current.Import")
+    assert (current.value, current.phase, current.unit) == ("15.9", "L1", "A")
+    assert (current.context, current.location, current.numeric) == (
         "Sample.Periodic",
         "Outlet",
         15.9,
     )
-    default = next(v for v in values if v["unit"] == "Wh")
-    assert default["measurand"] == "Energy.Active.Import.Register"
-    kinds = sorted(e["kind"] for e in await cs.store.events.list("ALF-E2E"))
+    default = next(v for v in values if v.unit == "Wh")
+    assert default.measurand == "Energy.Active.Import.Register"
+    kinds = sorted(e.kind for e in await cs.store.events.for_station("ALF-E2E"))
     assert kinds == ["DataTransfer", "DiagnosticsStatusNotification", "FirmwareStatusNotification"]
-    assert station["last_heartbeat"] is not None
+    assert station.last_heartbeat is not None
 
     # The registry says offline at once; the disconnect is published after the offline row is
     # stored, so wait for the event itself.
@@ -156,11 +156,11 @@ async def test_transactions_idempotent_and_lenient(central_system: CentralSystem
         )
         await cp.call(call.Heartbeat())  # the session survived all of it
     row = await cs.store.transactions.get(first.transaction_id)
-    assert row is not None and row["meter_stop"] == 50 and row["energy_wh"] == 45
+    assert row is not None and row.meter_stop == 50 and row.energy_wh == 45
     unmatched = await cs.store.transactions.unmatched_stops("ALF-TX")
-    assert sorted(u["transaction_id"] for u in unmatched) == [-1, 424242]
+    assert sorted(u.transaction_id for u in unmatched) == [-1, 424242]
     alfen = await cs.store.transactions.meter_values("ALF-TX", 9223372036854775807)
-    assert alfen[0]["context"] == "CurrentMax"
+    assert alfen[0].context == "CurrentMax"
 
 
 async def test_repeated_stop_does_not_store_its_transaction_data_twice(
@@ -179,4 +179,4 @@ async def test_repeated_stop_does_not_store_its_transaction_data_twice(
         for _ in range(2):
             await cp.call(stop)
     rows = await cs.store.transactions.meter_values("ALF-RESTOP", start.transaction_id)
-    assert [r["value"] for r in rows] == ["42"]
+    assert [r.value for r in rows] == ["42"]

@@ -48,14 +48,14 @@ async def test_failed_online_write_still_detaches(
         await eventually(lambda: not cs.registry.online_ids(), 30)
 
         async def still_online() -> list[str]:
-            return [r["id"] for r in await cs.store.stations.list() if r["online"]]
+            return [r.id for r in await cs.store.stations.all() if r.online]
 
         for _ in range(500):
             if not await still_online():
                 break
             await asyncio.sleep(0.02)
         assert await still_online() == []
-        assert len(await cs.store.stations.list()) == 30
+        assert len(await cs.store.stations.all()) == 30
 
 
 async def test_failed_online_write_closes_with_1011_and_reconnect_works(
@@ -84,7 +84,7 @@ async def test_failed_online_write_closes_with_1011_and_reconnect_works(
             await cp.call(call.Heartbeat())
             assert cs.registry.is_online("LIFE-X")
             row = await cs.store.stations.get("LIFE-X")
-            assert row is not None and row["online"] == 1
+            assert row is not None and row.online
 
 
 async def _stalled_link(
@@ -142,9 +142,9 @@ async def test_reconnect_over_a_stalled_link_then_leave(tmp_path: Path) -> None:
         await eventually(lambda: not cs.registry.is_online("STALL-2"), 30)
         for _ in range(500):
             row = await cs.store.stations.get("STALL-2")
-            if row is not None and row["online"] == 0:
+            if row is not None and not row.online:
                 break
             await asyncio.sleep(0.02)
-        assert row is not None and row["online"] == 0
+        assert row is not None and not row.online
         assert old is not None and not old.closed.is_set()  # still closing the stalled one
         writer.close()

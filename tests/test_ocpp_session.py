@@ -81,14 +81,14 @@ async def test_reconnect_replaces_session(central_system) -> None:
     await new.send(json.dumps([3, frame[1], {"status": "Accepted"}]))
     assert await call == {"status": "Accepted"}
     row = await cs.store.stations.get("ST-2")
-    assert row is not None and row["online"] == 1
+    assert row is not None and row.online
     await new.close()
     for _ in range(200):
         row = await cs.store.stations.get("ST-2")
-        if row is not None and row["online"] == 0:
+        if row is not None and not row.online:
             break
         await asyncio.sleep(0.01)
-    assert row is not None and row["online"] == 0 and row["last_seen"] is not None
+    assert row is not None and not row.online and row.last_seen is not None
 
 
 async def test_reconnect_is_served_while_the_old_link_is_dead(tmp_path) -> None:

@@ -35,7 +35,7 @@ async def test_double_station_two_evs_meter_values_follow_phase_rotation(
         config={"MeterValueSampleInterval": "1"},
     )
     row = await cs.store.stations.get(station.station_id)
-    assert row is not None and row["vendor"] == "Alfen BV" and row["model"] == "NG920-61023"
+    assert row is not None and row.vendor == "Alfen BV" and row.model == "NG920-61023"
 
     station.plug_in(1, SimEv(max_current_a=16, phases=1, id_tag="CARD-A"))
     station.plug_in(2, SimEv(max_current_a=13, phases=1, id_tag="CARD-B"))
@@ -69,7 +69,7 @@ async def test_double_station_two_evs_meter_values_follow_phase_rotation(
 
     # What the server stored follows the same rotation.
     stored = await cs.store.transactions.meter_values(station.station_id, tx1)
-    phases = {r["phase"] for r in stored if r["measurand"] == "Current.Import" and r["numeric"]}
+    phases = {r.phase for r in stored if r.measurand == "Current.Import" and r.numeric}
     assert phases == {"L1"}
 
     station.unplug(1)
@@ -79,7 +79,7 @@ async def test_double_station_two_evs_meter_values_follow_phase_rotation(
         for _ in range(2)
     }
     assert stopped == {tx1, tx2}
-    rows = {r["id"]: r for r in await cs.store.transactions.list(station.station_id)}
-    assert rows[tx1]["energy_wh"] > 0 and rows[tx2]["energy_wh"] > 0
-    assert rows[tx1]["stop_reason"] == "EVDisconnected"
+    rows = {r.id: r for r in await cs.store.transactions.latest(station.station_id)}
+    assert rows[tx1].energy_wh > 0 and rows[tx2].energy_wh > 0
+    assert rows[tx1].stop_reason == "EVDisconnected"
     await eventually(lambda: station.status(1) == station.status(2) == "Available")

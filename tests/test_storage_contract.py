@@ -119,8 +119,8 @@ async def test_write_after_close_is_refused(database_url: str) -> None:
 
 async def test_stations_and_status(store: Store) -> None:
     row = await store.stations.create("S1", "pending", 10.0)
-    assert row["status"] == "pending" and row["online"] == 0
-    assert (await store.stations.create("S1", "accepted", 11.0))["status"] == "pending"
+    assert row.status == "pending" and not row.online
+    assert (await store.stations.create("S1", "accepted", 11.0)).status == "pending"
     await store.stations.record_boot("S1", BootInfo("Alfen BV", "NG920", firmware_version="7"), 12)
     assert await store.stations.set_status("S1", "accepted")
     assert not await store.stations.set_status("NOPE", "accepted")
@@ -129,13 +129,13 @@ async def test_stations_and_status(store: Store) -> None:
             "S1", StatusRecord(1, status, "NoError", None, None, None, None), 13
         )
     connectors = await store.stations.connectors("S1")
-    assert [(c["connector_id"], c["status"]) for c in connectors] == [(1, "Charging")]
+    assert [(c.connector_id, c.status) for c in connectors] == [(1, "Charging")]
     assert len(await store.stations.status_history("S1")) == 2
     await store.stations.set_online("S1", True, 14)
     await store.stations.mark_all_offline()
     station = await store.stations.get("S1")
     assert station is not None
-    assert (station["status"], station["model"], station["online"]) == ("accepted", "NG920", 0)
+    assert (station.status, station.model, station.online) == ("accepted", "NG920", False)
 
 
 async def test_transaction_ids_unique_idempotent_and_energy(store: Store) -> None:
@@ -148,12 +148,12 @@ async def test_transaction_ids_unique_idempotent_and_energy(store: Store) -> Non
     assert (a, created_a, created_b) == (b, True, False) and c != a
     stop = StopRequest("S1", a, 600, "2026-01-01T01:00:00Z", 2.0, "Local", None)
     done = await store.transactions.stop(stop, 4)
-    assert done is not None and done["energy_wh"] == 500
+    assert done is not None and done.energy_wh == 500
     again = await store.transactions.stop(StopRequest("S1", a, 999, "x", 3.0, None, None), 5)
-    assert again is not None and again["meter_stop"] == 600
+    assert again is not None and again.meter_stop == 600
     assert await store.transactions.stop(StopRequest("S1", -1, 5, "x", 3.0, None, None), 6) is None
-    assert [u["transaction_id"] for u in await store.transactions.unmatched_stops("S1")] == [-1]
-    assert [r["id"] for r in await store.transactions.running()] == [c]
+    assert [u.transaction_id for u in await store.transactions.unmatched_stops("S1")] == [-1]
+    assert [r.id for r in await store.transactions.running()] == [c]
     await store.transactions.add_meter_values(
         [
             SampledValueRow(
@@ -164,7 +164,7 @@ async def test_transaction_ids_unique_idempotent_and_energy(store: Store) -> Non
             ),
         ]
     )
-    assert [r["numeric"] for r in await store.transactions.meter_values("S1", a)] == [1.5]
+    assert [r.numeric for r in await store.transactions.meter_values("S1", a)] == [1.5]
     assert len(await store.transactions.meter_values("S1")) == 2
 
 
@@ -173,8 +173,8 @@ async def test_id_tags_and_events(store: Store) -> None:
     assert await store.id_tags.is_allowed("T1") and not await store.id_tags.is_allowed("T2")
     assert await store.id_tags.remove("T1") and not await store.id_tags.remove("T1")
     await store.events.record("S1", "DataTransfer", {"vendorId": "Alfen BV"}, 1)
-    events = await store.events.list("S1", "DataTransfer")
-    assert events[0]["payload"] == '{"vendorId": "Alfen BV"}'
+    events = await store.events.for_station("S1", "DataTransfer")
+    assert events[0].payload == '{"vendorId": "Alfen BV"}'
 
 
 async def test_postgres_writer_reconnects_after_the_server_drops_it(postgres_url: str) -> None:

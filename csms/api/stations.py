@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field, field_validator
@@ -20,6 +19,7 @@ from csms.ocpp.admission import (
     station_id_problem,
 )
 from csms.ocpp.errors import CallFailed
+from csms.storage.records import ConnectorRecord, StationRecord
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/stations", tags=["stations"])
@@ -69,31 +69,44 @@ class Password(BaseModel):
     password: str | None = Field(min_length=8, max_length=40)
 
 
-def _station(cs: CentralSystem, row: dict[str, Any], connectors: list[dict[str, Any]]) -> Station:
-    session = cs.registry.get(row["id"])
-    last_seen = row["last_seen"]
+def _connector(record: ConnectorRecord) -> Connector:
+    return Connector(
+        connector_id=record.connector_id,
+        status=record.status,
+        error_code=record.error_code,
+        info=record.info,
+        vendor_error_code=record.vendor_error_code,
+        updated_at=record.updated_at,
+    )
+
+
+def _station(
+    cs: CentralSystem, record: StationRecord, connectors: list[ConnectorRecord]
+) -> Station:
+    session = cs.registry.get(record.id)
+    last_seen = record.last_seen
     if session is not None:
         last_seen = max(last_seen or 0, session.last_seen)
     return Station(
-        id=row["id"],
-        status=row["status"],
-        online=cs.registry.is_online(row["id"]),
+        id=record.id,
+        status=record.status,
+        online=cs.registry.is_online(record.id),
         last_seen=last_seen,
-        vendor=row["vendor"],
-        model=row["model"],
-        serial_number=row["serial_number"],
-        firmware_version=row["firmware_version"],
-        boot_at=row["boot_at"],
-        has_password=bool(row["password_hash"]),
-        connectors=[Connector(**{k: c[k] for k in Connector.model_fields}) for c in connectors],
+        vendor=record.vendor,
+        model=record.model,
+        serial_number=record.serial_number,
+        firmware_version=record.firmware_version,
+        boot_at=record.boot_at,
+        has_password=bool(record.password_hash),
+        connectors=[_connector(c) for c in connectors],
     )
 
 
 @router.get("", response_model=list[Station])
 async def list_stations(cs: CS) -> list[Station]:
-    rows = await cs.store.stations.list()
-    similar = look_alike_groups(row["id"] for row in rows)
-    stations = [_station(cs, row, []) for row in rows]
+    records = await cs.store.stations.all()
+    similar = look_alike_groups(record.id for record in records)
+    stations = [_station(cs, record, []) for record in records]
     for station in stations:
         station.look_alike = similar.get(station.id, [])
     return stations

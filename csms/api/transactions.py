@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from csms.api.deps import CS, RowId, not_found
 from csms.app import CentralSystem
+from csms.storage.records import MeterValueRecord, TransactionRecord
 
 router = APIRouter(prefix="/api/v1", tags=["transactions"])
 
@@ -41,20 +40,45 @@ class SampledValue(BaseModel):
     location: str | None
 
 
-async def _tx(cs: CentralSystem, row: dict[str, Any]) -> Transaction:
+async def _tx(cs: CentralSystem, record: TransactionRecord) -> Transaction:
     """The transaction, with the energy so far when it is still running."""
-    tx = Transaction.model_validate({k: row[k] for k in Transaction.model_fields})
+    tx = Transaction(
+        id=record.id,
+        station_id=record.station_id,
+        connector_id=record.connector_id,
+        id_tag=record.id_tag,
+        meter_start=record.meter_start,
+        start_time=record.start_time,
+        meter_stop=record.meter_stop,
+        stop_time=record.stop_time,
+        stop_reason=record.stop_reason,
+        energy_wh=record.energy_wh,
+    )
     if tx.meter_stop is None:
-        latest = await cs.store.transactions.latest_energy_register_wh(row)
+        latest = await cs.store.transactions.latest_energy_register_wh(record)
         # A register below meterStart (a meter reset, another register) is no usable energy.
         if latest is not None and latest >= tx.meter_start:
             tx.energy_wh = round(latest) - tx.meter_start
     return tx
 
 
+def _sampled_value(record: MeterValueRecord) -> SampledValue:
+    return SampledValue(
+        connector_id=record.connector_id,
+        transaction_id=record.transaction_id,
+        sampled_at=record.sampled_at,
+        value=record.value,
+        measurand=record.measurand,
+        phase=record.phase,
+        unit=record.unit,
+        context=record.context,
+        location=record.location,
+    )
+
+
 @router.get("/transactions", response_model=list[Transaction])
 async def list_transactions(cs: CS, limit: int = Query(100, ge=1, le=10000)) -> list[Transaction]:
-    return [await _tx(cs, r) for r in await cs.store.transactions.list(limit=limit)]
+    return [await _tx(cs, r) for r in await cs.store.transactions.latest(limit=limit)]
 
 
 @router.get("/transactions/{transaction_id}", response_model=Transaction)
@@ -74,8 +98,8 @@ async def transaction_meter_values(
     row = await cs.store.transactions.get(transaction_id)
     if row is None:
         raise not_found(f"transaction {transaction_id}")
-    rows = await cs.store.transactions.meter_values(row["station_id"], transaction_id, limit)
-    return [SampledValue.model_validate(r) for r in rows]
+    records = await cs.store.transactions.meter_values(row.station_id, transaction_id, limit)
+    return [_sampled_value(r) for r in records]
 
 
 @router.get("/stations/{station_id}/transactions", response_model=list[Transaction])
@@ -86,4 +110,4 @@ async def station_transactions(
 ) -> list[Transaction]:
     if await cs.store.stations.get(station_id) is None:
         raise not_found(f"station {station_id}")
-    return [await _tx(cs, r) for r in await cs.store.transactions.list(station_id, limit)]
+    return [await _tx(cs, r) for r in await cs.store.transactions.latest(station_id, limit)]

@@ -19,9 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 from balancing import Allocation, BalancerState, GridReading
 from csms import events
@@ -36,6 +35,7 @@ from csms.meter import metrics
 from csms.meter.poller import MeterPoller
 from csms.meter.reading import MeterReading
 from csms.settings import SiteSettings
+from csms.storage.records import ConnectorRecord, TransactionRecord
 
 log = logging.getLogger(__name__)
 
@@ -197,22 +197,18 @@ class SiteLoop:
                 self.book.configure_station(station_id, method=methods[station_id])
                 self._methods[station_id] = methods[station_id]
 
-    def load_running(self, running: list[dict[str, Any]], connectors: list[dict[str, Any]]) -> None:
+    def load_running(
+        self, running: Sequence[TransactionRecord], connectors: Sequence[ConnectorRecord]
+    ) -> None:
         """Transactions and connector states stored before this loop started."""
-        for row in connectors:
-            if row["station_id"] in self.model.station_ids:
+        for c in connectors:
+            if c.station_id in self.model.station_ids:
                 self.model.status(
-                    row["station_id"],
-                    int(row["connector_id"]),
-                    row["status"],
-                    row.get("vendor_error_code"),
-                    row.get("info"),
+                    c.station_id, c.connector_id, c.status, c.vendor_error_code, c.info
                 )
-        for row in running:
-            if row["station_id"] in self.model.station_ids:
-                self.model.started(
-                    row["station_id"], int(row["connector_id"]), int(row["id"]), row["started_at"]
-                )
+        for t in running:
+            if t.station_id in self.model.station_ids:
+                self.model.started(t.station_id, t.connector_id, t.id, t.started_at)
 
     # -- the loop --------------------------------------------------------------------------
     async def run(self) -> None:

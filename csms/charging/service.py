@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from balancing import allocate
 from csms import events
@@ -19,6 +19,7 @@ from csms.charging.book import Command
 from csms.charging.loop import SiteLoop
 from csms.charging.store import SCOPES, ChargingStore, caps_for_site
 from csms.config.store import ConfigStore
+from csms.storage.records import ConnectorRecord
 
 if TYPE_CHECKING:
     from csms.app import CentralSystem
@@ -94,7 +95,7 @@ class ChargingService:
             stations = set(loop.model.station_ids)
             loop.set_caps(caps_for_site(caps, site_id, stations))
             loop.set_methods(methods)
-            connectors: list[dict[str, Any]] = []
+            connectors: list[ConnectorRecord] = []
             for station_id in stations:
                 connectors.extend(await self.cs.store.stations.connectors(station_id))
             loop.load_running(running, connectors)

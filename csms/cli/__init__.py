@@ -37,7 +37,7 @@ class CliError(Exception):
         self.code = code
 
 
-def command_group(subparsers: Any, name: str, help: str) -> Any:
+def command_group(subparsers: Any, name: str, summary: str) -> Any:
     """The subparsers of a command group such as `csms sim …`, created by its first user.
 
     Several modules add commands to one group (the meter and the station simulators both live
@@ -46,7 +46,7 @@ def command_group(subparsers: Any, name: str, help: str) -> Any:
     # Kept on the subparsers object itself: keyed by id() a freed parser's group was reused.
     groups: dict[str, Any] = vars(subparsers).setdefault("_csms_groups", {})
     if name not in groups:
-        group = subparsers.add_parser(name, help=help)
+        group = subparsers.add_parser(name, help=summary)
         group.set_defaults(func=lambda _args: _usage(group))
         groups[name] = group.add_subparsers(dest=f"{name}_command", metavar="COMMAND")
     return groups[name]

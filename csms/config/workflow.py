@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from csms.config import changes as ch
 from csms.config.catalog import lookup, spellings
@@ -236,6 +237,28 @@ def boot_marks(
     ]
 
 
+class OpenTransaction(Protocol):
+    """What `still_running` reads of a stored open transaction (a `TransactionRecord`)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def connector_id(self) -> int: ...
+    @property
+    def created_at(self) -> float: ...
+
+
+class ConnectorState(Protocol):
+    """What `still_running` reads of a connector's last status (a `ConnectorRecord`)."""
+
+    @property
+    def connector_id(self) -> int: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def updated_at(self) -> float: ...
+
+
 @dataclass(frozen=True, slots=True)
 class ResetPlan:
     """Send a Reset now (`reset`), or the marks that say why the reboot waits."""
@@ -246,8 +269,8 @@ class ResetPlan:
 
 def reset_plan(
     pending: Sequence[ChangeRecord],
-    transactions: Sequence[Mapping[str, object]],
-    connectors: Sequence[Mapping[str, object]],
+    transactions: Sequence[OpenTransaction],
+    connectors: Sequence[ConnectorState],
 ) -> ResetPlan:
     """Whether changes in `reboot-pending` get their Reset now.
 
@@ -259,7 +282,7 @@ def reset_plan(
     running = still_running(transactions, connectors)
     if ch.reset_due((c.reboot_policy for c in pending), len(running)):
         return ResetPlan(True)
-    ids = ", ".join(str(t["id"]) for t in running)
+    ids = ", ".join(str(t.id) for t in running)
     detail = f"reboot waits until transaction {ids} ends (when-idle)"
     return ResetPlan(False, tuple(Mark(c.id, None, detail) for c in pending if c.detail != detail))
 
@@ -274,21 +297,17 @@ def reset_answer_marks(status: str, kind: str, waiting: Iterable[ChangeRecord]) 
 
 
 def still_running(
-    transactions: Sequence[Mapping[str, object]], connectors: Sequence[Mapping[str, object]]
-) -> list[Mapping[str, object]]:
+    transactions: Sequence[OpenTransaction], connectors: Sequence[ConnectorState]
+) -> list[OpenTransaction]:
     """Open transactions that may really be charging.
 
     A StopTransaction can be lost for good (a station replaced, its queue wiped); such a
     transaction would block a `when-idle` reboot forever. One whose connector has reported
     Available since it started is over, whatever the table says.
     """
-    available_since = {
-        c["connector_id"]: float(c["updated_at"])  # type: ignore[arg-type]
-        for c in connectors
-        if c["status"] == "Available"
-    }
+    available_since = {c.connector_id: c.updated_at for c in connectors if c.status == "Available"}
     return [
         t
         for t in transactions
-        if available_since.get(t["connector_id"], float("-inf")) <= float(t["created_at"])  # type: ignore[arg-type]
+        if available_since.get(t.connector_id, float("-inf")) <= t.created_at
     ]

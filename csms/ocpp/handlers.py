@@ -136,7 +136,7 @@ class Handlers:
         if station_id in self._accepted:
             return True
         row = await self.store.stations.get(station_id)
-        if row is None or row["status"] != "accepted":
+        if row is None or row.status != "accepted":
             return False
         self._accepted.add(station_id)
         return True
@@ -189,7 +189,7 @@ class Handlers:
         )
         await self.store.stations.record_boot(station_id, boot, now)
         row = await self.store.stations.get(station_id)
-        registered = row is not None and row["status"] == "accepted"
+        registered = row is not None and row.status == "accepted"
         status = "Accepted" if registered else "Pending"
         self.bus.publish(
             events.StationBooted(
@@ -240,7 +240,7 @@ class Handlers:
     ) -> None:
         limit = self.settings.pending_row_limit
         connectors = await self.store.stations.connectors(station_id)
-        known = any(c["connector_id"] == record.connector_id for c in connectors)
+        known = any(c.connector_id == record.connector_id for c in connectors)
         if not known and len(connectors) >= limit:
             self._bound_reached(station_id, "connectors")
             return
@@ -282,9 +282,9 @@ class Handlers:
     async def _start_not_admitted(self, request: StartRequest, now: float) -> dict[str, Any]:
         """Record the start (bounded) and answer Invalid: the station should stop charging."""
         limit = self.settings.pending_row_limit
-        kept = await self.store.transactions.list(request.station_id, limit=limit)
+        kept = await self.store.transactions.latest(request.station_id, limit=limit)
         repeated = any(
-            (t["connector_id"], t["id_tag"], t["start_time"], t["meter_start"])
+            (t.connector_id, t.id_tag, t.start_time, t.meter_start)
             == (request.connector_id, request.id_tag, request.start_time, request.meter_start)
             for t in kept
         )
@@ -312,15 +312,15 @@ class Handlers:
         )
         admitted = await self._admitted(station_id)
         row = await self.store.transactions.get(request.transaction_id)
-        if row is not None and row["station_id"] != station_id:
+        if row is not None and row.station_id != station_id:
             row = None
         if row is None and not admitted and await self._room("unmatched_stops", station_id) <= 0:
             raise self._not_admitted(station_id, "unknown StopTransactions")
-        connector_id = 0 if row is None else row["connector_id"]
+        connector_id = 0 if row is None else row.connector_id
         samples = self._samples(station_id, connector_id, tx_id, p.get("transactionData", []), now)
         # A repeated stop (the station missed our answer) carries the same transactionData: the
         # first stop stored it before the transaction was closed, so store it only until then.
-        if row is None or row["meter_stop"] is None:
+        if row is None or row.meter_stop is None:
             await self._add_samples(station_id, samples, admitted)
         stopped = await self.store.transactions.stop(request, now)
         if stopped is None:
@@ -335,7 +335,7 @@ class Handlers:
                     request.meter_stop,
                     request.reason,
                     now,
-                    connector_id=stopped["connector_id"],
+                    connector_id=stopped.connector_id,
                 )
             )
         response: dict[str, Any] = {}

@@ -35,7 +35,8 @@ from csms.ocpp.handlers import Handlers
 from csms.ocpp.registry import StationRegistry
 from csms.ocpp.session import StationSession, session_policy
 from csms.settings import Settings
-from csms.storage import Row, Store
+from csms.storage import Store
+from csms.storage.records import StationRecord
 
 log = logging.getLogger(__name__)
 
@@ -177,20 +178,20 @@ class OcppServer:
                     )
                 return response
             row = registered
-        if row["status"] == "rejected":
+        if row.status == "rejected":
             return conn.respond(HTTPStatus.FORBIDDEN, "station rejected\n")
         # scrypt costs ~30 ms of CPU: in a thread, so a burst of handshakes (every station
         # reconnecting after a restart, or someone guessing) does not stall the event loop.
-        if row["password_hash"] and (
+        if row.password_hash and (
             credentials is None
-            or not await asyncio.to_thread(verify_password, credentials[1], row["password_hash"])
+            or not await asyncio.to_thread(verify_password, credentials[1], row.password_hash)
         ):
             log.warning("%s: wrong or missing password", station_id)
             return self._unauthorized(conn)
         conn.station_id = station_id  # type: ignore[attr-defined]
         return None
 
-    async def _register(self, station_id: str) -> Row | Refusal:
+    async def _register(self, station_id: str) -> StationRecord | Refusal:
         """Register an unknown id under the policy, or say why not (rate, cap, policy)."""
         policy = self.settings.unknown_stations
         # One at a time, so the cap on pending stations holds exactly on this node.
@@ -212,7 +213,7 @@ class OcppServer:
             row = await self.store.stations.create(
                 station_id, "accepted" if policy == "accept" else "pending", self.clock()
             )
-        log.info("new station %s registered as %s", station_id, row["status"])
+        log.info("new station %s registered as %s", station_id, row.status)
         similar = look_alikes(station_id, known)
         if similar:
             log.warning(

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-import builtins
 import json
 from dataclasses import dataclass
 from typing import Any
 
-from csms.storage.database import Database, Row, Stmt
+from csms.storage.database import Database, Stmt
+from csms.storage.records import (
+    ConnectorRecord,
+    IdTagRecord,
+    StationEventRecord,
+    StationRecord,
+    StatusHistoryRecord,
+)
 
 STATION_STATUSES = ("pending", "accepted", "rejected")
 # Tables whose rows a station adds by its messages (each has a `station_id` column).
@@ -50,13 +56,18 @@ class StationStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def get(self, station_id: str) -> Row | None:
-        return await self.db.fetchrow("SELECT * FROM stations WHERE id = $1", station_id)
+    async def get(self, station_id: str) -> StationRecord | None:
+        row = await self.db.fetchrow("SELECT * FROM stations WHERE id = $1", station_id)
+        return None if row is None else StationRecord.from_row(row)
 
-    async def list(self) -> builtins.list[Row]:
-        return await self.db.fetch("SELECT * FROM stations ORDER BY id")
+    async def all(self) -> list[StationRecord]:
+        """Every registered station, by id."""
+        return [
+            StationRecord.from_row(r)
+            for r in await self.db.fetch("SELECT * FROM stations ORDER BY id")
+        ]
 
-    async def ids(self) -> builtins.list[str]:
+    async def ids(self) -> list[str]:
         return [row["id"] for row in await self.db.fetch("SELECT id FROM stations")]
 
     async def count_pending(self) -> int:
@@ -77,7 +88,7 @@ class StationStore:
             )
         )
 
-    async def create(self, station_id: str, status: str, now: float) -> Row:
+    async def create(self, station_id: str, status: str, now: float) -> StationRecord:
         """Register a station (idempotent: an existing row is returned unchanged)."""
         await self.db.write(
             Stmt(
@@ -187,17 +198,20 @@ class StationStore:
             current,
         )
 
-    async def connectors(self, station_id: str) -> builtins.list[Row]:
-        return await self.db.fetch(
+    async def connectors(self, station_id: str) -> list[ConnectorRecord]:
+        rows = await self.db.fetch(
             "SELECT * FROM connectors WHERE station_id = $1 ORDER BY connector_id", station_id
         )
+        return [ConnectorRecord.from_row(r) for r in rows]
 
-    async def status_history(self, station_id: str, limit: int = 100) -> builtins.list[Row]:
-        return await self.db.fetch(
+    async def status_history(self, station_id: str, limit: int = 100) -> list[StatusHistoryRecord]:
+        """The station's latest StatusNotifications, newest first."""
+        rows = await self.db.fetch(
             "SELECT * FROM status_notifications WHERE station_id = $1 ORDER BY id DESC LIMIT $2",
             station_id,
             limit,
         )
+        return [StatusHistoryRecord.from_row(r) for r in rows]
 
 
 class EventStore:
@@ -215,22 +229,25 @@ class EventStore:
             )
         )
 
-    async def list(
+    async def for_station(
         self, station_id: str, kind: str | None = None, limit: int = 100
-    ) -> builtins.list[Row]:
+    ) -> list[StationEventRecord]:
+        """The station's latest events (of one `kind`, if given), newest first."""
         if kind is None:
-            return await self.db.fetch(
+            rows = await self.db.fetch(
                 "SELECT * FROM station_events WHERE station_id = $1 ORDER BY id DESC LIMIT $2",
                 station_id,
                 limit,
             )
-        return await self.db.fetch(
-            "SELECT * FROM station_events WHERE station_id = $1 AND kind = $2 "
-            "ORDER BY id DESC LIMIT $3",
-            station_id,
-            kind,
-            limit,
-        )
+        else:
+            rows = await self.db.fetch(
+                "SELECT * FROM station_events WHERE station_id = $1 AND kind = $2 "
+                "ORDER BY id DESC LIMIT $3",
+                station_id,
+                kind,
+                limit,
+            )
+        return [StationEventRecord.from_row(r) for r in rows]
 
 
 class IdTagStore:
@@ -257,5 +274,9 @@ class IdTagStore:
         )
         return bool(rows[0])
 
-    async def list(self) -> builtins.list[Row]:
-        return await self.db.fetch("SELECT * FROM id_tags ORDER BY id_tag")
+    async def all(self) -> list[IdTagRecord]:
+        """The whole allow-list, by id tag."""
+        return [
+            IdTagRecord.from_row(r)
+            for r in await self.db.fetch("SELECT * FROM id_tags ORDER BY id_tag")
+        ]

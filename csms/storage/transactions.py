@@ -7,11 +7,11 @@ meterStart) finds its existing row and gets the same id back.
 
 from __future__ import annotations
 
-import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from csms.storage.database import Database, Row, Stmt
+from csms.storage.database import Database, Stmt
+from csms.storage.records import MeterValueRecord, TransactionRecord, UnmatchedStopRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +82,7 @@ class TransactionStore:
         )
         return int(existing[0]["id"]), bool(inserted)
 
-    async def stop(self, req: StopRequest, now: float) -> Row | None:
+    async def stop(self, req: StopRequest, now: float) -> TransactionRecord | None:
         """Close the transaction; None when the id is unknown (then it is kept aside).
 
         A repeated stop leaves the first stop's values in place.
@@ -126,11 +126,14 @@ class TransactionStore:
             return None
         return await self.get(req.transaction_id)
 
-    async def get(self, transaction_id: int) -> Row | None:
+    async def get(self, transaction_id: int) -> TransactionRecord | None:
         row = await self.db.fetchrow("SELECT * FROM transactions WHERE id = $1", transaction_id)
-        return None if row is None else _with_energy(row)
+        return None if row is None else TransactionRecord.from_row(row)
 
-    async def list(self, station_id: str | None = None, limit: int = 100) -> list[Row]:
+    async def latest(
+        self, station_id: str | None = None, limit: int = 100
+    ) -> list[TransactionRecord]:
+        """The latest transactions (of one station, if given), newest first."""
         if station_id is None:
             rows = await self.db.fetch(
                 "SELECT * FROM transactions ORDER BY id DESC LIMIT $1", limit
@@ -141,9 +144,9 @@ class TransactionStore:
                 station_id,
                 limit,
             )
-        return [_with_energy(r) for r in rows]
+        return [TransactionRecord.from_row(r) for r in rows]
 
-    async def running(self, station_id: str | None = None) -> builtins.list[Row]:
+    async def running(self, station_id: str | None = None) -> list[TransactionRecord]:
         """Transactions without a stop, oldest first."""
         if station_id is None:
             rows = await self.db.fetch(
@@ -155,12 +158,13 @@ class TransactionStore:
                 "ORDER BY id",
                 station_id,
             )
-        return [_with_energy(r) for r in rows]
+        return [TransactionRecord.from_row(r) for r in rows]
 
-    async def unmatched_stops(self, station_id: str) -> builtins.list[Row]:
-        return await self.db.fetch(
+    async def unmatched_stops(self, station_id: str) -> list[UnmatchedStopRecord]:
+        rows = await self.db.fetch(
             "SELECT * FROM unmatched_stops WHERE station_id = $1 ORDER BY id", station_id
         )
+        return [UnmatchedStopRecord.from_row(r) for r in rows]
 
     async def add_meter_values(self, rows: Sequence[SampledValueRow]) -> None:
         if not rows:
@@ -197,22 +201,25 @@ class TransactionStore:
         station_id: str,
         transaction_id: int | None = None,
         limit: int = 1000,
-    ) -> builtins.list[Row]:
+    ) -> list[MeterValueRecord]:
+        """The station's sampled values (of one transaction, if given), oldest first."""
         if transaction_id is None:
-            return await self.db.fetch(
+            rows = await self.db.fetch(
                 "SELECT * FROM meter_values WHERE station_id = $1 ORDER BY id LIMIT $2",
                 station_id,
                 limit,
             )
-        return await self.db.fetch(
-            "SELECT * FROM meter_values WHERE station_id = $1 AND transaction_id = $2 "
-            "ORDER BY id LIMIT $3",
-            station_id,
-            transaction_id,
-            limit,
-        )
+        else:
+            rows = await self.db.fetch(
+                "SELECT * FROM meter_values WHERE station_id = $1 AND transaction_id = $2 "
+                "ORDER BY id LIMIT $3",
+                station_id,
+                transaction_id,
+                limit,
+            )
+        return [MeterValueRecord.from_row(r) for r in rows]
 
-    async def latest_energy_register_wh(self, tx: Row) -> float | None:
+    async def latest_energy_register_wh(self, tx: TransactionRecord) -> float | None:
         """The running transaction's latest Energy.Active.Import.Register reading (whole
         outlet) in Wh: a reading with its id, or one of its connector received since it started
         without a usable id (no transactionId, or Alfen's 2^63-1)."""
@@ -223,20 +230,12 @@ class TransactionStore:
             "AND received_at >= $5)) "
             "AND measurand = 'Energy.Active.Import.Register' AND phase IS NULL "
             "AND numeric IS NOT NULL ORDER BY id DESC LIMIT 1",
-            tx["station_id"],
-            tx["connector_id"],
-            tx["id"],
+            tx.station_id,
+            tx.connector_id,
+            tx.id,
             alfen_no_transaction,
-            tx["created_at"],
+            tx.created_at,
         )
         if row is None:
             return None
         return float(row["numeric"]) * (1000.0 if row["unit"] == "kWh" else 1.0)
-
-
-def _with_energy(row: Row) -> Row:
-    """Session energy is meterStop − meterStart of the same transaction (None while running)."""
-    out = dict(row)
-    stop = out.get("meter_stop")
-    out["energy_wh"] = None if stop is None else int(stop) - int(out["meter_start"])
-    return out

@@ -1,0 +1,180 @@
+"""What the core repositories return: one frozen dataclass per kind of stored row.
+
+Rows leave the storage typed, so a misspelt column is a mypy error at the caller rather than a
+KeyError at run time. The field names are the column names; a record is built from the columns it
+names (a column a later migration adds is ignored until a field asks for it) and fails loudly when
+one of its columns is missing. The API turns records into its own models with explicit functions,
+so renaming a field here never silently changes the JSON it serves.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from typing import Any, Self
+
+from csms.storage.database import Row
+
+_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _names(cls: type) -> tuple[str, ...]:
+    names = _NAMES.get(cls)
+    if names is None:
+        names = _NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
+
+
+class _FromRow:
+    """`from_row`: the record's fields taken by name from a database row."""
+
+    __slots__ = ()
+
+    @classmethod
+    def from_row(cls, row: Row) -> Self:
+        try:
+            return cls(**{name: row[name] for name in _names(cls)})
+        except KeyError as exc:
+            raise KeyError(f"{cls.__name__}: the row has no column {exc.args[0]!r}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class StationRecord(_FromRow):
+    """A registered station: registration, boot data and online state."""
+
+    id: str
+    status: str
+    password_hash: str | None
+    vendor: str | None
+    model: str | None
+    serial_number: str | None
+    firmware_version: str | None
+    iccid: str | None
+    imsi: str | None
+    meter_type: str | None
+    meter_serial_number: str | None
+    boot_at: float | None
+    first_seen: float
+    last_seen: float | None
+    last_heartbeat: float | None
+    online: bool
+
+    def __post_init__(self) -> None:
+        # Stored as INTEGER 0/1 on both engines (portable booleans).
+        object.__setattr__(self, "online", bool(self.online))
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorRecord(_FromRow):
+    """A connector's latest reported state."""
+
+    station_id: str
+    connector_id: int
+    status: str
+    error_code: str
+    info: str | None
+    vendor_id: str | None
+    vendor_error_code: str | None
+    station_time: str | None
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class StatusHistoryRecord(_FromRow):
+    """One StatusNotification as it was received."""
+
+    id: int
+    station_id: str
+    connector_id: int
+    status: str
+    error_code: str
+    info: str | None
+    vendor_id: str | None
+    vendor_error_code: str | None
+    station_time: str | None
+    received_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class IdTagRecord(_FromRow):
+    """An id tag on the allow-list."""
+
+    id_tag: str
+    note: str | None
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionRecord(_FromRow):
+    """A transaction; `meter_stop` and the other stop fields are None while it runs."""
+
+    id: int
+    station_id: str
+    connector_id: int
+    id_tag: str
+    meter_start: int
+    start_time: str
+    started_at: float
+    reservation_id: int | None
+    meter_stop: int | None
+    stop_time: str | None
+    stopped_at: float | None
+    stop_reason: str | None
+    stop_id_tag: str | None
+    created_at: float
+
+    @property
+    def energy_wh(self) -> int | None:
+        """Session energy: meterStop − meterStart of the same transaction (None while running)."""
+        return None if self.meter_stop is None else self.meter_stop - self.meter_start
+
+
+@dataclass(frozen=True, slots=True)
+class UnmatchedStopRecord(_FromRow):
+    """A StopTransaction whose transaction id was unknown, kept aside."""
+
+    id: int
+    station_id: str
+    transaction_id: int
+    id_tag: str | None
+    meter_stop: int
+    stop_time: str
+    reason: str | None
+    received_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class MeterValueRecord(_FromRow):
+    """One stored sampled value (`numeric` is None when the value is not a number)."""
+
+    id: int
+    station_id: str
+    connector_id: int
+    transaction_id: int | None
+    sampled_at: str
+    value: str
+    numeric: float | None
+    measurand: str | None
+    phase: str | None
+    unit: str | None
+    context: str | None
+    location: str | None
+    format: str | None
+    received_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class StationEventRecord(_FromRow):
+    """A message kept as it came (DataTransfer, diagnostics, firmware, configuration failures).
+
+    `payload` is the JSON text as stored (keys sorted); `data()` parses it.
+    """
+
+    id: int
+    station_id: str
+    kind: str
+    payload: str
+    received_at: float
+
+    def data(self) -> Any:
+        return json.loads(self.payload)
