@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import ast
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import balancing
@@ -62,12 +66,22 @@ def test_balancing_calls_no_io_builtins() -> None:
     assert offending == []
 
 
-def test_the_check_would_catch_an_io_import(tmp_path: Path) -> None:
-    sample = "import asyncio\nfrom csms.storage import Store\nfrom .model import Site\n"
-    tree = ast.parse(sample)
-    found = [
-        n.names[0].name if isinstance(n, ast.Import) else n.module
-        for n in ast.walk(tree)
-        if isinstance(n, ast.Import | ast.ImportFrom) and getattr(n, "level", 0) == 0
-    ]
-    assert [m for m in found if m not in ALLOWED] == ["asyncio", "csms.storage"]
+def test_the_layer_contracts_catch_a_leak_into_balancing(tmp_path: Path) -> None:
+    """The import-linter contracts (pyproject.toml, run by `make test`) fail on a copy of the
+    project whose balancing core imports the shell: the rule is checked, not assumed."""
+    root = PACKAGE.parent
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(root / "balancing", tmp_path / "balancing", ignore=ignore)
+    shutil.copytree(root / "csms", tmp_path / "csms", ignore=ignore)
+    shutil.copy(root / "pyproject.toml", tmp_path / "pyproject.toml")
+    lint = [str(Path(sys.executable).parent / "lint-imports"), "--no-cache"]
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+
+    clean = subprocess.run(lint, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert clean.returncode == 0, clean.stdout[-2000:]
+
+    (tmp_path / "balancing" / "_leak.py").write_text("from csms.storage import Store\n")
+    leaked = subprocess.run(lint, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert leaked.returncode != 0
+    assert "balancing is pure" in leaked.stdout and "BROKEN" in leaked.stdout
+    assert "balancing._leak -> csms.storage" in leaked.stdout
