@@ -26,6 +26,7 @@ from csms.sim.meter import MeterSimulator
 from csms.sim.meter_script import LoadScript
 from csms.sim.site import SimSite
 from csms.sim.station import SimStation
+from tests.support.waiting import eventually
 
 # No probing cap in tests (Chameleon-MinCurrent at the socket maximum) and a sample every second.
 STATION_CONFIG = {"MeterValueSampleInterval": "1", "Chameleon-MinCurrent": "32.0"}
@@ -99,13 +100,6 @@ def safe_default_installed(loop: SiteLoop, station_id: str) -> bool:
         return True
     slot = loop.book.station(station_id).slots.get((0, TX_DEFAULT_PROFILE))
     return slot is not None and slot.installed is not None
-
-
-async def eventually(predicate: Callable[[], bool], within_s: float = 20.0) -> None:
-    """Wait until `predicate()` holds, polling; generous bounds, no timing assertions."""
-    async with asyncio.timeout(within_s):
-        while not predicate():  # noqa: ASYNC110 - polling other parties' state
-            await asyncio.sleep(0.05)
 
 
 async def api_until(

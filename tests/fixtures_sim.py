@@ -39,13 +39,7 @@ from csms.settings import Settings
 from csms.sim.clock import SimClock
 from csms.sim.site import RECOMMENDED_ROTATIONS, SimSite
 from csms.sim.station import SimStation
-
-
-async def eventually(predicate: Callable[[], bool], within_s: float = 10.0) -> None:
-    """Poll `predicate` until it holds (raises TimeoutError) — for state outside the simulator."""
-    async with asyncio.timeout(within_s):
-        while not predicate():  # noqa: ASYNC110 - polling another party's state
-            await asyncio.sleep(0.01)
+from tests.support.waiting import eventually
 
 
 def _now() -> str:

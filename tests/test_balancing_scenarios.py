@@ -1,8 +1,9 @@
 """Scenario files (tests/scenarios/balancing/*.yaml): sites, steps in time, expected limits.
 
-Each step may set `at` (now), `reading` (a mapping, or null for none; omitted = keep the previous
-reading, which goes stale as time passes), `sessions` (omitted = keep the previous ones) and
-`expect`. The balancer state is carried from step to step, as the control loop does.
+Each step may set `at` (now), `note` (prose), `reading` (a mapping, or null for none; omitted =
+keep the previous reading, which goes stale as time passes), `sessions` (omitted = keep the
+previous ones) and `expect`; an unknown key fails the scenario instead of checking nothing.
+The balancer state is carried from step to step, as the control loop does.
 """
 
 from __future__ import annotations
@@ -24,8 +25,25 @@ def _key(text: str) -> tuple[str, int]:
     return station, int(connector)
 
 
+STEP_KEYS = {"at", "reading", "sessions", "expect", "note"}  # note: prose for the reader
+EXPECT_KEYS = {
+    "available_a", "other_load_a", "safe_mode", "swap_at", "pv_surplus_a", "total_a",
+    "station_totals", "sockets",
+}  # fmt: skip
+SOCKET_KEYS = {"limit_a", "target_a", "source", "detail", "phases"}
+
+
+def _refuse_unknown(where: str, given: dict[str, Any], known: set[str]) -> None:
+    """A misspelt key would otherwise check nothing and pass."""
+    unknown = sorted(set(given) - known)
+    assert not unknown, f"{where}: unknown keys {unknown} (known: {sorted(known)})"
+
+
 def _check(step: int, expect: dict[str, Any], result: Allocation) -> None:
     where = f"step {step} (t={result.at:g})"
+    _refuse_unknown(f"{where} expect", expect, EXPECT_KEYS)
+    for name, want in expect.get("sockets", {}).items():
+        _refuse_unknown(f"{where} socket {name}", want, SOCKET_KEYS)
     approx = pytest.approx
     for field in ("available_a", "other_load_a"):
         if field in expect:
@@ -62,6 +80,7 @@ def test_scenario(path: Path) -> None:
     reading: GridReading | None = None
     sessions: list[Any] = []
     for n, step in enumerate(spec["steps"]):
+        _refuse_unknown(f"step {n}", step, STEP_KEYS)
         now = float(step["at"])
         if "reading" in step:
             raw = step["reading"]
@@ -71,6 +90,13 @@ def test_scenario(path: Path) -> None:
         result = allocate(site, reading, sessions, state, now)
         _check(n, step.get("expect", {}), result)
         state = result.state
+
+
+def test_a_misspelt_expectation_is_refused_not_ignored() -> None:
+    with pytest.raises(AssertionError, match="unknown keys"):
+        _refuse_unknown("step 0 expect", {"totl_a": 12.0}, EXPECT_KEYS)
+    with pytest.raises(AssertionError, match="unknown keys"):
+        _refuse_unknown("step 0 socket A/1", {"limit": 6.0}, SOCKET_KEYS)
 
 
 def test_there_are_scenarios_for_the_guide_examples() -> None:

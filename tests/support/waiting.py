@@ -1,0 +1,16 @@
+"""Waiting for another party's state in end-to-end tests: bounded polling, no timing asserts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+
+async def eventually(
+    predicate: Callable[[], bool], within_s: float = 20.0, every_s: float = 0.02
+) -> None:
+    """Poll `predicate` until it holds; TimeoutError after `within_s` (a bound that only stops a
+    broken test from hanging — generous, because CI machines are loaded)."""
+    async with asyncio.timeout(within_s):
+        while not predicate():  # noqa: ASYNC110 - polling another party's state
+            await asyncio.sleep(every_s)
