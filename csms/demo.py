@@ -120,6 +120,12 @@ class DemoOptions:
         assert self.speed is not None  # resolved in __post_init__
         return self.speed
 
+    @property
+    def sample_interval_s(self) -> int:
+        """The stations' MeterValueSampleInterval: about one sample per meter poll (simulated
+        seconds), as the loop counts an EV's raise as household until a sample shows it."""
+        return max(1, round(self.sim_speed * self.poll_interval_s))
+
     def layout(self) -> list[tuple[str, int]]:
         """Station ids and socket counts: doubles first, then singles."""
         doubles = self.sockets - self.stations
@@ -349,7 +355,7 @@ async def run_demo(options: DemoOptions, on_frame: Frame | None = None) -> DemoS
             async with running_central_system(settings, clock=clock.now) as cs:
                 # About one MeterValues per meter poll: the loop counts an EV's raise as household
                 # until a sample shows it drawing more (docs/smart-charging.md).
-                sample_s = str(int(max(10.0, options.sim_speed * options.poll_interval_s)))
+                sample_s = str(options.sample_interval_s)
                 for station_id, count in options.layout():
                     index = len(site.stations)
                     site.add(

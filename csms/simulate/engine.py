@@ -9,7 +9,13 @@ The pieces are the ones the running system uses, wired without I/O:
   `delay_s` after it was decided, and its answer goes back to the book;
 - each station is the simulator's `StationModel` (profiles, local limits, socket sharing, the
   probing minute, MeterValues samples), each EV a `SimEv` that stops when its need is met;
-- the grid meter reads household − PV + the EVs' draw, every `poll_interval_s` of the site.
+- the grid meter reads household − PV + the EVs' draw, every `poll_interval_s` of the site;
+  the stations sample MeterValues (`Current.Import` per phase) once per meter poll by default,
+  as the demo's do: the loop counts an EV's raise as household until a sample shows it drawing.
+
+Within one step the meter is read and the stations sample before the commands due at that moment
+land, so a reading and a sample of one moment show the same EV draw (as a real poll and a real
+sample do); the commands' effect shows in the next step's reading and samples.
 
 Time only moves through `run_until(t)`: it steps in `step_s` increments, so the same scenario always
 gives the same figures.
@@ -159,7 +165,7 @@ class Simulation:
         duration_s: float = DAY_S,
         step_s: float = 1.0,
         delay_s: float = 1.0,
-        sample_interval_s: int = 10,
+        sample_interval_s: int | None = None,
         trace_s: float = 60.0,
         site: SiteSettings | None = None,
         charging: ChargingSettings | None = None,
@@ -183,6 +189,8 @@ class Simulation:
             clock=self.now,
             allocate=allocate,
         )
+        if sample_interval_s is None:  # once per meter poll, in whole seconds (OCPP's unit)
+            sample_interval_s = max(1, round(self.site.meter.poll_interval_s))
         self.stations: dict[str, StationModel] = {}
         for configured in self.site.stations:
             sockets = scenario.sockets.get(configured.id, 1)
@@ -251,8 +259,11 @@ class Simulation:
         for station_id, model in self.stations.items():
             self._feed(station_id, model.step(self.now()))
         self._arrivals_and_departures(t)
-        self._deliver(t)
+        # The reading and the samples of this moment first, then the commands due now: a sample
+        # taken before a command next to a reading taken after it made each raised or resumed EV
+        # look like household, and the loop paused it again at once.
         self._control(t)
+        self._deliver(t)
         dt = min(self.step_s, self.end_s - t)
         self._measure(t, dt)
         self.t = t + dt
