@@ -1,5 +1,10 @@
 """The central system: storage, the OCPP server, the HTTP API and the long-running services.
 
+`CentralSystem` is the composition root: it builds the parts and hands each service exactly the
+narrow interfaces it uses (a `StationLink`, the `Store`, the `EventBus`, a clock) and the API an
+`ApiContext`. Nothing but the process entry points (csms/cli/serve.py, the demo, tests) imports
+this module.
+
 One `asyncio.TaskGroup` owns every long-running task; shutdown stops accepting stations, closes
 their sessions, stops the API and services, and drains queued writes before the database closes.
 """
@@ -16,6 +21,10 @@ from typing import Any, Protocol
 
 import uvicorn
 
+from csms.api.app import create_app
+from csms.api.deps import ApiContext
+from csms.charging.service import ChargingService
+from csms.config.service import ConfigService
 from csms.events import EventBus
 from csms.ocpp.registry import StationRegistry
 from csms.ocpp.server import OcppServer
@@ -55,7 +64,20 @@ class CentralSystem:
         self._api: _ApiServer | None = None
         self._api_socket: socket.socket | None = None
         self._api_address: tuple[str, int] | None = None
-        self.services: list[Service] = []
+        # The long-running services, each handed exactly what it uses; `run()` starts them.
+        # Smart charging: one control loop per site.
+        self.charging = ChargingService(
+            settings.charging,
+            settings.sites,
+            link=self.registry,
+            records=self.store,
+            bus=self.bus,
+            clock=clock,
+        )
+        # Snapshots, changes, licences, SCN set-up.
+        self.config = ConfigService(self.registry, self.store, self.bus, clock)
+        self.ocpp.handlers.heartbeat_interval = self.config.heartbeat_interval
+        self.services: list[Service] = [self.charging, self.config]
         # Short tasks started by API requests (kept referenced until done).
         self.background: set[asyncio.Task[Any]] = set()
 
@@ -97,16 +119,6 @@ class CentralSystem:
         return [f"http://{url_host(h)}:{port}" for h in hosts]
 
     # -- lifecycle ----------------------------------------------------------------------------
-    def _services(self) -> list[Service]:
-        """The long-running services; each area adds its own here."""
-        from csms.charging.service import ChargingService
-        from csms.config.service import ConfigService
-
-        self.charging = ChargingService(self)  # smart charging: one control loop per site
-        self.config = ConfigService(self)  # snapshots, changes, licences, SCN set-up
-        self.ocpp.handlers.heartbeat_interval = self.config.heartbeat_interval
-        return [self.charging, self.config]
-
     async def _wait_api_started(self, api_task: asyncio.Task[None]) -> None:
         # uvicorn offers no event for "started"; poll its flag briefly.
         for _ in range(1000):
@@ -119,13 +131,21 @@ class CentralSystem:
 
     async def run(self) -> None:
         """Start everything, serve until shutdown is requested, then stop in order."""
-        from csms.api.app import create_app
-
         await self.db.open()
         try:
             await self.store.stations.mark_all_offline()
-            self.services = self._services()
-            app = create_app(self)
+            app = create_app(
+                ApiContext(
+                    records=self.store,
+                    stations=self.registry,
+                    bus=self.bus,
+                    clock=self.clock,
+                    charging=self.charging,
+                    config=self.config,
+                    api_token=self.settings.api_token,
+                    background=self.background,
+                )
+            )
             config = uvicorn.Config(
                 app, log_level="warning", lifespan="off", access_log=False, loop="none"
             )

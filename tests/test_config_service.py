@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -27,6 +26,12 @@ class FakeStation:
         self.truncate = truncate
         self.refuse_all = refuse_all
         self.calls: list[list[str] | None] = []
+
+    def is_online(self, station_id: str) -> bool:
+        return True
+
+    def online_ids(self) -> list[str]:
+        return []
 
     async def call(self, station_id: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         assert action == "GetConfiguration"
@@ -54,10 +59,7 @@ async def make_service(tmp_path: Path) -> Any:
     await db.open()
 
     def make(station: FakeStation) -> ConfigService:
-        cs = SimpleNamespace(
-            db=db, store=Store.on(db), registry=station, clock=lambda: 1000.0, bus=EventBus()
-        )
-        return ConfigService(cs)  # type: ignore[arg-type]
+        return ConfigService(station, Store.on(db), EventBus(), lambda: 1000.0)
 
     yield make
     await db.close()
@@ -66,7 +68,7 @@ async def make_service(tmp_path: Path) -> Any:
 async def test_complete_answer_needs_one_call(make_service: Any) -> None:
     station = FakeStation()
     service = make_service(station)
-    queue = service.cs.bus.subscribe()
+    queue = service.bus.subscribe()
     snap = await service.take_snapshot("A", "boot")
     assert snap.values == KEYS
     assert station.calls == [None]
@@ -139,10 +141,9 @@ async def test_reset_without_a_boot_is_judged_by_a_fresh_read(tmp_path: Path) ->
     db = open_database(f"sqlite:///{tmp_path}/r.sqlite3")
     await db.open()
     station = StubbornStation()
-    cs = SimpleNamespace(
-        db=db, store=Store.on(db), registry=station, clock=lambda: 1000.0, bus=EventBus()
+    service = ConfigService(
+        station, Store.on(db), EventBus(), lambda: 1000.0, boot_delay_s=0, reboot_timeout_s=0.2
     )
-    service = ConfigService(cs, boot_delay_s=0, reboot_timeout_s=0.2)  # type: ignore[arg-type]
     runner = asyncio.create_task(service.run())
     try:
         await service.started.wait()
@@ -169,8 +170,7 @@ async def test_a_reconnect_without_a_boot_is_read_again(tmp_path: Path) -> None:
     await db.open()
     station = StubbornStation()
     bus = EventBus()
-    cs = SimpleNamespace(db=db, store=Store.on(db), registry=station, clock=lambda: 1000.0, bus=bus)
-    service = ConfigService(cs, boot_delay_s=0)  # type: ignore[arg-type]
+    service = ConfigService(station, Store.on(db), bus, lambda: 1000.0, boot_delay_s=0)
     taken = bus.subscribe()
     runner = asyncio.create_task(service.run())
 
@@ -212,8 +212,7 @@ async def test_a_when_idle_reboot_follows_a_connector_available_after_a_lost_sto
     station = StubbornStation()
     bus = EventBus()
     store = Store.on(db)
-    cs = SimpleNamespace(db=db, store=store, registry=station, clock=lambda: 1000.0, bus=bus)
-    service = ConfigService(cs, boot_delay_s=0)  # type: ignore[arg-type]
+    service = ConfigService(station, store, bus, lambda: 1000.0, boot_delay_s=0)
     await store.stations.create("A", "Accepted", 900.0)
     start = StartRequest("A", 1, "TAG", 0, "2026-11-30T19:00:00Z", 900.0)
     await store.transactions.start(start, 900.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 
@@ -169,3 +170,31 @@ async def test_bad_ids_and_tokens_get_4xx_not_500(tmp_path) -> None:
             odd = {"Authorization": "Bearer t\u00e9k".encode("latin-1")}
             answer = await client.get("/api/v1/stations", headers=odd)
             assert answer.status_code == 401
+
+
+async def test_rejecting_a_connected_station_closes_its_link(tmp_path) -> None:
+    """The API closes a rejected station's session through the station link (code 1008), and
+    shows the connected station's last frame as `last_seen` until then."""
+    settings = make_settings(f"sqlite:///{tmp_path}/db.sqlite3", unknown_stations="accept")
+    async with (
+        running_central_system(settings) as cs,
+        websockets.connect(f"{cs.ocpp_url}/REJ-1", subprotocols=["ocpp1.6"]) as ws,
+        httpx.AsyncClient(base_url=cs.api_url) as client,
+    ):
+        cp = LibraryStation("REJ-1", ws)
+        task = asyncio.create_task(cp.start())
+        try:
+            assert (await cp.call(BOOT)).status == "Accepted"
+            shown = (await client.get("/api/v1/stations/REJ-1")).json()
+            assert shown["online"] is True and shown["last_seen"] is not None
+
+            answer = await client.post("/api/v1/stations/REJ-1/reject")
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["status"] == "rejected"
+            await asyncio.wait_for(ws.wait_closed(), 30)
+            assert ws.close_code == 1008
+            assert (await client.get("/api/v1/stations/REJ-1")).json()["online"] is False
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task

@@ -6,7 +6,7 @@ import asyncio
 import importlib
 import logging
 import math
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.encoders import jsonable_encoder
@@ -15,13 +15,10 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
-from csms.api.deps import require_token
+from csms.api.deps import ApiContext, require_token
 from csms.api.docs import mount_docs
 from csms.api.errors import document_errors
-from csms.storage.database import UnstorableText
-
-if TYPE_CHECKING:
-    from csms.app import CentralSystem
+from csms.storage.database import Database, UnstorableText
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +44,8 @@ class Health(BaseModel):
     stations_online: int
 
 
-def create_app(cs: CentralSystem) -> FastAPI:
-    """The API for one central system (`app.state.cs`)."""
+def create_app(context: ApiContext) -> FastAPI:
+    """The API over the services in `context` (kept on `app.state.context`)."""
     app = FastAPI(
         title="csms",
         summary="OCPP 1.6J central system with smart charging for Alfen stations",
@@ -57,7 +54,7 @@ def create_app(cs: CentralSystem) -> FastAPI:
         docs_url=None,  # served with local assets by mount_docs
         redoc_url=None,
     )
-    app.state.cs = cs
+    app.state.context = context
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -91,14 +88,14 @@ def create_app(cs: CentralSystem) -> FastAPI:
     )
     async def health(response: Response) -> Health:
         """Liveness with a database check (`SELECT 1` within 2 s); 503 when it fails."""
-        database = await _database_state(cs)
+        database = await _database_state(context.records.db)
         if database != "ok":
             response.status_code = 503
         return Health(
             status="ok" if database == "ok" else "degraded",
             database=database,
-            database_engine=cs.db.engine,
-            stations_online=len(cs.registry.online_ids()),
+            database_engine=context.records.db.engine,
+            stations_online=len(context.stations.online_ids()),
         )
 
     mount_docs(app)
@@ -106,10 +103,10 @@ def create_app(cs: CentralSystem) -> FastAPI:
     return app
 
 
-async def _database_state(cs: CentralSystem) -> str:
+async def _database_state(db: Database) -> str:
     """The database's state: "ok" when it answers a trivial query in time, else why not."""
     try:
-        await asyncio.wait_for(cs.db.fetchval("SELECT 1"), HEALTH_DB_TIMEOUT_S)
+        await asyncio.wait_for(db.fetchval("SELECT 1"), HEALTH_DB_TIMEOUT_S)
     except TimeoutError:
         return f"down: no answer within {HEALTH_DB_TIMEOUT_S:g} s"
     except Exception as exc:  # any driver error means the same to a health check

@@ -10,8 +10,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
-from csms.api.deps import CS
-from csms.app import CentralSystem
+from csms.api.deps import ApiContext, Ctx
 from csms.charging.loop import SiteLoop
 from csms.charging.service import CapError, ChargingService
 from csms.charging.views import station_view
@@ -190,15 +189,15 @@ class CapResult(BaseModel):
     limit_a: float | None
 
 
-def charging_service(cs: CentralSystem) -> ChargingService:
-    service: ChargingService | None = getattr(cs, "charging", None)
-    if service is None or not service.sites:
+def charging_service(ctx: ApiContext) -> ChargingService:
+    service = ctx.charging
+    if not service.sites:
         raise HTTPException(404, "smart charging is off: no site is configured")
     return service
 
 
-def station_loop(cs: CentralSystem, station_id: str) -> SiteLoop:
-    loop = charging_service(cs).site_of(station_id)
+def station_loop(ctx: ApiContext, station_id: str) -> SiteLoop:
+    loop = charging_service(ctx).site_of(station_id)
     if loop is None:
         raise HTTPException(
             404, f"station {station_id} belongs to no configured site (list it under [[sites]])"
@@ -207,10 +206,10 @@ def station_loop(cs: CentralSystem, station_id: str) -> SiteLoop:
 
 
 async def set_cap(
-    cs: CentralSystem, scope: str, target: str, connector_id: int, limit_a: float | None
+    ctx: ApiContext, scope: str, target: str, connector_id: int, limit_a: float | None
 ) -> CapResult:
     try:
-        await charging_service(cs).set_cap(scope, target, connector_id, limit_a)
+        await charging_service(ctx).set_cap(scope, target, connector_id, limit_a)
     except CapError as exc:
         raise HTTPException(422, str(exc)) from None
     return CapResult(
@@ -222,34 +221,36 @@ async def set_cap(
 
 
 @router.get("/{station_id}/charging", response_model=StationCharging)
-async def get_station_charging(station_id: str, cs: CS) -> dict[str, Any]:
+async def get_station_charging(station_id: str, ctx: Ctx) -> dict[str, Any]:
     """Each connector's target, accepted value, reported composite schedule, binding limit and
     source, the installed profiles and the method the station proved to accept."""
-    return station_view(station_loop(cs, station_id), station_id, cs.clock())
+    return station_view(station_loop(ctx, station_id), station_id, ctx.clock())
 
 
 @router.put("/{station_id}/charging/cap", response_model=CapResult)
-async def put_station_cap(station_id: str, body: CapBody, cs: CS) -> CapResult:
+async def put_station_cap(station_id: str, body: CapBody, ctx: Ctx) -> CapResult:
     """Cap the station's total (shared by its charging connectors; also installed on the station
     as a ChargePointMaxProfile). `limit_a: null` removes it."""
-    station_loop(cs, station_id)
-    return await set_cap(cs, "station", station_id, 0, body.limit_a)
+    station_loop(ctx, station_id)
+    return await set_cap(ctx, "station", station_id, 0, body.limit_a)
 
 
 @router.delete("/{station_id}/charging/cap", response_model=CapResult)
-async def delete_station_cap(station_id: str, cs: CS) -> CapResult:
-    station_loop(cs, station_id)
-    return await set_cap(cs, "station", station_id, 0, None)
+async def delete_station_cap(station_id: str, ctx: Ctx) -> CapResult:
+    station_loop(ctx, station_id)
+    return await set_cap(ctx, "station", station_id, 0, None)
 
 
 @router.put("/{station_id}/charging/connectors/{connector_id}/cap", response_model=CapResult)
-async def put_connector_cap(station_id: str, connector_id: int, body: CapBody, cs: CS) -> CapResult:
+async def put_connector_cap(
+    station_id: str, connector_id: int, body: CapBody, ctx: Ctx
+) -> CapResult:
     """Cap one connector. `limit_a: null` removes it."""
-    station_loop(cs, station_id)
-    return await set_cap(cs, "connector", station_id, connector_id, body.limit_a)
+    station_loop(ctx, station_id)
+    return await set_cap(ctx, "connector", station_id, connector_id, body.limit_a)
 
 
 @router.delete("/{station_id}/charging/connectors/{connector_id}/cap", response_model=CapResult)
-async def delete_connector_cap(station_id: str, connector_id: int, cs: CS) -> CapResult:
-    station_loop(cs, station_id)
-    return await set_cap(cs, "connector", station_id, connector_id, None)
+async def delete_connector_cap(station_id: str, connector_id: int, ctx: Ctx) -> CapResult:
+    station_loop(ctx, station_id)
+    return await set_cap(ctx, "connector", station_id, connector_id, None)

@@ -13,8 +13,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field, field_validator
 
-from csms.api.deps import CS, MAX_ID, RowId, not_found
-from csms.app import CentralSystem
+from csms.api.deps import MAX_ID, ApiContext, Ctx, RowId, not_found
 from csms.config import changes as ch
 from csms.config.catalog import CATALOG, lookup, spellings
 from csms.config.features import describe, parse_unlocked_features
@@ -28,14 +27,6 @@ from csms.storage.database import NUL
 
 router = APIRouter(tags=["configuration"])
 STATION = "/api/v1/stations/{station_id}"
-
-
-def config_service(cs: CentralSystem) -> ConfigService:
-    """The running configuration service of `cs`."""
-    for service in cs.services:
-        if isinstance(service, ConfigService):
-            return service
-    raise HTTPException(503, "configuration service is not running")
 
 
 class KeyInfo(BaseModel):
@@ -178,14 +169,14 @@ def _summary(snap: SnapshotRecord) -> SnapshotSummary:
     )
 
 
-def _snapshot_out(cs: CentralSystem, snap: SnapshotRecord) -> Snapshot:
+def _snapshot_out(ctx: ApiContext, snap: SnapshotRecord) -> Snapshot:
     return Snapshot(
         station_id=snap.station_id,
         snapshot_id=snap.id,
         taken_at=snap.taken_at,
         checked_at=snap.checked_at,
         reason=snap.reason,
-        online=cs.registry.is_online(snap.station_id),
+        online=ctx.stations.is_online(snap.station_id),
         keys=[_key_info(e.key, e.value, e.readonly) for e in snap.entries],
         unknown_keys=list(snap.unknown_keys),
     )
@@ -247,40 +238,40 @@ async def catalog() -> list[dict[str, Any]]:
 
 
 @router.get(STATION + "/configuration", response_model=Snapshot)
-async def get_configuration(station_id: str, cs: CS, refresh: bool = False) -> Snapshot:
+async def get_configuration(station_id: str, ctx: Ctx, refresh: bool = False) -> Snapshot:
     """The latest snapshot; `?refresh=true` reads every key from the station first."""
-    service = config_service(cs)
-    return _snapshot_out(cs, await _fresh_or_latest(service, station_id, refresh))
+    service = ctx.config
+    return _snapshot_out(ctx, await _fresh_or_latest(service, station_id, refresh))
 
 
 @router.get(STATION + "/configuration/snapshots", response_model=list[SnapshotSummary])
 async def list_snapshots(
-    station_id: str, cs: CS, limit: int = Query(100, ge=1, le=1000)
+    station_id: str, ctx: Ctx, limit: int = Query(100, ge=1, le=1000)
 ) -> list[SnapshotSummary]:
     """Snapshot history, newest first: one entry per distinct configuration."""
-    service = config_service(cs)
+    service = ctx.config
     await _known(service, station_id)
     headers = await service.store.list_snapshots(station_id, limit)
     return [SnapshotSummary(**asdict(header)) for header in headers]
 
 
 @router.get(STATION + "/configuration/snapshots/{snapshot_id}", response_model=Snapshot)
-async def get_snapshot(station_id: str, snapshot_id: RowId, cs: CS) -> Snapshot:
-    snap = await config_service(cs).store.snapshot(station_id, snapshot_id)
+async def get_snapshot(station_id: str, snapshot_id: RowId, ctx: Ctx) -> Snapshot:
+    snap = await ctx.config.store.snapshot(station_id, snapshot_id)
     if snap is None:
         raise not_found(f"snapshot {snapshot_id} of station {station_id}")
-    return _snapshot_out(cs, snap)
+    return _snapshot_out(ctx, snap)
 
 
 @router.get(STATION + "/configuration/diff", response_model=SnapshotDiff)
 async def diff(
     station_id: str,
-    cs: CS,
+    ctx: Ctx,
     from_id: int | None = Query(None, alias="from", ge=0, le=MAX_ID),
     to_id: int | None = Query(None, alias="to", ge=0, le=MAX_ID),
 ) -> SnapshotDiff:
     """What changed between two snapshots (default: the latest against the one before it)."""
-    service = config_service(cs)
+    service = ctx.config
     await _known(service, station_id)
     store = service.store
     to = await (store.snapshot(station_id, to_id) if to_id else store.latest_snapshot(station_id))
@@ -304,29 +295,29 @@ async def diff(
 @router.get(STATION + "/configuration/changes", response_model=list[Change])
 async def list_changes(
     station_id: str,
-    cs: CS,
+    ctx: Ctx,
     state: str | None = None,
     limit: int = Query(100, ge=1, le=1000),
 ) -> list[Change]:
     """The change queue and history, oldest first (`?state=queued` for the queue)."""
-    service = config_service(cs)
+    service = ctx.config
     await _known(service, station_id)
     records = await service.store.changes(station_id, [state] if state else None, limit)
     return [change_out(r) for r in records]
 
 
 @router.get(STATION + "/configuration/changes/{change_id}", response_model=Change)
-async def get_change(station_id: str, change_id: RowId, cs: CS) -> Change:
-    record = await config_service(cs).store.change(change_id)
+async def get_change(station_id: str, change_id: RowId, ctx: Ctx) -> Change:
+    record = await ctx.config.store.change(change_id)
     if record is None or record.station_id != station_id:
         raise not_found(f"change {change_id} of station {station_id}")
     return change_out(record)
 
 
 @router.get(STATION + "/configuration/{key}", response_model=KeyInfo)
-async def get_key(station_id: str, key: str, cs: CS, refresh: bool = False) -> KeyInfo:
+async def get_key(station_id: str, key: str, ctx: Ctx, refresh: bool = False) -> KeyInfo:
     """One key from the latest snapshot (or read now with `?refresh=true`)."""
-    service = config_service(cs)
+    service = ctx.config
     await _known(service, station_id)
     if refresh:
         try:
@@ -348,10 +339,10 @@ async def get_key(station_id: str, key: str, cs: CS, refresh: bool = False) -> K
 
 @router.put(STATION + "/configuration/{key}", response_model=Change)
 async def set_key(
-    station_id: str, key: str, body: ChangeRequest, cs: CS, force: bool = False
+    station_id: str, key: str, body: ChangeRequest, ctx: Ctx, force: bool = False
 ) -> Change:
     """Validate, then ChangeConfiguration (or queue it while the station is offline)."""
-    service = config_service(cs)
+    service = ctx.config
     await _known(service, station_id)
     try:
         new = await service.prepare(station_id, key, body.value, force or body.force)
@@ -362,9 +353,9 @@ async def set_key(
 
 
 @router.post(STATION + "/reset", response_model=ResetResult)
-async def reset(station_id: str, body: ResetRequest, cs: CS) -> ResetResult:
+async def reset(station_id: str, body: ResetRequest, ctx: Ctx) -> ResetResult:
     """Reset the station; changes waiting for a reboot are verified after it boots."""
-    service = config_service(cs)
+    service = ctx.config
     await _known(service, station_id)
     try:
         status = await service.reset(station_id, body.type)
@@ -374,9 +365,9 @@ async def reset(station_id: str, body: ResetRequest, cs: CS) -> ResetResult:
 
 
 @router.post(STATION + "/license", response_model=dict[str, Any])
-async def start_license(station_id: str, body: LicenseRequest, cs: CS) -> dict[str, Any]:
+async def start_license(station_id: str, body: LicenseRequest, ctx: Ctx) -> dict[str, Any]:
     """Check the key, write FeatureLicenseKey, reboot (per `reboot`), report unlocked features."""
-    service = config_service(cs)
+    service = ctx.config
     try:
         return license_job_view(await service.license.start(station_id, body.key, body.reboot))
     except InvalidValue as exc:
@@ -386,9 +377,9 @@ async def start_license(station_id: str, body: LicenseRequest, cs: CS) -> dict[s
 
 
 @router.get(STATION + "/license", response_model=dict[str, Any])
-async def license_status(station_id: str, cs: CS) -> dict[str, Any]:
+async def license_status(station_id: str, ctx: Ctx) -> dict[str, Any]:
     """Unlocked features from the latest snapshot and the licence jobs with their progress."""
-    service = config_service(cs)
+    service = ctx.config
     await _known(service, station_id)
     return license_status_view(await service.license.status(station_id))
 

@@ -1,24 +1,49 @@
-"""What every API module needs: the central system, bearer-token auth, common errors."""
+"""What every API module needs: the services it may use, bearer-token auth, common errors."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-if TYPE_CHECKING:
-    from csms.app import CentralSystem
+from csms.charging.service import ChargingService
+from csms.config.service import ConfigService
+from csms.events import EventBus
+from csms.ocpp.link import StationControl
+from csms.storage import Store
 
 
-def get_cs(request: Request) -> CentralSystem:
-    cs: CentralSystem = request.app.state.cs
-    return cs
+@dataclass(frozen=True, slots=True)
+class ApiContext:
+    """Everything the routers use, handed over by the composition root (csms/app.py) and kept
+    on `app.state.context`; the API never sees the central system itself."""
+
+    records: Store
+    """The stations', transactions' and events' rows (and, as `records.db`, the database)."""
+    stations: StationControl
+    """Calls to stations, who is online, last seen, closing a rejected station's link."""
+    bus: EventBus
+    clock: Callable[[], float]
+    charging: ChargingService
+    config: ConfigService
+    api_token: str | None
+    background: set[asyncio.Task[Any]]
+    """Short tasks started by requests, kept referenced until they finish."""
 
 
-CS = Annotated["CentralSystem", Depends(get_cs)]
-"""Parameter type that injects the central system into an endpoint."""
+def api_context(request: Request) -> ApiContext:
+    """The context of the app serving `request`."""
+    context: ApiContext = request.app.state.context
+    return context
+
+
+Ctx = Annotated[ApiContext, Depends(api_context)]
+"""Parameter type that injects the API context into an endpoint."""
 
 MAX_ID = 2**63 - 1
 """Row ids are 64-bit; a larger number in a request is a 422, not a database overflow (500)."""
@@ -43,7 +68,7 @@ async def require_token(
     `HTTPBearer` dependency declares the scheme in OpenAPI (Swagger UI's "Authorize"); the
     header is checked here, so a missing token and a wrong one get the same 401.
     """
-    token = request.app.state.cs.settings.api_token
+    token = api_context(request).api_token
     if not token:
         return
     header = request.headers.get("Authorization", "")

@@ -8,8 +8,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from csms.api.config import config_service
-from csms.api.deps import CS, RowId, not_found
+from csms.api.deps import Ctx, RowId, not_found
 from csms.config import changes as ch
 from csms.config.scn import PlanError, PlanReport, ScnPlan, parse_plan, plan_from_dict
 from csms.config.scn.apply import PlanRefused, ScnProgress
@@ -38,33 +37,33 @@ def _plan(body: PlanRequest) -> ScnPlan:
 
 
 @router.post("/plan")
-async def plan(body: PlanRequest, cs: CS) -> dict[str, Any]:
+async def plan(body: PlanRequest, ctx: Ctx) -> dict[str, Any]:
     """Dry run: every member's key changes against its latest snapshot, and the problems."""
-    report = await config_service(cs).scn.plan(_plan(body))
+    report = await ctx.config.scn.plan(_plan(body))
     return report_view(report)
 
 
 @router.post("/apply", status_code=202)
-async def apply(body: PlanRequest, cs: CS) -> dict[str, Any]:
+async def apply(body: PlanRequest, ctx: Ctx) -> dict[str, Any]:
     """Refuse a plan with problems (422, the reasons); else write differing keys, reboot, verify.
 
     Returns the job at once; follow it at `GET /api/v1/scn/jobs/{id}`.
     """
     try:
-        progress = await config_service(cs).scn.apply(_plan(body), body.reboot)
+        progress = await ctx.config.scn.apply(_plan(body), body.reboot)
     except PlanRefused as exc:
         raise HTTPException(422, str(exc)) from None
     return job_view(progress)
 
 
 @router.get("/jobs")
-async def jobs(cs: CS, limit: int = Query(20, ge=1, le=200)) -> list[dict[str, Any]]:
-    return [job_view(progress) for progress in await config_service(cs).scn.jobs(limit)]
+async def jobs(ctx: Ctx, limit: int = Query(20, ge=1, le=200)) -> list[dict[str, Any]]:
+    return [job_view(progress) for progress in await ctx.config.scn.jobs(limit)]
 
 
 @router.get("/jobs/{job_id}")
-async def job(job_id: RowId, cs: CS) -> dict[str, Any]:
-    progress = await config_service(cs).scn.progress(job_id)
+async def job(job_id: RowId, ctx: Ctx) -> dict[str, Any]:
+    progress = await ctx.config.scn.progress(job_id)
     if progress is None:
         raise not_found(f"SCN job {job_id}")
     return job_view(progress)

@@ -15,8 +15,7 @@ from csms.api.charging import (
     charging_service,
     set_cap,
 )
-from csms.api.deps import CS
-from csms.app import CentralSystem
+from csms.api.deps import ApiContext, Ctx
 from csms.charging.loop import SiteLoop
 from csms.charging.views import meter_health, site_view
 
@@ -43,8 +42,8 @@ class SiteDetail(SiteView):
 router = APIRouter(prefix="/api/v1/sites", tags=["smart charging"])
 
 
-def _loop(cs: CentralSystem, site_id: str) -> SiteLoop:
-    service = charging_service(cs)
+def _loop(ctx: ApiContext, site_id: str) -> SiteLoop:
+    service = charging_service(ctx)
     loop = service.sites.get(site_id)
     if loop is None:
         known = ", ".join(service.sites)
@@ -53,15 +52,14 @@ def _loop(cs: CentralSystem, site_id: str) -> SiteLoop:
 
 
 @router.get("", response_model=list[SiteSummary])
-async def list_sites(cs: CS) -> list[SiteSummary]:
+async def list_sites(ctx: Ctx) -> list[SiteSummary]:
     """Every configured site with its meter state."""
-    service = getattr(cs, "charging", None)
-    loops = [] if service is None else list(service.sites.values())
+    loops = list(ctx.charging.sites.values())
     return [
         SiteSummary(
             id=loop.site.id,
             grid_limit_a=loop.site.grid_limit_a,
-            meter_state=meter_health(loop, cs.clock())["state"],
+            meter_state=meter_health(loop, ctx.clock())["state"],
             safe_mode=None if loop.last is None else loop.last.allocation.safe_mode,
             stations=loop.model.station_ids,
         )
@@ -70,21 +68,21 @@ async def list_sites(cs: CS) -> list[SiteSummary]:
 
 
 @router.get("/{site_id}", response_model=SiteDetail)
-async def get_site(site_id: str, cs: CS) -> dict[str, Any]:
+async def get_site(site_id: str, ctx: Ctx) -> dict[str, Any]:
     """Latest meter reading and its health (ok / stale → safe current), the meter plausibility
     alarm, available current per phase, and each connector's allocation, target and binding limit
     with its source."""
-    return site_view(_loop(cs, site_id), cs.clock())
+    return site_view(_loop(ctx, site_id), ctx.clock())
 
 
 @router.put("/{site_id}/cap", response_model=CapResult)
-async def put_site_cap(site_id: str, body: CapBody, cs: CS) -> CapResult:
+async def put_site_cap(site_id: str, body: CapBody, ctx: Ctx) -> CapResult:
     """Cap the total current per phase of the site's EVs (shared fairly); null removes it."""
-    _loop(cs, site_id)
-    return await set_cap(cs, "site", site_id, 0, body.limit_a)
+    _loop(ctx, site_id)
+    return await set_cap(ctx, "site", site_id, 0, body.limit_a)
 
 
 @router.delete("/{site_id}/cap", response_model=CapResult)
-async def delete_site_cap(site_id: str, cs: CS) -> CapResult:
-    _loop(cs, site_id)
-    return await set_cap(cs, "site", site_id, 0, None)
+async def delete_site_cap(site_id: str, ctx: Ctx) -> CapResult:
+    _loop(ctx, site_id)
+    return await set_cap(ctx, "site", site_id, 0, None)

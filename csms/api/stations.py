@@ -9,8 +9,7 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field, field_validator
 
 from csms import events
-from csms.api.deps import CS, not_found
-from csms.app import CentralSystem
+from csms.api.deps import ApiContext, Ctx, not_found
 from csms.auth import hash_password
 from csms.ocpp.admission import (
     STATION_ID_MAX_LENGTH,
@@ -80,17 +79,15 @@ def _connector(record: ConnectorRecord) -> Connector:
     )
 
 
-def _station(
-    cs: CentralSystem, record: StationRecord, connectors: list[ConnectorRecord]
-) -> Station:
-    session = cs.registry.get(record.id)
+def _station(ctx: ApiContext, record: StationRecord, connectors: list[ConnectorRecord]) -> Station:
     last_seen = record.last_seen
-    if session is not None:
-        last_seen = max(last_seen or 0, session.last_seen)
+    session_seen = ctx.stations.last_seen(record.id)
+    if session_seen is not None:
+        last_seen = max(last_seen or 0, session_seen)
     return Station(
         id=record.id,
         status=record.status,
-        online=cs.registry.is_online(record.id),
+        online=ctx.stations.is_online(record.id),
         last_seen=last_seen,
         vendor=record.vendor,
         model=record.model,
@@ -103,50 +100,52 @@ def _station(
 
 
 @router.get("", response_model=list[Station])
-async def list_stations(cs: CS) -> list[Station]:
-    records = await cs.store.stations.all()
+async def list_stations(ctx: Ctx) -> list[Station]:
+    records = await ctx.records.stations.all()
     similar = look_alike_groups(record.id for record in records)
-    stations = [_station(cs, record, []) for record in records]
+    stations = [_station(ctx, record, []) for record in records]
     for station in stations:
         station.look_alike = similar.get(station.id, [])
     return stations
 
 
 @router.post("", response_model=Station, status_code=201)
-async def add_station(body: NewStation, cs: CS) -> Station:
+async def add_station(body: NewStation, ctx: Ctx) -> Station:
     """Register a station ahead of its first connection (optionally with its password)."""
-    if await cs.store.stations.get(body.id) is not None:
+    if await ctx.records.stations.get(body.id) is not None:
         raise HTTPException(409, f"station {body.id} already exists")
-    await cs.store.stations.create(body.id, "accepted" if body.approve else "pending", cs.clock())
+    await ctx.records.stations.create(
+        body.id, "accepted" if body.approve else "pending", ctx.clock()
+    )
     if body.password:
         hashed = await asyncio.to_thread(hash_password, body.password)
-        await cs.store.stations.set_password_hash(body.id, hashed)
-    return await show_station(body.id, cs)
+        await ctx.records.stations.set_password_hash(body.id, hashed)
+    return await show_station(body.id, ctx)
 
 
 @router.get("/{station_id}", response_model=Station)
-async def show_station(station_id: str, cs: CS) -> Station:
-    row = await cs.store.stations.get(station_id)
+async def show_station(station_id: str, ctx: Ctx) -> Station:
+    row = await ctx.records.stations.get(station_id)
     if row is None:
         raise not_found(f"station {station_id}")
-    station = _station(cs, row, await cs.store.stations.connectors(station_id))
-    station.look_alike = look_alikes(station_id, await cs.store.stations.ids())
+    station = _station(ctx, row, await ctx.records.stations.connectors(station_id))
+    station.look_alike = look_alikes(station_id, await ctx.records.stations.ids())
     return station
 
 
 @router.put("/{station_id}/password", response_model=Station)
-async def set_password(station_id: str, body: Password, cs: CS) -> Station:
+async def set_password(station_id: str, body: Password, ctx: Ctx) -> Station:
     """Set (or with null, remove) the station's HTTP Basic password; stored hashed."""
     hashed = await asyncio.to_thread(hash_password, body.password) if body.password else None
-    if not await cs.store.stations.set_password_hash(station_id, hashed):
+    if not await ctx.records.stations.set_password_hash(station_id, hashed):
         raise not_found(f"station {station_id}")
-    return await show_station(station_id, cs)
+    return await show_station(station_id, ctx)
 
 
-async def _rebook(cs: CentralSystem, station_id: str) -> None:
+async def _rebook(ctx: ApiContext, station_id: str) -> None:
     """Ask an approved, connected station to boot again so it leaves the Pending state."""
     try:
-        await cs.registry.call(
+        await ctx.stations.call(
             station_id, "TriggerMessage", {"requestedMessage": "BootNotification"}
         )
     except CallFailed as exc:
@@ -154,22 +153,20 @@ async def _rebook(cs: CentralSystem, station_id: str) -> None:
 
 
 @router.post("/{station_id}/approve", response_model=Station)
-async def approve_station(station_id: str, cs: CS) -> Station:
-    if not await cs.store.stations.set_status(station_id, "accepted"):
+async def approve_station(station_id: str, ctx: Ctx) -> Station:
+    if not await ctx.records.stations.set_status(station_id, "accepted"):
         raise not_found(f"station {station_id}")
-    cs.bus.publish(events.StationApproved(station_id, cs.clock()))
-    if cs.registry.is_online(station_id):
-        task = asyncio.create_task(_rebook(cs, station_id))
-        cs.background.add(task)
-        task.add_done_callback(cs.background.discard)
-    return await show_station(station_id, cs)
+    ctx.bus.publish(events.StationApproved(station_id, ctx.clock()))
+    if ctx.stations.is_online(station_id):
+        task = asyncio.create_task(_rebook(ctx, station_id))
+        ctx.background.add(task)
+        task.add_done_callback(ctx.background.discard)
+    return await show_station(station_id, ctx)
 
 
 @router.post("/{station_id}/reject", response_model=Station)
-async def reject_station(station_id: str, cs: CS) -> Station:
-    if not await cs.store.stations.set_status(station_id, "rejected"):
+async def reject_station(station_id: str, ctx: Ctx) -> Station:
+    if not await ctx.records.stations.set_status(station_id, "rejected"):
         raise not_found(f"station {station_id}")
-    session = cs.registry.get(station_id)
-    if session is not None:
-        await session.close(1008, "station rejected")
-    return await show_station(station_id, cs)
+    await ctx.stations.disconnect(station_id, 1008, "station rejected")
+    return await show_station(station_id, ctx)

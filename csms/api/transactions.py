@@ -5,8 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from csms.api.deps import CS, RowId, not_found
-from csms.app import CentralSystem
+from csms.api.deps import ApiContext, Ctx, RowId, not_found
 from csms.storage.records import MeterValueRecord, TransactionRecord
 
 router = APIRouter(prefix="/api/v1", tags=["transactions"])
@@ -40,7 +39,7 @@ class SampledValue(BaseModel):
     location: str | None
 
 
-async def _tx(cs: CentralSystem, record: TransactionRecord) -> Transaction:
+async def _tx(ctx: ApiContext, record: TransactionRecord) -> Transaction:
     """The transaction, with the energy so far when it is still running."""
     tx = Transaction(
         id=record.id,
@@ -55,7 +54,7 @@ async def _tx(cs: CentralSystem, record: TransactionRecord) -> Transaction:
         energy_wh=record.energy_wh,
     )
     if tx.meter_stop is None:
-        latest = await cs.store.transactions.latest_energy_register_wh(record)
+        latest = await ctx.records.transactions.latest_energy_register_wh(record)
         # A register below meterStart (a meter reset, another register) is no usable energy.
         if latest is not None and latest >= tx.meter_start:
             tx.energy_wh = round(latest) - tx.meter_start
@@ -77,37 +76,37 @@ def _sampled_value(record: MeterValueRecord) -> SampledValue:
 
 
 @router.get("/transactions", response_model=list[Transaction])
-async def list_transactions(cs: CS, limit: int = Query(100, ge=1, le=10000)) -> list[Transaction]:
-    return [await _tx(cs, r) for r in await cs.store.transactions.latest(limit=limit)]
+async def list_transactions(ctx: Ctx, limit: int = Query(100, ge=1, le=10000)) -> list[Transaction]:
+    return [await _tx(ctx, r) for r in await ctx.records.transactions.latest(limit=limit)]
 
 
 @router.get("/transactions/{transaction_id}", response_model=Transaction)
-async def show_transaction(transaction_id: RowId, cs: CS) -> Transaction:
-    row = await cs.store.transactions.get(transaction_id)
+async def show_transaction(transaction_id: RowId, ctx: Ctx) -> Transaction:
+    row = await ctx.records.transactions.get(transaction_id)
     if row is None:
         raise not_found(f"transaction {transaction_id}")
-    return await _tx(cs, row)
+    return await _tx(ctx, row)
 
 
 @router.get("/transactions/{transaction_id}/meter-values", response_model=list[SampledValue])
 async def transaction_meter_values(
     transaction_id: RowId,
-    cs: CS,
+    ctx: Ctx,
     limit: int = Query(1000, ge=1, le=100000),
 ) -> list[SampledValue]:
-    row = await cs.store.transactions.get(transaction_id)
+    row = await ctx.records.transactions.get(transaction_id)
     if row is None:
         raise not_found(f"transaction {transaction_id}")
-    records = await cs.store.transactions.meter_values(row.station_id, transaction_id, limit)
+    records = await ctx.records.transactions.meter_values(row.station_id, transaction_id, limit)
     return [_sampled_value(r) for r in records]
 
 
 @router.get("/stations/{station_id}/transactions", response_model=list[Transaction])
 async def station_transactions(
     station_id: str,
-    cs: CS,
+    ctx: Ctx,
     limit: int = Query(100, ge=1, le=10000),
 ) -> list[Transaction]:
-    if await cs.store.stations.get(station_id) is None:
+    if await ctx.records.stations.get(station_id) is None:
         raise not_found(f"station {station_id}")
-    return [await _tx(cs, r) for r in await cs.store.transactions.latest(station_id, limit)]
+    return [await _tx(ctx, r) for r in await ctx.records.transactions.latest(station_id, limit)]

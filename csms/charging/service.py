@@ -10,19 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from balancing import allocate
 from csms import events
 from csms.charging.book import Command
+from csms.charging.config import ChargingSettings
 from csms.charging.loop import SiteLoop
 from csms.charging.store import SCOPES, ChargingStore, caps_for_site
 from csms.config.store import ConfigStore
+from csms.events import EventBus
+from csms.ocpp.link import StationLink
+from csms.storage import Store
 from csms.storage.records import ConnectorRecord
 
 if TYPE_CHECKING:
-    from csms.app import CentralSystem
+    from csms.settings import SiteSettings
 
 log = logging.getLogger(__name__)
 
@@ -40,24 +44,36 @@ class CapError(ValueError):
 class ChargingService:
     """Owns the site loops; the API reads their state and sets caps through it."""
 
-    def __init__(self, cs: CentralSystem) -> None:
-        self.cs = cs
-        self.store = ChargingStore(cs.db)
+    def __init__(
+        self,
+        settings: ChargingSettings,
+        sites: Sequence[SiteSettings],
+        *,
+        link: StationLink,
+        records: Store,
+        bus: EventBus,
+        clock: Callable[[], float],
+    ) -> None:
+        """`link` reaches the stations, `records` holds the stations' and transactions' rows
+        (and the database of the caps, methods and snapshots), `bus` brings station events."""
+        self.records = records
+        self.clock = clock
+        self.store = ChargingStore(records.db)
         self.sites: dict[str, SiteLoop] = {}
         self._site_of: dict[str, str] = {}
         self._result_hooks: list[ResultHook] = []
         self._events: asyncio.Queue[events.Event] | None = None
-        if not cs.settings.charging.enabled or not cs.settings.sites:
+        if not settings.enabled or not sites:
             return
         # Subscribe now, before stations can connect, so no event is missed.
-        self._events = cs.bus.subscribe()
-        for site in cs.settings.sites:
+        self._events = bus.subscribe()
+        for site in sites:
             self.sites[site.id] = SiteLoop(
                 site,
-                cs.settings.charging,
-                call=cs.registry.call,
-                online=cs.registry.is_online,
-                clock=cs.clock,
+                settings,
+                call=link.call,
+                online=link.is_online,
+                clock=clock,
                 allocate=allocate,
                 on_method=self._store_method,
                 on_result=self._on_result,
@@ -87,17 +103,17 @@ class ChargingService:
     async def _restore(self) -> None:
         caps = await self.store.caps()
         methods = await self.store.methods()
-        running = await self.cs.store.transactions.running()
+        running = await self.records.transactions.running()
         # Local limits and socket counts known from earlier snapshots; a station still gets no
         # profile before its capabilities are read again in its current connection.
-        snapshots = await ConfigStore(self.cs.db).latest_snapshots()
+        snapshots = await ConfigStore(self.records.db).latest_snapshots()
         for site_id, loop in self.sites.items():
             stations = set(loop.model.station_ids)
             loop.set_caps(caps_for_site(caps, site_id, stations))
             loop.set_methods(methods)
             connectors: list[ConnectorRecord] = []
             for station_id in stations:
-                connectors.extend(await self.cs.store.stations.connectors(station_id))
+                connectors.extend(await self.records.stations.connectors(station_id))
             loop.load_running(running, connectors)
             for station_id in stations & snapshots.keys():
                 loop.apply_snapshot(station_id, snapshots[station_id].values)
@@ -110,7 +126,7 @@ class ChargingService:
                 loop.on_event(event)
 
     async def _store_method(self, station_id: str, method: str) -> None:
-        await self.store.set_method(station_id, method, self.cs.clock())
+        await self.store.set_method(station_id, method, self.clock())
 
     def _on_result(self, command: Command, status: str, at: float) -> None:
         site_id = self._site_of.get(command.station_id, "")
@@ -133,7 +149,7 @@ class ChargingService:
         if scope == "connector" and not 1 <= connector_id <= MAX_CONNECTOR_ID:
             raise CapError(f"a connector cap needs a connector id from 1 to {MAX_CONNECTOR_ID}")
         await self.store.set_cap(
-            scope, target_id, connector_id if scope == "connector" else 0, limit_a, self.cs.clock()
+            scope, target_id, connector_id if scope == "connector" else 0, limit_a, self.clock()
         )
         caps = await self.store.caps()
         for site_id, loop in self.sites.items():

@@ -74,7 +74,7 @@ class LicenseWorkflow:
         service = self.service
         await service.require_station(station_id)
         before = await self._current_features(station_id)
-        job = await service.store.add_license_job(station_id, before, service.cs.clock())
+        job = await service.store.add_license_job(station_id, before, service.clock())
         new = await service.prepare(station_id, "FeatureLicenseKey", key, force=False)
         (record,) = await service.submit(station_id, [new], policy, origin=f"{ORIGIN}{job.id}")
         await service.store.set_license_change(job.id, record.id)
@@ -82,7 +82,7 @@ class LicenseWorkflow:
 
     async def _current_features(self, station_id: str) -> str | None:
         service = self.service
-        if service.cs.registry.is_online(station_id):
+        if service.link.is_online(station_id):
             try:
                 read = await service.read_keys(station_id, ["UnlockedFeatures"])
                 return read.values.get("UnlockedFeatures")
@@ -118,7 +118,7 @@ class LicenseWorkflow:
         job_id = int(record.origin[len(ORIGIN) :])
         detail = f"station answered {record.status or 'nothing'}: {record.detail or record.state}"
         await self.service.store.finish_license_job(
-            job_id, "failed", None, [], detail, self.service.cs.clock()
+            job_id, "failed", None, [], detail, self.service.clock()
         )
 
     async def _on_boot(self, snapshot: SnapshotRecord, booted_at: float) -> None:
@@ -130,7 +130,7 @@ class LicenseWorkflow:
             after = _value(snapshot.entries, "UnlockedFeatures")
             state, unlocked, detail = outcome(job.features_before, after)
             await store.finish_license_job(
-                job.id, state, after, unlocked, detail, self.service.cs.clock()
+                job.id, state, after, unlocked, detail, self.service.clock()
             )
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import Any, TypeGuard
 
 from csms import events
 from csms.config import changes as ch
@@ -31,10 +31,10 @@ from csms.config.scn.apply import ScnService
 from csms.config.store import ConfigStore
 from csms.config.validation import check_value, licence_warnings
 from csms.config.worker import StationWorker
+from csms.events import EventBus
 from csms.ocpp.errors import CallFailed, StationOffline
-
-if TYPE_CHECKING:
-    from csms.app import CentralSystem
+from csms.ocpp.link import StationLink
+from csms.storage import Store
 
 log = logging.getLogger(__name__)
 
@@ -52,18 +52,26 @@ class ConfigService:
 
     def __init__(
         self,
-        cs: CentralSystem,
+        link: StationLink,
+        records: Store,
+        bus: EventBus,
+        clock: Callable[[], float],
         *,
         boot_delay_s: float = 2.0,
         reboot_timeout_s: float = 300.0,
         parallel_snapshots: int = 8,
     ) -> None:
-        self.cs = cs
-        self.store = ConfigStore(cs.db)
+        """`link` reaches the stations, `records` holds their rows (and the database of the
+        snapshots and changes), `bus` brings station events and takes `SnapshotTaken`."""
+        self.link = link
+        self.records = records
+        self.bus = bus
+        self.clock = clock
+        self.store = ConfigStore(records.db)
         self.boot_delay_s = boot_delay_s
         self.reboot_timeout_s = reboot_timeout_s
         self._slots = asyncio.Semaphore(parallel_snapshots)
-        self.reader = KeyReader(cs.registry.call)
+        self.reader = KeyReader(link.call)
         self._workers: dict[str, StationWorker] = {}
         self._group: asyncio.TaskGroup | None = None
         self._progress = asyncio.Condition()
@@ -77,18 +85,18 @@ class ConfigService:
 
     # -- service loop --------------------------------------------------------------------------
     async def run(self) -> None:
-        queue = self.cs.bus.subscribe()
+        queue = self.bus.subscribe()
         try:
-            await self.store.interrupt_running_jobs(self.cs.clock())
+            await self.store.interrupt_running_jobs(self.clock())
             async with asyncio.TaskGroup() as group:
                 self._group = group
                 self.started.set()
-                for station_id in self.cs.registry.online_ids():
-                    self._booted(station_id, self.cs.clock())
+                for station_id in self.link.online_ids():
+                    self._booted(station_id, self.clock())
                 while True:
                     self._on_event(await queue.get())
         finally:
-            self.cs.bus.unsubscribe(queue)
+            self.bus.unsubscribe(queue)
             self._group = None
 
     def _on_event(self, event: events.Event) -> None:
@@ -129,7 +137,7 @@ class ConfigService:
 
     # -- reading -----------------------------------------------------------------------------
     async def require_station(self, station_id: str) -> None:
-        if await self.cs.store.stations.get(station_id) is None:
+        if await self.records.stations.get(station_id) is None:
             raise StationUnknown(f"station {station_id} not found")
 
     async def take_snapshot(self, station_id: str, reason: str) -> SnapshotRecord:
@@ -138,14 +146,14 @@ class ConfigService:
         Raises `CallFailed` (e.g. `StationOffline`) when the station cannot be read.
         """
         async with self._slots:
-            read_from = self.cs.clock()
+            read_from = self.clock()
             previous = await self.store.latest_snapshot(station_id)
             read = await self.reader.read_all(station_id, previous)
             snapshot = await self.store.add_snapshot(
-                station_id, self.cs.clock(), reason, read.entries, sorted(set(read.unknown))
+                station_id, self.clock(), reason, read.entries, sorted(set(read.unknown))
             )
-        self.cs.bus.publish(
-            events.SnapshotTaken(station_id, self.cs.clock(), snapshot.id, reason, snapshot.values)
+        self.bus.publish(
+            events.SnapshotTaken(station_id, self.clock(), snapshot.id, reason, snapshot.values)
         )
         await self._mark_drift(snapshot, read_from)
         return snapshot
@@ -212,9 +220,9 @@ class ConfigService:
         Returns the records: with the station's answer, or still `queued` when it is offline (the
         worker sends them in order once it connects, also while the station is Pending).
         """
-        records = await self.store.add_changes(station_id, new, policy, origin, self.cs.clock())
+        records = await self.store.add_changes(station_id, new, policy, origin, self.clock())
         futures = []
-        if wait_answer and self.cs.registry.is_online(station_id):
+        if wait_answer and self.link.is_online(station_id):
             loop = asyncio.get_running_loop()
             for record in records:
                 future: asyncio.Future[ChangeRecord] = loop.create_future()
@@ -243,7 +251,7 @@ class ConfigService:
 
     async def apply(self, mark: wf.Mark, record: ChangeRecord | None = None) -> ChangeRecord:
         """Store a mark (a settled state also sets `finished_at`) and wake `wait_settled`."""
-        now = self.cs.clock()
+        now = self.clock()
         fields = mark.fields(now)
         if mark.state in ch.SETTLED_STATES:
             if record is None:
@@ -274,7 +282,7 @@ class ConfigService:
     async def send_change(self, record: ChangeRecord) -> ChangeRecord:
         """Send one queued change and follow the answer; `StationOffline` leaves it queued."""
         try:
-            answer = await self.cs.registry.call(
+            answer = await self.link.call(
                 record.station_id, "ChangeConfiguration", {"key": record.key, "value": record.value}
             )
         except StationOffline:
@@ -324,7 +332,7 @@ class ConfigService:
         """
         worker = self._worker(station_id)
         async with worker.lock:
-            answer = await self.cs.registry.call(station_id, "Reset", {"type": kind})
+            answer = await self.link.call(station_id, "Reset", {"type": kind})
             status = str(answer.get("status"))
             if status == "Accepted":
                 worker.reset_accepted()

@@ -3,8 +3,8 @@
 The worker sleeps until something happens to its station (an event, a queued change, the reboot
 timeout), then asks the flow for the round's commands and carries them out through the service:
 reads, ChangeConfiguration, Reset. It decides nothing itself: the answers go back into the pure
-judgments of csms/config/workflow.py and their marks are stored. Calls go through the registry,
-which keeps one CALL in flight per station and owns the timeout.
+judgments of csms/config/workflow.py and their marks are stored. Calls go through the service's
+`StationLink` (the registry), which keeps one CALL in flight per station and owns the timeout.
 """
 
 from __future__ import annotations
@@ -72,23 +72,23 @@ class StationWorker:
                 # station's answer, not our failure. Logged and kept with its events.
                 log.warning("%s: configuration work stopped: %s", self.station_id, exc)
                 with contextlib.suppress(Exception):  # the log line above is the record then
-                    await self.service.cs.store.events.record(
+                    await self.service.records.events.record(
                         self.station_id,
                         "ConfigurationWorkFailed",
                         {"error": str(exc)},
-                        self.service.cs.clock(),
+                        self.service.clock(),
                     )
             except Exception:
                 log.exception("%s: configuration work failed", self.station_id)
             finally:
-                if not self.service.cs.registry.is_online(self.station_id):
+                if not self.service.link.is_online(self.station_id):
                     await self.service.release(self.station_id)
 
     async def _round(self) -> None:
         flow, service = self.flow, self.service
         # Settings may be tuned on a running service (tests shorten the pause).
         flow.pace_s, flow.reboot_timeout_s = service.boot_delay_s, service.reboot_timeout_s
-        flow.start_round(self._mono(), service.cs.registry.is_online(self.station_id))
+        flow.start_round(self._mono(), service.link.is_online(self.station_id))
         while (command := flow.next_command()) is not None:
             await self._run(command)
 
@@ -97,7 +97,7 @@ class StationWorker:
         if isinstance(command, wf.Pace):
             await asyncio.sleep(command.seconds)  # pace post-boot work
         elif isinstance(command, wf.TakeSnapshot):
-            at = service.cs.clock() if command.judge_from is None else command.judge_from
+            at = service.clock() if command.judge_from is None else command.judge_from
             snapshot = await service.take_snapshot(sid, command.reason)
             if command.judge_boot:
                 async with self.lock:
@@ -115,8 +115,8 @@ class StationWorker:
             return
         plan = wf.reset_plan(
             pending,
-            await service.cs.store.transactions.running(sid),
-            await service.cs.store.stations.connectors(sid),
+            await service.records.transactions.running(sid),
+            await service.records.stations.connectors(sid),
         )
         for mark in plan.marks:
             await service.apply(mark)

@@ -1,4 +1,8 @@
-"""Which stations are connected, and the one way to send them a CALL."""
+"""Which stations are connected, and the one way to send them a CALL.
+
+`StationRegistry` implements `StationLink` and `StationControl` (csms/ocpp/link.py) for the
+stations connected to this process; services and the API see only those interfaces.
+"""
 
 from __future__ import annotations
 
@@ -35,6 +39,19 @@ class StationRegistry:
 
     def online_ids(self) -> list[str]:
         return sorted(sid for sid in self._sessions if self.is_online(sid))
+
+    def last_seen(self, station_id: str) -> float | None:
+        """When the station's session (even a closing one) last received a frame."""
+        session = self._sessions.get(station_id)
+        return None if session is None else session.last_seen
+
+    async def disconnect(self, station_id: str, code: int, reason: str) -> bool:
+        """Close the station's session (the station is told `code` and `reason`)."""
+        session = self._sessions.get(station_id)
+        if session is None:
+            return False
+        await session.close(code, reason)
+        return True
 
     async def attach(self, session: StationSession) -> None:
         """Make `session` the station's session, closing a previous one."""

@@ -121,11 +121,11 @@ class ScnService:
         snapshots = await self.service.store.latest_snapshots()
         facts = {}
         for station in plan.stations:
-            known = await self.service.cs.store.stations.get(station.id) is not None
+            known = await self.service.records.stations.get(station.id) is not None
             snap = snapshots.get(station.id)
             facts[station.id] = StationFacts(
                 known=known,
-                online=self.service.cs.registry.is_online(station.id),
+                online=self.service.link.is_online(station.id),
                 config=snap.values if snap else None,
             )
         others = {sid: snap.values for sid, snap in snapshots.items()}
@@ -138,7 +138,7 @@ class ScnService:
         """
         service = self.service
         for station in plan.stations:
-            if service.cs.registry.is_online(station.id):
+            if service.link.is_online(station.id):
                 try:
                     await service.take_snapshot(station.id, "scn")
                 except CallFailed as exc:
@@ -146,7 +146,7 @@ class ScnService:
         report = await self.plan(plan)
         if not report.ok:
             raise PlanRefused(report)
-        job = await service.store.add_scn_job(plan.name, policy, asdict(plan), service.cs.clock())
+        job = await service.store.add_scn_job(plan.name, policy, asdict(plan), service.clock())
         result = ScnResult({member.station_id: member.socket_ids for member in report.stations})
         for member in report.stations:
             if not member.changes:
@@ -157,7 +157,7 @@ class ScnService:
             )
             result.change_ids[member.station_id] = [r.id for r in records]
         job = await service.store.update_scn_job(
-            job.id, "running", result.to_json(), None, service.cs.clock()
+            job.id, "running", result.to_json(), None, service.clock()
         )
         service.spawn(self._finish(job.id, plan, result), f"scn-apply-{job.id}")
         progress = await self.progress(job.id)
@@ -179,13 +179,13 @@ class ScnService:
             else:
                 state, detail = "failed", "some members do not report the planned values"
             await service.store.update_scn_job(
-                job_id, state, result.to_json(), detail, service.cs.clock()
+                job_id, state, result.to_json(), detail, service.clock()
             )
         except Exception as exc:
             log.exception("SCN apply job %s failed", job_id)
             result.checks.clear()
             await service.store.update_scn_job(
-                job_id, "failed", result.to_json(), str(exc), service.cs.clock()
+                job_id, "failed", result.to_json(), str(exc), service.clock()
             )
 
     async def _verify_member(self, station_id: str, keys: dict[str, str]) -> MemberCheck:
