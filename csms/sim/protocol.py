@@ -1,7 +1,7 @@
 """The simulated station's answers to the central system's CALLs (the `ocpp` library's server side
 of a charge point: `ocpp.v16.ChargePoint` in client role).
 
-Handlers are thin: they decide with the station's model and configuration store and answer; work
+Handlers are thin: they decide with the station's model and configuration and answer; work
 that sends messages (a transaction start after RemoteStartTransaction, a reset, a triggered
 message) is deferred until the answer has gone out (`@after`), as OCPP requires.
 """

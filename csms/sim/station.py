@@ -42,7 +42,7 @@ from websockets.typing import Subprotocol
 
 from csms.sim import smart_charging as sc
 from csms.sim.clock import SimClock
-from csms.sim.config_store import ConfigStore
+from csms.sim.configuration import StationConfiguration
 from csms.sim.ev import SimEv
 from csms.sim.model import Connector, Sample, StationModel, StatusChanged, StopInfo, sampled_values
 from csms.sim.phases import Triple, add
@@ -157,7 +157,7 @@ class SimStation:
         self.url = url.rstrip("/") + "/" + station_id
         self.clock = clock or SimClock()
         overrides = {"Phase-Connected": phase_connected, **(config or {})}
-        self.config = ConfigStore(sockets, overrides, unlocked_features)
+        self.config = StationConfiguration(sockets, overrides, unlocked_features)
         self.model = StationModel.for_station(station_id, sockets, self.config, self.clock.now())
         self.model.reject_tx_profile = reject_tx_profile
         self.sockets = sockets

@@ -29,7 +29,7 @@ from csms.charging.loop import Allocate, SiteLoop
 from csms.meter.reading import make_reading
 from csms.settings import SiteSettings
 from csms.sim import smart_charging as sc
-from csms.sim.config_store import ConfigStore
+from csms.sim.configuration import StationConfiguration
 from csms.sim.ev import SimEv
 from csms.sim.model import Sample, StationModel, StatusChanged
 from csms.sim.sharing import MIN_CURRENT_A
@@ -186,7 +186,7 @@ class Simulation:
         self.stations: dict[str, StationModel] = {}
         for configured in self.site.stations:
             sockets = scenario.sockets.get(configured.id, 1)
-            config = ConfigStore(
+            config = StationConfiguration(
                 sockets,
                 {
                     "Phase-Connected": configured.phase_rotation,
