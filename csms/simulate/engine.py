@@ -1,3 +1,4 @@
+# Over 450 lines because Simulation steps loop, book, stations and EVs on one simulated clock.
 """A site's day in simulated time with the real control policy and no sockets.
 
 The pieces are the ones the running system uses, wired without I/O:
