@@ -8,7 +8,7 @@ that sends it; none of them reads or changes the station. The StartTransaction e
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,9 +34,9 @@ class TxRecord:
 
 
 def status_notification(
-    connector_id: int, status: str, detail: StatusChanged | None, now: float
+    connector_id: int, status: str, detail: StatusChanged | None, now: Callable[[], float]
 ) -> Job:
-    """A StatusNotification (`detail` adds the error code and info)."""
+    """A StatusNotification (`detail` adds the error code and info), stamped when it is sent."""
 
     async def run(cp: Any) -> None:
         await cp.call(
@@ -44,7 +44,7 @@ def status_notification(
                 connector_id=connector_id,
                 error_code=detail.error_code if detail else "NoError",
                 status=status,
-                timestamp=format_time(now),
+                timestamp=format_time(now()),
                 info=detail.info if detail else None,
                 vendor_error_code=detail.vendor_error_code if detail else None,
             ),

@@ -285,8 +285,8 @@ class SimStation:
     def status_job(
         self, connector_id: int, status: str, detail: StatusChanged | None = None
     ) -> Job:
-        """A StatusNotification for the outbox, stamped now."""
-        return messages.status_notification(connector_id, status, detail, self.clock.now())
+        """A StatusNotification for the outbox."""
+        return messages.status_notification(connector_id, status, detail, self.clock.now)
 
     def queue_status(
         self, connector_id: int, status: str, detail: StatusChanged | None = None
