@@ -1,3 +1,4 @@
+# Over 450 lines because a run is one pass over shared state (_Run); the docstring has the rules.
 """The entry point: `allocate(site, reading, sessions, state, now) -> Allocation`.
 
 One run, in order:

@@ -10,7 +10,7 @@ import pytest
 
 from csms.app import CentralSystem
 from csms.cli import main
-from csms.sim.config_store import FEATURE_SCN, make_license_key
+from csms.sim.configuration import FEATURE_SCN, make_license_key
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "scn-garage.toml"
 REBOOT = {"reboot_delay_s": 0.1}

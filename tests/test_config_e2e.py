@@ -296,7 +296,7 @@ async def test_queued_change_is_applied_while_the_station_is_pending(
 async def test_license_workflow_unlocks_scn(
     cs: CentralSystem, api: httpx.AsyncClient, sim_stations: Any
 ) -> None:
-    from csms.sim.config_store import make_license_key
+    from csms.sim.configuration import make_license_key
 
     (station,) = await sim_stations(1, cs.ocpp_url, **REBOOT)
     sid = station.station_id

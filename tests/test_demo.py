@@ -11,9 +11,9 @@ from rich.console import Console
 
 from csms.cli import main
 from csms.cli.demo import duration
-from csms.demo import LOOP_REAL_S, REACTION_S, DemoOptions, GridTally, run_demo
-from csms.demo_scenario import DAY_S, household_a, pv_a, sessions
-from csms.demo_view import render, render_summary
+from csms.demo.run import LOOP_REAL_S, REACTION_S, DemoOptions, GridTally, run_demo
+from csms.demo.scenario import DAY_S, household_a, pv_a, sessions
+from csms.demo.view import render, render_summary
 
 
 def test_demo_runs_headless_and_never_stays_above_the_grid_limit():

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from csms.app import CentralSystem
-from csms.sim.config_store import FEATURE_SCN
+from csms.sim.configuration import FEATURE_SCN
 from csms.sim.station import SimStation
 
 EXAMPLE = (Path(__file__).resolve().parent.parent / "examples" / "scn-garage.toml").read_text()

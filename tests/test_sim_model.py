@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from csms.sim.config_store import ConfigStore
+from csms.sim.configuration import StationConfiguration
 from csms.sim.ev import SimEv
 from csms.sim.model import Sample, StationModel, StatusChanged, sampled_values
 from csms.sim.phases import feeder_phases, grid_currents, socket_phases
@@ -84,7 +84,7 @@ def test_socket_cap_and_14a_minimum() -> None:
 
 
 def model(sockets: int = 1, **config: str) -> StationModel:
-    store = ConfigStore(sockets, {"MeterValueSampleInterval": "60", **config})
+    store = StationConfiguration(sockets, {"MeterValueSampleInterval": "60", **config})
     m = StationModel(sockets=sockets, config=store, now=T0, initial_meter_wh=1000)
     m.step(T0)
     return m

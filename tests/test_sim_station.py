@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from csms.sim.clock import SimClock
-from csms.sim.config_store import FEATURE_ALB, make_license_key
+from csms.sim.configuration import FEATURE_ALB, make_license_key
 from csms.sim.ev import SimEv
 from tests.fixtures_sim import MiniCentralSystem, eventually
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from csms.cli import main
 from csms.demo import DemoOptions, run_demo
-from csms.demo_scenario import household_a, pv_a, sessions
+from csms.demo.scenario import household_a, pv_a, sessions
 from csms.simulate import demo_day
 from csms.simulate.bound import EvSpan, moment_max_a, offline_bound, per_moment
 from csms.simulate.engine import Simulation, simulate, window

@@ -1,1 +1,5 @@
-"""csms/api."""
+"""The HTTP API (FastAPI, under `/api/v1`): an edge that parses requests and renders views.
+
+Each module serves one area and calls the services; it must not talk OCPP or decide what a service
+should decide, and nothing below the edges may import it.
+"""

@@ -1,3 +1,4 @@
+# Over 450 lines because DeliveryBook is one state machine: order, deadband, backoff share it.
 """The dispatcher's pure decision logic: which profile to send to which station next.
 
 `DeliveryBook` holds, per site, each connector's target and what the station accepted, and turns

@@ -1,3 +1,4 @@
+# Over 450 lines because SiteModel keeps the site state both events and core inputs use.
 """What the control loop knows about a site, and its translation into the balancing core's inputs.
 
 Pure: the loop feeds events into `SiteModel`; `balancing_site()` and `sessions()` build the frozen

@@ -78,8 +78,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from csms.demo import DemoOptions, run_demo
-    from csms.demo_view import render, render_summary
+    from csms.demo import DemoOptions, render, render_summary, run_demo
 
     try:
         options = DemoOptions(

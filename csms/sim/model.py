@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from csms.sim import smart_charging as sc
-from csms.sim.config_store import ConfigStore
+from csms.sim.configuration import StationConfiguration
 from csms.sim.ev import SimEv
 from csms.sim.phases import PHASE_NAMES, Triple, grid_currents, socket_phases
 from csms.sim.sharing import MIN_CURRENT_A, SocketDemand, share
@@ -100,7 +100,7 @@ class StationModel:
     """State and rules of one simulated station (no sockets, no clock)."""
 
     sockets: int
-    config: ConfigStore
+    config: StationConfiguration
     now: float
     reject_tx_profile: bool = False
     applies_profiles: bool = True  # False: accepts profiles and keeps none (a faulty station)
@@ -119,7 +119,7 @@ class StationModel:
 
     @classmethod
     def for_station(
-        cls, station_id: str, sockets: int, config: ConfigStore, now: float
+        cls, station_id: str, sockets: int, config: StationConfiguration, now: float
     ) -> StationModel:
         """A model whose energy registers start at a lifetime value derived from the id."""
         start = float(zlib.crc32(station_id.encode()) % 5_000_000)

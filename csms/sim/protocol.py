@@ -1,7 +1,7 @@
 """The simulated station's answers to the central system's CALLs (the `ocpp` library's server side
 of a charge point: `ocpp.v16.ChargePoint` in client role).
 
-Handlers are thin: they decide with the station's model and configuration store and answer; work
+Handlers are thin: they decide with the station's model and configuration and answer; work
 that sends messages (a transaction start after RemoteStartTransaction, a reset, a triggered
 message) is deferred until the answer has gone out (`@after`), as OCPP requires.
 """
@@ -85,7 +85,7 @@ class StationProtocol(ChargePoint):
                 if c.in_session:
                     c.next_sample_at = now + int(value)
         if status == "Accepted":
-            station.defer(station._sync)
+            station.defer(station.sync)
         return call_result.ChangeConfiguration(status=status)
 
     @after(Action.change_configuration)
@@ -108,11 +108,11 @@ class StationProtocol(ChargePoint):
         self, connector_id: int, cs_charging_profiles: dict[str, Any], **_: Any
     ) -> Any:
         station = self.station
-        station._sync()
+        station.sync()
         data = _plain(snake_to_camel_case(cs_charging_profiles))
         decision = station.model.set_profile(connector_id, data)
         if decision.accepted:
-            station.defer(station._sync)
+            station.defer(station.sync)
         else:
             log.info("%s: SetChargingProfile rejected: %s", station.station_id, decision.reason)
         return call_result.SetChargingProfile(status=decision.status)
@@ -131,14 +131,14 @@ class StationProtocol(ChargePoint):
         **_: Any,
     ) -> Any:
         station = self.station
-        station._sync()
+        station.sync()
         removed = station.model.clear_profiles(
             profile_id=id,
             connector_id=connector_id,
             purpose=charging_profile_purpose,
             stack_level=stack_level,
         )
-        station.defer(station._sync)
+        station.defer(station.sync)
         return call_result.ClearChargingProfile(status="Accepted" if removed else "Unknown")
 
     @after(Action.clear_charging_profile)
@@ -150,7 +150,7 @@ class StationProtocol(ChargePoint):
         self, connector_id: int, duration: int, charging_rate_unit: str | None = None, **_: Any
     ) -> Any:
         station = self.station
-        station._sync()
+        station.sync()
         rules = station.model.rules()
         unit = charging_rate_unit or rules.own_unit
         if not 0 <= connector_id <= station.sockets:
@@ -178,7 +178,7 @@ class StationProtocol(ChargePoint):
     ) -> Any:
         station = self.station
         model = station.model
-        station._sync()
+        station.sync()
         profile = None
         if charging_profile is not None:
             profile = _plain(snake_to_camel_case(charging_profile))
@@ -198,7 +198,7 @@ class StationProtocol(ChargePoint):
         if c.ev is not None:
             cid = connector_id
             station.defer(
-                lambda: station._start_session(cid, id_tag, authorize=authorize, profile=profile)
+                lambda: station.start_session(cid, id_tag, authorize=authorize, profile=profile)
             )
         else:
             # Wait for the EV to be plugged in within ConnectionTimeOut.
@@ -217,7 +217,7 @@ class StationProtocol(ChargePoint):
         cid = station.model.session_of(transaction_id)
         if cid is None:
             return call_result.RemoteStopTransaction(status="Rejected")
-        station.defer(lambda: station._stop_session(cid, "Remote"))
+        station.defer(lambda: station.stop_session(cid, "Remote"))
         return call_result.RemoteStopTransaction(status="Accepted")
 
     @after(Action.remote_stop_transaction)
@@ -231,7 +231,7 @@ class StationProtocol(ChargePoint):
         if c is None:
             return call_result.UnlockConnector(status="NotSupported")
         if c.in_session:
-            station.defer(lambda: station._stop_session(connector_id, "UnlockCommand"))
+            station.defer(lambda: station.stop_session(connector_id, "UnlockCommand"))
         return call_result.UnlockConnector(status="Unlocked")
 
     @after(Action.unlock_connector)
@@ -248,7 +248,7 @@ class StationProtocol(ChargePoint):
             targets = [model.connectors[connector_id]]
         else:
             return call_result.ChangeAvailability(status="Rejected")
-        station._sync()
+        station.sync()
         scheduled = False
         for c in targets:
             if type == "Operative":
@@ -257,7 +257,7 @@ class StationProtocol(ChargePoint):
                 c.inoperative_when_idle = scheduled = True
             else:
                 c.inoperative = True
-        station.defer(station._sync)
+        station.defer(station.sync)
         return call_result.ChangeAvailability(status="Scheduled" if scheduled else "Accepted")
 
     @after(Action.change_availability)
@@ -277,7 +277,7 @@ class StationProtocol(ChargePoint):
         if requested_message == "BootNotification":
             station.defer(station.trigger_boot)
         elif requested_message == "Heartbeat":
-            station.defer(station._enqueue_heartbeat)
+            station.defer(station.queue_heartbeat)
         elif requested_message == "StatusNotification":
             ids = [connector_id] if connector_id is not None else [0, *model.connectors]
             states = [
@@ -289,7 +289,7 @@ class StationProtocol(ChargePoint):
 
             def send_statuses() -> None:
                 for state in states:
-                    station._enqueue_status(state.connector_id, state.status, state)
+                    station.queue_status(state.connector_id, state.status, state)
 
             station.defer(send_statuses)
         elif requested_message == "MeterValues":
@@ -297,7 +297,7 @@ class StationProtocol(ChargePoint):
 
             def send_samples() -> None:
                 for cid in ids:
-                    station._enqueue_sample(model.sample(cid, "Trigger"))
+                    station.queue_sample(model.sample(cid, "Trigger"))
 
             station.defer(send_samples)
         else:

@@ -19,12 +19,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from csms.sim.config_store import ConfigStore
+from csms.sim.configuration import StationConfiguration
 from csms.sim.phases import socket_phases
 from csms.simulate.engine import Result, window
 from csms.simulate.scenario import VOLTAGE_V, Scenario
 
-STATION_MAX_A = float(ConfigStore(1).number("Station-MaxCurrent"))  # the simulated stations'
+STATION_MAX_A = float(
+    StationConfiguration(1).number("Station-MaxCurrent")
+)  # the simulated stations'
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """The demo's day as `csms simulate` input files (site TOML, load CSV, sessions CSV).
 
 `python -m csms.simulate.demo_day DIR` writes them; `examples/demo-day/` holds the copy the README
-uses, and a test checks that it still matches `csms.demo_scenario` and the demo's site.
+uses, and a test checks that it still matches `csms.demo.scenario` and the demo's site.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from csms.demo_scenario import DAY_S, household_a, pv_a, sessions
+from csms.demo.scenario import DAY_S, household_a, pv_a, sessions
 from csms.sim.site import RECOMMENDED_ROTATIONS
 from csms.simulate.scenario import format_time
 

@@ -1,3 +1,4 @@
+# Over 450 lines because Simulation steps loop, book, stations and EVs on one simulated clock.
 """A site's day in simulated time with the real control policy and no sockets.
 
 The pieces are the ones the running system uses, wired without I/O:
@@ -35,7 +36,7 @@ from csms.charging.loop import Allocate, SiteLoop
 from csms.meter.reading import make_reading
 from csms.settings import SiteSettings
 from csms.sim import smart_charging as sc
-from csms.sim.config_store import ConfigStore
+from csms.sim.configuration import StationConfiguration
 from csms.sim.ev import SimEv
 from csms.sim.model import Sample, StationModel, StatusChanged
 from csms.sim.sharing import MIN_CURRENT_A
@@ -194,7 +195,7 @@ class Simulation:
         self.stations: dict[str, StationModel] = {}
         for configured in self.site.stations:
             sockets = scenario.sockets.get(configured.id, 1)
-            config = ConfigStore(
+            config = StationConfiguration(
                 sockets,
                 {
                     "Phase-Connected": configured.phase_rotation,

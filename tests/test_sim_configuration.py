@@ -1,14 +1,14 @@
-"""The simulated station's configuration keys (csms/sim/config_store.py)."""
+"""The simulated station's configuration keys (csms/sim/configuration.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from csms.sim.config_store import (
+from csms.sim.configuration import (
     FEATURE_ALB,
     FEATURE_SCN,
     FEATURE_SLB,
-    ConfigStore,
+    StationConfiguration,
     make_license_key,
     parse_license_key,
 )
@@ -44,11 +44,11 @@ from csms.sim.config_store import (
     ],
 )
 def test_change_configuration_answers(key: str, value: str, status: str) -> None:
-    assert ConfigStore(sockets=1).change(key, value) == status
+    assert StationConfiguration(sockets=1).change(key, value) == status
 
 
 def test_reboot_keys_take_effect_only_after_reboot() -> None:
-    store = ConfigStore(sockets=2)
+    store = StationConfiguration(sockets=2)
     assert store.change("Phase-Connected", "L2L3L1") == "RebootRequired"
     assert store.value("Phase-Connected") == "L1L2L3"
     assert store.pending == {"Phase-Connected": "L2L3L1"}
@@ -58,7 +58,7 @@ def test_reboot_keys_take_effect_only_after_reboot() -> None:
 
 
 def test_licence_key_unlocks_features_after_reboot_with_inclusion() -> None:
-    store = ConfigStore(sockets=1)
+    store = StationConfiguration(sockets=1)
     assert store.value("UnlockedFeatures") == "0x00000000"
     key = make_license_key(FEATURE_SCN)
     assert store.change("FeatureLicenseKey", key) == "RebootRequired"
@@ -71,7 +71,7 @@ def test_licence_key_unlocks_features_after_reboot_with_inclusion() -> None:
 
 
 def test_licence_keys_add_up_and_bad_checksums_unlock_nothing() -> None:
-    store = ConfigStore(sockets=1, unlocked_features=0x100)
+    store = StationConfiguration(sockets=1, unlocked_features=0x100)
     good = make_license_key(FEATURE_SLB)
     forged = good[:-4] + ("0000" if not good.endswith("0000") else "FFFF")
     store.change("FeatureLicenseKey", forged)
@@ -91,7 +91,7 @@ def test_licence_key_round_trip(features: int) -> None:
 
 
 def test_writes_to_unlicensed_features_are_accepted_and_ignored() -> None:
-    store = ConfigStore(sockets=1)
+    store = StationConfiguration(sockets=1)
     assert store.change("Active-LoadBalancing", "On") == "RebootRequired"
     assert store.change("SCN-NetworkName", "HOME1") == "RebootRequired"
     assert store.change("Static-LoadBalancing", "On") == "Accepted"
@@ -101,7 +101,7 @@ def test_writes_to_unlicensed_features_are_accepted_and_ignored() -> None:
     assert store.value("Static-LoadBalancing") == "Off"
     # Invalid values are still rejected.
     assert store.change("SCN-NetworkName", "home-1") == "Rejected"
-    licensed = ConfigStore(sockets=1, unlocked_features=FEATURE_ALB)
+    licensed = StationConfiguration(sockets=1, unlocked_features=FEATURE_ALB)
     assert licensed.change("Active-LoadBalancing", "On") == "RebootRequired"
     assert licensed.change("Static-LoadBalancing", "On") == "Accepted"  # ALB includes SLB
     licensed.reboot()
@@ -110,7 +110,7 @@ def test_writes_to_unlicensed_features_are_accepted_and_ignored() -> None:
 
 
 def test_get_configuration_all_keys_and_max_keys() -> None:
-    store = ConfigStore(sockets=2)
+    store = StationConfiguration(sockets=2)
     everything, unknown = store.get(None)
     assert unknown == []
     assert len(everything) > 35  # no key list: every key, beyond GetConfigurationMaxKeys
@@ -129,7 +129,7 @@ def test_get_configuration_all_keys_and_max_keys() -> None:
 
 
 def test_write_only_authorization_key_has_no_value() -> None:
-    store = ConfigStore()
+    store = StationConfiguration()
     store.change("AuthorizationKey", "0123456789abcdef")
     (entry,), _ = store.get(["AuthorizationKey"])
     assert entry.value is None and entry.to_ocpp() == {"key": "AuthorizationKey", "readonly": False}
@@ -137,10 +137,12 @@ def test_write_only_authorization_key_has_no_value() -> None:
 
 
 def test_overrides_set_read_only_keys_and_reject_nonsense() -> None:
-    store = ConfigStore(overrides={"ChargeProfileMaxStackLevel": "5", "HeartbeatInterval": "60"})
+    store = StationConfiguration(
+        overrides={"ChargeProfileMaxStackLevel": "5", "HeartbeatInterval": "60"}
+    )
     assert store.integer("ChargeProfileMaxStackLevel") == 5
     assert store.integer("HeartbeatInterval") == 60
     with pytest.raises(ValueError, match="not known"):
-        ConfigStore(overrides={"Nope": "1"})
+        StationConfiguration(overrides={"Nope": "1"})
     with pytest.raises(ValueError, match="not valid"):
-        ConfigStore(overrides={"HeartbeatInterval": "1"})
+        StationConfiguration(overrides={"HeartbeatInterval": "1"})

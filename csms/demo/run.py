@@ -2,7 +2,7 @@
 
 The central system (with its own temporary database), a simulated Modbus grid meter whose reading
 is household load − PV + the EVs, and simulated Alfen stations all run in this process on
-127.0.0.1. A scripted day (`csms.demo_scenario`) drives the household, the PV and the EVs; the
+127.0.0.1. A scripted day (`csms.demo.scenario`) drives the household, the PV and the EVs; the
 speed factor compresses it. The demo measures the real grid current as the meter simulator
 reports it and closes with a summary: peak current per phase against the limit, how long and by
 how many ampere-seconds the grid was above its limit (and how much of that outlasted the reaction
@@ -31,7 +31,7 @@ from pydantic import ValidationError
 
 from csms.app import CentralSystem, running_central_system
 from csms.charging.book import Slot
-from csms.demo_scenario import DAY_S, PV_PEAK_A, DemoEv, household_a, pv_a, sessions
+from csms.demo.scenario import DAY_S, PV_PEAK_A, DemoEv, household_a, pv_a, sessions
 from csms.settings import Settings
 from csms.sim.clock import SimClock
 from csms.sim.ev import SimEv

@@ -7,8 +7,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from csms.demo import SITE_ID, DemoState, DemoSummary
-from csms.demo_scenario import household_a, pv_a
+from csms.demo.run import SITE_ID, DemoState, DemoSummary
+from csms.demo.scenario import household_a, pv_a
 
 BAR = 20
 

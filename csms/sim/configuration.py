@@ -272,7 +272,7 @@ class KeyValue:
         return item
 
 
-class ConfigStore:
+class StationConfiguration:
     """Values, pending (after-reboot) values and licensed features of one station.
 
     `overrides` set initial values, read-only keys included (e.g. `ChargeProfileMaxStackLevel`
