@@ -13,7 +13,7 @@ import grimp
 import pytest
 
 # Process entry points that start a central system (tests do too, but are not in the graph).
-APP_IMPORTERS = {"csms.cli.serve", "csms.demo"}
+APP_IMPORTERS = {"csms.cli.serve", "csms.demo", "csms.demo.run"}
 
 # Circles between two top-level parts of csms that exist today, all through the settings
 # aggregate: csms.settings reads csms.charging.config (and csms.ocpp.admission), and the OCPP

@@ -14,8 +14,8 @@ from pydantic import BaseModel
 
 from csms.cli import main
 from csms.demo import DemoOptions, run_demo
+from csms.demo import day_files as demo_day
 from csms.demo.scenario import household_a, pv_a, sessions
-from csms.simulate import demo_day
 from csms.simulate.bound import EvSpan, moment_max_a, offline_bound, per_moment
 from csms.simulate.engine import Simulation, simulate, window
 from csms.simulate.metrics import FairnessTally, jain
@@ -198,7 +198,7 @@ def test_demo_day_files_are_written_where_asked(tmp_path):
 
 def test_example_files_are_the_demo_day():
     for name, text in demo_day.files().items():
-        regenerate = f"regenerate: python -m csms.simulate.demo_day {EXAMPLE}"
+        regenerate = f"regenerate: python -m csms.demo.day_files {EXAMPLE}"
         assert (EXAMPLE / name).read_text() == text, regenerate
     scenario = load_scenario(EXAMPLE / "site.toml", EXAMPLE / "load.csv", EXAMPLE / "sessions.csv")
     sockets = [(sid, c) for sid, n in demo_day.layout() for c in range(1, n + 1)]

@@ -1,6 +1,6 @@
 """The demo's day as `csms simulate` input files (site TOML, load CSV, sessions CSV).
 
-`python -m csms.simulate.demo_day DIR` writes them; `examples/demo-day/` holds the copy the README
+`python -m csms.demo.day_files DIR` writes them; `examples/demo-day/` holds the copy the README
 uses, and a test checks that it still matches `csms.demo.scenario` and the demo's site.
 """
 
@@ -69,7 +69,7 @@ def files() -> dict[str, str]:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python -m csms.simulate.demo_day DIR", file=sys.stderr)
+        print("usage: python -m csms.demo.day_files DIR", file=sys.stderr)
         return 2
     target = Path(argv[0])
     target.mkdir(parents=True, exist_ok=True)
