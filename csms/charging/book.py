@@ -586,25 +586,31 @@ class DeliveryBook:
         if held and expires is not None and expires - now <= s.renew_before_s:
             held = False  # the profile must be rewritten anyway (renewal): take the change along
 
+        # A plain renewal keeps the limit the station applies: the target asks for no change the
+        # deadband lets through (a held change is sent with it as that change's kind), and
+        # carrying a small difference along would move the limit at every renewal with the noise
+        # of the estimates — a raise taken back by the next renewal, and back again.
+        limit_a = installed.limit_a if kind == RENEW and installed is not None else target.limit_a
+
         def build() -> Command:
             if purpose == TX_PROFILE:
                 payload = profiles.tx_profile(
                     connector_id,
                     target.transaction_id,
-                    target.limit_a,
+                    limit_a,
                     book.caps,
                     now,
                     s.validity_s,
                 )
             else:
                 payload = profiles.connector_default_profile(
-                    connector_id, target.limit_a, book.caps, now, s.validity_s
+                    connector_id, limit_a, book.caps, now, s.validity_s
                 )
             return _set(
                 station_id,
                 payload,
                 chosen_kind,
-                target.limit_a,
+                limit_a,
                 target.transaction_id,
                 now + s.validity_s,
             )
