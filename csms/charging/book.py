@@ -12,7 +12,8 @@ systems):
   backoff;
 - per station the proven method is recorded: a station that never accepted a TxProfile and rejects
   one is switched to a TxDefaultProfile on the connector (and the API shows it);
-- TxProfiles carry a bounded validity that is renewed before it ends; the safe TxDefaultProfile on
+- TxProfiles carry a bounded validity that is renewed before it ends (a renewal keeps the applied
+  limit unless the target asks for a change past the deadband); the safe TxDefaultProfile on
   connector 0 lies beneath, so a station whose central system went silent falls back to it;
 - after a change is accepted, GetCompositeSchedule (asked in the station's own unit) verifies what
   the station really applies, and `Current.Offered` from its MeterValues is a second proof; a
