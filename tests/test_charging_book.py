@@ -486,6 +486,28 @@ def test_a_held_raise_goes_out_when_the_renewal_is_due_and_the_profile_never_lap
     assert (command.kind, command.limit_a) == (INCREASE, 20.0)
 
 
+@pytest.mark.parametrize(
+    ("name", "new_limit", "urgent", "expected"),
+    [
+        ("raise within the deadband: the renewal takes it along", 16.6, False, (RENEW, 16.6)),
+        ("cut within the deadband: the renewal keeps 16 A", 15.4, False, (RENEW, 16.0)),
+        ("urgent cut within the deadband: sent as a cut", 15.4, True, (DECREASE, 15.4)),
+        ("held raise beyond the deadband: goes with the renewal", 17.5, False, (INCREASE, 17.5)),
+    ],
+)
+def test_a_renewal_takes_small_raises_along_but_no_small_cuts(name, new_limit, urgent, expected):
+    # A renewal that took every small difference along moved the limit at each renewal with
+    # the noise of the estimates: 11 A, then 10.4 A, then 11 A again (a raise taken back). A
+    # small raise still goes along: a ramp ends on its target, not up to 1 A below it.
+    book = charging_book(min_rewrite_s=600)
+    verify(book, composite("A", 16.0))
+    book.set_targets([Target("A", 1, new_limit, "g", 1, urgent=urgent)])
+    [command] = book.next_commands(NOW + 30, everyone)  # the renewal is due
+    assert (command.kind, command.limit_a) == expected, name
+    limit = command.payload["csChargingProfiles"]["chargingSchedule"]["chargingSchedulePeriod"]
+    assert limit[0]["limit"] == expected[1], name
+
+
 def test_first_limit_of_a_session_is_not_held_by_the_previous_sessions_write():
     book = charging_book()
     verify(book, composite("A", 16.0))

@@ -129,3 +129,39 @@ def test_a_swap_starting_three_3_phase_evs_keeps_the_grid_within_its_limit(sampl
     reaction_s = 2.0 + 0.3 + 0.25
     assert longest_over(site.ticks, 25.0) <= reaction_s, max(max(t.grid_a) for t in site.ticks)
     assert not any(t.step.meter_check.alarm for t in site.ticks)  # the meter sees the EVs
+
+
+@pytest.mark.parametrize(("sample_s", "ev_react_s"), [(1.0, 0.25), (1.0, 1.0), (2.0, 1.0)])
+def test_a_raise_on_a_full_grid_is_not_taken_back_by_the_ev_sample_that_predates_it(
+    sample_s, ev_react_s
+):
+    # Two 3-phase EVs at 10 A on 24 A with 4 A household; the household drops to 2 A, so each
+    # may have 11 A. Right after a raise the EV's last sample is its old current: the household
+    # looks larger by what the EV already draws of the raise. That must not be read as the
+    # grid overloading (an urgent cut of the raise's size, 0.1 s after it, then the raise again
+    # at the next renewal: two writes per connector every renewal), nor be carried back to the
+    # station by a renewal. The household only fell, so no limit may ever go down.
+    site = ClosedLoop(
+        {"grid_limit_a": 25, "margin_a": 1, "safe_current_a": 6},
+        ["A", "B"],
+        household_a=4.0,
+        sample_s=sample_s,
+        ev_react_s=ev_react_s,
+        charging={"profile_validity_s": 4},  # a renewal every 2 s; raises held 30 s
+    )
+    site.plug_in("A", max_a=32.0)
+    site.plug_in("B", max_a=32.0)
+    site.run(30.0)
+    settled = len(site.accepted)
+    site.household_a = 2.0
+    site.run(40.0)
+
+    writes = [
+        c for _, c in site.accepted[settled:] if c.action == "SetChargingProfile" and c.connector_id
+    ]
+    assert [(c.station_id, c.limit_a) for c in writes if c.kind == "decrease"] == []
+    for station_id in ("A", "B"):
+        limits = [c.limit_a or 0.0 for c in writes if c.station_id == station_id]
+        assert limits == sorted(limits), (station_id, limits)
+        assert limits[-1] >= 10.5, (station_id, limits)  # the raise did arrive
+    assert max(max(t.grid_a) for t in site.ticks) <= 25.0

@@ -201,6 +201,40 @@ def test_small_cuts_are_urgent_when_what_stations_apply_would_overload_the_grid(
     assert not any(t.urgent for t in m.targets(limits, allocation, reading, applied))
 
 
+@pytest.mark.parametrize(
+    ("name", "reading_a", "urgent"),
+    [
+        # Sampled at 10 A, raised to 11 A at t=11, the meter at t=12 already shows 11 A each
+        # (2 A household): the household looks like 4 A (the reading less the samples) and the
+        # allocation drops to 10 A each. Adding the 11 A applied to that 4 A says 26 A, but the
+        # meter shows 24 A: not urgent (the deadband and the flash bound apply to the cut).
+        ("a raise since the last sample", 24.0, False),
+        # The meter itself above the limit less half the margin: urgent whatever the samples.
+        ("the meter over the limit", 24.6, True),
+    ],
+)
+def test_a_raise_since_the_ev_sample_does_not_make_cuts_urgent_when_the_meter_sees_the_evs(
+    name, reading_a, urgent
+):
+    m = model((A, "L1L2L3"), (B, "L1L2L3"), meter={"type": "simulated"}, ramp_a_per_s=100)
+    for station, tx in ((A, 1), (B, 2)):
+        charging(m, station, 1, tx, grid=(10.0, 10.0, 10.0), at=0.0)
+        m.note_limit((station, 1), 0.0, 10.0)
+        m.note_limit((station, 1), 11.0, 11.0)
+    site = m.balancing_site()
+    reading = GridReading(12.0, (reading_a, reading_a, reading_a))
+    state = BalancerState()
+    for now in range(12):  # the ramp from the start of the sessions
+        earlier = GridReading(float(now), reading.current_a)
+        state = allocate(site, earlier, m.sessions(site, float(now)), state, float(now)).state
+    allocation = allocate(site, reading, m.sessions(site, 12.0), state, 12.0)
+    limits = m.limits(allocation, OperatorCaps())
+    applied = {(A, 1): 11.0, (B, 1): 11.0}
+    targets = m.targets(limits, allocation, reading, applied)
+    assert all(t.limit_a <= 10.0 for t in targets), name  # a cut of at least 1 A is wanted
+    assert [t.urgent for t in targets] == [urgent, urgent], name
+
+
 def unphased(amps: float, power_w: float | None = None) -> dict[tuple[str, str | None], float]:
     values = {("Current.Import", None): amps}
     if power_w is not None:

@@ -13,7 +13,8 @@ systems):
   backoff;
 - per station the proven method is recorded: a station that never accepted a TxProfile and rejects
   one is switched to a TxDefaultProfile on the connector (and the API shows it);
-- TxProfiles carry a bounded validity that is renewed before it ends; the safe TxDefaultProfile on
+- TxProfiles carry a bounded validity that is renewed before it ends (a renewal takes a raise
+  within the deadband along, never a cut within it); the safe TxDefaultProfile on
   connector 0 lies beneath, so a station whose central system went silent falls back to it;
 - after a change is accepted, GetCompositeSchedule (asked in the station's own unit) verifies what
   the station really applies, and `Current.Offered` from its MeterValues is a second proof; a
@@ -587,25 +588,33 @@ class DeliveryBook:
         if held and expires is not None and expires - now <= s.renew_before_s:
             held = False  # the profile must be rewritten anyway (renewal): take the change along
 
+        # A plain renewal (the target asks for no change the deadband lets through; a held change
+        # goes with it as that change's kind) takes a small raise along, so a ramp ends on its
+        # target, but never a small cut: the deadband skips it, and carrying it let the noise of
+        # the estimates take a raise back at every renewal, and raise it again at the next.
+        limit_a = target.limit_a
+        if kind == RENEW and installed is not None and limit_a < installed.limit_a:
+            limit_a = installed.limit_a
+
         def build() -> Command:
             if purpose == TX_PROFILE:
                 payload = profiles.tx_profile(
                     connector_id,
                     target.transaction_id,
-                    target.limit_a,
+                    limit_a,
                     book.caps,
                     now,
                     s.validity_s,
                 )
             else:
                 payload = profiles.connector_default_profile(
-                    connector_id, target.limit_a, book.caps, now, s.validity_s
+                    connector_id, limit_a, book.caps, now, s.validity_s
                 )
             return _set(
                 station_id,
                 payload,
                 chosen_kind,
-                target.limit_a,
+                limit_a,
                 target.transaction_id,
                 now + s.validity_s,
             )

@@ -450,13 +450,23 @@ class SiteModel:
         applied: Mapping[ConnectorKey, float] | None = None,
     ) -> list[Target]:
         """Book targets; a decrease is urgent (never skipped) in safe mode, while the grid is
-        over its limit — as measured, or as it would be with every EV drawing what its station
-        `applied` now (a meter that leaves the EVs out never shows skipped cuts adding up) — or
-        when a hard limit binds."""
-        ceiling = self.settings.grid_limit_a - self.settings.margin_a / 2
+        over its limit — as measured, or, where the meter leaves the EVs out (or there is none),
+        as it would be with every EV drawing what its station `applied` now (such a meter never
+        shows skipped cuts adding up) — or when a hard limit binds.
+
+        A meter that includes the EVs shows skipped cuts adding up as soon as the EVs draw them,
+        so its reading is the proof. Its other load must not be added to `applied`: that load is
+        the reading less each EV's lower estimate (its last sample), so an EV raised since its
+        sample is in it with the part of the raise it already draws, and adding the raise again
+        made every raise on a full grid look like an overload for a sample interval — an urgent
+        cut of the size of the raise right after it, raise and cut in turn (flash wear)."""
+        s = self.settings
+        ceiling = s.grid_limit_a - s.margin_a / 2
         over = reading is not None and any(c > ceiling for c in reading.current_a)
-        if applied and allocation.other_load_a is not None:
-            load = list(allocation.other_load_a)
+        sees_ev = s.meter_includes_ev and s.meter.type != "none"
+        if applied and allocation.other_load_a is not None and not sees_ev:
+            # No meter: its reading is 0, so the other load is 0 less the EVs' estimates.
+            load = [0.0 if s.meter_includes_ev else o for o in allocation.other_load_a]
             for socket in allocation.sockets:
                 amps = applied.get(socket.socket_key, 0.0)
                 if amps < self.settings.min_current_a:

@@ -95,6 +95,7 @@ class ClosedLoop:
         self.station_latency_s = station_latency_s
         self.evs: dict[str, Ev] = {}
         self.ticks: list[Tick] = []
+        self.accepted: list[tuple[float, Command]] = []  # every command, when it was accepted
         self._in_flight: list[tuple[float, Command]] = []
         self._next_sample = self.now
         for station_id in stations:
@@ -145,6 +146,7 @@ class ClosedLoop:
         self._in_flight = [(at, c) for at, c in self._in_flight if at > now]
         for command in due:
             book.on_result(command, "Accepted", now, {"status": "Accepted"})
+            self.accepted.append((now, command))
         for command in book.next_commands(now, self.loop.can_send):
             self._in_flight.append((now + self.station_latency_s, command))
         for ev in self.evs.values():
