@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from csms.charging.config import ChargingSettings
 from csms.meter.config import MeterSettings
-from csms.ocpp.admission import STATION_ID_MAX_LENGTH, station_id_problem
+from csms.ocpp.admission import StationId
 
 PHASE_ROTATIONS = ("L1", "L2", "L3", "L1L2L3", "L1L3L2", "L2L1L3", "L2L3L1", "L3L1L2", "L3L2L1")
 
@@ -31,17 +31,9 @@ class SiteStation(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(min_length=1, max_length=STATION_ID_MAX_LENGTH)
+    id: StationId
     phase_rotation: str = "L1L2L3"
     circuit: str | None = None
-
-    @field_validator("id")
-    @classmethod
-    def _valid_id(cls, value: str) -> str:
-        problem = station_id_problem(value)
-        if problem is not None:
-            raise ValueError(problem)
-        return value
 
     @field_validator("phase_rotation")
     @classmethod

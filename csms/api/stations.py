@@ -6,17 +6,12 @@ import asyncio
 import logging
 
 from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 from csms import events
 from csms.api.deps import ApiContext, Ctx, not_found
 from csms.auth import hash_password
-from csms.ocpp.admission import (
-    STATION_ID_MAX_LENGTH,
-    look_alike_groups,
-    look_alikes,
-    station_id_problem,
-)
+from csms.ocpp.admission import StationId, look_alike_groups, look_alikes
 from csms.ocpp.errors import CallFailed
 from csms.storage.records import ConnectorRecord, StationRecord
 
@@ -51,17 +46,9 @@ class Station(BaseModel):
 
 
 class NewStation(BaseModel):
-    id: str = Field(min_length=1, max_length=STATION_ID_MAX_LENGTH, pattern=r"^[^/\\\s]+$")
+    id: StationId = Field(pattern=r"^[^/\\\s]+$")
     password: str | None = Field(default=None, min_length=8, max_length=40)
     approve: bool = True
-
-    @field_validator("id")
-    @classmethod
-    def _valid_id(cls, value: str) -> str:
-        problem = station_id_problem(value)
-        if problem is not None:
-            raise ValueError(problem)
-        return value
 
 
 class Password(BaseModel):

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
 
 STATION_ID_MAX_LENGTH = 48
 
@@ -30,6 +33,19 @@ def station_id_problem(station_id: str) -> str | None:
         if char in "/\\":
             return f"station id contains {char!r}"
     return None
+
+
+def _checked_station_id(station_id: str) -> str:
+    problem = station_id_problem(station_id)
+    if problem is not None:
+        raise ValueError(problem)
+    return station_id
+
+
+# A station id in settings and API bodies: the same rules as at the handshake.
+StationId = Annotated[
+    str, Field(min_length=1, max_length=STATION_ID_MAX_LENGTH), AfterValidator(_checked_station_id)
+]
 
 
 # Characters people and OCR confuse in ids printed on labels: each maps to one representative.
