@@ -7,7 +7,7 @@ regenerates it and compares. Regenerate with::
     csms settings example > deploy/csms.example.toml
 
 A field's description is its `Field(description=…)`, else the docstring written under it (as in
-`csms.charging.config`), else a line in `NOTES` below. Optional settings (default None) are written
+`csms.settings`), else a line in `NOTES` below. Optional settings (default None) are written
 commented out, with a value from `OPTIONAL_EXAMPLES` when there is one.
 """
 

@@ -7,9 +7,8 @@ from typing import Any
 
 from balancing import allocate
 from csms import events
-from csms.charging.config import ChargingSettings
 from csms.charging.loop import PROFILE_PAUSE_S, SiteLoop
-from csms.settings import SiteSettings
+from csms.settings import ChargingSettings, SiteSettings
 
 A = "ALF-0001"
 WATTS_ONLY = {

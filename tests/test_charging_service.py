@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 
-from csms.charging.config import ChargingSettings
 from csms.charging.service import CapError, ChargingService
 from csms.events import EventBus
-from csms.settings import SiteSettings
+from csms.settings import ChargingSettings, SiteSettings
 from csms.storage import Store, open_database
 
 NOW = 1234.5

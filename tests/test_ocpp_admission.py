@@ -27,11 +27,11 @@ from csms.ocpp.admission import (
     look_alike_key,
     look_alikes,
     registration_refusal,
-    station_id_problem,
 )
 from csms.ocpp.handlers import trimmed
 from csms.ocpp.server import station_id_from_path
 from csms.settings import Settings, SettingsError, load_settings
+from csms.station_ids import station_id_problem
 from tests.conftest import make_settings
 
 T0 = "2026-11-21T10:00:00Z"

@@ -11,8 +11,9 @@ from pydantic import BaseModel, Field
 from csms import events
 from csms.api.deps import ApiContext, Ctx, not_found
 from csms.auth import hash_password
-from csms.ocpp.admission import StationId, look_alike_groups, look_alikes
+from csms.ocpp.admission import look_alike_groups, look_alikes
 from csms.ocpp.errors import CallFailed
+from csms.station_ids import StationId
 from csms.storage.records import ConnectorRecord, StationRecord
 
 log = logging.getLogger(__name__)

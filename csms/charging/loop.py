@@ -25,7 +25,6 @@ from dataclasses import dataclass, replace
 from balancing import Allocation, BalancerState, GridReading
 from csms import events
 from csms.charging.book import BookSettings, Command, DeliveryBook
-from csms.charging.config import ChargingSettings
 from csms.charging.dispatcher import Call, Dispatcher
 from csms.charging.limits import ConnectorLimit, OperatorCaps, local_limits_from_config
 from csms.charging.model import SiteModel
@@ -34,7 +33,7 @@ from csms.charging.profiles import TX_DEFAULT_PROFILE, TX_PROFILE, capabilities_
 from csms.meter import metrics
 from csms.meter.poller import MeterPoller
 from csms.meter.reading import MeterReading
-from csms.settings import SiteSettings
+from csms.settings import ChargingSettings, SiteSettings
 from csms.storage.records import ConnectorRecord, TransactionRecord
 
 log = logging.getLogger(__name__)

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 from balancing import allocate
 from csms import events
 from csms.charging.book import Command
-from csms.charging.config import ChargingSettings
 from csms.charging.loop import SiteLoop
 from csms.charging.store import SCOPES, ChargingStore, caps_for_site
 from csms.config.store import ConfigStore
 from csms.events import EventBus
 from csms.ocpp.link import StationLink
+from csms.settings import ChargingSettings
 from csms.storage import Store
 from csms.storage.records import ConnectorRecord
 

@@ -12,41 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Annotated
-
-from pydantic import AfterValidator, Field
-
-STATION_ID_MAX_LENGTH = 48
-
-
-def station_id_problem(station_id: str) -> str | None:
-    """Why `station_id` is not a valid station id, or None when it is."""
-    if not station_id:
-        return "station id is empty"
-    if len(station_id) > STATION_ID_MAX_LENGTH:
-        return f"station id is longer than {STATION_ID_MAX_LENGTH} characters"
-    if station_id != station_id.strip():
-        return "station id has leading or trailing whitespace"
-    for char in station_id:
-        if not (" " <= char <= "~"):
-            return f"station id contains {char!r} (only printable ASCII is allowed)"
-        if char in "/\\":
-            return f"station id contains {char!r}"
-    return None
-
-
-def _checked_station_id(station_id: str) -> str:
-    problem = station_id_problem(station_id)
-    if problem is not None:
-        raise ValueError(problem)
-    return station_id
-
-
-# A station id in settings and API bodies: the same rules as at the handshake.
-StationId = Annotated[
-    str, Field(min_length=1, max_length=STATION_ID_MAX_LENGTH), AfterValidator(_checked_station_id)
-]
-
 
 # Characters people and OCR confuse in ids printed on labels: each maps to one representative.
 _CONFUSABLE = str.maketrans({"o": "0", "i": "1", "l": "1", "|": "1", "s": "5", "z": "2", "_": "-"})

@@ -29,12 +29,12 @@ from csms.ocpp.admission import (
     TokenBucket,
     look_alikes,
     registration_refusal,
-    station_id_problem,
 )
 from csms.ocpp.handlers import Handlers
 from csms.ocpp.registry import StationRegistry
 from csms.ocpp.session import StationSession, session_policy
 from csms.settings import Settings
+from csms.station_ids import station_id_problem
 from csms.storage import Store
 from csms.storage.records import StationRecord
 
@@ -48,7 +48,7 @@ def station_id_from_path(path: str, prefix: str) -> str | None:
     """The (percent-decoded) id of `/PREFIX/{id}` or `/{id}`; None for any other path.
 
     The bare prefix (`/ocpp`, `/ocpp/`) names no station. Whether the id is a valid station id is
-    `admission.station_id_problem`'s question.
+    `csms.station_ids.station_id_problem`'s question.
     """
     path = path.split("?", 1)[0]
     if prefix and path in (prefix, prefix + "/"):

@@ -31,10 +31,9 @@ from typing import Any
 from balancing import allocate as balancing_allocate
 from csms import events
 from csms.charging.book import Command
-from csms.charging.config import ChargingSettings
 from csms.charging.loop import Allocate, SiteLoop
 from csms.meter.reading import make_reading
-from csms.settings import SiteSettings
+from csms.settings import ChargingSettings, SiteSettings
 from csms.sim import smart_charging as sc
 from csms.sim.configuration import StationConfiguration
 from csms.sim.ev import SimEv

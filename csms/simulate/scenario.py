@@ -20,8 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from csms.charging.config import ChargingSettings
-from csms.settings import SettingsError, SiteSettings, load_settings
+from csms.settings import ChargingSettings, SettingsError, SiteSettings, load_settings
 
 DAY_S = 86400.0
 VOLTAGE_V = 230.0

@@ -16,10 +16,9 @@ from typing import Any
 from balancing import allocate
 from csms import events
 from csms.charging.book import Command
-from csms.charging.config import ChargingSettings
 from csms.charging.loop import SiteLoop, Step
 from csms.meter.reading import MeterReading
-from csms.settings import SiteSettings
+from csms.settings import ChargingSettings, SiteSettings
 
 CAPABILITIES: dict[str, str | None] = {
     "ChargingScheduleAllowedChargingRateUnit": "Current",
