@@ -1,8 +1,8 @@
 """The example settings file (`deploy/csms.example.toml`), generated from the settings model.
 
 Every field of `Settings` and of the tables it embeds is written with its default, its allowed
-values and its description, so the example cannot fall behind the model: `tests/test_settings.py`
-regenerates it and compares. Regenerate with::
+values and its description, so the example cannot fall behind the model:
+`tests/app/test_settings.py` regenerates it and compares. Regenerate with::
 
     csms settings example > deploy/csms.example.toml
 

@@ -1,14 +1,12 @@
 """Shared fixtures: databases on both engines, a running central system.
 
-PostgreSQL tests use `CSMS_TEST_POSTGRES_URL` (default postgresql://postgres@127.0.0.1:5432/test),
-each test in a fresh schema that is dropped afterwards. Without a server they are skipped — except
-when `CI=true`, where a missing server is a failure.
+Package-specific fixtures live in each test package's own conftest; helpers shared across
+packages live in `tests/support/` (the simulator and meter fixtures are registered below).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,38 +14,10 @@ from pathlib import Path
 import pytest
 
 from csms.app import CentralSystem, running_central_system
-from csms.settings import Settings
 from csms.storage import Database, Store, open_database
+from tests.support.databases import POSTGRES_URL, make_settings, require_postgres
 
-POSTGRES_URL = os.environ.get("CSMS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-# Fixture modules contributed by each area.
-pytest_plugins = [
-    name
-    for name in ("tests.fixtures_sim", "tests.fixtures_meter")
-    if (Path(__file__).parent / f"{name.split('.')[-1]}.py").exists()
-]
-
-
-async def _postgres_reachable() -> bool:
-    import asyncpg
-
-    try:
-        conn = await asyncio.wait_for(asyncpg.connect(POSTGRES_URL), 5)
-    except (TimeoutError, OSError, asyncpg.PostgresError):
-        return False
-    await conn.close()
-    return True
-
-
-def require_postgres() -> None:
-    """Skip (or, under CI, fail) when PostgreSQL is not reachable."""
-    if not asyncio.run(_postgres_reachable()):
-        message = f"PostgreSQL not reachable at {POSTGRES_URL}"
-        if IN_CI:
-            pytest.fail(message + " (required when CI=true)")
-        pytest.skip(message)
+pytest_plugins = ["tests.support.fixtures_sim", "tests.support.fixtures_meter"]
 
 
 async def _drop_schema(schema: str) -> None:
@@ -90,20 +60,6 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 @pytest.fixture
 async def store(db: Database) -> Store:
     return Store.on(db)
-
-
-def make_settings(database_url: str, **overrides: object) -> Settings:
-    """Settings for an in-process central system on ephemeral ports."""
-    values: dict[str, object] = {
-        "database_url": database_url,
-        "ocpp_host": "127.0.0.1",
-        "ocpp_port": 0,
-        "api_port": 0,
-        "unknown_stations": "accept",
-        "response_timeout_s": 10,
-    }
-    values.update(overrides)
-    return Settings.model_validate(values)
 
 
 @pytest.fixture

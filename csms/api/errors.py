@@ -8,7 +8,7 @@ Every error answer is JSON with a `detail`:
   unexpected server error (500): `detail` one line of text (`ErrorMessage`).
 
 `document_errors` writes exactly that into the OpenAPI schema of every operation, so clients
-generated from it handle every answer (tests/test_api_schema.py checks real answers against it).
+generated from it handle every answer (tests/api/test_schema.py checks real answers against it).
 """
 
 from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Tests of the `csms` command line's output.
+
+Shared fixtures come from tests/conftest.py and tests/support/."""
