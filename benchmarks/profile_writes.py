@@ -1,6 +1,6 @@
 """Profile rewrites (possible flash writes) per connector with and without the rewrite bound.
 
-Pure: the delivery book (`csms.charging.book`) is fed one site's targets every second for an hour
+Pure: the delivery planner (`csms.charging.planner`) gets one site's targets each second for an hour
 of simulated time — a household load that wanders and jumps, cuts at once (urgent when the grid
 would be over), raises ramping at 1 A/s (the site default) — and every command is answered
 Accepted at once. Printed per `min_rewrite_interval_s`: SetChargingProfile writes per connector
@@ -16,7 +16,14 @@ import argparse
 import random
 from collections import Counter
 
-from csms.charging.book import DECREASE, INCREASE, RENEW, BookSettings, DeliveryBook, Target
+from csms.charging.planner import (
+    DECREASE,
+    INCREASE,
+    RENEW,
+    DeliveryPlanner,
+    PlannerSettings,
+    Target,
+)
 from csms.charging.profiles import ProfileCapabilities
 
 GRID_A = 32.0
@@ -37,9 +44,9 @@ def household(rng: random.Random, seconds: int) -> list[float]:
     return out
 
 
-def _composite(book: DeliveryBook, connector_id: int, now: float) -> dict[str, object]:
+def _composite(planner: DeliveryPlanner, connector_id: int, now: float) -> dict[str, object]:
     """A station that applies what it accepted."""
-    limit = book.effective_a("S", connector_id, now)
+    limit = planner.effective_a("S", connector_id, now)
     period = {"startPeriod": 0, "limit": limit}
     return {
         "status": "Accepted",
@@ -48,10 +55,10 @@ def _composite(book: DeliveryBook, connector_id: int, now: float) -> dict[str, o
 
 
 def run(min_rewrite_s: float, loads: list[float], connectors: int) -> dict[str, float]:
-    book = DeliveryBook(
-        BookSettings(validity_s=300, renew_before_s=150, min_rewrite_s=min_rewrite_s)
+    planner = DeliveryPlanner(
+        PlannerSettings(validity_s=300, renew_before_s=150, min_rewrite_s=min_rewrite_s)
     )
-    book.configure_station("S", caps=CAPS, safe_limit_a=6.0, method="TxProfile")
+    planner.configure_station("S", caps=CAPS, safe_limit_a=6.0, method="TxProfile")
     now0 = 1_700_000_000.0
     targets = [6.0] * connectors
     kinds: Counter[str] = Counter()
@@ -67,23 +74,23 @@ def run(min_rewrite_s: float, loads: list[float], connectors: int) -> dict[str, 
                 targets[i] = share
             else:
                 targets[i] = min(share, targets[i] + RAMP_A_PER_S)
-        drawn = sum(book.effective_a("S", c + 1, now) for c in range(connectors))
+        drawn = sum(planner.effective_a("S", c + 1, now) for c in range(connectors))
         over = load + drawn > GRID_A - MARGIN_A / 2  # as the loop marks cuts urgent
-        book.set_targets(
+        planner.set_targets(
             Target("S", c + 1, targets[c], "grid", c + 1, urgent=over) for c in range(connectors)
         )
         for _ in range(20):
-            batch = book.next_commands(now, lambda _s: True)
+            batch = planner.next_commands(now, lambda _s: True)
             if not batch:
                 break
             for command in batch:
                 if command.action == "SetChargingProfile" and command.connector_id > 0:
                     kinds[command.kind] += 1
-                book.on_result(
-                    command, "Accepted", now, _composite(book, command.connector_id, now)
+                planner.on_result(
+                    command, "Accepted", now, _composite(planner, command.connector_id, now)
                 )
         for c in range(connectors):
-            gap = targets[c] - book.effective_a("S", c + 1, now)
+            gap = targets[c] - planner.effective_a("S", c + 1, now)
             if gap >= 1.0:  # a raise beyond the deadband not delivered yet
                 below_s += 1
                 since.setdefault(c, now)

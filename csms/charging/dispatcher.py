@@ -1,9 +1,9 @@
-"""The dispatcher shell: runs the delivery book's commands against stations.
+"""The dispatcher shell: runs the delivery planner's commands against stations.
 
-The book (pure) decides; this class only sends. It keeps one command per station in flight (the
-book marks the station busy), never wraps a call in its own timeout (the registry's response
+The planner (pure) decides; this class only sends. It keeps one command per station in flight (the
+planner marks the station busy), never wraps a call in its own timeout (the registry's response
 timeout is the only one, so a late answer can never pair with the next request), records each
-outcome in the book, and picks again after every answer. A periodic full pick drives retries with
+outcome in the planner, and picks again after every answer. A periodic full pick drives retries with
 backoff and the renewal of TxProfile validity.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from csms.charging.book import Command, DeliveryBook
+from csms.charging.planner import Command, DeliveryPlanner
 from csms.ocpp.errors import CallErrorReceived, CallFailed, CallTimeout, StationOffline
 
 log = logging.getLogger(__name__)
@@ -34,11 +34,11 @@ ResultHook = Callable[[Command, str, float], None]
 
 
 class Dispatcher:
-    """Sends what `book` decides through `call` (e.g. `StationRegistry.call`)."""
+    """Sends what `planner` decides through `call` (e.g. `StationRegistry.call`)."""
 
     def __init__(
         self,
-        book: DeliveryBook,
+        planner: DeliveryPlanner,
         call: Call,
         online: Callable[[str], bool],
         clock: Callable[[], float],
@@ -46,7 +46,7 @@ class Dispatcher:
         tick_s: float = 0.5,
         on_result: ResultHook | None = None,
     ) -> None:
-        self.book = book
+        self.planner = planner
         self.call = call
         self.online = online
         self.clock = clock
@@ -72,7 +72,7 @@ class Dispatcher:
                 self._wake.clear()
                 if full:
                     next_full = loop.time() + self.tick_s
-                for command in self.book.next_commands(self.clock(), self.online, full=full):
+                for command in self.planner.next_commands(self.clock(), self.online, full=full):
                     self.sent += 1
                     group.create_task(self._send(command))
                 # asyncio.timeout, not wait_for: in 3.11 wait_for can turn a cancellation into
@@ -96,7 +96,7 @@ class Dispatcher:
             status = "Error"
             log.warning("%s %s failed: %s", command.station_id, command.action, exc)
         except Exception:
-            # A bug must not take the site's control loop down with it; the book retries.
+            # A bug must not take the site's control loop down with it; the planner retries.
             status = "Error"
             log.exception("%s %s failed unexpectedly", command.station_id, command.action)
         now = self.clock()
@@ -112,7 +112,7 @@ class Dispatcher:
         if command.action == "SetChargingProfile" and status != "Offline":  # Offline: never sent
             outcome = "accepted" if status == "Accepted" else "not_accepted"
             PROFILE_WRITES.labels(command.station_id, outcome).inc()
-        self.book.on_result(command, status, now, response)
+        self.planner.on_result(command, status, now, response)
         if self.on_result is not None:
             self.on_result(command, status, now)
         self.wake()

@@ -5,7 +5,7 @@ runs the site's meter poller, the dispatcher, and the control task. The control 
 meter reading and every station event of the site (and at least every `control_interval_s`, so a
 silent meter turns into safe mode), runs the balancing core, composes each charging connector's
 limit with the station's local limits and the operator caps, and hands the targets to the
-dispatcher's book.
+dispatcher's planner.
 
 Nothing goes to a station before it is ready: a station's capabilities (rate unit, stack level,
 periods, connectors) must come from a configuration snapshot taken in its current connection
@@ -24,10 +24,10 @@ from dataclasses import dataclass, replace
 
 from balancing import Allocation, BalancerState, GridReading
 from csms import events
-from csms.charging.book import BookSettings, Command, DeliveryBook
 from csms.charging.dispatcher import Call, Dispatcher
 from csms.charging.limits import ConnectorLimit, OperatorCaps, local_limits_from_config
 from csms.charging.model import SiteModel
+from csms.charging.planner import Command, DeliveryPlanner, PlannerSettings
 from csms.charging.plausibility import MeterCheck, check_meter, floor_reading
 from csms.charging.profiles import TX_DEFAULT_PROFILE, TX_PROFILE, capabilities_from_config
 from csms.meter import metrics
@@ -86,8 +86,8 @@ class SiteLoop:
             metrics.record_plausibility(site.id, alarm=False, raised=False)  # 0 from the start
         self.last: Step | None = None
         self.steps = 0
-        self.book = DeliveryBook(
-            BookSettings(
+        self.planner = DeliveryPlanner(
+            PlannerSettings(
                 deadband_a=charging.deadband_a,
                 validity_s=charging.profile_validity_s,
                 renew_before_s=charging.renew_margin_s,
@@ -102,7 +102,7 @@ class SiteLoop:
         self._methods: dict[str, str | None] = {}
         self._external_result = on_result
         self.dispatcher = Dispatcher(
-            self.book,
+            self.planner,
             call,
             self.can_send,
             clock,
@@ -122,9 +122,9 @@ class SiteLoop:
         # Stations whose capabilities were read in this connection → from when to send profiles.
         self._ready: dict[str, float] = {}
         # Safe defaults before the first step (every station counted as a double until known),
-        # so a station online at once never gets the book's placeholder.
+        # so a station online at once never gets the planner's placeholder.
         for station_id, shares in self.model.safe_defaults().items():
-            self.book.set_safe_shares(station_id, shares)
+            self.planner.set_safe_shares(station_id, shares)
 
     # -- inputs ----------------------------------------------------------------------------
     def on_reading(self, reading: MeterReading) -> None:
@@ -148,18 +148,20 @@ class SiteLoop:
         elif isinstance(event, events.TransactionStopped):
             key = m.stopped(event.transaction_id)
             connector = key[1] if key is not None else event.connector_id
-            self.book.transaction_ended(event.station_id, connector)
+            self.planner.transaction_ended(event.station_id, connector)
         elif isinstance(event, events.MeterSampled):
             m.sampled(event.station_id, event.connector_id, event.values, self.clock())
             offered = event.values.get(("Current.Offered", None))
             if offered is not None:
-                self.book.note_offered(event.station_id, event.connector_id, offered, self.clock())
+                self.planner.note_offered(
+                    event.station_id, event.connector_id, offered, self.clock()
+                )
             return  # measurements refine the next step; no need to balance on each of them
         elif isinstance(event, events.StationConnected):
             # A new connection: we cannot know which profiles the station kept, send them again
             # once its capabilities are read in this connection.
             self._ready.pop(event.station_id, None)
-            self.book.forget_station(event.station_id)
+            self.planner.forget_station(event.station_id)
             self.dispatcher.wake(full=True)
         elif isinstance(event, (events.StationBooted, events.StationDisconnected)):
             # A boot may change what the station accepts (new firmware): read it again first.
@@ -186,14 +188,14 @@ class SiteLoop:
         """New operator caps: the station cap also goes out as a ChargePointMaxProfile."""
         self.caps = caps
         for station_id in self.model.station_ids:
-            self.book.set_station_cap(station_id, caps.station_a.get(station_id))
+            self.planner.set_station_cap(station_id, caps.station_a.get(station_id))
         self._wake.set()
 
     def set_methods(self, methods: Mapping[str, str]) -> None:
         """Methods proven in an earlier run (from storage)."""
         for station_id in self.model.station_ids:
             if station_id in methods:
-                self.book.configure_station(station_id, method=methods[station_id])
+                self.planner.configure_station(station_id, method=methods[station_id])
                 self._methods[station_id] = methods[station_id]
 
     def load_running(
@@ -238,7 +240,7 @@ class SiteLoop:
         reading = self._grid_reading(now)
         for key, state in self.model.connectors.items():
             if state.transaction_id is not None:
-                installed = self.book.in_effect(key[0], key[1], now)
+                installed = self.planner.in_effect(key[0], key[1], now)
                 if installed is not None:
                     self.model.note_limit(key, installed.accepted_at, installed.limit_a)
         sessions = self.model.sessions(site, None if reading is None else reading.at)
@@ -256,9 +258,9 @@ class SiteLoop:
         self.state = allocation.state
         limits = self.model.limits(allocation, self.caps)
         for station_id, shares in self.model.safe_defaults().items():
-            self.book.set_safe_shares(station_id, shares)
-        applied = {key: self.book.effective_a(key[0], key[1], now) for key in limits}
-        self.book.set_targets(self.model.targets(limits, allocation, reading, applied))
+            self.planner.set_safe_shares(station_id, shares)
+        applied = {key: self.planner.effective_a(key[0], key[1], now) for key in limits}
+        self.planner.set_targets(self.model.targets(limits, allocation, reading, applied))
         self.dispatcher.wake()
         self.last = Step(now, reading, allocation, limits, self.meter_check)
         self.steps += 1
@@ -310,11 +312,11 @@ class SiteLoop:
         if declared > 0:
             self.model.declared_connectors[station_id] = declared
         phases = self.site.phases
-        self.book.configure_station(station_id, caps=capabilities_from_config(values, phases))
+        self.planner.configure_station(station_id, caps=capabilities_from_config(values, phases))
 
     def _on_result(self, command: Command, status: str, now: float) -> None:
         station_id = command.station_id
-        method = self.book.station(station_id).method
+        method = self.planner.station(station_id).method
         if method in (TX_PROFILE, TX_DEFAULT_PROFILE) and self._methods.get(station_id) != method:
             self._methods[station_id] = method
             log.info("station %s: charging limits delivered as %s", station_id, method)

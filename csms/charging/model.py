@@ -29,7 +29,6 @@ from balancing import (
 )
 from balancing import Circuit as BalancingCircuit
 from balancing.topology import compiled
-from csms.charging.book import Target
 from csms.charging.limits import (
     CAP_CONNECTOR,
     CAP_SITE,
@@ -47,6 +46,7 @@ from csms.charging.limits import (
     compose_limits,
     reports_meter_lost,
 )
+from csms.charging.planner import Target
 from csms.settings import SiteSettings
 
 # A socket or station whose own maximum we do not know yet (no configuration snapshot): the
@@ -449,7 +449,7 @@ class SiteModel:
         reading: GridReading | None,
         applied: Mapping[ConnectorKey, float] | None = None,
     ) -> list[Target]:
-        """Book targets; a decrease is urgent (never skipped) in safe mode, while the grid is
+        """Planner targets; a decrease is urgent (never skipped) in safe mode, while the grid is
         over its limit — as measured, or, where the meter leaves the EVs out (or there is none),
         as it would be with every EV drawing what its station `applied` now (such a meter never
         shows skipped cuts adding up) — or when a hard limit binds.

@@ -35,7 +35,7 @@ _ID_BLOCK = {CHARGE_POINT_MAX_PROFILE: 1000, TX_DEFAULT_PROFILE: 2000, TX_PROFIL
 # A socket's own safe default (a TxDefaultProfile on the connector, beneath the connector-level
 # TxDefaultProfile that stations refusing TxProfile get as their dynamic limit).
 SAFE_SOCKET_ID_BLOCK = 2500
-# The book's name for that position (its purpose on the wire is TxDefaultProfile).
+# The planner's name for that position (its purpose on the wire is TxDefaultProfile).
 SAFE_SOCKET = "SafeSocketDefault"
 
 

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 
 from balancing import allocate
 from csms import events
-from csms.charging.book import Command
 from csms.charging.loop import SiteLoop
-from csms.charging.store import SCOPES, ChargingStore, caps_for_site
-from csms.config.store import ConfigStore
+from csms.charging.planner import Command
+from csms.charging.repository import SCOPES, ChargingRepository, caps_for_site
+from csms.config.repository import ConfigRepository
 from csms.events import EventBus
 from csms.ocpp.link import StationLink
 from csms.settings import ChargingSettings
@@ -58,7 +58,7 @@ class ChargingService:
         (and the database of the caps, methods and snapshots), `bus` brings station events."""
         self.records = records
         self.clock = clock
-        self.store = ChargingStore(records.db)
+        self.store = ChargingRepository(records.db)
         self.sites: dict[str, SiteLoop] = {}
         self._site_of: dict[str, str] = {}
         self._result_hooks: list[ResultHook] = []
@@ -106,7 +106,7 @@ class ChargingService:
         running = await self.records.transactions.running()
         # Local limits and socket counts known from earlier snapshots; a station still gets no
         # profile before its capabilities are read again in its current connection.
-        snapshots = await ConfigStore(self.records.db).latest_snapshots()
+        snapshots = await ConfigRepository(self.records.db).latest_snapshots()
         for site_id, loop in self.sites.items():
             stations = set(loop.model.station_ids)
             loop.set_caps(caps_for_site(caps, site_id, stations))

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
-from csms.charging.book import AGREES, GAVE_UP, RESENT, UNKNOWN, ConnectorView
 from csms.charging.limits import ConnectorKey
 from csms.charging.loop import SiteLoop
+from csms.charging.planner import AGREES, GAVE_UP, RESENT, UNKNOWN, ConnectorView
 from csms.charging.profiles import TX_DEFAULT_PROFILE, TX_PROFILE
 
 
@@ -25,8 +25,8 @@ def connector_view(
     step = loop.last
     allocation = allocations.get(key)
     limit = step.limits.get(key) if step is not None else None
-    book = loop.book.station(station_id)
-    slot = book.slots.get((connector_id, book.tx_purpose))
+    planner = loop.planner.station(station_id)
+    slot = planner.slots.get((connector_id, planner.tx_purpose))
     charging = state is not None and state.transaction_id is not None
     return {
         "station_id": station_id,
@@ -48,7 +48,7 @@ def connector_view(
             {"source": c.source, "detail": c.detail, "limit_a": _r(c.value_a)}
             for c in limit.candidates
         ],
-        "accepted_a": loop.book.effective_a(station_id, connector_id, now) if charging else None,
+        "accepted_a": loop.planner.effective_a(station_id, connector_id, now) if charging else None,
         **verification(loop, station_id, connector_id),
         "last_status": None if slot is None else slot.last_status,
         "failures": 0 if slot is None else slot.failures,
@@ -58,8 +58,8 @@ def connector_view(
 def verification(loop: SiteLoop, station_id: str, connector_id: int) -> dict[str, Any]:
     """What proves the connector's limit: the composite schedule (in A whatever unit the station
     answered in, or "unknown") against the limit it had accepted, and Current.Offered."""
-    book = loop.book.station(station_id)
-    view = book.connectors.get(connector_id)
+    planner = loop.planner.station(station_id)
+    view = planner.connectors.get(connector_id)
     if view is None:
         view = ConnectorView()
     composite: float | str | None = view.composite_a
@@ -72,7 +72,7 @@ def verification(loop: SiteLoop, station_id: str, connector_id: int) -> dict[str
         agrees = False
     state = view.verification
     if state == GAVE_UP:
-        state = f"{GAVE_UP} after {loop.book.settings.max_resends} re-sends"
+        state = f"{GAVE_UP} after {loop.planner.settings.max_resends} re-sends"
     return {
         "composite_a": composite,
         "composite_unit": view.composite_unit,
@@ -88,17 +88,17 @@ def verification(loop: SiteLoop, station_id: str, connector_id: int) -> dict[str
 
 def safe_sockets(loop: SiteLoop, station_id: str) -> list[dict[str, Any]]:
     """Each socket's safe default (connector 0's unless the socket has its own)."""
-    book = loop.book.station(station_id)
+    planner = loop.planner.station(station_id)
     return [
-        {"connector_id": c, "limit_a": book.safe_sockets.get(c, book.safe_limit_a)}
+        {"connector_id": c, "limit_a": planner.safe_sockets.get(c, planner.safe_limit_a)}
         for c in loop.model.sockets_of(station_id)
     ]
 
 
 def profile_writes(loop: SiteLoop, station_id: str) -> dict[str, int]:
     """SetChargingProfile calls sent to the station and accepted (each may be a flash write)."""
-    book = loop.book.station(station_id)
-    return {"sent": book.writes_sent, "accepted": book.writes_accepted}
+    planner = loop.planner.station(station_id)
+    return {"sent": planner.writes_sent, "accepted": planner.writes_accepted}
 
 
 def _allocations(loop: SiteLoop) -> Mapping[ConnectorKey, Any]:
@@ -158,7 +158,7 @@ def site_view(loop: SiteLoop, now: float) -> dict[str, Any]:
                 "id": sid,
                 "method": method_label(loop, sid),
                 "meter_lost": sid in loop.model.meter_lost,
-                "safe_default_a": loop.book.station(sid).safe_limit_a,
+                "safe_default_a": loop.planner.station(sid).safe_limit_a,
                 # No profile goes out before the capabilities are read in this connection.
                 "capabilities_read": loop.is_ready(sid),
                 "safe_sockets": safe_sockets(loop, sid),
@@ -189,18 +189,18 @@ def meter_check_view(loop: SiteLoop) -> dict[str, Any]:
 
 def method_label(loop: SiteLoop, station_id: str) -> str | None:
     """How limits reach the station, as proven by its answers."""
-    book = loop.book.station(station_id)
-    if book.method == TX_PROFILE:
+    planner = loop.planner.station(station_id)
+    if planner.method == TX_PROFILE:
         return TX_PROFILE
-    if book.tx_profile_refused:
-        suffix = "" if book.method == TX_DEFAULT_PROFILE else ", not yet accepted"
+    if planner.tx_profile_refused:
+        suffix = "" if planner.method == TX_DEFAULT_PROFILE else ", not yet accepted"
         return f"{TX_DEFAULT_PROFILE} per connector (TxProfile rejected{suffix})"
     return None
 
 
 def station_view(loop: SiteLoop, station_id: str, now: float) -> dict[str, Any]:
     """`GET /api/v1/stations/{id}/charging`."""
-    book = loop.book.station(station_id)
+    planner = loop.planner.station(station_id)
     local = loop.model.local.get(station_id)
     allocations = _allocations(loop)
     installed = [
@@ -215,22 +215,22 @@ def station_view(loop: SiteLoop, station_id: str, now: float) -> dict[str, Any]:
             "accepted_at": slot.installed.accepted_at,
             "expired": slot.installed.valid_to is not None and slot.installed.valid_to <= now,
         }
-        for (_, _), slot in sorted(book.slots.items())
+        for (_, _), slot in sorted(planner.slots.items())
         if slot.installed is not None
     ]
     return {
         "station_id": station_id,
         "site_id": loop.site.id,
         "method": method_label(loop, station_id),
-        "capabilities": asdict(book.caps),
+        "capabilities": asdict(planner.caps),
         "local_limits": None
         if local is None
         else {**asdict(local), "connector_max_a": dict(local.connector_max_a)},
         "meter_lost": station_id in loop.model.meter_lost,
-        "safe_default_a": book.safe_limit_a,
+        "safe_default_a": planner.safe_limit_a,
         "safe_sockets": safe_sockets(loop, station_id),
         "profile_writes": profile_writes(loop, station_id),
-        "cap_a": book.cap_a,
+        "cap_a": planner.cap_a,
         "connectors": [
             connector_view(loop, key, now, allocations)
             for key in _connector_keys(loop, station_id)

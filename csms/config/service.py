@@ -27,8 +27,8 @@ from csms.config.catalog import spellings
 from csms.config.license import LicenseWorkflow
 from csms.config.reading import KeyRead, KeyReader
 from csms.config.records import ChangeRecord, NewChange, SnapshotRecord
+from csms.config.repository import ConfigRepository
 from csms.config.scn.apply import ScnService
-from csms.config.store import ConfigStore
 from csms.config.validation import check_value, licence_warnings
 from csms.config.worker import StationWorker
 from csms.events import EventBus
@@ -67,7 +67,7 @@ class ConfigService:
         self.records = records
         self.bus = bus
         self.clock = clock
-        self.store = ConfigStore(records.db)
+        self.store = ConfigRepository(records.db)
         self.boot_delay_s = boot_delay_s
         self.reboot_timeout_s = reboot_timeout_s
         self._slots = asyncio.Semaphore(parallel_snapshots)

@@ -30,7 +30,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from csms.app import CentralSystem, running_central_system
-from csms.charging.book import Slot
+from csms.charging.planner import Slot
 from csms.demo.scenario import DAY_S, PV_PEAK_A, DemoEv, household_a, pv_a, sessions
 from csms.settings import Settings
 from csms.sim.clock import SimClock
@@ -391,10 +391,10 @@ async def _safe_defaults_installed(
 ) -> None:
     """Wait until every station accepted its safe TxDefaultProfile, so the first EVs start at
     the safe value (a real site has had it since the stations first connected)."""
-    book = cs.charging.sites[SITE_ID].book
+    planner = cs.charging.sites[SITE_ID].planner
     async with asyncio.timeout(within_s):
-        while not all(  # noqa: ASYNC110 - polling the book, which has no event for this
-            book.station(sid).slots.get((0, "TxDefaultProfile"), _NO_SLOT).installed
+        while not all(  # noqa: ASYNC110 - polling the planner, which has no event for this
+            planner.station(sid).slots.get((0, "TxDefaultProfile"), _NO_SLOT).installed
             for sid, _ in options.layout()
         ):
             await asyncio.sleep(0.05)

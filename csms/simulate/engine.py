@@ -1,13 +1,13 @@
-# Over 450 lines because Simulation steps loop, book, stations and EVs on one simulated clock.
+# Over 450 lines because Simulation steps loop, planner, stations and EVs on one simulated clock.
 """A site's day in simulated time with the real control policy and no sockets.
 
 The pieces are the ones the running system uses, wired without I/O:
 
 - the control loop's pure step (`csms.charging.loop.SiteLoop.step`: the site model, the balancing
-  core, the composition of limits with the stations' local limits, the delivery book's targets);
-- the delivery book decides which SetChargingProfile/ClearChargingProfile/GetCompositeSchedule
+  core, the composition of limits with the stations' local limits, the delivery planner's targets);
+- the delivery planner decides which SetChargingProfile/ClearChargingProfile/GetCompositeSchedule
   each station gets next (one call in flight per station); a command reaches its station
-  `delay_s` after it was decided, and its answer goes back to the book;
+  `delay_s` after it was decided, and its answer goes back to the planner;
 - each station is the simulator's `StationModel` (profiles, local limits, socket sharing, the
   probing minute, MeterValues samples), each EV a `SimEv` that stops when its need is met;
 - the grid meter reads household − PV + the EVs' draw, every `poll_interval_s` of the site;
@@ -30,8 +30,8 @@ from typing import Any
 
 from balancing import allocate as balancing_allocate
 from csms import events
-from csms.charging.book import Command
 from csms.charging.loop import Allocate, SiteLoop
+from csms.charging.planner import Command
 from csms.meter.reading import make_reading
 from csms.settings import ChargingSettings, SiteSettings
 from csms.sim import smart_charging as sc
@@ -228,13 +228,13 @@ class Simulation:
         stations have been connected all along (the demo waits for the same before its EVs)."""
         for _ in range(10):  # one profile per station per round; a few rounds at most
             self.loop.step()
-            commands = self.loop.book.next_commands(self.now(), lambda _sid: True, full=True)
+            commands = self.loop.planner.next_commands(self.now(), lambda _sid: True, full=True)
             if not commands:
                 return
             for command in commands:
                 model = self.stations[command.station_id]
                 status, response = apply_command(model, command)
-                self.loop.book.on_result(command, status, self.now(), response)
+                self.loop.planner.on_result(command, status, self.now(), response)
 
     def now(self) -> float:
         """Epoch seconds of the simulated moment (the loop's clock)."""
@@ -332,7 +332,7 @@ class Simulation:
                 self._woken = True
 
     def _deliver(self, t: float) -> None:
-        """Commands whose delay has passed reach their stations; answers go to the book."""
+        """Commands whose delay has passed reach their stations; answers go to the planner."""
         due = [p for p in self.pending if p[0] <= t + 1e-9]
         if not due:
             return
@@ -342,7 +342,7 @@ class Simulation:
             self._feed(command.station_id, model.step(self.now()))
             status, response = apply_command(model, command)
             self._feed(command.station_id, model.step(self.now()))
-            self.loop.book.on_result(command, status, self.now(), response)
+            self.loop.planner.on_result(command, status, self.now(), response)
         self._dispatch()
 
     def _control(self, t: float) -> None:
@@ -361,7 +361,7 @@ class Simulation:
             self._dispatch()
 
     def _dispatch(self) -> None:
-        for command in self.loop.book.next_commands(self.now(), lambda _sid: True, full=True):
+        for command in self.loop.planner.next_commands(self.now(), lambda _sid: True, full=True):
             self._order += 1
             self.pending.append((self.t + self.delay_s, self._order, command))
 
@@ -427,7 +427,7 @@ class Simulation:
 
 
 def apply_command(model: StationModel, command: Command) -> tuple[str, dict[str, Any] | None]:
-    """What the simulated station answers to one of the book's commands (as its OCPP handlers
+    """What the simulated station answers to one of the planner's commands (as its OCPP handlers
     in `csms.sim.protocol` do)."""
     payload = command.payload
     if command.action == "SetChargingProfile":

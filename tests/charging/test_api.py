@@ -40,7 +40,7 @@ async def test_views_caps_and_cli(tmp_path, capsys):
         assert by_key[(A, 2)]["transaction_id"] is None and by_key[(A, 2)]["target_a"] is None
         charging = by_key[(B, 1)]
         assert charging["source"] in ("grid phase", "ramp") and charging["accepted_a"] >= 9.5
-        await eventually(lambda: rig.loop.book.station(B).connectors[1].composite_a is not None)
+        await eventually(lambda: rig.loop.planner.station(B).connectors[1].composite_a is not None)
 
         # A connector cap binds at once and is named.
         await rig.api("PUT", f"/api/v1/stations/{B}/charging/connectors/1/cap", json={"limit_a": 7})

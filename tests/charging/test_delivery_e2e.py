@@ -25,7 +25,7 @@ def connector(view: dict, station_id: str, connector_id: int = 1) -> dict:
 
 async def test_watt_only_station_gets_watts_and_its_composite_agrees_in_amps(tmp_path):
     async with site_rig(tmp_path, [StationSpec(A, config=WATT_ONLY)], household_a=2.0) as rig:
-        await eventually(lambda: rig.loop.book.station(A).caps.rate_unit == "W", within_s=30)
+        await eventually(lambda: rig.loop.planner.station(A).caps.rate_unit == "W", within_s=30)
         await rig.plug_in(A)
         site = await api_until(
             rig,
@@ -90,7 +90,7 @@ async def test_a_station_whose_composite_disagrees_gets_bounded_resends(tmp_path
         ]
         assert len(resent) >= 2  # re-sent as decreases: it applies more than it accepted
         # Then no more re-sends (regular changes and renewals still go out).
-        view = rig.loop.book.station(B).connectors[1]
+        view = rig.loop.planner.station(B).connectors[1]
         for _ in range(20):
             assert view.resend is None and view.verification == "station does not agree"
             await asyncio.sleep(0.1)

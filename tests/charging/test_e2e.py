@@ -188,7 +188,7 @@ async def test_every_station_kind_ends_up_limited_and_the_api_shows_the_method(t
         assert views[A]["method"].startswith("TxDefaultProfile per connector")
         fallback = [p for p in views[A]["installed_profiles"] if p["connector_id"] == 1]
         assert [p["purpose"] for p in fallback] == ["TxDefaultProfile"]
-        await eventually(lambda: rig.loop.book.station(B).caps.max_stack_level == 5, within_s=30)
+        await eventually(lambda: rig.loop.planner.station(B).caps.max_stack_level == 5, within_s=30)
         rig.meter.set_household(1.0)  # a change after the snapshot: sent within stack level 5
         await eventually(lambda: all(a >= 7.0 for a in applied(rig, *ids)), within_s=30)
         for profile in rig.station(B).profiles:

@@ -48,7 +48,7 @@ def charging_session(loop: SiteLoop, clock: Clock) -> None:
 
 def sent(loop: SiteLoop, clock: Clock) -> list[dict[str, Any]]:
     loop.step()
-    return [c.payload for c in loop.book.next_commands(clock.now, loop.can_send)]
+    return [c.payload for c in loop.planner.next_commands(clock.now, loop.can_send)]
 
 
 def test_no_profile_before_the_snapshot_of_this_connection_and_then_a_pause() -> None:

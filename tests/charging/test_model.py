@@ -8,11 +8,11 @@ import asyncio
 import pytest
 
 from balancing import BalancerState, GridReading, allocate, phase_rotation
-from csms.charging.book import BookSettings, DeliveryBook, Target
 from csms.charging.dispatcher import Dispatcher
 from csms.charging.limits import LocalLimits, OperatorCaps
 from csms.charging.model import SiteModel, phases_from_power
-from csms.charging.store import ChargingStore, caps_for_site
+from csms.charging.planner import DeliveryPlanner, PlannerSettings, Target
+from csms.charging.repository import ChargingRepository, caps_for_site
 from csms.ocpp.errors import CallErrorReceived, CallTimeout, StationOffline
 from csms.settings import SiteSettings
 
@@ -138,8 +138,8 @@ def test_targets_mark_urgent_decreases(name, grid, source, urgent):
     ],
 )
 async def test_dispatcher_maps_failures_to_outcomes(name, raised, status):
-    book = DeliveryBook(BookSettings(backoff_s=60))
-    book.configure_station(A, safe_limit_a=6, method="TxProfile")
+    planner = DeliveryPlanner(PlannerSettings(backoff_s=60))
+    planner.configure_station(A, safe_limit_a=6, method="TxProfile")
     seen: list[str] = []
 
     async def call(station_id, action, payload):
@@ -147,9 +147,9 @@ async def test_dispatcher_maps_failures_to_outcomes(name, raised, status):
             return {"status": "Accepted"}
         raise raised
 
-    dispatcher = Dispatcher(book, call, lambda s: True, lambda: 1000.0,
+    dispatcher = Dispatcher(planner, call, lambda s: True, lambda: 1000.0,
                             on_result=lambda c, s, at: seen.append(s))  # fmt: skip
-    book.set_targets([Target(A, 1, 16.0, "grid", 1)])
+    planner.set_targets([Target(A, 1, 16.0, "grid", 1)])
     task = asyncio.create_task(dispatcher.run())
     try:
         async with asyncio.timeout(5):
@@ -158,11 +158,11 @@ async def test_dispatcher_maps_failures_to_outcomes(name, raised, status):
     finally:
         task.cancel()
     assert seen == ["Accepted", status], name
-    assert book.station(A).slots[(1, "TxProfile")].last_status == status
+    assert planner.station(A).slots[(1, "TxProfile")].last_status == status
 
 
 async def test_store_keeps_caps_and_methods(db):
-    store = ChargingStore(db)
+    store = ChargingRepository(db)
     await store.set_cap("site", "home", 0, 20, 1.0)
     await store.set_cap("station", A, 0, 16, 1.0)
     await store.set_cap("connector", A, 2, 10, 1.0)

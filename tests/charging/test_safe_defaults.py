@@ -1,12 +1,12 @@
 """Table tests of the safe TxDefaultProfile shares per socket (`SiteModel.safe_defaults`) and how
-the book installs them: connector 0 at the lowest share, sockets above it on their own."""
+the planner installs them: connector 0 at the lowest share, sockets above it on their own."""
 
 from __future__ import annotations
 
 import pytest
 
-from csms.charging.book import DECREASE, DeliveryBook
 from csms.charging.model import SiteModel
+from csms.charging.planner import DECREASE, DeliveryPlanner
 from csms.charging.profiles import SAFE_SOCKET, TX_DEFAULT_PROFILE, ProfileCapabilities
 from csms.settings import SiteSettings
 
@@ -61,23 +61,23 @@ def test_one_double_station_with_six_amps_charges_one_ev_not_two_paused():
     assert m.safe_default_a() == 6.0
 
 
-def answer_all(book: DeliveryBook) -> list:
+def answer_all(planner: DeliveryPlanner) -> list:
     sent = []
     for _ in range(20):
-        batch = book.next_commands(NOW, lambda _s: True)
+        batch = planner.next_commands(NOW, lambda _s: True)
         if not batch:
             return sent
         for command in batch:
             sent.append(command)
-            book.on_result(command, "Accepted", NOW)
+            planner.on_result(command, "Accepted", NOW)
     raise AssertionError("never settled")
 
 
 def test_sockets_above_the_lowest_share_get_their_own_tx_default_profile():
-    book = DeliveryBook()
-    book.configure_station(A, caps=ProfileCapabilities(max_stack_level=5))
-    book.set_safe_shares(A, {1: 6.0, 2: 0.0})
-    sent = answer_all(book)
+    planner = DeliveryPlanner()
+    planner.configure_station(A, caps=ProfileCapabilities(max_stack_level=5))
+    planner.set_safe_shares(A, {1: 6.0, 2: 0.0})
+    sent = answer_all(planner)
     got = {
         (c.connector_id, c.purpose): (
             c.limit_a,
@@ -90,29 +90,29 @@ def test_sockets_above_the_lowest_share_get_their_own_tx_default_profile():
         (0, TX_DEFAULT_PROFILE): (0.0, TX_DEFAULT_PROFILE, 4),
         (1, SAFE_SOCKET): (6.0, TX_DEFAULT_PROFILE, 4),
     }
-    assert book.effective_a(A, 1, NOW) == 6.0 and book.effective_a(A, 2, NOW) == 0.0
+    assert planner.effective_a(A, 1, NOW) == 6.0 and planner.effective_a(A, 2, NOW) == 0.0
 
     # Equal shares again: the socket's own profile goes first (socket 1 drops to connector
     # 0's 0 A, a decrease), then connector 0 rises to the share.
-    book.set_safe_shares(A, {1: 3.0, 2: 3.0})
-    first = book.next_commands(NOW, lambda _s: True)
+    planner.set_safe_shares(A, {1: 3.0, 2: 3.0})
+    first = planner.next_commands(NOW, lambda _s: True)
     assert [(c.action, c.connector_id) for c in first] == [("ClearChargingProfile", 1)]
-    assert book.station(A).in_flight == DECREASE
-    book.on_result(first[0], "Accepted", NOW)
-    sent = answer_all(book)
+    assert planner.station(A).in_flight == DECREASE
+    planner.on_result(first[0], "Accepted", NOW)
+    sent = answer_all(planner)
     assert [(c.action, c.connector_id, c.kind) for c in sent] == [
         ("SetChargingProfile", 0, "increase")
     ]
-    assert book.station(A).slots[(1, SAFE_SOCKET)].installed is None
-    assert book.effective_a(A, 1, NOW) == 3.0
+    assert planner.station(A).slots[(1, SAFE_SOCKET)].installed is None
+    assert planner.effective_a(A, 1, NOW) == 3.0
 
 
 def test_single_stack_level_station_using_connector_defaults_gets_the_lowest_share_only():
     # Its safe socket profile and its dynamic connector-level TxDefaultProfile would both sit at
     # stack level 0 and replace each other: every socket gets connector 0's (lowest) share.
-    book = DeliveryBook()
+    planner = DeliveryPlanner()
     caps = ProfileCapabilities(max_stack_level=0)
-    book.configure_station(A, caps=caps, method=TX_DEFAULT_PROFILE)
-    book.set_safe_shares(A, {1: 6.0, 2: 0.0})
-    assert book.station(A).safe_sockets == {}
-    assert book.station(A).safe_limit_a == 0.0
+    planner.configure_station(A, caps=caps, method=TX_DEFAULT_PROFILE)
+    planner.set_safe_shares(A, {1: 6.0, 2: 0.0})
+    assert planner.station(A).safe_sockets == {}
+    assert planner.station(A).safe_limit_a == 0.0

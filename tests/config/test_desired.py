@@ -7,7 +7,7 @@ import pytest
 
 from csms.config import changes as ch
 from csms.config.desired import desired_value, drift, heartbeat_interval
-from csms.config.store import ChangeRecord
+from csms.config.repository import ChangeRecord
 
 
 def change(

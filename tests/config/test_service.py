@@ -136,7 +136,7 @@ class StubbornStation:
 async def test_reset_without_a_boot_is_judged_by_a_fresh_read(tmp_path: Path) -> None:
     import asyncio
 
-    from csms.config.store import NewChange
+    from csms.config.repository import NewChange
 
     db = open_database(f"sqlite:///{tmp_path}/r.sqlite3")
     await db.open()
@@ -202,7 +202,7 @@ async def test_a_when_idle_reboot_follows_a_connector_available_after_a_lost_sto
     waited for the transaction goes out then, not at some later, unrelated wake-up."""
     import asyncio
 
-    from csms.config.store import NewChange
+    from csms.config.repository import NewChange
     from csms.events import ConnectorStatusChanged
     from csms.storage.stations import StatusRecord
     from csms.storage.transactions import StartRequest

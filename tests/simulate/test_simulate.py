@@ -318,8 +318,8 @@ def test_evs_plugged_in_at_the_start_find_the_safe_default_installed(tmp_path):
     sessions_csv = HEAD + "a,10:00,11:00,40,3,32,A,1\nb,10:00,11:00,40,1,32,B,1\n"
     sim = Simulation(scenario_of(tmp_path, sessions_csv, load), start_s=10 * 3600, duration_s=600)
     assert all(
-        book.slots[(0, "TxDefaultProfile")].installed is not None
-        for book in sim.loop.book.stations.values()
+        planner.slots[(0, "TxDefaultProfile")].installed is not None
+        for planner in sim.loop.planner.stations.values()
     )
     result = sim.run()
     assert result.tally.above_s == 0 and max(result.tally.peak_a) <= 25

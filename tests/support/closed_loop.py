@@ -1,4 +1,4 @@
-"""A site in a closed loop without sockets: the real `SiteLoop` (model, balancer, delivery book)
+"""A site in a closed loop without sockets: the real `SiteLoop` (model, balancer, delivery planner)
 against simple physics, stepped on an injected clock.
 
 Stations accept every command `station_latency_s` after it was picked; an EV follows the limit in
@@ -15,8 +15,8 @@ from typing import Any
 
 from balancing import allocate
 from csms import events
-from csms.charging.book import Command
 from csms.charging.loop import SiteLoop, Step
+from csms.charging.planner import Command
 from csms.meter.reading import MeterReading
 from csms.settings import ChargingSettings, SiteSettings
 
@@ -140,16 +140,16 @@ class ClosedLoop:
             self.ticks.append(Tick(self.now, grid, reading, step))
 
     def _deliver(self) -> None:
-        book, now = self.loop.book, self.now
+        planner, now = self.loop.planner, self.now
         due = [c for at, c in self._in_flight if at <= now]
         self._in_flight = [(at, c) for at, c in self._in_flight if at > now]
         for command in due:
-            book.on_result(command, "Accepted", now, {"status": "Accepted"})
+            planner.on_result(command, "Accepted", now, {"status": "Accepted"})
             self.accepted.append((now, command))
-        for command in book.next_commands(now, self.loop.can_send):
+        for command in planner.next_commands(now, self.loop.can_send):
             self._in_flight.append((now + self.station_latency_s, command))
         for ev in self.evs.values():
-            limit = book.effective_a(ev.station_id, 1, now)
+            limit = planner.effective_a(ev.station_id, 1, now)
             if not ev.limits or ev.limits[-1][1] != limit:
                 ev.limits.append((now, limit))
 

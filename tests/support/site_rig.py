@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 
 from csms.app import CentralSystem, running_central_system
-from csms.charging.book import Command
 from csms.charging.loop import SiteLoop
+from csms.charging.planner import Command
 from csms.charging.profiles import TX_DEFAULT_PROFILE
 from csms.settings import Settings
 from csms.sim.clock import SimClock
@@ -98,7 +98,7 @@ def safe_default_installed(loop: SiteLoop, station_id: str) -> bool:
     another site counts as done)."""
     if station_id not in loop.model.station_ids:
         return True
-    slot = loop.book.station(station_id).slots.get((0, TX_DEFAULT_PROFILE))
+    slot = loop.planner.station(station_id).slots.get((0, TX_DEFAULT_PROFILE))
     return slot is not None and slot.installed is not None
 
 

@@ -23,7 +23,7 @@ from csms.storage.database import Database, Stmt
 
 __all__ = [
     "ChangeRecord",
-    "ConfigStore",
+    "ConfigRepository",
     "LicenseJob",
     "NewChange",
     "ScnJob",
@@ -44,7 +44,7 @@ def _in(column: str, values: Sequence[Any], first: int) -> str:
     return f"{column} IN ({marks})"
 
 
-class ConfigStore:
+class ConfigRepository:
     """Repository of the configuration-management tables."""
 
     def __init__(self, db: Database) -> None:

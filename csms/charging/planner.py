@@ -1,11 +1,11 @@
-# Over 450 lines because DeliveryBook is one state machine: order, deadband, backoff share it.
+# Over 450 lines because DeliveryPlanner is one state machine: order, deadband, backoff share it.
 """The dispatcher's pure decision logic: which profile to send to which station next.
 
-`DeliveryBook` holds, per site, each connector's target and what the station accepted, and turns
+`DeliveryPlanner` holds, per site, each connector's target and what the station accepted, and turns
 that into commands. It does no I/O; time is passed in. The rules (field lessons of other central
 systems):
 
-- one command in flight per station; the book picks the most important one for each idle station;
+- one command in flight per station; the planner picks the most important one for each idle station;
 - all decreases across the site go out before any increase (an increase waits while a decrease is in
   flight or ready to send), so a raise never lands before its matching cut;
 - a deadband skips changes too small to matter, but never a decrease marked urgent (safety);
@@ -73,7 +73,7 @@ class Target:
 
 @dataclass(frozen=True, slots=True)
 class Command:
-    """One OCPP call the shell should make, and what it means for the book."""
+    """One OCPP call the shell should make, and what it means for the planner."""
 
     station_id: str
     action: str
@@ -120,7 +120,7 @@ GAVE_UP = "station does not agree"
 
 @dataclass(slots=True)
 class ConnectorView:
-    """What the book knows about one connector (for the API)."""
+    """What the planner knows about one connector (for the API)."""
 
     target: Target | None = None
     composite_a: float | None = None  # in A; None: not asked yet or unknown (`composite_known`)
@@ -153,7 +153,7 @@ class ConnectorView:
 
 
 @dataclass(slots=True)
-class StationBook:
+class StationPlan:
     caps: ProfileCapabilities = field(default_factory=ProfileCapabilities)
     safe_limit_a: float = 6.0
     cap_a: float | None = None
@@ -178,7 +178,7 @@ class StationBook:
 
 
 @dataclass(frozen=True, slots=True)
-class BookSettings:
+class PlannerSettings:
     deadband_a: float = 1.0
     validity_s: float = 300.0
     renew_before_s: float = 150.0
@@ -186,26 +186,26 @@ class BookSettings:
     backoff_max_s: float = 60.0
     min_rewrite_s: float = 0.0  # a connector's profile is rewritten at most this often (flash)
     verify_tolerance_a: float = 0.5  # composite/offered vs accepted: larger differences disagree
-    max_resends: int = 3  # re-sends after disagreements before the book says so and stops
+    max_resends: int = 3  # re-sends after disagreements before the planner says so and stops
     offered_grace_s: float = 10.0  # Current.Offered may exceed the limit this long after a change
 
 
-class DeliveryBook:
+class DeliveryPlanner:
     """Targets and accepted profiles of one site's stations; decides the next commands."""
 
-    def __init__(self, settings: BookSettings = BookSettings()) -> None:
+    def __init__(self, settings: PlannerSettings = PlannerSettings()) -> None:
         self.settings = settings
-        self.stations: dict[str, StationBook] = {}
+        self.stations: dict[str, StationPlan] = {}
         self._dirty: set[str] = set()  # stations whose inputs changed since the last pick
         self._held: set[str] = set()  # stations holding back an increase
         self._rate_held: set[str] = set()  # stations with a decrease held by the flash bound
 
     # -- inputs ----------------------------------------------------------------------------
-    def station(self, station_id: str) -> StationBook:
-        return self.stations.setdefault(station_id, StationBook())
+    def station(self, station_id: str) -> StationPlan:
+        return self.stations.setdefault(station_id, StationPlan())
 
-    def touch(self, station_id: str) -> StationBook:
-        """The station's book, marked for examination at the next pick."""
+    def touch(self, station_id: str) -> StationPlan:
+        """The station's planner, marked for examination at the next pick."""
         self._dirty.add(station_id)
         return self.station(station_id)
 
@@ -219,16 +219,16 @@ class DeliveryBook:
     ) -> None:
         """Set what the station accepts, its safe default and a method proven earlier (from
         storage); arguments left None stay as they are."""
-        book = self.station(station_id)
-        before = (book.caps, book.safe_limit_a, book.method)
+        planner = self.station(station_id)
+        before = (planner.caps, planner.safe_limit_a, planner.method)
         if caps is not None:
-            book.caps = caps
+            planner.caps = caps
         if safe_limit_a is not None:
-            book.safe_limit_a = profiles.round_down(safe_limit_a)
+            planner.safe_limit_a = profiles.round_down(safe_limit_a)
         if method is not None:
-            book.method = method
-            book.tx_profile_refused = method == TX_DEFAULT_PROFILE
-        if (book.caps, book.safe_limit_a, book.method) != before:
+            planner.method = method
+            planner.tx_profile_refused = method == TX_DEFAULT_PROFILE
+        if (planner.caps, planner.safe_limit_a, planner.method) != before:
             self._dirty.add(station_id)
 
     def set_safe_shares(self, station_id: str, shares: dict[int, float]) -> None:
@@ -239,16 +239,16 @@ class DeliveryBook:
         if not shares:
             return
         low = profiles.round_down(min(shares.values()))
-        book = self.station(station_id)
+        planner = self.station(station_id)
         above = {
             c: profiles.round_down(a) for c, a in shares.items() if profiles.round_down(a) > low
         }
-        if book.tx_profile_refused and book.caps.max_stack_level == 0:
+        if planner.tx_profile_refused and planner.caps.max_stack_level == 0:
             above = {}
-        before = (book.safe_limit_a, book.safe_sockets)
-        book.safe_limit_a = low
-        book.safe_sockets = above
-        if (book.safe_limit_a, book.safe_sockets) != before:
+        before = (planner.safe_limit_a, planner.safe_sockets)
+        planner.safe_limit_a = low
+        planner.safe_sockets = above
+        if (planner.safe_limit_a, planner.safe_sockets) != before:
             self._dirty.add(station_id)
 
     def note_offered(
@@ -257,8 +257,8 @@ class DeliveryBook:
         """`Current.Offered` from a MeterValues sample: the second proof of what the station
         applies. Offered above the limit it accepted for longer than `offered_grace_s` (counted
         from the later of the first such sample and the acceptance) is a disagreement."""
-        book = self.station(station_id)
-        view = book.connectors.get(connector_id)
+        planner = self.station(station_id)
+        view = planner.connectors.get(connector_id)
         if view is None or view.target is None or not math.isfinite(offered_a):
             return
         view.offered_a = offered_a
@@ -279,14 +279,14 @@ class DeliveryBook:
 
     def set_station_cap(self, station_id: str, cap_a: float | None) -> None:
         """The station's ChargePointMaxProfile limit (None: none installed by us)."""
-        book = self.touch(station_id)
-        book.cap_a = None if cap_a is None else profiles.round_down(cap_a)
+        planner = self.touch(station_id)
+        planner.cap_a = None if cap_a is None else profiles.round_down(cap_a)
 
     def set_targets(self, targets: Iterable[Target]) -> None:
         """Replace all connector targets; connectors left out are no longer charging."""
         fresh = {(t.station_id, t.connector_id): t for t in targets}
-        for station_id, book in self.stations.items():
-            for connector_id, view in book.connectors.items():
+        for station_id, planner in self.stations.items():
+            for connector_id, view in planner.connectors.items():
                 if (station_id, connector_id) not in fresh and view.target is not None:
                     view.target = None
                     self._dirty.add(station_id)
@@ -309,17 +309,17 @@ class DeliveryBook:
     def transaction_ended(self, station_id: str, connector_id: int | None = None) -> None:
         """The station drops TxProfiles when a transaction ends; forget ours (all connectors of
         the station when the connector is unknown)."""
-        book = self.touch(station_id)
-        for (conn, purpose), slot in book.slots.items():
+        planner = self.touch(station_id)
+        for (conn, purpose), slot in planner.slots.items():
             if purpose == TX_PROFILE and connector_id in (None, conn):
                 slot.installed = None
 
     def forget_station(self, station_id: str) -> None:
         """A station (re)connected: we cannot know what it kept, so send everything again.
         (A command still in flight on the old connection ends with its answer or `Offline`.)"""
-        book = self.touch(station_id)
-        book.slots.clear()
-        for view in book.connectors.values():
+        planner = self.touch(station_id)
+        planner.slots.clear()
+        for view in planner.connectors.values():
             view.reset_verification()
 
     # -- decisions -------------------------------------------------------------------------
@@ -327,11 +327,11 @@ class DeliveryBook:
         """Our profile the station applies now to this connector's session: its TxProfile for
         the running transaction, a connector-level TxDefaultProfile, or the safe default on
         connector 0 (None before the station accepted any of them)."""
-        book = self.station(station_id)
-        view = book.connectors.get(connector_id)
+        planner = self.station(station_id)
+        view = planner.connectors.get(connector_id)
         tx = view.target.transaction_id if view and view.target else None
         for purpose in (TX_PROFILE, TX_DEFAULT_PROFILE):
-            slot = book.slots.get((connector_id, purpose))
+            slot = planner.slots.get((connector_id, purpose))
             installed = None if slot is None else slot.installed
             if installed is None or (installed.valid_to is not None and installed.valid_to <= now):
                 continue
@@ -339,7 +339,7 @@ class DeliveryBook:
                 continue
             return installed
         for key in ((connector_id, SAFE_SOCKET), (0, TX_DEFAULT_PROFILE)):
-            slot = book.slots.get(key)
+            slot = planner.slots.get(key)
             if slot is not None and slot.installed is not None:
                 return slot.installed
         return None
@@ -350,8 +350,8 @@ class DeliveryBook:
         installed = self.in_effect(station_id, connector_id, now)
         if installed is not None:
             return installed.limit_a
-        book = self.station(station_id)
-        return book.safe_sockets.get(connector_id, book.safe_limit_a)
+        planner = self.station(station_id)
+        return planner.safe_sockets.get(connector_id, planner.safe_limit_a)
 
     def _applies_a(self, station_id: str, connector_id: int, now: float) -> float:
         """What the station should apply on the connector: its profile, capped by our
@@ -402,14 +402,14 @@ class DeliveryBook:
         picks: dict[str, _Choice] = {}
         held_cuts: dict[str, _Choice] = {}
         for station_id in names:
-            book = self.stations[station_id]
+            planner = self.stations[station_id]
             self._held.discard(station_id)
             if not online(station_id):
                 self._rate_held.discard(station_id)  # it gets nothing, so holds nothing back
                 continue
-            if book.in_flight is not None:
+            if planner.in_flight is not None:
                 continue
-            choices = self._choices(station_id, book, now)
+            choices = self._choices(station_id, planner, now)
             ready = [c for c in choices if not c.held]
             if ready:
                 picks[station_id] = min(ready, key=lambda c: _PRIORITY[c.kind])
@@ -439,11 +439,11 @@ class DeliveryBook:
             chosen.append(choice.build())
         return chosen
 
-    def _choices(self, station_id: str, book: StationBook, now: float) -> list[_Choice]:
+    def _choices(self, station_id: str, planner: StationPlan, now: float) -> list[_Choice]:
         """What the station could be sent now, each built only if picked."""
         out: list[_Choice] = []
-        default = book.slot(0, TX_DEFAULT_PROFILE)
-        safe = book.safe_limit_a
+        default = planner.slot(0, TX_DEFAULT_PROFILE)
+        safe = planner.safe_limit_a
         if _due(default, now) and (default.installed is None or default.installed.limit_a != safe):
             # A change of the safe default (the site's safe current moving between stations)
             # is ordered like any other limit: all lowering before any raise, so the stations'
@@ -456,7 +456,7 @@ class DeliveryBook:
                     default_kind,
                     lambda: _set(
                         station_id,
-                        profiles.safe_default_profile(safe, book.caps, now),
+                        profiles.safe_default_profile(safe, planner.caps, now),
                         default_kind,
                         safe,
                         None,
@@ -465,13 +465,13 @@ class DeliveryBook:
                 )
             )
         for connector_id in sorted(
-            {c for c, p in book.slots if p == SAFE_SOCKET} | set(book.safe_sockets)
+            {c for c, p in planner.slots if p == SAFE_SOCKET} | set(planner.safe_sockets)
         ):
-            choice = self._safe_socket_choice(station_id, book, connector_id, now)
+            choice = self._safe_socket_choice(station_id, planner, connector_id, now)
             if choice is not None:
                 out.append(choice)
-        cap = book.slot(0, CHARGE_POINT_MAX_PROFILE)
-        cap_a = book.cap_a
+        cap = planner.slot(0, CHARGE_POINT_MAX_PROFILE)
+        cap_a = planner.cap_a
         if _due(cap, now):
             installed = cap.installed.limit_a if cap.installed else None
             if cap_a is not None and installed != cap_a:
@@ -481,7 +481,7 @@ class DeliveryBook:
                         kind,
                         lambda: _set(
                             station_id,
-                            profiles.charge_point_max_profile(cap_a, book.caps, now),
+                            profiles.charge_point_max_profile(cap_a, planner.caps, now),
                             kind,
                             cap_a,
                             None,
@@ -491,8 +491,8 @@ class DeliveryBook:
                 )
             elif cap_a is None and cap.installed is not None:
                 out.append(_Choice(CLEAR, lambda: _clear(station_id, CHARGE_POINT_MAX_PROFILE, 0)))
-        for connector_id, view in book.connectors.items():
-            choice = self._connector_choice(station_id, book, connector_id, view, now)
+        for connector_id, view in planner.connectors.items():
+            choice = self._connector_choice(station_id, planner, connector_id, view, now)
             if choice is not None:
                 out.append(choice)
             if view.verify_due and view.target is not None:
@@ -503,21 +503,21 @@ class DeliveryBook:
                             _verify,
                             station_id,
                             connector_id,
-                            None if view.verify_without_unit else book.caps.rate_unit,
+                            None if view.verify_without_unit else planner.caps.rate_unit,
                         ),
                     )
                 )
         return out
 
     def _safe_socket_choice(
-        self, station_id: str, book: StationBook, connector_id: int, now: float
+        self, station_id: str, planner: StationPlan, connector_id: int, now: float
     ) -> _Choice | None:
         """A socket's own safe default: sent, changed, or cleared when its share is no longer
         above connector 0's (ordered like any limit: lowering before raising)."""
-        slot = book.slot(connector_id, SAFE_SOCKET)
+        slot = planner.slot(connector_id, SAFE_SOCKET)
         if not _due(slot, now):
             return None
-        share = book.safe_sockets.get(connector_id)
+        share = planner.safe_sockets.get(connector_id)
         installed = None if slot.installed is None else slot.installed.limit_a
         if share is None:
             if installed is None:
@@ -526,13 +526,13 @@ class DeliveryBook:
             return _Choice(DECREASE, partial(_clear, station_id, SAFE_SOCKET, connector_id))
         if installed == share:
             return None
-        before = book.safe_limit_a if installed is None else installed
+        before = planner.safe_limit_a if installed is None else installed
         kind = DECREASE if share < before else INCREASE
         return _Choice(
             kind,
             lambda: _set(
                 station_id,
-                profiles.safe_socket_profile(connector_id, share, book.caps, now),
+                profiles.safe_socket_profile(connector_id, share, planner.caps, now),
                 kind,
                 share,
                 None,
@@ -542,19 +542,24 @@ class DeliveryBook:
         )
 
     def _connector_choice(
-        self, station_id: str, book: StationBook, connector_id: int, view: ConnectorView, now: float
+        self,
+        station_id: str,
+        planner: StationPlan,
+        connector_id: int,
+        view: ConnectorView,
+        now: float,
     ) -> _Choice | None:
         s = self.settings
         target = view.target
-        purpose = book.tx_purpose
+        purpose = planner.tx_purpose
         if target is None:
             # Not charging: a connector-level TxDefaultProfile would carry the last dynamic limit
             # into the next session, so remove it.
-            fallback = book.slot(connector_id, TX_DEFAULT_PROFILE)
+            fallback = planner.slot(connector_id, TX_DEFAULT_PROFILE)
             if fallback.installed is not None and _due(fallback, now):
                 return _Choice(CLEAR, partial(_clear, station_id, TX_DEFAULT_PROFILE, connector_id))
             return None
-        slot = book.slot(connector_id, purpose)
+        slot = planner.slot(connector_id, purpose)
         if not _due(slot, now):
             return None
         current = self.effective_a(station_id, connector_id, now)
@@ -583,7 +588,7 @@ class DeliveryBook:
         # for safety (urgent decreases, re-sending to a station applying too much), the first
         # limit of a session and validity renewals.
         exempt = kind == RENEW or (kind == DECREASE and (target.urgent or resend)) or not ours
-        last = book.rewritten_at.get(connector_id)
+        last = planner.rewritten_at.get(connector_id)
         held = not exempt and last is not None and now < last + s.min_rewrite_s
         if held and expires is not None and expires - now <= s.renew_before_s:
             held = False  # the profile must be rewritten anyway (renewal): take the change along
@@ -602,13 +607,13 @@ class DeliveryBook:
                     connector_id,
                     target.transaction_id,
                     limit_a,
-                    book.caps,
+                    planner.caps,
                     now,
                     s.validity_s,
                 )
             else:
                 payload = profiles.connector_default_profile(
-                    connector_id, limit_a, book.caps, now, s.validity_s
+                    connector_id, limit_a, planner.caps, now, s.validity_s
                 )
             return _set(
                 station_id,
@@ -627,13 +632,13 @@ class DeliveryBook:
     ) -> None:
         """Record the outcome of a command: the station's status (`Accepted`, `Rejected`, …), a
         CALLERROR code (`NotSupported`, …), `Timeout` or `Offline`."""
-        book = self.touch(command.station_id)
-        book.in_flight = None
+        planner = self.touch(command.station_id)
+        planner.in_flight = None
         if command.action == "GetCompositeSchedule":
             self._composite_result(command, status, now, response)
             return
         assert command.purpose is not None
-        slot = book.slot(command.connector_id, command.purpose)
+        slot = planner.slot(command.connector_id, command.purpose)
         slot.last_status = status
         if command.action == "ClearChargingProfile" and status in (ACCEPTED, "Unknown"):
             # Unknown: the station had no such profile, which is what we wanted.
@@ -642,8 +647,8 @@ class DeliveryBook:
             slot.retry_at = 0.0
             return
         if command.action == "SetChargingProfile" and status != "Offline":
-            book.writes_sent += 1
-            book.writes_accepted += status == ACCEPTED
+            planner.writes_sent += 1
+            planner.writes_accepted += status == ACCEPTED
         if status == ACCEPTED:
             slot.failures = 0
             slot.retry_at = 0.0
@@ -659,9 +664,9 @@ class DeliveryBook:
                 accepted_at=now,
             )
             if command.purpose in (TX_PROFILE, TX_DEFAULT_PROFILE) and command.connector_id > 0:
-                book.method = command.purpose
-                book.rewritten_at[command.connector_id] = now
-                view = book.connectors.setdefault(command.connector_id, ConnectorView())
+                planner.method = command.purpose
+                planner.rewritten_at[command.connector_id] = now
+                view = planner.connectors.setdefault(command.connector_id, ConnectorView())
                 view.verify_due = True
                 view.resend = None
                 view.offered_above_since = None
@@ -669,12 +674,12 @@ class DeliveryBook:
         if (
             command.purpose == TX_PROFILE
             and status in REFUSALS
-            and book.method != TX_PROFILE
-            and not book.tx_profile_refused
+            and planner.method != TX_PROFILE
+            and not planner.tx_profile_refused
         ):
             # Never proven to take TxProfiles and refuses one: use a connector-level
             # TxDefaultProfile from now on, at once (no backoff: nothing was applied).
-            book.tx_profile_refused = True
+            planner.tx_profile_refused = True
             slot.failures = 0
             return
         slot.failures += 1
@@ -686,8 +691,8 @@ class DeliveryBook:
         self, command: Command, status: str, now: float, response: dict[str, Any] | None
     ) -> None:
         """Compare the composite schedule with what the station had accepted."""
-        book = self.station(command.station_id)
-        view = book.connectors.setdefault(command.connector_id, ConnectorView())
+        planner = self.station(command.station_id)
+        view = planner.connectors.setdefault(command.connector_id, ConnectorView())
         view.verify_due = False
         view.composite_at = now
         answer = response or {}

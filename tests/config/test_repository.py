@@ -7,13 +7,13 @@ import pytest
 from csms.config import changes as ch
 from csms.config.catalog import lookup
 from csms.config.license import outcome
+from csms.config.repository import ConfigRepository, NewChange
 from csms.config.snapshot import ConfigEntry
-from csms.config.store import ConfigStore, NewChange
 from csms.storage import Database
 
 
 async def test_snapshots(db: Database) -> None:
-    store = ConfigStore(db)
+    store = ConfigRepository(db)
     assert await store.latest_snapshot("A") is None
     first = await store.add_snapshot(
         "A", 100.0, "boot", [ConfigEntry("K1", "1", False), ConfigEntry("K2", None, True)], []
@@ -38,7 +38,7 @@ async def test_snapshots(db: Database) -> None:
 
 
 async def test_an_unchanged_read_only_confirms_the_latest_snapshot(db: Database) -> None:
-    store = ConfigStore(db)
+    store = ConfigRepository(db)
     entries = [ConfigEntry("K1", "1", False)]
     first = await store.add_snapshot("A", 100.0, "boot", entries, [])
     same = await store.add_snapshot("A", 160.0, "boot", entries, [])
@@ -51,7 +51,7 @@ async def test_an_unchanged_read_only_confirms_the_latest_snapshot(db: Database)
 
 
 async def test_changes_queue_in_order_and_update(db: Database) -> None:
-    store = ConfigStore(db)
+    store = ConfigRepository(db)
     records = await store.add_changes(
         "A",
         [NewChange("K1", "1"), NewChange("K2", "2", forced=True, warnings=("careful",))],
@@ -88,7 +88,7 @@ async def test_changes_queue_in_order_and_update(db: Database) -> None:
 
 
 async def test_license_and_scn_jobs(db: Database) -> None:
-    store = ConfigStore(db)
+    store = ConfigRepository(db)
     job = await store.add_license_job("A", "0x00000000", 1.0)
     await store.set_license_change(job.id, 42)
     assert (await store.license_job(job.id)).change_id == 42  # type: ignore[union-attr]

@@ -19,7 +19,7 @@ class Cap:
     set_at: float
 
 
-class ChargingStore:
+class ChargingRepository:
     """Caps set through the API and methods proven by stations, on either database engine."""
 
     def __init__(self, db: Database) -> None:
