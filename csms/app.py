@@ -26,6 +26,7 @@ from csms.api.deps import ApiContext
 from csms.charging.service import ChargingService
 from csms.config.service import ConfigService
 from csms.events import EventBus
+from csms.logs import default_node_id
 from csms.ocpp.registry import StationRegistry
 from csms.ocpp.server import OcppServer
 from csms.settings import Settings
@@ -144,6 +145,7 @@ class CentralSystem:
                     config=self.config,
                     api_token=self.settings.api_token,
                     background=self.background,
+                    node_id=self.settings.node_id or default_node_id(),
                 )
             )
             config = uvicorn.Config(

@@ -197,6 +197,11 @@ class Settings(BaseModel):
     # CALLs after its first other message, or after this long in silence.
     boot_grace_s: float = Field(default=30, ge=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    """`text` for a terminal; `json`: one object per line with node_id, station_id and site_id
+    fields, for a log collector (journald, Loki, Elasticsearch, Kubernetes)."""
+    node_id: str | None = Field(default=None, min_length=1, max_length=64)
+    """This process's name in logs and probes; default: the host name."""
     sites: list[SiteSettings] = Field(default_factory=list)
     charging: ChargingSettings = Field(default_factory=ChargingSettings)
 

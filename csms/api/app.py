@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from csms.api.deps import ApiContext, require_token
 from csms.api.docs import mount_docs
 from csms.api.errors import document_errors
+from csms.api.probes import mount_probes
 from csms.storage.database import Database, UnstorableText
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ def create_app(context: ApiContext) -> FastAPI:
         )
 
     mount_docs(app)
+    mount_probes(app, context.records.db, context.node_id)
     document_errors(app)
     return app
 

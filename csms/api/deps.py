@@ -34,6 +34,8 @@ class ApiContext:
     api_token: str | None
     background: set[asyncio.Task[Any]]
     """Short tasks started by requests, kept referenced until they finish."""
+    node_id: str = "csms"
+    """This process's name (the `node_id` setting, default the host name), shown by the probes."""
 
 
 def api_context(request: Request) -> ApiContext:

@@ -30,6 +30,7 @@ from csms.charging.model import SiteModel
 from csms.charging.planner import Command, DeliveryPlanner, PlannerSettings
 from csms.charging.plausibility import MeterCheck, check_meter, floor_reading
 from csms.charging.profiles import TX_DEFAULT_PROFILE, TX_PROFILE, capabilities_from_config
+from csms.logs import site_id_var
 from csms.meter import metrics
 from csms.meter.poller import MeterPoller
 from csms.meter.reading import MeterReading
@@ -214,6 +215,7 @@ class SiteLoop:
     # -- the loop --------------------------------------------------------------------------
     async def run(self) -> None:
         """Poll the meter, balance and dispatch until cancelled."""
+        site_id_var.set(self.site.id)  # the tasks below inherit it: their logs name the site
         async with asyncio.TaskGroup() as group:
             group.create_task(self.poller.run(), name=f"meter-{self.site.id}")
             group.create_task(self.dispatcher.run(), name=f"dispatch-{self.site.id}")

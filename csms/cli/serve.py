@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import signal
 from typing import TYPE_CHECKING
 
 from csms.cli import CliError
+from csms.logs import configure_logging
 from csms.settings import Settings, SettingsError, load_settings
 from csms.storage import DatabaseError
 
@@ -107,9 +107,7 @@ def addresses_text(station_urls: list[str], api_urls: list[str]) -> str:
 
 def serve(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format, settings.node_id)
     _early_signals.clear()
     for sig in SHUTDOWN_SIGNALS:
         signal.signal(sig, _note_early_signal)

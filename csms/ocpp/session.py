@@ -33,6 +33,7 @@ import orjson
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from csms.logs import station_id_var
 from csms.ocpp import errors
 from csms.ocpp.bootgate import BootGate, GateState
 from csms.ocpp.ratelimit import RepeatFilter, TokenBucket
@@ -163,6 +164,7 @@ class StationSession:
     # -- incoming -----------------------------------------------------------------------------
     async def run(self) -> None:
         """Read frames until the connection ends; never raises for bad input."""
+        station_id_var.set(self.station_id)  # tags this task's log records (csms.logs)
         keepalive = None
         if self.policy.ping_interval_s is not None:
             keepalive = asyncio.create_task(self._keepalive(self.policy.ping_interval_s))

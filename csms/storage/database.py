@@ -172,14 +172,24 @@ class Database(ABC):
         """
 
     # -- internals --------------------------------------------------------------------------
-    async def _migrate(self) -> None:
-        applied = await self._applied_migrations()
+    async def pending_migrations(self) -> list[str]:
+        """The migrations this code has that the open database has not applied (a readiness
+        probe: another node may hold an older schema). Read through the query path, so it never
+        competes with the writer's connection."""
+        rows = await self.fetch("SELECT name FROM schema_migrations")
+        applied = {row["name"] for row in rows}
+        return [name for name in self._migration_names() if name not in applied]
+
+    def _migration_names(self) -> list[str]:
         folder = resources.files("csms.storage") / "migrations" / self.engine
-        names = sorted(p.name for p in folder.iterdir() if p.name.endswith(".sql"))
-        for name in names:
-            if name not in applied:
-                log.info("applying migration %s/%s", self.engine, name)
-                await self._apply_migration(name, (folder / name).read_text())
+        return sorted(p.name for p in folder.iterdir() if p.name.endswith(".sql"))
+
+    async def _migrate(self) -> None:
+        folder = resources.files("csms.storage") / "migrations" / self.engine
+        applied = await self._applied_migrations()
+        for name in (n for n in self._migration_names() if n not in applied):
+            log.info("applying migration %s/%s", self.engine, name)
+            await self._apply_migration(name, (folder / name).read_text())
 
     async def _write_loop(self) -> None:
         assert self._queue is not None
