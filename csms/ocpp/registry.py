@@ -79,9 +79,7 @@ class StationRegistry:
             raise StationOffline(station_id)
         return await session.call(action, payload)
 
-    async def close_all(
-        self, code: int = 1001, reason: str = "central system shutting down"
-    ) -> None:
+    async def close_all(self, code: int = 1012, reason: str = "central system restarting") -> None:
         # Together: one dead link must not delay the others' closing by its close timeout.
         closings = [session.close(code, reason) for session in list(self._sessions.values())]
         await asyncio.gather(*closings, *self._closing, return_exceptions=True)

@@ -132,7 +132,8 @@ class OcppServer:
         self._port = int(next(iter(self._server.sockets)).getsockname()[1])
 
     async def stop(self) -> None:
-        """Stop accepting, close every session (1001) and wait for their handlers to finish."""
+        """Stop accepting, close every session (1012, service restart: reconnect) and wait for
+        their handlers to finish."""
         if self._server is None:
             return
         self._server.close(close_connections=False)
