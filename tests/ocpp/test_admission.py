@@ -304,17 +304,23 @@ async def test_look_alike_id_is_warned_and_shown(
 
 # -- a Pending station --------------------------------------------------------------------------
 class RawStation:
-    """Sends CALLs on a plain websocket and returns the whole reply frame."""
+    """Sends CALLs on a plain websocket and returns the whole reply frame.
+
+    CALLs from the central system (its configuration snapshot once the station is approved) are
+    kept in `received` and left unanswered: on a loaded machine one may arrive between a CALL of
+    ours and its reply."""
 
     def __init__(self, ws: websockets.ClientConnection) -> None:
         self.ws = ws
         self.n = 0
+        self.received: list[list[Any]] = []
 
     async def call(self, action: str, payload: dict[str, Any]) -> list[Any]:
         self.n += 1
         uid = f"m{self.n}"
         await self.ws.send(json.dumps([2, uid, action, payload]))
-        reply = json.loads(await self.ws.recv())
+        while (reply := json.loads(await self.ws.recv()))[0] == 2:
+            self.received.append(reply)
         assert reply[1] == uid
         return reply
 
@@ -412,6 +418,7 @@ async def test_pending_station_gets_no_service_and_bounded_storage(
                 "unknown StopTransactions",
             ]
 
+            assert st.received == []  # pending: the central system sent it nothing at all
             # Approved: the same session gets full service at its next message.
             await cs.store.stations.set_status("PEND-1", "accepted")
             auth = await st.result("Authorize", {"idTag": "TAG1"})
