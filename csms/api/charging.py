@@ -196,13 +196,20 @@ def charging_service(ctx: ApiContext) -> ChargingControl:
     return service
 
 
-def site_read(ctx: ApiContext, site_id: str) -> SiteRead:
-    """The site's read model now; 404 naming the configured sites when it is unknown."""
+def require_site(ctx: ApiContext, site_id: str) -> ChargingControl:
+    """404 naming the configured sites unless `site_id` is one of them."""
     service = charging_service(ctx)
-    read = service.read_site(site_id, ctx.clock())
-    if read is None:
+    if site_id not in service.site_ids():
         known = ", ".join(service.site_ids())
         raise HTTPException(404, f"site {site_id} not found (configured: {known})")
+    return service
+
+
+def site_read(ctx: ApiContext, site_id: str) -> SiteRead:
+    """The site's read model now; 404 naming the configured sites when it is unknown."""
+    read = require_site(ctx, site_id).read_site(site_id, ctx.clock())
+    if read is None:
+        raise HTTPException(404, f"site {site_id} not found")
     return read
 
 

@@ -12,6 +12,7 @@ from csms.api.charging import (
     CapResult,
     SiteSummary,
     SiteView,
+    require_site,
     set_cap,
     site_read,
 )
@@ -70,11 +71,11 @@ async def get_site(site_id: str, ctx: Ctx) -> dict[str, Any]:
 @router.put("/{site_id}/cap", response_model=CapResult)
 async def put_site_cap(site_id: str, body: CapBody, ctx: Ctx) -> CapResult:
     """Cap the total current per phase of the site's EVs (shared fairly); null removes it."""
-    site_read(ctx, site_id)
+    require_site(ctx, site_id)
     return await set_cap(ctx, "site", site_id, 0, body.limit_a)
 
 
 @router.delete("/{site_id}/cap", response_model=CapResult)
 async def delete_site_cap(site_id: str, ctx: Ctx) -> CapResult:
-    site_read(ctx, site_id)
+    require_site(ctx, site_id)
     return await set_cap(ctx, "site", site_id, 0, None)
