@@ -11,8 +11,8 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
 from csms.api.deps import ApiContext, Ctx
-from csms.charging.loop import SiteLoop
-from csms.charging.service import CapError, ChargingService
+from csms.charging.interfaces import CapError, ChargingControl
+from csms.charging.readmodel import SiteRead, StationRead
 from csms.charging.views import station_view
 
 router = APIRouter(prefix="/api/v1/stations", tags=["smart charging"])
@@ -189,20 +189,48 @@ class CapResult(BaseModel):
     limit_a: float | None
 
 
-def charging_service(ctx: ApiContext) -> ChargingService:
+def charging_service(ctx: ApiContext) -> ChargingControl:
     service = ctx.charging
-    if not service.sites:
+    if not service.site_ids():
         raise HTTPException(404, "smart charging is off: no site is configured")
     return service
 
 
-def station_loop(ctx: ApiContext, station_id: str) -> SiteLoop:
-    loop = charging_service(ctx).site_of(station_id)
-    if loop is None:
+def require_site(ctx: ApiContext, site_id: str) -> ChargingControl:
+    """404 naming the configured sites unless `site_id` is one of them."""
+    service = charging_service(ctx)
+    if site_id not in service.site_ids():
+        known = ", ".join(service.site_ids())
+        raise HTTPException(404, f"site {site_id} not found (configured: {known})")
+    return service
+
+
+def site_read(ctx: ApiContext, site_id: str) -> SiteRead:
+    """The site's read model now; 404 naming the configured sites when it is unknown."""
+    read = require_site(ctx, site_id).read_site(site_id, ctx.clock())
+    if read is None:
+        raise HTTPException(404, f"site {site_id} not found")
+    return read
+
+
+def station_read(ctx: ApiContext, station_id: str) -> tuple[SiteRead, StationRead]:
+    """The read model of the station's site and of the station; 404 when it is in no site."""
+    site_id = charging_service(ctx).site_id_of(station_id)
+    read = None if site_id is None else site_read(ctx, site_id)
+    station = None if read is None else read.station(station_id)
+    if read is None or station is None:
         raise HTTPException(
             404, f"station {station_id} belongs to no configured site (list it under [[sites]])"
         )
-    return loop
+    return read, station
+
+
+def require_station_site(ctx: ApiContext, station_id: str) -> None:
+    """404 unless the station belongs to a configured site."""
+    if charging_service(ctx).site_id_of(station_id) is None:
+        raise HTTPException(
+            404, f"station {station_id} belongs to no configured site (list it under [[sites]])"
+        )
 
 
 async def set_cap(
@@ -224,20 +252,20 @@ async def set_cap(
 async def get_station_charging(station_id: str, ctx: Ctx) -> dict[str, Any]:
     """Each connector's target, accepted value, reported composite schedule, binding limit and
     source, the installed profiles and the method the station proved to accept."""
-    return station_view(station_loop(ctx, station_id), station_id, ctx.clock())
+    return station_view(*station_read(ctx, station_id))
 
 
 @router.put("/{station_id}/charging/cap", response_model=CapResult)
 async def put_station_cap(station_id: str, body: CapBody, ctx: Ctx) -> CapResult:
     """Cap the station's total (shared by its charging connectors; also installed on the station
     as a ChargePointMaxProfile). `limit_a: null` removes it."""
-    station_loop(ctx, station_id)
+    require_station_site(ctx, station_id)
     return await set_cap(ctx, "station", station_id, 0, body.limit_a)
 
 
 @router.delete("/{station_id}/charging/cap", response_model=CapResult)
 async def delete_station_cap(station_id: str, ctx: Ctx) -> CapResult:
-    station_loop(ctx, station_id)
+    require_station_site(ctx, station_id)
     return await set_cap(ctx, "station", station_id, 0, None)
 
 
@@ -246,11 +274,11 @@ async def put_connector_cap(
     station_id: str, connector_id: int, body: CapBody, ctx: Ctx
 ) -> CapResult:
     """Cap one connector. `limit_a: null` removes it."""
-    station_loop(ctx, station_id)
+    require_station_site(ctx, station_id)
     return await set_cap(ctx, "connector", station_id, connector_id, body.limit_a)
 
 
 @router.delete("/{station_id}/charging/connectors/{connector_id}/cap", response_model=CapResult)
 async def delete_connector_cap(station_id: str, connector_id: int, ctx: Ctx) -> CapResult:
-    station_loop(ctx, station_id)
+    require_station_site(ctx, station_id)
     return await set_cap(ctx, "connector", station_id, connector_id, None)

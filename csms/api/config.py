@@ -17,9 +17,8 @@ from csms.api.deps import MAX_ID, ApiContext, Ctx, RowId, not_found
 from csms.config import changes as ch
 from csms.config.catalog import CATALOG, lookup, spellings
 from csms.config.features import describe, parse_unlocked_features
-from csms.config.license import LicenseProgress, LicenseStatus
-from csms.config.records import ChangeRecord, SnapshotRecord
-from csms.config.service import ConfigService, StationUnknown
+from csms.config.interfaces import ConfigControl, StationUnknown
+from csms.config.records import ChangeRecord, LicenseProgress, LicenseStatus, SnapshotRecord
 from csms.config.snapshot import diff_snapshots
 from csms.config.validation import InvalidValue
 from csms.ocpp.errors import CallFailed, StationOffline
@@ -182,7 +181,7 @@ def _snapshot_out(ctx: ApiContext, snap: SnapshotRecord) -> Snapshot:
     )
 
 
-async def _known(service: ConfigService, station_id: str) -> None:
+async def _known(service: ConfigControl, station_id: str) -> None:
     try:
         await service.require_station(station_id)
     except StationUnknown as exc:
@@ -196,7 +195,7 @@ def _call_failed(station_id: str, exc: CallFailed) -> HTTPException:
 
 
 async def _fresh_or_latest(
-    service: ConfigService, station_id: str, refresh: bool
+    service: ConfigControl, station_id: str, refresh: bool
 ) -> SnapshotRecord:
     await _known(service, station_id)
     if refresh:

@@ -11,8 +11,8 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from csms.charging.service import ChargingService
-from csms.config.service import ConfigService
+from csms.charging.interfaces import ChargingControl
+from csms.config.interfaces import ConfigControl
 from csms.events import EventBus
 from csms.ocpp.link import StationControl
 from csms.storage import Store
@@ -29,8 +29,10 @@ class ApiContext:
     """Calls to stations, who is online, last seen, closing a rejected station's link."""
     bus: EventBus
     clock: Callable[[], float]
-    charging: ChargingService
-    config: ConfigService
+    charging: ChargingControl
+    """Smart charging: the sites' read models and operator caps."""
+    config: ConfigControl
+    """Configuration management: snapshots, changes, resets, licences, SCN plans."""
     api_token: str | None
     background: set[asyncio.Task[Any]]
     """Short tasks started by requests, kept referenced until they finish."""

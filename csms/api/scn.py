@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from csms.api.deps import Ctx, RowId, not_found
 from csms.config import changes as ch
 from csms.config.scn import PlanError, PlanReport, ScnPlan, parse_plan, plan_from_dict
-from csms.config.scn.apply import PlanRefused, ScnProgress
+from csms.config.scn.results import PlanRefused, ScnProgress
 
 router = APIRouter(prefix="/api/v1/scn", tags=["smart charging network"])
 

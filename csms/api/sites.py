@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from csms.api.charging import (
@@ -12,12 +12,12 @@ from csms.api.charging import (
     CapResult,
     SiteSummary,
     SiteView,
-    charging_service,
+    require_site,
     set_cap,
+    site_read,
 )
-from csms.api.deps import ApiContext, Ctx
-from csms.charging.loop import SiteLoop
-from csms.charging.views import meter_health, site_view
+from csms.api.deps import Ctx
+from csms.charging.views import site_view
 
 
 class MeterCheckView(BaseModel):
@@ -42,28 +42,21 @@ class SiteDetail(SiteView):
 router = APIRouter(prefix="/api/v1/sites", tags=["smart charging"])
 
 
-def _loop(ctx: ApiContext, site_id: str) -> SiteLoop:
-    service = charging_service(ctx)
-    loop = service.sites.get(site_id)
-    if loop is None:
-        known = ", ".join(service.sites)
-        raise HTTPException(404, f"site {site_id} not found (configured: {known})")
-    return loop
-
-
 @router.get("", response_model=list[SiteSummary])
 async def list_sites(ctx: Ctx) -> list[SiteSummary]:
     """Every configured site with its meter state."""
-    loops = list(ctx.charging.sites.values())
+    now = ctx.clock()
+    reads = [ctx.charging.read_site(site_id, now) for site_id in ctx.charging.site_ids()]
     return [
         SiteSummary(
-            id=loop.site.id,
-            grid_limit_a=loop.site.grid_limit_a,
-            meter_state=meter_health(loop, ctx.clock())["state"],
-            safe_mode=None if loop.last is None else loop.last.allocation.safe_mode,
-            stations=loop.model.station_ids,
+            id=read.site.id,
+            grid_limit_a=read.site.grid_limit_a,
+            meter_state=str(read.meter_health["state"]),
+            safe_mode=None if read.allocation is None else read.allocation.safe_mode,
+            stations=[station.id for station in read.stations],
         )
-        for loop in loops
+        for read in reads
+        if read is not None
     ]
 
 
@@ -72,17 +65,17 @@ async def get_site(site_id: str, ctx: Ctx) -> dict[str, Any]:
     """Latest meter reading and its health (ok / stale → safe current), the meter plausibility
     alarm, available current per phase, and each connector's allocation, target and binding limit
     with its source."""
-    return site_view(_loop(ctx, site_id), ctx.clock())
+    return site_view(site_read(ctx, site_id))
 
 
 @router.put("/{site_id}/cap", response_model=CapResult)
 async def put_site_cap(site_id: str, body: CapBody, ctx: Ctx) -> CapResult:
     """Cap the total current per phase of the site's EVs (shared fairly); null removes it."""
-    _loop(ctx, site_id)
+    require_site(ctx, site_id)
     return await set_cap(ctx, "site", site_id, 0, body.limit_a)
 
 
 @router.delete("/{site_id}/cap", response_model=CapResult)
 async def delete_site_cap(site_id: str, ctx: Ctx) -> CapResult:
-    _loop(ctx, site_id)
+    require_site(ctx, site_id)
     return await set_cap(ctx, "site", site_id, 0, None)

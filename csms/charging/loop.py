@@ -30,6 +30,7 @@ from csms.charging.model import SiteModel
 from csms.charging.planner import Command, DeliveryPlanner, PlannerSettings
 from csms.charging.plausibility import MeterCheck, check_meter, floor_reading
 from csms.charging.profiles import TX_DEFAULT_PROFILE, TX_PROFILE, capabilities_from_config
+from csms.charging.readmodel import LoopParts, SiteRead, build_read_model
 from csms.logs import site_id_var
 from csms.meter import metrics
 from csms.meter.poller import MeterPoller
@@ -184,6 +185,24 @@ class SiteLoop:
     def is_ready(self, station_id: str) -> bool:
         """Whether the station's capabilities were read in its current connection."""
         return station_id in self._ready
+
+    def read_model(self, now: float) -> SiteRead:
+        """What the loop decided and delivered, copied into frozen records for readers."""
+        step = self.last
+        parts = LoopParts(
+            site=self.site,
+            model=self.model,
+            planner=self.planner,
+            allocation=None if step is None else step.allocation,
+            limits={} if step is None else step.limits,
+            updated_at=None if step is None else step.at,
+            meter_health=self.poller.health.snapshot(now),
+            checks_meter=self.checks_meter,
+            meter_check=self.meter_check,
+            caps=self.caps,
+            ready=frozenset(self._ready),
+        )
+        return build_read_model(parts, now)
 
     def set_caps(self, caps: OperatorCaps) -> None:
         """New operator caps: the station cap also goes out as a ChargePointMaxProfile."""

@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING
 
 from balancing import allocate
 from csms import events
+from csms.charging.interfaces import CapError
 from csms.charging.loop import SiteLoop
 from csms.charging.planner import Command
+from csms.charging.readmodel import SiteRead
 from csms.charging.repository import SCOPES, ChargingRepository, caps_for_site
 from csms.config.repository import ConfigRepository
 from csms.events import EventBus
@@ -37,12 +39,8 @@ MAX_CONNECTOR_ID = 2**31 - 1
 ResultHook = Callable[[str, Command, str, float], None]
 
 
-class CapError(ValueError):
-    """An operator cap names an unknown site, station or connector, or a bad value."""
-
-
 class ChargingService:
-    """Owns the site loops; the API reads their state and sets caps through it."""
+    """Owns the site loops; the edges read their state and set caps through `ChargingControl`."""
 
     def __init__(
         self,
@@ -85,6 +83,20 @@ class ChargingService:
         """The loop of the site a station belongs to."""
         site_id = self._site_of.get(station_id)
         return None if site_id is None else self.sites[site_id]
+
+    # -- what the edges read (csms.charging.interfaces.ChargingControl) --------------------
+    def site_ids(self) -> list[str]:
+        """The configured sites (empty: smart charging is off)."""
+        return list(self.sites)
+
+    def site_id_of(self, station_id: str) -> str | None:
+        """The site a station belongs to, or None."""
+        return self._site_of.get(station_id)
+
+    def read_site(self, site_id: str, now: float) -> SiteRead | None:
+        """The site's read model at `now` (None for an unknown site)."""
+        loop = self.sites.get(site_id)
+        return None if loop is None else loop.read_model(now)
 
     def add_result_hook(self, hook: ResultHook) -> None:
         """Call `hook(site_id, command, status, at)` after every answer (benchmarks, demo)."""

@@ -8,12 +8,17 @@ default, so no charging session is cut short).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from csms.config import changes as ch
 from csms.config.features import check_license_key, parse_unlocked_features
-from csms.config.records import ChangeRecord, LicenseJob, SnapshotRecord
+from csms.config.records import (
+    ChangeRecord,
+    LicenseJob,
+    LicenseProgress,
+    LicenseStatus,
+    SnapshotRecord,
+)
 from csms.config.snapshot import ConfigEntry
 from csms.config.validation import InvalidValue
 from csms.ocpp.errors import CallFailed
@@ -35,24 +40,6 @@ def outcome(before: str | None, after: str | None) -> tuple[str, list[str], str 
     if unlocked:
         return "done", unlocked, None
     return "failed", [], f"the key unlocked no new features (UnlockedFeatures is {after!r})"
-
-
-@dataclass(frozen=True, slots=True)
-class LicenseProgress:
-    """A licence job with its FeatureLicenseKey change (None until it is queued)."""
-
-    job: LicenseJob
-    change: ChangeRecord | None
-
-
-@dataclass(frozen=True, slots=True)
-class LicenseStatus:
-    """A station's UnlockedFeatures from its latest snapshot and its licence jobs, newest first."""
-
-    station_id: str
-    unlocked_features: str | None
-    snapshot_taken_at: float | None
-    jobs: tuple[LicenseProgress, ...]
 
 
 class LicenseWorkflow:

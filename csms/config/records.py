@@ -181,3 +181,21 @@ class ScnJob:
             created_at=float(row["created_at"]),
             updated_at=float(row["updated_at"]),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class LicenseProgress:
+    """A licence job with its FeatureLicenseKey change (None until it is queued)."""
+
+    job: LicenseJob
+    change: ChangeRecord | None
+
+
+@dataclass(frozen=True, slots=True)
+class LicenseStatus:
+    """A station's UnlockedFeatures from its latest snapshot and its licence jobs, newest first."""
+
+    station_id: str
+    unlocked_features: str | None
+    snapshot_taken_at: float | None
+    jobs: tuple[LicenseProgress, ...]

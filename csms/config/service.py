@@ -24,6 +24,7 @@ from csms.config import changes as ch
 from csms.config import desired
 from csms.config import workflow as wf
 from csms.config.catalog import spellings
+from csms.config.interfaces import StationUnknown
 from csms.config.license import LicenseWorkflow
 from csms.config.reading import KeyRead, KeyReader
 from csms.config.records import ChangeRecord, NewChange, SnapshotRecord
@@ -37,11 +38,6 @@ from csms.ocpp.link import StationLink
 from csms.storage import Store
 
 log = logging.getLogger(__name__)
-
-
-class StationUnknown(LookupError):
-    """The station id has never been registered."""
-
 
 SettleHook = Callable[[ChangeRecord, SnapshotRecord | None], Awaitable[None]]
 BootHook = Callable[[SnapshotRecord, float], Awaitable[None]]

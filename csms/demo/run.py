@@ -30,7 +30,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from csms.app import CentralSystem, running_central_system
-from csms.charging.planner import Slot
 from csms.demo.scenario import DAY_S, PV_PEAK_A, DemoEv, household_a, pv_a, sessions
 from csms.settings import Settings
 from csms.sim.clock import SimClock
@@ -43,7 +42,6 @@ from csms.simulate.metrics import GridTally
 log = logging.getLogger(__name__)
 
 SITE_ID = "demo"
-_NO_SLOT = Slot()
 SAMPLE_REAL_S = 0.1  # how often the demo reads the grid and drives the scenario (real time)
 # The reaction time the verdict allows, in simulated seconds, at every speed: generous next to a
 # real site (a 1 s meter poll, a control step and a profile round trip take a few seconds; an EV
@@ -391,12 +389,21 @@ async def _safe_defaults_installed(
 ) -> None:
     """Wait until every station accepted its safe TxDefaultProfile, so the first EVs start at
     the safe value (a real site has had it since the stations first connected)."""
-    planner = cs.charging.sites[SITE_ID].planner
-    async with asyncio.timeout(within_s):
-        while not all(  # noqa: ASYNC110 - polling the planner, which has no event for this
-            planner.station(sid).slots.get((0, "TxDefaultProfile"), _NO_SLOT).installed
+
+    def installed() -> bool:
+        read = cs.charging.read_site(SITE_ID, cs.clock())
+        stations = {} if read is None else {s.id: s for s in read.stations}
+        return all(
+            sid in stations
+            and any(
+                p.connector_id == 0 and p.purpose == "TxDefaultProfile"
+                for p in stations[sid].installed
+            )
             for sid, _ in options.layout()
-        ):
+        )
+
+    async with asyncio.timeout(within_s):
+        while not installed():  # noqa: ASYNC110 - polling the read model: no event for this
             await asyncio.sleep(0.05)
 
 

@@ -58,10 +58,11 @@ def render(state: DemoState) -> RenderableType:
             f"{household[p]:.1f} A",
             f"{pv[p]:.1f} A",
         )
-    loop = state.cs.charging.sites[SITE_ID]
-    step = loop.last
-    meter = loop.poller.health.state.value
-    safe = step is not None and step.allocation.safe_mode
+    read = state.cs.charging.read_site(SITE_ID, state.cs.clock())
+    meter = "?" if read is None else read.meter_health["state"]
+    safe = read is not None and read.allocation is not None and read.allocation.safe_mode
+    connectors = () if read is None else read.connectors
+    limits = {(c.station_id, c.connector_id): c.limit for c in connectors}
     status = Text.assemble(
         f"meter {meter}",
         (" · SAFE MODE" if safe else "", "bold red"),
@@ -82,7 +83,7 @@ def render(state: DemoState) -> RenderableType:
         for connector in range(1, station.sockets + 1):
             key = (station.station_id, connector)
             visit = state.plugged.get(key)
-            limit = None if step is None else step.limits.get(key)
+            limit = limits.get(key)
             sockets.add_row(
                 f"{station.station_id}/{connector}",
                 "" if visit is None else f"{visit[0].name} {visit[0].phases}ph",

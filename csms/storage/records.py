@@ -65,10 +65,10 @@ class StationRecord(_FromRow):
 
 
 @dataclass(frozen=True, slots=True)
-class ConnectorRecord(_FromRow):
-    """A connector's latest reported state."""
+class StatusRecord:
+    """What a StatusNotification says about one connector (written as it came; the two records
+    below are it as read back, with where and when it was stored)."""
 
-    station_id: str
     connector_id: int
     status: str
     error_code: str
@@ -76,22 +76,22 @@ class ConnectorRecord(_FromRow):
     vendor_id: str | None
     vendor_error_code: str | None
     station_time: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorRecord(StatusRecord, _FromRow):
+    """A connector's latest reported state."""
+
+    station_id: str
     updated_at: float
 
 
 @dataclass(frozen=True, slots=True)
-class StatusHistoryRecord(_FromRow):
+class StatusHistoryRecord(StatusRecord, _FromRow):
     """One StatusNotification as it was received."""
 
     id: int
     station_id: str
-    connector_id: int
-    status: str
-    error_code: str
-    info: str | None
-    vendor_id: str | None
-    vendor_error_code: str | None
-    station_time: str | None
     received_at: float
 
 
@@ -144,10 +144,10 @@ class UnmatchedStopRecord(_FromRow):
 
 
 @dataclass(frozen=True, slots=True)
-class MeterValueRecord(_FromRow):
-    """One stored sampled value (`numeric` is None when the value is not a number)."""
+class SampledValueRow:
+    """One sampled value of a MeterValues message, flattened for storage (`numeric` is None
+    when the value is not a number)."""
 
-    id: int
     station_id: str
     connector_id: int
     transaction_id: int | None
@@ -161,6 +161,13 @@ class MeterValueRecord(_FromRow):
     location: str | None
     format: str | None
     received_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class MeterValueRecord(SampledValueRow, _FromRow):
+    """One stored sampled value: the row as written, with its id."""
+
+    id: int
 
 
 @dataclass(frozen=True, slots=True)

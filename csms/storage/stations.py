@@ -14,6 +14,7 @@ from csms.storage.records import (
     StationRecord,
     StatusHistoryRecord,
 )
+from csms.storage.records import StatusRecord as StatusRecord  # written by the handlers
 
 STATION_STATUSES = ("pending", "accepted", "rejected")
 # Tables whose rows a station adds by its messages (each has a `station_id` column).
@@ -37,17 +38,6 @@ class BootInfo:
     imsi: str | None = None
     meter_type: str | None = None
     meter_serial_number: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class StatusRecord:
-    connector_id: int
-    status: str
-    error_code: str
-    info: str | None
-    vendor_id: str | None
-    vendor_error_code: str | None
-    station_time: str | None
 
 
 class StationStore:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from csms.storage.database import Database, Stmt
 from csms.storage.records import MeterValueRecord, TransactionRecord, UnmatchedStopRecord
+from csms.storage.records import SampledValueRow as SampledValueRow  # written by the handlers
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,25 +35,6 @@ class StopRequest:
     stopped_at: float
     reason: str | None
     id_tag: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class SampledValueRow:
-    """One sampled value of a MeterValues message, flattened for storage."""
-
-    station_id: str
-    connector_id: int
-    transaction_id: int | None
-    sampled_at: str
-    value: str
-    numeric: float | None
-    measurand: str | None
-    phase: str | None
-    unit: str | None
-    context: str | None
-    location: str | None
-    format: str | None
-    received_at: float
 
 
 _KEY = (

@@ -4,38 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import signal
 import sqlite3
-import sys
 from pathlib import Path
 
 import websockets
+
+from tests.support.serve import start_serve
 
 START = {"connectorId": 1, "idTag": "TAG", "meterStart": 1200, "timestamp": "2026-11-21T10:00:00Z"}
 
 
 async def _start_server(db: Path) -> tuple[asyncio.subprocess.Process, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "csms.cli",
-        "serve",
-        "--database-url",
-        f"sqlite:///{db}",
-        "--ocpp-host",
-        "127.0.0.1",
-        "--ocpp-port",
-        "0",
-        "--api-port",
-        "0",
-        "--unknown-stations",
-        "accept",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    proc = await start_serve(db, "--unknown-stations", "accept", stderr=asyncio.subprocess.DEVNULL)
     assert proc.stdout is not None
     line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
     match = re.search(r"(ws://\S+)/\{stationId\}", line)

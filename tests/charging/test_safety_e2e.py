@@ -56,7 +56,8 @@ async def test_a_meter_that_does_not_see_the_evs_raises_the_alarm_and_the_safe_c
     allocated: list[float] = []
 
     def sample() -> None:
-        allocated.extend(a or 0.0 for a in site_view(rig.loop, rig.clock.now())["allocated_a"])
+        view = site_view(rig.loop.read_model(rig.clock.now()))
+        allocated.extend(a or 0.0 for a in view["allocated_a"])
 
     site = {"safe_current_a": 6}
     async with site_rig(tmp_path, STATIONS, household_a=household, site=site,

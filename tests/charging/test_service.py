@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from csms.charging.service import CapError, ChargingService
+from csms.charging.interfaces import CapError
+from csms.charging.service import ChargingService
 from csms.events import EventBus
 from csms.settings import ChargingSettings, SiteSettings
 from csms.storage import Store, open_database

@@ -123,7 +123,7 @@ async def test_site_shows_offline_stations_as_offline(
         await rig.plug_in("ALF-0002")
 
         def charging_with_targets() -> bool:
-            connectors = site_view(rig.loop, rig.cs.clock())["connectors"]
+            connectors = site_view(rig.loop.read_model(rig.cs.clock()))["connectors"]
             return all(c["target_a"] and c["status"] == "Charging" for c in connectors)
 
         await eventually(charging_with_targets)

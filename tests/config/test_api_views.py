@@ -7,9 +7,8 @@ import pytest
 from csms.api.config import license_job_view, license_status_view
 from csms.api.scn import job_view
 from csms.config import changes as ch
-from csms.config.license import LicenseProgress, LicenseStatus
-from csms.config.records import ChangeRecord, LicenseJob, ScnJob
-from csms.config.scn.apply import MemberCheck, Mismatch, ScnProgress, ScnResult
+from csms.config.records import ChangeRecord, LicenseJob, LicenseProgress, LicenseStatus, ScnJob
+from csms.config.scn.results import MemberCheck, Mismatch, ScnProgress, ScnResult
 
 
 def change(change_id: int, state: str, status: str | None = None) -> ChangeRecord:

@@ -1,0 +1,39 @@
+"""What the edges (API, CLI, demo) may ask of smart charging: a narrow `Protocol`.
+
+`ChargingService` implements `ChargingControl`; the API is typed against the protocol and may
+import this module, the read model and the views, never the service, the loops or the
+dispatcher (an import-linter contract in pyproject.toml checks it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from csms.charging.readmodel import SiteRead
+
+
+class CapError(ValueError):
+    """An operator cap names an unknown site, station or connector, or a bad value."""
+
+
+class ChargingControl(Protocol):
+    """Read the sites' state and set operator caps."""
+
+    def site_ids(self) -> Sequence[str]:
+        """The configured sites (empty: smart charging is off)."""
+        ...
+
+    def site_id_of(self, station_id: str) -> str | None:
+        """The site a station belongs to, or None."""
+        ...
+
+    def read_site(self, site_id: str, now: float) -> SiteRead | None:
+        """The site's read model at `now` (None for an unknown site)."""
+        ...
+
+    async def set_cap(
+        self, scope: str, target_id: str, connector_id: int, limit_a: float | None
+    ) -> None:
+        """Set or (None) remove an operator cap and apply it at once; raises `CapError`."""
+        ...
