@@ -197,6 +197,13 @@ class Settings(BaseModel):
     # CALLs after its first other message, or after this long in silence.
     boot_grace_s: float = Field(default=30, ge=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    files_base_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/]+(/[^\s]*)?$",
+        description="where stations reach this server's HTTP port for firmware downloads and "
+        "diagnostics uploads (e.g. http://192.168.1.20:8080); default: the address the "
+        "operator's request used",
+    )
     sites: list[SiteSettings] = Field(default_factory=list)
     charging: ChargingSettings = Field(default_factory=ChargingSettings)
 

@@ -15,6 +15,7 @@ from csms.charging.service import ChargingService
 from csms.config.service import ConfigService
 from csms.events import EventBus
 from csms.ocpp.link import StationControl
+from csms.operations.service import Operations
 from csms.storage import Store
 
 
@@ -31,6 +32,8 @@ class ApiContext:
     clock: Callable[[], float]
     charging: ChargingService
     config: ConfigService
+    operations: Operations
+    """Operator commands, reservations, firmware and diagnostics (csms/operations)."""
     api_token: str | None
     background: set[asyncio.Task[Any]]
     """Short tasks started by requests, kept referenced until they finish."""
