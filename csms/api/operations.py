@@ -130,7 +130,8 @@ async def guarded(station_id: str, work: Awaitable[T]) -> T:
     except StationOffline:
         raise HTTPException(409, f"station {station_id} is offline") from None
     except CallErrorReceived as exc:
-        raise HTTPException(409, f"station {station_id} {exc}") from None
+        detail = f"station {station_id} answered {exc.code}: {exc.description}"
+        raise HTTPException(409, detail) from None
     except CallFailed as exc:
         raise HTTPException(502, str(exc)) from None
 
@@ -238,7 +239,7 @@ async def set_profile(station_id: str, body: ProfileRequest, ctx: Ctx) -> Comman
 async def clear_profile(
     station_id: str,
     ctx: Ctx,
-    id: int | None = Query(default=None, ge=0),  # noqa: A002 - the OCPP field's name
+    id: int | None = Query(default=None, ge=0),
     connector_id: int | None = None,
     purpose: str | None = None,
     stack_level: int | None = None,
