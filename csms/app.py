@@ -87,6 +87,7 @@ class CentralSystem:
             self._snapshot_values,
             clock,
             files_base_url=settings.files_base_url,
+            loop=self.charging,
         )
         self.services: list[Service] = [self.charging, self.config]
         # Short tasks started by API requests (kept referenced until done).

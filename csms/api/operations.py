@@ -227,12 +227,8 @@ async def set_profile(station_id: str, body: ProfileRequest, ctx: Ctx) -> Comman
     configuration snapshot); see docs/operations.md for how the control loop treats it."""
     await known_station(ctx, station_id)
 
-    async def work() -> Answer:
-        caps = await ctx.operations.capabilities(station_id)
-        command = cmd.set_profile(body.connector_id, body.charging_profile, caps)
-        return await ctx.operations.send(station_id, command)
-
-    return result(station_id, await guarded(station_id, work()))
+    work = ctx.operations.set_profile(station_id, body.connector_id, body.charging_profile)
+    return result(station_id, await guarded(station_id, work))
 
 
 @router.delete("/charging-profiles", response_model=CommandResult)
@@ -244,8 +240,38 @@ async def clear_profile(
     purpose: str | None = None,
     stack_level: int | None = None,
 ) -> CommandResult:
-    """ClearChargingProfile; no criterion clears every profile on the station."""
-    return await _send(ctx, station_id, cmd.clear_profile, id, connector_id, purpose, stack_level)
+    """ClearChargingProfile; no criterion clears every profile on the station (the control
+    loop's too: it sends its own again)."""
+    await known_station(ctx, station_id)
+    work = ctx.operations.clear_profile(station_id, id, connector_id, purpose, stack_level)
+    return result(station_id, await guarded(station_id, work))
+
+
+class ManualProfileOut(BaseModel):
+    connector_id: int
+    profile_id: int
+    purpose: str
+    stack_level: int
+    limit_a: float = Field(description="the connector's operator cap while the profile is set")
+    set_at: float
+
+
+@router.get("/charging-profiles", response_model=list[ManualProfileOut])
+async def manual_profiles(station_id: str, ctx: Ctx) -> list[ManualProfileOut]:
+    """Profiles set by hand on a station a site's control loop manages (each caps its
+    connector until cleared)."""
+    await known_station(ctx, station_id)
+    return [
+        ManualProfileOut(
+            connector_id=m.connector_id,
+            profile_id=m.profile_id,
+            purpose=m.purpose,
+            stack_level=m.stack_level,
+            limit_a=m.limit_a,
+            set_at=m.set_at,
+        )
+        for m in await ctx.operations.manual_profiles(station_id)
+    ]
 
 
 @router.post("/reservations", response_model=ReservationOut)

@@ -294,6 +294,45 @@ def set_profile(connector_id: int, profile: Mapping[str, Any], caps: Capabilitie
     return Command("SetChargingProfile", {"connectorId": cid, "csChargingProfiles": checked})
 
 
+VOLTAGE_V = 230.0
+
+
+def manual_limit_a(profile: Mapping[str, Any]) -> float:
+    """The current a checked profile allows at first (its first period; W over 230 V × phases):
+    what the allocator counts for a connector under a profile set by hand."""
+    schedule = profile["chargingSchedule"]
+    period = schedule["chargingSchedulePeriod"][0]
+    limit = float(period["limit"])
+    if schedule["chargingRateUnit"] == "W":
+        limit /= VOLTAGE_V * int(period.get("numberPhases") or 3)
+    return round(limit, 1)
+
+
+def check_beside_loop(profile: Mapping[str, Any], caps: Capabilities) -> None:
+    """On a station the control loop manages, a profile by hand stays below the loop's stack
+    levels (it writes the two highest): the station then applies the loop's profile, which the
+    loop keeps at or below the manual limit (an operator cap), and the two never replace each
+    other. See docs/operations.md."""
+    top = caps.max_stack_level
+    if top is None:
+        raise InvalidCommand(
+            "the station's capabilities are not read yet (no configuration snapshot): "
+            "a profile by hand on a managed station needs its ChargeProfileMaxStackLevel"
+        )
+    highest = top - 2
+    if highest < 0:
+        raise InvalidCommand(
+            f"the station's ChargeProfileMaxStackLevel {top} leaves no stack level below the "
+            "control loop's; set a connector cap instead (csms site --cap, or the API's "
+            "…/charging/connectors/{n}/cap)"
+        )
+    if profile["stackLevel"] > highest:
+        raise InvalidCommand(
+            f"stackLevel {profile['stackLevel']}: levels {top - 1} and {top} are the control "
+            f"loop's on this station; use {highest} or lower"
+        )
+
+
 def clear_profile(
     profile_id: int | None, connector_id: int | None, purpose: str | None, stack_level: int | None
 ) -> Command:

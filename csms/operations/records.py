@@ -127,3 +127,45 @@ def progress(notifications: list[tuple[str, float]], since: float | None) -> tup
     """The status notifications at or after `since` (all without a request), oldest first."""
     steps = [StatusStep(status, at) for status, at in notifications if since is None or at >= since]
     return tuple(sorted(steps, key=lambda s: s.at))
+
+
+@dataclass(frozen=True, slots=True)
+class ManualProfile:
+    """A charging profile an operator set by hand on a station the control loop manages; its
+    limit is the connector's operator cap until the profile is cleared."""
+
+    station_id: str
+    connector_id: int
+    profile_id: int
+    purpose: str
+    stack_level: int
+    limit_a: float
+    set_at: float
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> ManualProfile:
+        return cls(
+            station_id=row["station_id"],
+            connector_id=int(row["connector_id"]),
+            profile_id=int(row["profile_id"]),
+            purpose=row["purpose"],
+            stack_level=int(row["stack_level"]),
+            limit_a=float(row["limit_a"]),
+            set_at=float(row["set_at"]),
+        )
+
+    def cleared_by(
+        self,
+        profile_id: int | None,
+        connector_id: int | None,
+        purpose: str | None,
+        stack_level: int | None,
+    ) -> bool:
+        """Whether ClearChargingProfile with these criteria removes it (OCPP 1.6 §5.5)."""
+        if profile_id is not None:
+            return profile_id == self.profile_id
+        return (
+            (connector_id is None or connector_id == self.connector_id)
+            and (purpose is None or purpose == self.purpose)
+            and (stack_level is None or stack_level == self.stack_level)
+        )

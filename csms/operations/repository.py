@@ -11,7 +11,7 @@ import json
 import secrets
 from typing import Any
 
-from csms.operations.records import Reservation, StoredFile
+from csms.operations.records import ManualProfile, Reservation, StoredFile
 from csms.storage.database import Database, Stmt
 
 FIRMWARE_KIND = "FirmwareStatusNotification"
@@ -217,3 +217,36 @@ class OperationsRepository:
     async def stations_with_firmware_updates(self) -> list[str]:
         rows = await self.db.fetch("SELECT DISTINCT station_id FROM firmware_updates ORDER BY 1")
         return [r["station_id"] for r in rows]
+
+    # -- charging profiles set by hand ------------------------------------------------------------
+    async def add_manual_profile(self, profile: ManualProfile) -> None:
+        p = profile
+        await self.db.write(
+            Stmt(
+                "DELETE FROM manual_profiles WHERE station_id = $1 AND connector_id = $2 "
+                "AND profile_id = $3",
+                (p.station_id, p.connector_id, p.profile_id),
+            ),
+            Stmt(
+                "INSERT INTO manual_profiles (station_id, connector_id, profile_id, purpose, "
+                "stack_level, limit_a, set_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                (p.station_id, p.connector_id, p.profile_id, p.purpose, p.stack_level,
+                 p.limit_a, p.set_at),
+            ),
+        )  # fmt: skip
+
+    async def manual_profiles(self, station_id: str) -> list[ManualProfile]:
+        rows = await self.db.fetch(
+            "SELECT * FROM manual_profiles WHERE station_id = $1 ORDER BY connector_id, profile_id",
+            station_id,
+        )
+        return [ManualProfile.from_row(r) for r in rows]
+
+    async def remove_manual_profile(self, profile: ManualProfile) -> None:
+        await self.db.write(
+            Stmt(
+                "DELETE FROM manual_profiles WHERE station_id = $1 AND connector_id = $2 "
+                "AND profile_id = $3",
+                (profile.station_id, profile.connector_id, profile.profile_id),
+            )
+        )

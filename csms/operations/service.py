@@ -19,6 +19,7 @@ from csms.operations import commands as cmd
 from csms.operations.records import (
     DiagnosticsState,
     FirmwareState,
+    ManualProfile,
     Reservation,
     StoredFile,
     progress,
@@ -65,6 +66,17 @@ class Answer:
     payload: dict[str, Any] = field(default_factory=dict)
 
 
+class LoopCaps(Protocol):
+    """What a profile by hand needs of smart charging (`ChargingService`): whether a station is
+    managed by a site's control loop, and setting an operator cap there."""
+
+    def site_of(self, station_id: str) -> object | None: ...
+
+    async def set_cap(
+        self, scope: str, target_id: str, connector_id: int, limit_a: float | None
+    ) -> None: ...
+
+
 CapabilitiesSource = Callable[[str], Awaitable[Mapping[str, str | None]]]
 """The latest configuration snapshot's values of a station (empty when none was taken)."""
 
@@ -73,6 +85,14 @@ class Operations(Protocol):
     """What the API uses of the operations service."""
 
     async def send(self, station_id: str, command: cmd.Command) -> Answer: ...
+    async def set_profile(
+        self, station_id: str, connector_id: int, profile: Mapping[str, Any]
+    ) -> Answer: ...
+    async def clear_profile(
+        self, station_id: str, profile_id: int | None, connector_id: int | None,
+        purpose: str | None, stack_level: int | None,
+    ) -> Answer: ...  # fmt: skip
+    async def manual_profiles(self, station_id: str) -> list[ManualProfile]: ...
     async def capabilities(self, station_id: str) -> cmd.Capabilities: ...
     async def reserve(
         self, station_id: str, connector_id: int, id_tag: str, expiry: float,
@@ -114,7 +134,9 @@ class OperationsService:
         capabilities: CapabilitiesSource,
         clock: Callable[[], float],
         files_base_url: str | None = None,
+        loop: LoopCaps | None = None,
     ) -> None:
+        self.loop = loop
         self.link = link
         self.journal = journal
         self.files_base_url = files_base_url
@@ -144,6 +166,66 @@ class OperationsService:
         if not cmd.succeeded(command.action, answer.status):
             raise Refused(station_id, command.action, answer.status)
         return answer
+
+    # -- charging profiles by hand ----------------------------------------------------------------
+    def managed(self, station_id: str) -> bool:
+        """Whether a site's control loop sends this station profiles."""
+        return self.loop is not None and self.loop.site_of(station_id) is not None
+
+    async def set_profile(
+        self, station_id: str, connector_id: int, profile: Mapping[str, Any]
+    ) -> Answer:
+        """SetChargingProfile by hand; on a managed station its limit becomes the connector's
+        operator cap (the loop counts it and stays at or below it) until it is cleared."""
+        caps = await self.capabilities(station_id)
+        command = cmd.set_profile(connector_id, profile, caps)
+        checked = command.payload["csChargingProfiles"]
+        managed = self.managed(station_id)
+        if managed:
+            cmd.check_beside_loop(checked, caps)
+        answer = await self.send(station_id, command)
+        if managed:
+            manual = ManualProfile(
+                station_id, connector_id, checked["chargingProfileId"],
+                checked["chargingProfilePurpose"], checked["stackLevel"],
+                cmd.manual_limit_a(checked), self.clock(),
+            )  # fmt: skip
+            await self.repository.add_manual_profile(manual)
+            await self._apply_manual_caps(station_id, {connector_id})
+        return answer
+
+    async def clear_profile(
+        self,
+        station_id: str,
+        profile_id: int | None,
+        connector_id: int | None,
+        purpose: str | None,
+        stack_level: int | None,
+    ) -> Answer:
+        """ClearChargingProfile by hand; the caps of the manual profiles it clears go too."""
+        command = cmd.clear_profile(profile_id, connector_id, purpose, stack_level)
+        answer = await self.send(station_id, command)
+        touched = set()
+        for manual in await self.repository.manual_profiles(station_id):
+            if manual.cleared_by(profile_id, connector_id, purpose, stack_level):
+                await self.repository.remove_manual_profile(manual)
+                touched.add(manual.connector_id)
+        await self._apply_manual_caps(station_id, touched)
+        return answer
+
+    async def manual_profiles(self, station_id: str) -> list[ManualProfile]:
+        return await self.repository.manual_profiles(station_id)
+
+    async def _apply_manual_caps(self, station_id: str, connectors: set[int]) -> None:
+        if self.loop is None or not self.managed(station_id):
+            return
+        remaining = await self.repository.manual_profiles(station_id)
+        for cid in connectors:
+            limits = [m.limit_a for m in remaining if m.connector_id == cid]
+            cap = min(limits) if limits else None
+            scope = "connector" if cid else "station"
+            await self.loop.set_cap(scope, station_id, cid, cap)
+            log.info("%s: connector %d cap from profiles by hand: %s A", station_id, cid, cap)
 
     # -- reservations ---------------------------------------------------------------------------
     async def reserve(

@@ -160,3 +160,37 @@ def test_unknown_capabilities_send_what_ocpp_allows() -> None:
 def test_success_is_the_stations_own_status(action: str, status: str, ok: bool) -> None:
     assert cmd.succeeded(action, status) is ok
     assert cmd.station_status("UpdateFirmware", {}) == "Accepted"
+
+
+@pytest.mark.parametrize(
+    ("schedule", "amps"),
+    [
+        ({"chargingRateUnit": "A",
+          "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 8}]}, 8.0),
+        ({"chargingRateUnit": "W",
+          "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 4140, "numberPhases": 3}]}, 6.0),
+        ({"chargingRateUnit": "W",
+          "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 2300, "numberPhases": 1}]}, 10.0),
+    ],
+)  # fmt: skip
+def test_manual_limit_in_amps(schedule: dict[str, Any], amps: float) -> None:
+    assert cmd.manual_limit_a(profile(chargingSchedule=schedule)) == amps
+
+
+@pytest.mark.parametrize(
+    ("caps", "level", "message"),
+    [
+        (cmd.Capabilities(max_stack_level=8), 6, None),
+        (cmd.Capabilities(max_stack_level=8), 7, "levels 7 and 8 are the control loop's"),
+        (cmd.Capabilities(max_stack_level=1), 0, "leaves no stack level below"),
+        (cmd.Capabilities(), 0, "capabilities are not read yet"),
+    ],
+)
+def test_a_profile_by_hand_stays_below_the_loop(
+    caps: cmd.Capabilities, level: int, message: str | None
+) -> None:
+    if message is None:
+        cmd.check_beside_loop(profile(stackLevel=level), caps)
+        return
+    with pytest.raises(cmd.InvalidCommand, match=message):
+        cmd.check_beside_loop(profile(stackLevel=level), caps)
