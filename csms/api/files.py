@@ -21,7 +21,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
-from csms.api.deps import ApiContext, Ctx, api_context
+from csms.api.deps import ApiContext, Ctx, RowId, api_context
 from csms.api.operations import CommandResult, guarded, known_station, result
 from csms.operations import commands as cmd
 from csms.operations.records import DiagnosticsState, FirmwareState, StoredFile
@@ -187,7 +187,7 @@ async def diagnostics_state(station_id: str, ctx: Ctx) -> DiagnosticsOut:
 
 
 @router.get(STATION + "/diagnostics/{file_id}")
-async def diagnostics_file(station_id: str, file_id: int, ctx: Ctx) -> Response:
+async def diagnostics_file(station_id: str, file_id: RowId, ctx: Ctx) -> Response:
     """A received diagnostics file's bytes."""
     content = await ctx.operations.diagnostics_content(station_id, file_id)
     if content is None:

@@ -16,7 +16,7 @@ from typing import Any, Literal, TypeVar
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from csms.api.deps import ApiContext, Ctx
+from csms.api.deps import ApiContext, Ctx, RowId
 from csms.ocpp.errors import CallErrorReceived, CallFailed, StationOffline
 from csms.operations import commands as cmd
 from csms.operations.records import Reservation
@@ -298,7 +298,7 @@ async def reservations(station_id: str, ctx: Ctx) -> list[ReservationOut]:
 
 
 @router.delete("/reservations/{reservation_id}", response_model=ReservationOut)
-async def cancel_reservation(station_id: str, reservation_id: int, ctx: Ctx) -> ReservationOut:
+async def cancel_reservation(station_id: str, reservation_id: RowId, ctx: Ctx) -> ReservationOut:
     """CancelReservation."""
     await known_station(ctx, station_id)
     try:
