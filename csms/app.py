@@ -29,6 +29,8 @@ from csms.events import EventBus
 from csms.logs import default_node_id
 from csms.ocpp.registry import StationRegistry
 from csms.ocpp.server import OcppServer
+from csms.operations.repository import OperationsRepository
+from csms.operations.service import OperationsService
 from csms.settings import Settings
 from csms.storage import Database, Store, open_database
 
@@ -78,9 +80,24 @@ class CentralSystem:
         # Snapshots, changes, licences, SCN set-up.
         self.config = ConfigService(self.registry, self.store, self.bus, clock)
         self.ocpp.handlers.heartbeat_interval = self.config.heartbeat_interval
+        # Operator commands, reservations, firmware and diagnostics.
+        self.operations = OperationsService(
+            self.registry,
+            OperationsRepository(self.db),
+            self.store.events,
+            self._snapshot_values,
+            clock,
+            files_base_url=settings.files_base_url,
+            loop=self.charging,
+        )
         self.services: list[Service] = [self.charging, self.config]
         # Short tasks started by API requests (kept referenced until done).
         self.background: set[asyncio.Task[Any]] = set()
+
+    async def _snapshot_values(self, station_id: str) -> dict[str, str | None]:
+        """The latest configuration snapshot's keys (what operations validate profiles with)."""
+        snapshot = await self.config.store.latest_snapshot(station_id)
+        return snapshot.values if snapshot is not None else {}
 
     # -- addresses ----------------------------------------------------------------------------
     @property
@@ -143,6 +160,7 @@ class CentralSystem:
                     clock=self.clock,
                     charging=self.charging,
                     config=self.config,
+                    operations=self.operations,
                     api_token=self.settings.api_token,
                     background=self.background,
                     node_id=self.settings.node_id or default_node_id(),

@@ -202,6 +202,13 @@ class Settings(BaseModel):
     fields, for a log collector (journald, Loki, Elasticsearch, Kubernetes)."""
     node_id: str | None = Field(default=None, min_length=1, max_length=64)
     """This process's name in logs and probes; default: the host name."""
+    files_base_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/]+(/[^\s]*)?$",
+        description="where stations reach this server's HTTP port for firmware downloads and "
+        "diagnostics uploads (e.g. http://192.168.1.20:8080); default: the address the "
+        "operator's request used",
+    )
     sites: list[SiteSettings] = Field(default_factory=list)
     charging: ChargingSettings = Field(default_factory=ChargingSettings)
 

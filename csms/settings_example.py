@@ -56,6 +56,7 @@ EXAMPLE: dict[str, Any] = {
 
 OPTIONAL_EXAMPLES: dict[str, Any] = {
     "api_token": "change-me",
+    "files_base_url": "http://192.168.1.20:8080",
     "tls_cert": "/etc/csms/cert.pem",
     "tls_key": "/etc/csms/key.pem",
     "charging.renew_before_s": 60,

@@ -31,6 +31,8 @@ ROUTER_MODULES = [
     "csms.api.charging",
     "csms.api.config",
     "csms.api.scn",
+    "csms.api.operations",
+    "csms.api.files",
 ]
 
 
@@ -99,6 +101,10 @@ def create_app(context: ApiContext) -> FastAPI:
             stations_online=len(context.stations.online_ids()),
         )
 
+    # Firmware downloads and diagnostics uploads: reached by stations, without the API token.
+    from csms.api.files import FILES_PREFIX, public_files_app
+
+    app.mount(FILES_PREFIX, public_files_app(context))
     mount_docs(app)
     mount_probes(app, context.records.db, context.node_id)
     document_errors(app)

@@ -15,6 +15,7 @@ from csms.charging.interfaces import ChargingControl
 from csms.config.interfaces import ConfigControl
 from csms.events import EventBus
 from csms.ocpp.link import StationControl
+from csms.operations.interfaces import Operations
 from csms.storage import Store
 
 
@@ -33,6 +34,8 @@ class ApiContext:
     """Smart charging: the sites' read models and operator caps."""
     config: ConfigControl
     """Configuration management: snapshots, changes, resets, licences, SCN plans."""
+    operations: Operations
+    """Operator commands, reservations, firmware and diagnostics (csms/operations)."""
     api_token: str | None
     background: set[asyncio.Task[Any]]
     """Short tasks started by requests, kept referenced until they finish."""

@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "csms.cli.sim_meter",
     "csms.cli.sim_stations",
     "csms.cli.config",
+    "csms.cli.operations",
     "csms.cli.scn",
     "csms.cli.demo",
     "csms.cli.simulate",

@@ -31,6 +31,7 @@ class TxRecord:
     started_at: float
     transaction_id: int | None = None
     remote_profile: Mapping[str, Any] | None = None
+    reservation_id: int | None = None  # the reservation this session used
 
 
 def status_notification(

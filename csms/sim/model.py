@@ -24,6 +24,7 @@ from csms.sim import smart_charging as sc
 from csms.sim.configuration import StationConfiguration
 from csms.sim.ev import SimEv
 from csms.sim.phases import PHASE_NAMES, Triple, grid_currents, socket_phases
+from csms.sim.reservations import Reservation, blocks
 from csms.sim.sharing import MIN_CURRENT_A, SocketDemand, share
 
 VOLTAGE_V = 230.0
@@ -54,6 +55,7 @@ class Connector:
     grid_a: Triple = (0.0, 0.0, 0.0)
     next_sample_at: float | None = None
     limit_source: str | None = None
+    reservation: Reservation | None = None  # csms.sim.reservations
 
     @property
     def in_session(self) -> bool:
@@ -170,7 +172,7 @@ class StationModel:
         if c.remote_id_tag is not None and self.now <= c.remote_until:
             return c.remote_id_tag
         c.remote_id_tag = None
-        return ev.id_tag
+        return None if blocks(c, ev.id_tag, self.now) else ev.id_tag
 
     def unplug(self, connector_id: int) -> StopInfo | None:
         """The EV leaves; a running session stops with reason EVDisconnected."""
@@ -279,6 +281,8 @@ class StationModel:
         for c in self.connectors.values():
             if c.remote_id_tag is not None and self.now > c.remote_until:
                 c.remote_id_tag = None
+            if c.reservation is not None and self.now >= c.reservation.expiry:
+                c.reservation = None  # expired
             status = self._status_of(c)
             if status != c.status:
                 c.status = status
@@ -352,7 +356,7 @@ class StationModel:
         if c.inoperative:
             return "Unavailable"
         if c.ev is None:
-            return "Available"
+            return "Reserved" if c.reservation is not None else "Available"
         return "Finishing" if c.finishing else "Preparing"
 
     def _due_sample(self, c: Connector) -> Sample | None:

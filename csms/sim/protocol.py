@@ -20,6 +20,8 @@ from ocpp.v16.enums import Action
 
 from csms.sim import smart_charging as sc
 from csms.sim.model import StatusChanged
+from csms.sim.operations import OperationsHandlers
+from csms.sim.reservations import blocks
 
 if TYPE_CHECKING:
     from csms.sim.station import SimStation
@@ -38,7 +40,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-class StationProtocol(ChargePoint):
+class StationProtocol(OperationsHandlers, ChargePoint):
     """One connection's OCPP endpoint of a `SimStation`."""
 
     def __init__(self, station: SimStation, connection: Any) -> None:
@@ -192,7 +194,7 @@ class StationProtocol(ChargePoint):
                 return call_result.RemoteStartTransaction(status="Rejected")
             connector_id = candidates[0].connector_id
         c = model.connectors.get(connector_id)
-        if c is None or c.in_session or c.inoperative:
+        if c is None or c.in_session or c.inoperative or blocks(c, id_tag, model.now):
             return call_result.RemoteStartTransaction(status="Rejected")
         authorize = station.config.flag("AuthorizeRemoteTxRequests")
         if c.ev is not None:
@@ -300,6 +302,10 @@ class StationProtocol(ChargePoint):
                     station.queue_sample(model.sample(cid, "Trigger"))
 
             station.defer(send_samples)
+        elif requested_message == "FirmwareStatusNotification":
+            station.defer(station.maintenance.queue_firmware_status)
+        elif requested_message == "DiagnosticsStatusNotification":
+            station.defer(station.maintenance.queue_diagnostics_status)
         else:
             return call_result.TriggerMessage(status="NotImplemented")
         return call_result.TriggerMessage(status="Accepted")
@@ -307,11 +313,3 @@ class StationProtocol(ChargePoint):
     @after(Action.trigger_message)
     def after_trigger_message(self, **_: Any) -> None:
         self.station.run_deferred()
-
-    @on(Action.clear_cache)
-    def on_clear_cache(self, **_: Any) -> Any:
-        return call_result.ClearCache(status="Accepted")
-
-    @on(Action.data_transfer)
-    def on_data_transfer(self, vendor_id: str, **_: Any) -> Any:
-        return call_result.DataTransfer(status="UnknownVendorId")

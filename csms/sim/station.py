@@ -39,9 +39,11 @@ from csms.sim.clock import SimClock
 from csms.sim.configuration import StationConfiguration
 from csms.sim.connection import Job, StationConnection, cancel_all
 from csms.sim.ev import SimEv
+from csms.sim.maintenance import Maintenance
 from csms.sim.messages import TxRecord
 from csms.sim.model import Connector, Sample, StationModel, StatusChanged, StopInfo, sampled_values
 from csms.sim.phases import Triple, add
+from csms.sim.reservations import take
 
 log = logging.getLogger(__name__)
 
@@ -110,11 +112,14 @@ class SimStation:
         self.connects = 0
         self.resets: list[str] = []
         self.last_error: str | None = None
+        self.cache_cleared = 0  # ClearCache requests
+        self.data_transfers: list[tuple[str | None, str | None]] = []  # (messageId, data)
         self._records: dict[int, TxRecord] = {}
         self._task: asyncio.Task[None] | None = None
         self._deferred: list[Callable[[], object]] = []
         self._changed = asyncio.Event()  # set on every state change, for wait_for()
         self.connection = StationConnection(self, self._changed)
+        self.maintenance = Maintenance(self)  # firmware updates and diagnostics uploads
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -134,6 +139,7 @@ class SimStation:
         normal close.
         """
         self.clock.unsubscribe(self._on_tick)
+        await self.maintenance.stop()
         task, self._task = self._task, None
         ws = self.connection.ws
         if ws is not None:
@@ -336,8 +342,10 @@ class SimStation:
                     if not self.model.can_start(connector_id):
                         return
                 self.sync()
+                reservation_id = take(self.model.connector(connector_id), id_tag)
                 meter_start = self.model.begin_session(connector_id, id_tag)
                 record = TxRecord(connector_id, id_tag, meter_start, self.model.now)
+                record.reservation_id = reservation_id
                 record.remote_profile = profile
                 self._records[connector_id] = record
                 self.sync()
@@ -366,6 +374,7 @@ class SimStation:
                         id_tag=id_tag,
                         meter_start=record.meter_start_wh,
                         timestamp=sc.format_time(record.started_at),
+                        reservation_id=record.reservation_id,
                     ),
                     suppress=False,
                     unique_id=unique_id,
