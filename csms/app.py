@@ -30,6 +30,8 @@ from csms.ocpp.registry import StationRegistry
 from csms.ocpp.server import OcppServer
 from csms.settings import Settings
 from csms.storage import Database, Store, open_database
+from csms.tags.repository import TagRepository
+from csms.tags.service import TagService
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +79,16 @@ class CentralSystem:
         # Snapshots, changes, licences, SCN set-up.
         self.config = ConfigService(self.registry, self.store, self.bus, clock)
         self.ocpp.handlers.heartbeat_interval = self.config.heartbeat_interval
-        self.services: list[Service] = [self.charging, self.config]
+        # Id tags: Authorize's answer and the stations' local lists.
+        self.tags = TagService(
+            TagRepository(self.db),
+            self.registry,
+            self.bus,
+            clock,
+            accept_unknown=settings.authorization == "accept-all",
+        )
+        self.ocpp.handlers.id_tag_info = self.tags.id_tag_info
+        self.services: list[Service] = [self.charging, self.config, self.tags]
         # Short tasks started by API requests (kept referenced until done).
         self.background: set[asyncio.Task[Any]] = set()
 
@@ -144,6 +155,7 @@ class CentralSystem:
                     config=self.config,
                     api_token=self.settings.api_token,
                     background=self.background,
+                    tags=self.tags,
                 )
             )
             config = uvicorn.Config(

@@ -16,6 +16,7 @@ from csms.config.service import ConfigService
 from csms.events import EventBus
 from csms.ocpp.link import StationControl
 from csms.storage import Store
+from csms.tags.service import TagOperations
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,8 @@ class ApiContext:
     api_token: str | None
     background: set[asyncio.Task[Any]]
     """Short tasks started by requests, kept referenced until they finish."""
+    tags: TagOperations
+    """Id tags and the stations' local lists."""
 
 
 def api_context(request: Request) -> ApiContext:

@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "csms.cli.simulate",
     "csms.cli.site",
     "csms.cli.settings",
+    "csms.cli.tags",
 ]
 
 
