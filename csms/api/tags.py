@@ -72,15 +72,19 @@ def _bad(exc: TagError) -> HTTPException:
     return HTTPException(404 if isinstance(exc, TagNotFound) else 422, str(exc))
 
 
-@router.get("/tags", response_model=list[TagOut])
-async def list_tags(ctx: Ctx) -> list[TagOut]:
-    return [_out(t) for t in await ctx.tags.tags()]
-
-
-@router.get("/tags.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
-async def export_tags(ctx: Ctx) -> Response:
-    """Every tag as CSV (the columns `csms tags import` reads)."""
-    return Response(ctx.tags.export_csv(await ctx.tags.tags()), media_type="text/csv")
+@router.get(
+    "/tags",
+    response_model=list[TagOut],
+    responses={200: {"content": {"text/csv": {}}, "description": "with format=csv: CSV"}},
+)
+async def list_tags(
+    ctx: Ctx, format: Literal["json", "csv"] = "json"
+) -> list[TagOut] | Response:
+    """Every tag; `format=csv` gives the columns `csms tags import` reads."""
+    tags = await ctx.tags.tags()
+    if format == "csv":
+        return Response(ctx.tags.export_csv(tags), media_type="text/csv")
+    return [_out(t) for t in tags]
 
 
 @router.post("/tags/import", response_model=list[TagOut])

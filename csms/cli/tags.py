@@ -75,7 +75,7 @@ def _tags(args: argparse.Namespace) -> int:
         imported = api_request_csv(args, text)
         print(f"imported {len(imported)} tags")
     elif action == "export":
-        text = _raw(args, "GET", "/api/v1/tags.csv")
+        text = _raw(args, "GET", "/api/v1/tags?format=csv")
         if args.file in (None, "-"):
             sys.stdout.write(text)
         else:
