@@ -31,6 +31,7 @@ ROUTER_MODULES = [
     "csms.api.config",
     "csms.api.scn",
     "csms.api.tags",
+    "csms.api.reports",
 ]
 
 

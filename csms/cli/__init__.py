@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "csms.cli.site",
     "csms.cli.settings",
     "csms.cli.tags",
+    "csms.cli.reports",
 ]
 
 

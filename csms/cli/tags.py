@@ -19,7 +19,7 @@ def _q(text: str) -> str:
     return quote(text, safe="")
 
 
-def _raw(args: argparse.Namespace, method: str, path: str, body: str | None = None) -> str:
+def raw_request(args: argparse.Namespace, method: str, path: str, body: str | None = None) -> str:
     """A text request/answer (CSV); errors as `api_request` reports them."""
     headers = {"Content-Type": "text/csv"}
     token = os.environ.get("CSMS_API_TOKEN")
@@ -75,7 +75,7 @@ def _tags(args: argparse.Namespace) -> int:
         imported = api_request_csv(args, text)
         print(f"imported {len(imported)} tags")
     elif action == "export":
-        text = _raw(args, "GET", "/api/v1/tags?format=csv")
+        text = raw_request(args, "GET", "/api/v1/tags?format=csv")
         if args.file in (None, "-"):
             sys.stdout.write(text)
         else:
@@ -86,7 +86,9 @@ def _tags(args: argparse.Namespace) -> int:
 def api_request_csv(args: argparse.Namespace, text: str) -> list[dict[str, Any]]:
     import json
 
-    answer: list[dict[str, Any]] = json.loads(_raw(args, "POST", "/api/v1/tags/import", text))
+    answer: list[dict[str, Any]] = json.loads(
+        raw_request(args, "POST", "/api/v1/tags/import", text)
+    )
     return answer
 
 
