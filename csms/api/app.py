@@ -32,6 +32,7 @@ ROUTER_MODULES = [
     "csms.api.scn",
     "csms.api.tags",
     "csms.api.reports",
+    "csms.api.events",
 ]
 
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from csms.alerts.service import AlertReader
 from csms.charging.service import ChargingService
 from csms.config.service import ConfigService
 from csms.events import EventBus
@@ -37,6 +38,8 @@ class ApiContext:
     """Short tasks started by requests, kept referenced until they finish."""
     tags: TagOperations
     """Id tags and the stations' local lists."""
+    alerts: AlertReader
+    """The active alerts."""
 
 
 def api_context(request: Request) -> ApiContext:

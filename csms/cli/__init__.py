@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "csms.cli.settings",
     "csms.cli.tags",
     "csms.cli.reports",
+    "csms.cli.events",
 ]
 
 

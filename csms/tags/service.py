@@ -1,8 +1,10 @@
 """Id-tag management for the operator, the answer to Authorize, and local-list syncing.
 
-`TagService` keeps the tag table; every change queues a local-list sync of every online station.
-`run()` is the sync worker: one station at a time, GetLocalListVersion, then the SendLocalList
-`plan_update` chose (differential when the station holds what we sent, full after a mismatch).
+`TagService` keeps the tag table; every change queues a local-list sync of every online station
+whose configuration snapshot shows an enabled local list (and so does each new snapshot, taken
+at every boot). `run()` is the sync worker: one station at a time, GetLocalListVersion, then
+the SendLocalList `plan_update` chose (differential when the station holds what we sent, full
+after a mismatch).
 """
 
 from __future__ import annotations
@@ -86,6 +88,14 @@ def validate(tag: Tag) -> Tag:
     return tag
 
 
+def supports_local_list(values: dict[str, str | None]) -> bool:
+    """Whether a configuration snapshot shows the Local Auth List Management profile with the
+    list enabled."""
+    profiles = (values.get("SupportedFeatureProfiles") or "").split(",")
+    enabled = (values.get("LocalAuthListEnabled") or "true").strip().lower() == "true"
+    return "LocalAuthListManagement" in [p.strip() for p in profiles] and enabled
+
+
 class TagService:
     """The tag table, Authorize's answer, and the local-list sync worker."""
 
@@ -105,6 +115,9 @@ class TagService:
         self.accept_unknown = accept_unknown
         self._pending: dict[str, list[asyncio.Future[SyncResult]]] = {}
         self._wake = asyncio.Event()
+        # Stations whose configuration snapshot shows an enabled local list; only these are
+        # synced on their own (an operator's `sync` tries any station).
+        self._supported: dict[str, bool] = {}
 
     # -- Authorize ---------------------------------------------------------------------------
     async def id_tag_info(self, station_id: str, id_tag: str) -> dict[str, Any]:
@@ -193,9 +206,10 @@ class TagService:
 
     # -- local lists -------------------------------------------------------------------------
     def sync_all(self) -> None:
-        """Queue a sync of every online station."""
+        """Queue a sync of every online station that keeps a local list."""
         for station_id in self.link.online_ids():
-            self._pending.setdefault(station_id, [])
+            if self._supported.get(station_id):
+                self._pending.setdefault(station_id, [])
         self._wake.set()
 
     async def sync(self, station_id: str) -> SyncResult:
@@ -232,9 +246,12 @@ class TagService:
     async def _watch(self, queue: asyncio.Queue[events.Event]) -> None:
         while True:
             event = await queue.get()
-            if isinstance(event, events.StationBooted) and event.status == "Accepted":
-                self._pending.setdefault(event.station_id, [])
-                self._wake.set()
+            if isinstance(event, events.SnapshotTaken):
+                supported = supports_local_list(event.values)
+                self._supported[event.station_id] = supported
+                if supported:
+                    self._pending.setdefault(event.station_id, [])
+                    self._wake.set()
 
     async def _sync_one(self, station_id: str) -> SyncResult:
         version = await self.repo.list_version()

@@ -20,23 +20,42 @@ CASES = [
     ("expired by status", Tag("A", "Expired"), None, False, "Expired"),
     ("expired by date", Tag("A", "Accepted", expiry_at=NOW), None, False, "Expired"),
     ("not yet expired", Tag("A", "Accepted", expiry_at=NOW + 1), None, False, "Accepted"),
-    ("child of accepted parent", Tag("A", "Accepted", parent_id_tag="FLEET"), PARENT_OK,
-     False, "Accepted"),
-    ("child of blocked parent", Tag("A", "Accepted", parent_id_tag="FLEET"), PARENT_BLOCKED,
-     False, "Blocked"),
-    ("child of expired parent", Tag("A", "Accepted", parent_id_tag="FLEET"), PARENT_EXPIRED,
-     False, "Expired"),
-    ("blocked child of accepted parent", Tag("A", "Blocked", parent_id_tag="FLEET"), PARENT_OK,
-     False, "Blocked"),
-    ("restricted to this station", Tag("A", "Accepted", station_id="S1"), None, False,
-     "Accepted"),
-    ("restricted to another station", Tag("A", "Accepted", station_id="S2"), None, True,
-     "Invalid"),
-]  # fmt: skip
+    (
+        "child of accepted parent",
+        Tag("A", "Accepted", parent_id_tag="FLEET"),
+        PARENT_OK,
+        False,
+        "Accepted",
+    ),
+    (
+        "child of blocked parent",
+        Tag("A", "Accepted", parent_id_tag="FLEET"),
+        PARENT_BLOCKED,
+        False,
+        "Blocked",
+    ),
+    (
+        "child of expired parent",
+        Tag("A", "Accepted", parent_id_tag="FLEET"),
+        PARENT_EXPIRED,
+        False,
+        "Expired",
+    ),
+    (
+        "blocked child of accepted parent",
+        Tag("A", "Blocked", parent_id_tag="FLEET"),
+        PARENT_OK,
+        False,
+        "Blocked",
+    ),
+    ("restricted to this station", Tag("A", "Accepted", station_id="S1"), None, False, "Accepted"),
+    ("restricted to another station", Tag("A", "Accepted", station_id="S2"), None, True, "Invalid"),
+]
 
 
-@pytest.mark.parametrize(("tag", "parent", "accept_unknown", "status"),
-                         [c[1:] for c in CASES], ids=[c[0] for c in CASES])  # fmt: skip
+@pytest.mark.parametrize(
+    ("tag", "parent", "accept_unknown", "status"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_id_tag_info(
     tag: Tag | None, parent: Tag | None, accept_unknown: bool, status: str
 ) -> None:
@@ -47,8 +66,11 @@ def test_id_tag_info(
 def test_id_tag_info_carries_expiry_and_parent() -> None:
     tag = Tag("A", "Accepted", expiry_at=NOW + 3600, parent_id_tag="FLEET")
     ocpp = id_tag_info(tag, PARENT_OK, "S1", NOW, accept_unknown=False).to_ocpp()
-    assert ocpp == {"status": "Accepted", "expiryDate": "2023-11-14T23:13:20Z",
-                    "parentIdTag": "FLEET"}  # fmt: skip
+    assert ocpp == {
+        "status": "Accepted",
+        "expiryDate": "2023-11-14T23:13:20Z",
+        "parentIdTag": "FLEET",
+    }
 
 
 TAGS = [
