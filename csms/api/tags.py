@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
-from fastapi import APIRouter, Body, HTTPException, Response
+from fastapi import APIRouter, Body, HTTPException, Query, Response
 from pydantic import BaseModel, Field
 
 from csms.api.deps import Ctx, not_found
@@ -78,11 +78,11 @@ def _bad(exc: TagError) -> HTTPException:
     responses={200: {"content": {"text/csv": {}}, "description": "with format=csv: CSV"}},
 )
 async def list_tags(
-    ctx: Ctx, format: Literal["json", "csv"] = "json"
+    ctx: Ctx, output: Literal["json", "csv"] = Query("json", alias="format")
 ) -> list[TagOut] | Response:
     """Every tag; `format=csv` gives the columns `csms tags import` reads."""
     tags = await ctx.tags.tags()
-    if format == "csv":
+    if output == "csv":
         return Response(ctx.tags.export_csv(tags), media_type="text/csv")
     return [_out(t) for t in tags]
 

@@ -132,10 +132,14 @@ async def close_transaction(transaction_id: RowId, body: CloseRequest, ctx: Ctx)
         raise HTTPException(409, f"transaction {transaction_id} is already closed")
     ctx.bus.publish(
         events.TransactionStopped(
-            closed.station_id, closed.id, closed.meter_stop or 0, "Other", now,
+            closed.station_id,
+            closed.id,
+            closed.meter_stop or 0,
+            "Other",
+            now,
             connector_id=closed.connector_id,
         )
-    )  # fmt: skip
+    )
     return await _tx(ctx, closed)
 
 

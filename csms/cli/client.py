@@ -148,8 +148,13 @@ def _transactions(args: argparse.Namespace) -> int:
         else:
             print(f"transaction {tx['id']} closed by hand: {tx['energy_wh']} Wh ({args.reason})")
         return 0
-    query = {"limit": args.limit, "station_id": args.station, "id_tag": args.tag,
-             "from": args.since, "to": args.until}  # fmt: skip
+    query = {
+        "limit": args.limit,
+        "station_id": args.station,
+        "id_tag": args.tag,
+        "from": args.since,
+        "to": args.until,
+    }
     data = api_request(
         args,
         "GET",

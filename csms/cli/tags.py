@@ -121,8 +121,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add.add_argument("--station", help="valid only at this station")
     add.add_argument("--note")
     add_api_arguments(add)
-    for name, summary in (("block", "block a tag"), ("unblock", "accept a blocked tag again"),
-                          ("remove", "remove a tag")):  # fmt: skip
+    for name, summary in (
+        ("block", "block a tag"),
+        ("unblock", "accept a blocked tag again"),
+        ("remove", "remove a tag"),
+    ):
         sub = tags.add_parser(name, help=summary)
         sub.add_argument("tag")
         add_api_arguments(sub)
@@ -136,8 +139,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         parser.set_defaults(func=_tags)
 
     local = command_group(subparsers, "local-list", "a station's Local Authorization List")
-    for name, summary in (("sync", "bring the station's list in step now"),
-                          ("show", "the station's list version against ours")):  # fmt: skip
+    for name, summary in (
+        ("sync", "bring the station's list in step now"),
+        ("show", "the station's list version against ours"),
+    ):
         sub = local.add_parser(name, help=summary)
         sub.add_argument("station")
         add_api_arguments(sub)

@@ -173,8 +173,12 @@ class TransactionStore:
     ) -> list[TransactionRecord]:
         """Transactions started in [since, until) of a station and/or tag, newest first."""
         where, args = ["1 = 1"], []
-        for clause, value in (("station_id = ", station_id), ("id_tag = ", id_tag),
-                              ("started_at >= ", since), ("started_at < ", until)):  # fmt: skip
+        for clause, value in (
+            ("station_id = ", station_id),
+            ("id_tag = ", id_tag),
+            ("started_at >= ", since),
+            ("started_at < ", until),
+        ):
             if value is not None:
                 args.append(value)
                 where.append(f"{clause}${len(args)}")
