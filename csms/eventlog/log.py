@@ -1,10 +1,10 @@
 """Reading the event log, and the recorder that adds connects, disconnects and boots to it and
 prunes old rows.
 
-StatusNotifications come from their own history table, every other kind from `station_events`
-(written by the OCPP handlers: DataTransfer, firmware and diagnostics status, security events;
-and by the recorder here). Pruning deletes in small batches from its own task, so the stations'
-writes never wait long behind it.
+StatusNotifications come from their own history table; DataTransfer, firmware and diagnostics
+status and security events from `station_events` (the messages as the OCPP handlers kept them);
+connects, disconnects and boots from `station_log` (written by the recorder here). Pruning
+deletes in small batches from its own task, so the stations' writes never wait long behind it.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ async def read_log(
     """Entries newest first, of the given stations (None: all), in [since, before), of the given
     kinds (None: all); `before` pages back (pass the last entry's `at`)."""
     out: list[LogEntry] = []
-    for table in ("status_notifications", "station_events"):
+    for table in ("status_notifications", "station_events", "station_log"):
         where: list[str] = []
         args: list[Any] = []
         if station_ids is not None:
@@ -116,7 +116,7 @@ async def read_log(
             where.append(f"station_id IN ({marks})")
         if table == "status_notifications" and kinds is not None and STATUS not in kinds:
             continue
-        if table == "station_events" and kinds is not None:
+        if table != "status_notifications" and kinds is not None:
             others = [k for k in kinds if k != STATUS]
             if not others:
                 continue
@@ -183,9 +183,16 @@ class EventRecorder:
             }
         else:
             return
+        # Only accepted stations: an unknown station reconnecting in a loop must not fill the
+        # log (the OCPP shell bounds what a pending station may store).
+        status = await self.db.fetchval(
+            "SELECT status FROM stations WHERE id = $1", event.station_id
+        )
+        if status != "accepted":
+            return
         await self.db.write(
             Stmt(
-                "INSERT INTO station_events (station_id, kind, payload, received_at) "
+                "INSERT INTO station_log (station_id, kind, payload, received_at) "
                 "VALUES ($1, $2, $3, $4)",
                 (event.station_id, kind, json.dumps(data, sort_keys=True), event.at),
             )
@@ -204,7 +211,7 @@ class EventRecorder:
     async def prune(self, older_than: float) -> int:
         """Delete rows received before `older_than`, a batch at a time; the count deleted."""
         total = 0
-        for table in ("status_notifications", "station_events"):
+        for table in ("status_notifications", "station_events", "station_log"):
             while True:
                 (rows,) = await self.db.write(
                     Stmt(

@@ -21,3 +21,14 @@ ALTER TABLE transactions ADD COLUMN closed_by_operator INTEGER NOT NULL DEFAULT 
 CREATE INDEX transactions_started ON transactions (started_at);
 CREATE INDEX station_events_received ON station_events (received_at);
 CREATE INDEX status_notifications_received ON status_notifications (received_at);
+-- The event log's own entries (connects, disconnects, boots); station_events keeps the
+-- messages as they came.
+CREATE TABLE station_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    station_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    received_at REAL NOT NULL
+);
+CREATE INDEX station_log_station ON station_log (station_id, received_at);
+CREATE INDEX station_log_received ON station_log (received_at);
