@@ -21,10 +21,13 @@ from typing import Any, Protocol
 
 import uvicorn
 
+from csms.alerts import metrics as alert_metrics
+from csms.alerts.service import AlertService
 from csms.api.app import create_app
 from csms.api.deps import ApiContext
 from csms.charging.service import ChargingService
 from csms.config.service import ConfigService
+from csms.eventlog.log import EventRecorder
 from csms.events import EventBus
 from csms.logs import default_node_id
 from csms.ocpp.registry import StationRegistry
@@ -33,6 +36,8 @@ from csms.operations.repository import OperationsRepository
 from csms.operations.service import OperationsService
 from csms.settings import Settings
 from csms.storage import Database, Store, open_database
+from csms.tags.repository import TagRepository
+from csms.tags.service import TagService
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +95,44 @@ class CentralSystem:
             files_base_url=settings.files_base_url,
             loop=self.charging,
         )
-        self.services: list[Service] = [self.charging, self.config]
+        # Id tags: Authorize's answer and the stations' local lists.
+        self.tags = TagService(
+            TagRepository(self.db),
+            self.registry,
+            self.bus,
+            clock,
+            accept_unknown=settings.authorization == "accept-all",
+        )
+        self.ocpp.handlers.id_tag_info = self.tags.id_tag_info
+        # The event log's connects/boots and its pruning; alerts and their webhook.
+        self.event_log = EventRecorder(self.db, self.bus, clock, settings.event_retention_days)
+        self.alerts = AlertService(
+            settings.alerts,
+            self.store,
+            clock,
+            site_of=lambda sid: None if (s := settings.site_of(sid)) is None else s.id,
+            safe_mode_sites=self._safe_mode_sites,
+            online=self.registry.is_online,
+        )
+        self.charging.add_result_hook(alert_metrics.on_charging_result)
+        self.services: list[Service] = [
+            self.charging,
+            self.config,
+            self.tags,
+            self.event_log,
+            self.alerts,
+        ]
         # Short tasks started by API requests (kept referenced until done).
         self.background: set[asyncio.Task[Any]] = set()
+
+    def _safe_mode_sites(self) -> dict[str, float]:
+        """Sites whose latest allocation ran in safe mode (meter lost or implausible)."""
+        now = self.clock()
+        return {
+            site_id: now
+            for site_id, loop in self.charging.sites.items()
+            if loop.last is not None and loop.last.allocation.safe_mode
+        }
 
     async def _snapshot_values(self, station_id: str) -> dict[str, str | None]:
         """The latest configuration snapshot's keys (what operations validate profiles with)."""
@@ -163,6 +203,8 @@ class CentralSystem:
                     operations=self.operations,
                     api_token=self.settings.api_token,
                     background=self.background,
+                    tags=self.tags,
+                    alerts=self.alerts,
                     node_id=self.settings.node_id or default_node_id(),
                 )
             )

@@ -67,6 +67,23 @@ class ChargingSettings(BaseModel):
         return self.profile_validity_s / 2
 
 
+class AlertSettings(BaseModel):
+    """Alerts (station offline, connector Faulted, firmware update failed, site in safe mode)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    offline_after_s: float = Field(default=300, gt=0)
+    """A station that has been offline this long raises an alert."""
+    check_interval_s: float = Field(default=10, gt=0, le=3600)
+    """How often the alerts are evaluated."""
+    webhook_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    """Each alert raised or cleared is POSTed here as JSON (none: no webhook)."""
+    webhook_retries: int = Field(default=3, ge=0, le=20)
+    """Retries of a failed webhook POST (with backoff), then it is logged and dropped."""
+    webhook_timeout_s: float = Field(default=5, gt=0, le=60)
+    """How long one webhook POST may take."""
+
+
 class SettingsError(ValueError):
     """A setting is missing, malformed or out of range; the message names it."""
 
@@ -211,6 +228,10 @@ class Settings(BaseModel):
     )
     sites: list[SiteSettings] = Field(default_factory=list)
     charging: ChargingSettings = Field(default_factory=ChargingSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    event_retention_days: float = Field(default=90, gt=0)
+    """Event-log rows (status history, connects, boots, firmware and security events) older than
+    this are pruned, in small batches off the stations' path."""
 
     @field_validator("ocpp_path_prefix")
     @classmethod
@@ -249,7 +270,11 @@ class Settings(BaseModel):
 
 
 ENV_PREFIX = "CSMS_"
-_TABLES = ("sites", "charging")  # nested tables come from the TOML file, not from one variable
+_TABLES = (
+    "sites",
+    "charging",
+    "alerts",
+)  # nested tables come from the TOML file, not from one variable
 _ENV_NAMES = {name.upper(): name for name in Settings.model_fields if name not in _TABLES}
 
 

@@ -60,6 +60,7 @@ OPTIONAL_EXAMPLES: dict[str, Any] = {
     "tls_cert": "/etc/csms/cert.pem",
     "tls_key": "/etc/csms/key.pem",
     "charging.renew_before_s": 60,
+    "alerts.webhook_url": "https://alerts.example.org/csms",
     "sites.circuits.parent": "main",
     "sites.stations.circuit": "garage",
     "sites.meter.username": "csms",

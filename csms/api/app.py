@@ -33,6 +33,9 @@ ROUTER_MODULES = [
     "csms.api.scn",
     "csms.api.operations",
     "csms.api.files",
+    "csms.api.tags",
+    "csms.api.reports",
+    "csms.api.events",
 ]
 
 

@@ -11,12 +11,14 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from csms.alerts.service import AlertReader
 from csms.charging.interfaces import ChargingControl
 from csms.config.interfaces import ConfigControl
 from csms.events import EventBus
 from csms.ocpp.link import StationControl
 from csms.operations.interfaces import Operations
 from csms.storage import Store
+from csms.tags.service import TagOperations
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,10 @@ class ApiContext:
     api_token: str | None
     background: set[asyncio.Task[Any]]
     """Short tasks started by requests, kept referenced until they finish."""
+    tags: TagOperations
+    """Id tags and the stations' local lists."""
+    alerts: AlertReader
+    """The active alerts."""
     node_id: str = "csms"
     """This process's name (the `node_id` setting, default the host name), shown by the probes."""
 

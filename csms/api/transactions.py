@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
+from csms import events
 from csms.api.deps import ApiContext, Ctx, RowId, not_found
 from csms.storage.records import MeterValueRecord, TransactionRecord
 
@@ -21,6 +24,8 @@ class Transaction(BaseModel):
     meter_stop: int | None
     stop_time: str | None
     stop_reason: str | None
+    closed_by_operator: bool = False
+    close_reason: str | None = Field(None, description="why an operator closed it by hand")
     energy_wh: int | None = Field(
         description="meterStop − meterStart; while running, the latest "
         "Energy.Active.Import.Register reading − meterStart (null before the first reading)"
@@ -51,6 +56,8 @@ async def _tx(ctx: ApiContext, record: TransactionRecord) -> Transaction:
         meter_stop=record.meter_stop,
         stop_time=record.stop_time,
         stop_reason=record.stop_reason,
+        closed_by_operator=record.closed_by_operator,
+        close_reason=record.close_reason,
         energy_wh=record.energy_wh,
     )
     if tx.meter_stop is None:
@@ -75,9 +82,65 @@ def _sampled_value(record: MeterValueRecord) -> SampledValue:
     )
 
 
+def _epoch(text: str | None, name: str) -> float | None:
+    if text is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise HTTPException(422, f"{name}: {text!r} is not an ISO 8601 date or time") from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+
+
 @router.get("/transactions", response_model=list[Transaction])
-async def list_transactions(ctx: Ctx, limit: int = Query(100, ge=1, le=10000)) -> list[Transaction]:
-    return [await _tx(ctx, r) for r in await ctx.records.transactions.latest(limit=limit)]
+async def list_transactions(
+    ctx: Ctx,
+    limit: int = Query(100, ge=1, le=10000),
+    station_id: str | None = None,
+    id_tag: str | None = None,
+    from_: str | None = Query(None, alias="from", description="started at or after (ISO 8601)"),
+    to: str | None = Query(None, description="started before (ISO 8601)"),
+) -> list[Transaction]:
+    """The latest transactions, optionally of one station, one tag and a period."""
+    records = await ctx.records.transactions.search(
+        station_id, id_tag, _epoch(from_, "from"), _epoch(to, "to"), limit
+    )
+    return [await _tx(ctx, r) for r in records]
+
+
+class CloseRequest(BaseModel):
+    reason: str = Field(min_length=1, max_length=500, description="why (kept with the row)")
+
+
+@router.post("/transactions/{transaction_id}/close", response_model=Transaction)
+async def close_transaction(transaction_id: RowId, body: CloseRequest, ctx: Ctx) -> Transaction:
+    """Close an open transaction whose StopTransaction will never come (a replaced station, a
+    wiped queue). Its meterStop is the latest energy register reading (else meterStart); it
+    no longer blocks a `when-idle` reboot."""
+    row = await ctx.records.transactions.get(transaction_id)
+    if row is None:
+        raise not_found(f"transaction {transaction_id}")
+    if row.meter_stop is not None:
+        raise HTTPException(409, f"transaction {transaction_id} is already closed")
+    latest = await ctx.records.transactions.latest_energy_register_wh(row)
+    meter_stop = round(latest) if latest is not None and latest >= row.meter_start else None
+    now = ctx.clock()
+    closed = await ctx.records.transactions.close_by_operator(
+        transaction_id, row.meter_start if meter_stop is None else meter_stop, body.reason, now
+    )
+    if closed is None:
+        raise HTTPException(409, f"transaction {transaction_id} is already closed")
+    ctx.bus.publish(
+        events.TransactionStopped(
+            closed.station_id,
+            closed.id,
+            closed.meter_stop or 0,
+            "Other",
+            now,
+            connector_id=closed.connector_id,
+        )
+    )
+    return await _tx(ctx, closed)
 
 
 @router.get("/transactions/{transaction_id}", response_model=Transaction)

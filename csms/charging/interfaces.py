@@ -32,6 +32,10 @@ class ChargingControl(Protocol):
         """The site's read model at `now` (None for an unknown site)."""
         ...
 
+    def station_ids_of(self, site_id: str) -> Sequence[str] | None:
+        """The stations of a site, as configured (None for an unknown site)."""
+        ...
+
     async def set_cap(
         self, scope: str, target_id: str, connector_id: int, limit_a: float | None
     ) -> None:

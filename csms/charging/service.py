@@ -93,6 +93,11 @@ class ChargingService:
         """The site a station belongs to, or None."""
         return self._site_of.get(station_id)
 
+    def station_ids_of(self, site_id: str) -> list[str] | None:
+        """The stations of a site, as configured (None for an unknown site)."""
+        loop = self.sites.get(site_id)
+        return None if loop is None else list(loop.model.station_ids)
+
     def read_site(self, site_id: str, now: float) -> SiteRead | None:
         """The site's read model at `now` (None for an unknown site)."""
         loop = self.sites.get(site_id)

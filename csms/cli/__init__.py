@@ -27,6 +27,9 @@ COMMAND_MODULES = [
     "csms.cli.simulate",
     "csms.cli.site",
     "csms.cli.settings",
+    "csms.cli.tags",
+    "csms.cli.reports",
+    "csms.cli.events",
 ]
 
 

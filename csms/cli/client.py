@@ -7,7 +7,7 @@ import json
 import os
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 
@@ -137,12 +137,29 @@ def _stations(args: argparse.Namespace) -> int:
 
 
 def _transactions(args: argparse.Namespace) -> int:
-    path = (
-        f"/api/v1/stations/{quote(args.station, safe='')}/transactions"
-        if args.station
-        else "/api/v1/transactions"
+    if args.action == "close":
+        if args.id is None or not args.reason:
+            raise CliError("transactions close needs a transaction ID and --reason TEXT")
+        tx = api_request(
+            args, "POST", f"/api/v1/transactions/{args.id}/close", {"reason": args.reason}
+        )
+        if args.json:
+            print_json(tx)
+        else:
+            print(f"transaction {tx['id']} closed by hand: {tx['energy_wh']} Wh ({args.reason})")
+        return 0
+    query = {
+        "limit": args.limit,
+        "station_id": args.station,
+        "id_tag": args.tag,
+        "from": args.since,
+        "to": args.until,
+    }
+    data = api_request(
+        args,
+        "GET",
+        "/api/v1/transactions?" + urlencode({k: v for k, v in query.items() if v is not None}),
     )
-    data = api_request(args, "GET", path + f"?limit={args.limit}")
     if args.json:
         print_json(data)
     else:
@@ -165,8 +182,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_api_arguments(stations)
     stations.set_defaults(func=_stations)
 
-    transactions = subparsers.add_parser("transactions", help="list transactions")
+    transactions = subparsers.add_parser("transactions", help="list or close transactions")
+    transactions.add_argument("action", nargs="?", default="list", choices=["list", "close"])
+    transactions.add_argument("id", nargs="?", type=int, help="with close: the transaction")
+    transactions.add_argument("--reason", help="with close: why it is closed by hand")
     transactions.add_argument("--station")
+    transactions.add_argument("--tag", help="only this id tag")
+    transactions.add_argument("--from", dest="since", help="started at or after (ISO 8601)")
+    transactions.add_argument("--to", dest="until", help="started before (ISO 8601)")
     transactions.add_argument("--limit", type=int, default=50)
     add_api_arguments(transactions)
     transactions.set_defaults(func=_transactions)

@@ -99,6 +99,8 @@ class Handlers:
         # `await heartbeat_interval(station_id, default)`: the interval to answer an accepted
         # boot with (configuration management's desired HeartbeatInterval; wired by the app).
         self.heartbeat_interval: Callable[[str, int], Awaitable[int]] | None = None
+        # `await id_tag_info(station_id, id_tag)`: the tag service's idTagInfo (wired by the app).
+        self.id_tag_info: Callable[[str, str], Awaitable[dict[str, Any]]] | None = None
         # Stations known to be accepted. Only "accepted" is cached: approval takes effect at the
         # next message; leaving "accepted" (rejection) closes the session, and the server calls
         # `forget` at every new connection.
@@ -113,6 +115,7 @@ class Handlers:
             "FirmwareStatusNotification": self.firmware_status,
             "Heartbeat": self.heartbeat,
             "MeterValues": self.meter_values,
+            "SecurityEventNotification": self.security_event,
             "StartTransaction": self.start_transaction,
             "StatusNotification": self.status_notification,
             "StopTransaction": self.stop_transaction,
@@ -164,7 +167,9 @@ class Handlers:
             errors.SECURITY_ERROR, f"station is not accepted; no more {what} are kept for it"
         )
 
-    async def _id_tag_info(self, id_tag: str) -> dict[str, Any]:
+    async def _id_tag_info(self, station_id: str, id_tag: str) -> dict[str, Any]:
+        if self.id_tag_info is not None:
+            return await self.id_tag_info(station_id, id_tag)
         if self.settings.authorization == "accept-all":
             return {"status": "Accepted"}
         allowed = await self.store.id_tags.is_allowed(id_tag)
@@ -173,7 +178,7 @@ class Handlers:
     async def authorize(self, station_id: str, p: dict[str, Any]) -> dict[str, Any]:
         if not await self._admitted(station_id):
             return {"idTagInfo": dict(NOT_ADMITTED)}
-        return {"idTagInfo": await self._id_tag_info(p["idTag"])}
+        return {"idTagInfo": await self._id_tag_info(station_id, p["idTag"])}
 
     async def boot_notification(self, station_id: str, p: dict[str, Any]) -> dict[str, Any]:
         now = self.clock()
@@ -262,7 +267,7 @@ class Handlers:
         )
         if not await self._admitted(station_id):
             return await self._start_not_admitted(request, now)
-        id_tag_info = await self._id_tag_info(request.id_tag)
+        id_tag_info = await self._id_tag_info(station_id, request.id_tag)
         transaction_id, created = await self.store.transactions.start(request, now)
         if created:
             self.bus.publish(
@@ -341,7 +346,9 @@ class Handlers:
         response: dict[str, Any] = {}
         if request.id_tag:
             response["idTagInfo"] = (
-                await self._id_tag_info(request.id_tag) if admitted else dict(NOT_ADMITTED)
+                await self._id_tag_info(station_id, request.id_tag)
+                if admitted
+                else dict(NOT_ADMITTED)
             )
         return response
 
@@ -431,4 +438,8 @@ class Handlers:
 
     async def firmware_status(self, station_id: str, p: dict[str, Any]) -> dict[str, Any]:
         await self._record_event(station_id, "FirmwareStatusNotification", p)
+        return {}
+
+    async def security_event(self, station_id: str, p: dict[str, Any]) -> dict[str, Any]:
+        await self._record_event(station_id, "SecurityEventNotification", p)
         return {}

@@ -12,7 +12,8 @@ from typing import Any
 
 from websockets.protocol import State
 
-from csms.ocpp.errors import StationOffline
+from csms.ocpp import metrics
+from csms.ocpp.errors import CallFailed, StationOffline
 from csms.ocpp.session import StationSession
 
 log = logging.getLogger(__name__)
@@ -74,10 +75,17 @@ class StationRegistry:
 
     async def call(self, station_id: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Send a CALL to a connected station. See `StationSession.call` for the guarantees."""
-        session = self._sessions.get(station_id)
-        if session is None or session.closed.is_set():
-            raise StationOffline(station_id)
-        return await session.call(action, payload)
+        label = metrics.cs_action(action)
+        metrics.SENT.labels(label).inc()
+        try:
+            session = self._sessions.get(station_id)
+            if session is None or session.closed.is_set():
+                raise StationOffline(station_id)
+            with metrics.CALL_SECONDS.labels(label).time():
+                return await session.call(action, payload)
+        except CallFailed as exc:
+            metrics.SENT_ERRORS.labels(label, type(exc).__name__).inc()
+            raise
 
     async def close_all(self, code: int = 1012, reason: str = "central system restarting") -> None:
         # Together: one dead link must not delay the others' closing by its close timeout.

@@ -34,7 +34,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from csms.logs import station_id_var
-from csms.ocpp import errors
+from csms.ocpp import errors, metrics
 from csms.ocpp.bootgate import BootGate, GateState
 from csms.ocpp.ratelimit import RepeatFilter, TokenBucket
 from csms.ocpp.validation import STATION_ACTIONS, validate_request
@@ -287,6 +287,15 @@ class StationSession:
 
     async def _on_call(self, unique_id: str, action: str, payload: Any) -> Outcome:
         self.gate.on_call_received(action)
+        label = metrics.station_action(action)
+        metrics.RECEIVED.labels(label).inc()
+        with metrics.HANDLING_SECONDS.labels(label).time():
+            outcome = await self._answer(unique_id, action, payload)
+        if outcome.refused and outcome.reply:
+            metrics.RECEIVED_ERRORS.labels(label, str(orjson.loads(outcome.reply)[2])).inc()
+        return outcome
+
+    async def _answer(self, unique_id: str, action: str, payload: Any) -> Outcome:
         try:
             validate_request(action, payload)
             result = await self._handle(self.station_id, action, payload)

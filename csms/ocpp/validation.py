@@ -27,6 +27,7 @@ STATION_ACTIONS = (
     "FirmwareStatusNotification",
     "Heartbeat",
     "MeterValues",
+    "SecurityEventNotification",
     "StartTransaction",
     "StatusNotification",
     "StopTransaction",

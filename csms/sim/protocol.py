@@ -313,3 +313,24 @@ class StationProtocol(OperationsHandlers, ChargePoint):
     @after(Action.trigger_message)
     def after_trigger_message(self, **_: Any) -> None:
         self.station.run_deferred()
+
+    # -- local authorization list ---------------------------------------------------------------
+
+    @on(Action.get_local_list_version)
+    def on_get_local_list_version(self, **_: Any) -> Any:
+        version = self.station.local_list.current_version(self.station.config)
+        return call_result.GetLocalListVersion(list_version=version)
+
+    @on(Action.send_local_list)
+    def on_send_local_list(
+        self,
+        list_version: int,
+        update_type: str,
+        local_authorization_list: list[dict[str, Any]] | None = None,
+        **_: Any,
+    ) -> Any:
+        entries = _plain(snake_to_camel_case(local_authorization_list or []))
+        status = self.station.local_list.apply(
+            self.station.config, list_version, update_type, entries
+        )
+        return call_result.SendLocalList(status=status)

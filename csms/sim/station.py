@@ -39,6 +39,7 @@ from csms.sim.clock import SimClock
 from csms.sim.configuration import StationConfiguration
 from csms.sim.connection import Job, StationConnection, cancel_all
 from csms.sim.ev import SimEv
+from csms.sim.local_list import LocalList
 from csms.sim.maintenance import Maintenance
 from csms.sim.messages import TxRecord
 from csms.sim.model import Connector, Sample, StationModel, StatusChanged, StopInfo, sampled_values
@@ -91,6 +92,7 @@ class SimStation:
         self.clock = clock or SimClock()
         overrides = {"Phase-Connected": phase_connected, **(config or {})}
         self.config = StationConfiguration(sockets, overrides, unlocked_features)
+        self.local_list = LocalList()
         self.model = StationModel.for_station(station_id, sockets, self.config, self.clock.now())
         self.model.reject_tx_profile = reject_tx_profile
         self.sockets = sockets

@@ -122,6 +122,12 @@ class TransactionRecord(_FromRow):
     stop_reason: str | None
     stop_id_tag: str | None
     created_at: float
+    close_reason: str | None = None
+    """Why an operator closed it by hand (then `closed_by_operator`)."""
+    closed_by_operator: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "closed_by_operator", bool(self.closed_by_operator))
 
     @property
     def energy_wh(self) -> int | None:

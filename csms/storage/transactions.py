@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from csms.storage.database import Database, Stmt
 from csms.storage.records import MeterValueRecord, TransactionRecord, UnmatchedStopRecord
@@ -126,6 +127,49 @@ class TransactionStore:
                 station_id,
                 limit,
             )
+        return [TransactionRecord.from_row(r) for r in rows]
+
+    async def close_by_operator(
+        self, transaction_id: int, meter_stop: int, reason: str, now: float
+    ) -> TransactionRecord | None:
+        """Close a transaction whose StopTransaction will never come; None when it is not
+        open. A StopTransaction arriving later finds it closed and changes nothing."""
+        stop_time = datetime.fromtimestamp(now, UTC).isoformat().replace("+00:00", "Z")
+        (rows,) = await self.db.write(
+            Stmt(
+                "UPDATE transactions SET meter_stop = $2, stop_time = $3, stopped_at = $4, "
+                "stop_reason = 'Other', close_reason = $5, closed_by_operator = 1 "
+                "WHERE id = $1 AND meter_stop IS NULL RETURNING id",
+                (transaction_id, meter_stop, stop_time, now, reason),
+            )
+        )
+        return await self.get(transaction_id) if rows else None
+
+    async def search(
+        self,
+        station_id: str | None = None,
+        id_tag: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 100,
+    ) -> list[TransactionRecord]:
+        """Transactions started in [since, until) of a station and/or tag, newest first."""
+        where, args = ["1 = 1"], []
+        for clause, value in (
+            ("station_id = ", station_id),
+            ("id_tag = ", id_tag),
+            ("started_at >= ", since),
+            ("started_at < ", until),
+        ):
+            if value is not None:
+                args.append(value)
+                where.append(f"{clause}${len(args)}")
+        args.append(limit)
+        rows = await self.db.fetch(
+            f"SELECT * FROM transactions WHERE {' AND '.join(where)} "
+            f"ORDER BY id DESC LIMIT ${len(args)}",
+            *args,
+        )
         return [TransactionRecord.from_row(r) for r in rows]
 
     async def running(self, station_id: str | None = None) -> list[TransactionRecord]:

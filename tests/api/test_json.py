@@ -130,6 +130,8 @@ async def test_transaction_json(central_system_any_db: CentralSystem) -> None:
         "meter_stop": 8500,
         "stop_time": T2,
         "stop_reason": "Local",
+        "closed_by_operator": False,
+        "close_reason": None,
         "energy_wh": 7500,
     }
     async with httpx.AsyncClient(base_url=cs.api_url) as client:

@@ -1,0 +1,1 @@
+"""Reports computed in the database: energy per tag, station and period."""

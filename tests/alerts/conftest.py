@@ -1,0 +1,1 @@
+"""Alerts: the pure rules and the shell with its webhook, against simulated stations."""

@@ -1,0 +1,1 @@
+"""The event log: reading, vendor error meanings, pruning (both engines)."""

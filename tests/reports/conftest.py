@@ -1,0 +1,1 @@
+"""Reports computed in the database, on both engines."""
