@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from importlib.resources import files
 from pathlib import Path
@@ -56,6 +57,7 @@ class Console:
         self.context = context
         self.sessions = Sessions(context.api_token)
         self.history: dict[str, SiteHistory] = {}
+        self._views: dict[str, tuple[float, dict[str, Any]]] = {}
         self.templates = Jinja2Templates(directory=TEMPLATES)
         self.templates.env.filters.update(FILTERS)
         self.api: FastAPI | None = None
@@ -94,9 +96,21 @@ class Console:
             self.closing.set()
 
     def sample(self) -> None:
-        now = self.context.clock()
-        for site_id, loop in self.context.charging.sites.items():
-            self.history.setdefault(site_id, SiteHistory.empty()).add(site_view(loop, now))
+        for site_id in self.context.charging.sites:
+            self.site_view(site_id)
+
+    def site_view(self, site_id: str) -> dict[str, Any]:
+        """The site's read model (`GET /api/v1/sites/{id}`), computed at most once per sample
+        interval however many pages and streams show it; KeyError for an unknown site."""
+        loop = self.context.charging.sites[site_id]
+        started = time.monotonic()
+        cached = self._views.get(site_id)
+        if cached is not None and started - cached[0] < SAMPLE_INTERVAL_S:
+            return cached[1]
+        view = site_view(loop, self.context.clock())
+        self._views[site_id] = (started, view)
+        self.history.setdefault(site_id, SiteHistory.empty()).add(view)
+        return view
 
     # -- access ------------------------------------------------------------------------------
     async def _access(

@@ -31,7 +31,10 @@ async def home(request: Request) -> Response:
 
 
 async def _view(console: Console, site_id: str) -> dict[str, Any]:
-    return await get_site(site_id, console.context)
+    """`GET /api/v1/sites/{id}`'s read model (shared by the page, the stream and the chart)."""
+    if site_id not in console.context.charging.sites:
+        await get_site(site_id, console.context)  # the API's 404 with the configured sites
+    return console.site_view(site_id)
 
 
 def _live(console: Console, request: Request, view: dict[str, Any]) -> str:
@@ -53,6 +56,10 @@ async def site_page(site_id: str, request: Request) -> Response:
         view=view,
         live=_live(console, request, view),
         chart=json.dumps({"series": SERIES, "data": history.columns()}),
+        connector_caps={
+            (cap["station_id"], cap["connector_id"]): cap["limit_a"]
+            for cap in view["caps"]["connectors"]
+        },
         now=console.context.clock(),
     )
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from csms.api.charging import get_station_charging
 from csms.api.stations import Station, list_stations, show_station
 from csms.api.transactions import Transaction, station_transactions
+from csms.storage.records import ConnectorRecord
 from csms.web.console import Console, console_of
 
 router = APIRouter()
@@ -45,7 +46,10 @@ async def stations_page(request: Request, q: str = "", state: str = "") -> Respo
     console = console_of(request)
     ctx = console.context
     stations = [s for s in await list_stations(ctx) if matches(s, q, state)]
-    connectors = {s.id: await ctx.records.stations.connectors(s.id) for s in stations}
+    connectors: dict[str, list[ConnectorRecord]] = {s.id: [] for s in stations}
+    for connector in await ctx.records.stations.all_connectors():
+        if connector.station_id in connectors:
+            connectors[connector.station_id].append(connector)
     return console.render(
         request,
         "stations.html",

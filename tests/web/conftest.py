@@ -84,5 +84,5 @@ async def until(predicate: Callable[[], Awaitable[bool]], within_s: float = 30.0
     """Poll an async `predicate` (reading the page or the API) until it holds; TimeoutError
     after `within_s`, a generous bound that only stops a broken test from hanging."""
     async with asyncio.timeout(within_s):
-        while not await predicate():
+        while not await predicate():  # noqa: ASYNC110 - polling the page or the API
             await asyncio.sleep(0.1)

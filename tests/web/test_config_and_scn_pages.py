@@ -85,7 +85,6 @@ async def test_an_scn_plan_goes_through_dry_run_apply_and_verification(
     assert await verdict.get_attribute("data-ok") == "yes"
     assert "SCN-SocketCount" in await page.inner_text("#scn-report table[data-station='ALF-0002']")
     assert await page.is_enabled("#scn-apply")
-    await screenshot(page, "console-scn-dry-run")
 
     await page.click("#scn-apply")
     state = page.locator("[data-testid=scn-job-state]")

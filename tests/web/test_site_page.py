@@ -32,7 +32,8 @@ async def test_site_page_matches_the_api_and_follows_a_meter_step(
             body = await rig.api("GET", "/api/v1/sites/site")
             grid = body["meter"]["last_reading"]["current_a"]
             shown = [await _cell(page, f"grid-L{i}") for i in (1, 2, 3)]
-            return all(s is not None and abs(s - g) <= 1.0 for s, g in zip(shown, grid, strict=True))
+            pairs = zip(shown, grid, strict=True)
+            return all(s is not None and abs(s - g) <= 1.0 for s, g in pairs)
 
         await until(matches_api, 30)
         points_before = int(await page.get_attribute("#chart", "data-points") or "0")
@@ -56,12 +57,16 @@ async def test_site_page_matches_the_api_and_follows_a_meter_step(
 
 
 @pytest.mark.timeout(300)
-async def test_a_station_cap_set_in_the_page_reaches_the_station(
-    tmp_path: Path, page: Any
-) -> None:
+async def test_a_station_cap_set_in_the_page_reaches_the_station(tmp_path: Path, page: Any) -> None:
     async with site_rig(tmp_path, [StationSpec("ALF-1")], household_a=2.0) as rig:
         await rig.plug_in("ALF-1")
         await page.goto(rig.cs.api_url + "/console/sites/site")
+
+        # On a phone-sized screen the page does not scroll sideways (wide tables scroll in
+        # their card).
+        await page.set_viewport_size({"width": 390, "height": 844})
+        assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        await page.set_viewport_size({"width": 1280, "height": 900})
         row = page.locator("tr", has=page.locator("[data-testid='cap-ALF-1']"))
         await page.fill("[data-testid='cap-ALF-1']", "8")
         await row.locator("button").click()

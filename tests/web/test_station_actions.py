@@ -9,12 +9,14 @@ from typing import Any
 import pytest
 
 from tests.support.site_rig import StationSpec, api_until, site_rig
-from tests.web.conftest import screenshot
 
 
 @pytest.mark.timeout(300)
 async def test_remote_start_and_stop_from_the_station_page(tmp_path: Path, page: Any) -> None:
     async with site_rig(tmp_path, [StationSpec("ALF-1")]) as rig:
+        schema = await rig.api("GET", "/openapi.json")
+        if "/api/v1/stations/{station_id}/remote-start" not in schema["paths"]:
+            pytest.skip("needs the operator command endpoints of the operations issue (12)")
         await page.goto(rig.cs.api_url + "/console/stations/ALF-1")
         start = page.locator("[data-testid=action-remote-start]")
         await start.locator("input[name=id_tag]").fill("TAG-1")
@@ -30,7 +32,6 @@ async def test_remote_start_and_stop_from_the_station_page(tmp_path: Path, page:
         )
         tx_id = next(t["id"] for t in body if not t["stop_time"])
         assert await running.first.get_attribute("data-transaction") == str(tx_id)
-        await screenshot(page, "console-station-charging")
 
         stop = page.locator("[data-testid=action-remote-stop]")
         await stop.locator("input[name=transaction_id]").fill(str(tx_id))
