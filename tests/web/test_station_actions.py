@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from csms.sim.ev import SimEv
 from tests.support.site_rig import StationSpec, api_until, site_rig
 
 
@@ -17,6 +18,7 @@ async def test_remote_start_and_stop_from_the_station_page(tmp_path: Path, page:
         schema = await rig.api("GET", "/openapi.json")
         if "/api/v1/stations/{station_id}/remote-start" not in schema["paths"]:
             pytest.skip("needs the operator command endpoints of the operations issue (12)")
+        rig.station("ALF-1").plug_in(1, SimEv(id_tag=None))  # waits for a remote start
         await page.goto(rig.cs.api_url + "/console/stations/ALF-1")
         start = page.locator("[data-testid=action-remote-start]")
         await start.locator("input[name=id_tag]").fill("TAG-1")
