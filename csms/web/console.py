@@ -16,18 +16,20 @@ import time
 from collections.abc import Awaitable, Callable
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 
 from csms.api.deps import ApiContext
 from csms.charging.views import site_view
 from csms.web.auth import CSRF_HEADER, SESSION_COOKIE, Session, Sessions
 from csms.web.formatting import FILTERS
 from csms.web.history import SiteHistory
+
+if TYPE_CHECKING:
+    from fastapi.templating import Jinja2Templates
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +60,7 @@ class Console:
         self.sessions = Sessions(context.api_token)
         self.history: dict[str, SiteHistory] = {}
         self._views: dict[str, tuple[float, dict[str, Any]]] = {}
-        self.templates = Jinja2Templates(directory=TEMPLATES)
-        self.templates.env.filters.update(FILTERS)
+        self._templates: Jinja2Templates | None = None
         self.api: FastAPI | None = None
         self.closing = asyncio.Event()
         """Set when the central system stops: live streams end so the server can shut down."""
@@ -74,6 +75,16 @@ class Console:
         for name in PAGE_MODULES:
             app.include_router(importlib.import_module(name).router)
         return app
+
+    @property
+    def templates(self) -> Jinja2Templates:
+        """The page templates, loaded on first use (Jinja2 is not needed to start serving)."""
+        if self._templates is None:
+            from fastapi.templating import Jinja2Templates
+
+            self._templates = Jinja2Templates(directory=TEMPLATES)
+            self._templates.env.filters.update(FILTERS)
+        return self._templates
 
     def mount(self, api: FastAPI) -> None:
         """Serve the console under PREFIX on the API's app, `/` redirecting to it."""
