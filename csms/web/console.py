@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 from csms.api.deps import ApiContext
 from csms.charging.views import site_view
@@ -64,7 +65,17 @@ class Console:
         self.api: FastAPI | None = None
         self.closing = asyncio.Event()
         """Set when the central system stops: live streams end so the server can shut down."""
-        self.app = self._build()
+        self._app: FastAPI | None = None
+
+    @property
+    def app(self) -> FastAPI:
+        """The console's app, built on the first request (not needed to start serving)."""
+        if self._app is None:
+            self._app = self._build()
+        return self._app
+
+    async def _asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
 
     def _build(self) -> FastAPI:
         app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
@@ -89,7 +100,7 @@ class Console:
     def mount(self, api: FastAPI) -> None:
         """Serve the console under PREFIX on the API's app, `/` redirecting to it."""
         self.api = api
-        api.mount(PREFIX, self.app)
+        api.mount(PREFIX, self._asgi)
 
         async def home(_request: Request) -> Response:
             return RedirectResponse(PREFIX + "/", status_code=307)
