@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test demo lint format typecheck bench clean
+.PHONY: run test demo lint format typecheck bench screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -29,6 +29,10 @@ test: $(TEST_STAMP)
 	$(BIN)/mypy csms balancing
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The console's screenshots in docs/images/ (README), taken by its browser tests.
+screenshots: $(TEST_STAMP)
+	CSMS_SCREENSHOTS=1 $(BIN)/python -m pytest tests/web -q -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .

@@ -38,6 +38,7 @@ from csms.settings import Settings
 from csms.storage import Database, Store, open_database
 from csms.tags.repository import TagRepository
 from csms.tags.service import TagService
+from csms.web import Console
 
 log = logging.getLogger(__name__)
 
@@ -192,22 +193,23 @@ class CentralSystem:
         await self.db.open()
         try:
             await self.store.stations.mark_all_offline()
-            app = create_app(
-                ApiContext(
-                    records=self.store,
-                    stations=self.registry,
-                    bus=self.bus,
-                    clock=self.clock,
-                    charging=self.charging,
-                    config=self.config,
-                    operations=self.operations,
-                    api_token=self.settings.api_token,
-                    background=self.background,
-                    tags=self.tags,
-                    alerts=self.alerts,
-                    node_id=self.settings.node_id or default_node_id(),
-                )
+            context = ApiContext(
+                records=self.store,
+                stations=self.registry,
+                bus=self.bus,
+                clock=self.clock,
+                charging=self.charging,
+                config=self.config,
+                operations=self.operations,
+                api_token=self.settings.api_token,
+                background=self.background,
+                tags=self.tags,
+                alerts=self.alerts,
+                node_id=self.settings.node_id or default_node_id(),
             )
+            app = create_app(context)
+            console = Console(context)  # the web console at /console, on the API's port
+            console.mount(app)
             config = uvicorn.Config(
                 app, log_level="warning", lifespan="off", access_log=False, loop="none"
             )
@@ -222,7 +224,7 @@ class CentralSystem:
             await self.ocpp.start()
             async with asyncio.TaskGroup() as group:
                 api_task = group.create_task(self._api.serve(sockets=[self._api_socket]))
-                service_tasks = [group.create_task(s.run()) for s in self.services]
+                service_tasks = [group.create_task(s.run()) for s in [*self.services, console]]
                 await self._wait_api_started(api_task)
                 self.ready.set()
                 await self._stop.wait()

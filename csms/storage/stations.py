@@ -194,6 +194,11 @@ class StationStore:
         )
         return [ConnectorRecord.from_row(r) for r in rows]
 
+    async def all_connectors(self) -> list[ConnectorRecord]:
+        """Every station's connectors in one query (the console's station list)."""
+        rows = await self.db.fetch("SELECT * FROM connectors ORDER BY station_id, connector_id")
+        return [ConnectorRecord.from_row(r) for r in rows]
+
     async def status_history(self, station_id: str, limit: int = 100) -> list[StatusHistoryRecord]:
         """The station's latest StatusNotifications, newest first."""
         rows = await self.db.fetch(

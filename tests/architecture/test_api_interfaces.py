@@ -14,7 +14,7 @@ import pytest
 import csms
 
 ROOT = Path(csms.__file__).parent.parent
-CONTRACT = "the API uses services only through their interfaces"
+CONTRACT = "the API and the console use services only through their interfaces"
 
 
 @pytest.mark.parametrize(

@@ -131,6 +131,12 @@ async def test_stations_and_status(store: Store) -> None:
     connectors = await store.stations.connectors("S1")
     assert [(c.connector_id, c.status) for c in connectors] == [(1, "Charging")]
     assert len(await store.stations.status_history("S1")) == 2
+    await store.stations.create("S0", "accepted", 13.5)
+    await store.stations.record_status(
+        "S0", StatusRecord(2, "Available", "NoError", None, None, None, None), 13.5
+    )
+    every = await store.stations.all_connectors()
+    assert [(c.station_id, c.connector_id) for c in every] == [("S0", 2), ("S1", 1)]
     await store.stations.set_online("S1", True, 14)
     await store.stations.mark_all_offline()
     station = await store.stations.get("S1")
