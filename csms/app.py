@@ -26,6 +26,7 @@ from csms.api.deps import ApiContext
 from csms.charging.service import ChargingService
 from csms.config.service import ConfigService
 from csms.events import EventBus
+from csms.modbus.sites import site_writers
 from csms.ocpp.registry import StationRegistry
 from csms.ocpp.server import OcppServer
 from csms.settings import Settings
@@ -73,6 +74,7 @@ class CentralSystem:
             records=self.store,
             bus=self.bus,
             clock=clock,
+            writers=site_writers(settings.sites, settings.charging, clock),
         )
         # Snapshots, changes, licences, SCN set-up.
         self.config = ConfigService(self.registry, self.store, self.bus, clock)

@@ -27,9 +27,11 @@ from csms import events
 from csms.charging.dispatcher import Call, Dispatcher
 from csms.charging.limits import ConnectorLimit, OperatorCaps, local_limits_from_config
 from csms.charging.model import SiteModel
-from csms.charging.planner import Command, DeliveryPlanner, PlannerSettings
+from csms.charging.planner import Command, DeliveryPlanner, PlannerSettings, Target
 from csms.charging.plausibility import MeterCheck, check_meter, floor_reading
 from csms.charging.profiles import TX_DEFAULT_PROFILE, TX_PROFILE, capabilities_from_config
+from csms.charging.writer import LimitWriter
+from csms.config.modbus_ready import blocking_reason
 from csms.meter import metrics
 from csms.meter.poller import MeterPoller
 from csms.meter.reading import MeterReading
@@ -70,8 +72,11 @@ class SiteLoop:
         allocate: Allocate,
         on_method: Callable[[str, str], Awaitable[None]] | None = None,
         on_result: Callable[[Command, str, float], None] | None = None,
+        writer: LimitWriter | None = None,
     ) -> None:
         self.site = site
+        # Stations controlled through another path (their Modbus slave) get their limits there.
+        self.writer = writer
         self.charging = charging
         self.clock = clock
         self.model = SiteModel(site)
@@ -125,6 +130,8 @@ class SiteLoop:
         # so a station online at once never gets the planner's placeholder.
         for station_id, shares in self.model.safe_defaults().items():
             self.planner.set_safe_shares(station_id, shares)
+        if writer is not None:
+            writer.attach(self._on_writer_sample, self._on_writer_proven)
 
     # -- inputs ----------------------------------------------------------------------------
     def on_reading(self, reading: MeterReading) -> None:
@@ -177,6 +184,8 @@ class SiteLoop:
     def can_send(self, station_id: str) -> bool:
         """Whether the dispatcher may send to a station now: online, its capabilities read in
         this connection, and the pause after that read over."""
+        if self.writer is not None and self.writer.controls(station_id):
+            return False  # no OCPP profiles: its limits go through the writer
         ready_at = self._ready.get(station_id)
         return ready_at is not None and ready_at <= self.clock() and self.online(station_id)
 
@@ -219,6 +228,8 @@ class SiteLoop:
             group.create_task(self.dispatcher.run(), name=f"dispatch-{self.site.id}")
             group.create_task(self._store_methods(), name=f"methods-{self.site.id}")
             group.create_task(self._control(), name=f"control-{self.site.id}")
+            if self.writer is not None:
+                group.create_task(self.writer.run(), name=f"writer-{self.site.id}")
 
     async def _control(self) -> None:
         while True:
@@ -243,6 +254,8 @@ class SiteLoop:
                 installed = self.planner.in_effect(key[0], key[1], now)
                 if installed is not None:
                     self.model.note_limit(key, installed.accepted_at, installed.limit_a)
+                elif (written := self._written_a(key)) is not None:
+                    self.model.note_limit(key, now, written)
         sessions = self.model.sessions(site, None if reading is None else reading.at)
         balanced = reading
         if reading is not None and self.checks_meter:
@@ -259,12 +272,59 @@ class SiteLoop:
         limits = self.model.limits(allocation, self.caps)
         for station_id, shares in self.model.safe_defaults().items():
             self.planner.set_safe_shares(station_id, shares)
-        applied = {key: self.planner.effective_a(key[0], key[1], now) for key in limits}
-        self.planner.set_targets(self.model.targets(limits, allocation, reading, applied))
+        applied = {
+            key: w if (w := self._written_a(key)) is not None else
+            self.planner.effective_a(key[0], key[1], now)
+            for key in limits
+        }  # fmt: skip
+        targets = self.model.targets(limits, allocation, reading, applied)
+        self.planner.set_targets(self._hand_to_writer(targets, allocation))
         self.dispatcher.wake()
         self.last = Step(now, reading, allocation, limits, self.meter_check)
         self.steps += 1
         return self.last
+
+    def _written_a(self, key: tuple[str, int]) -> float | None:
+        if self.writer is None or not self.writer.controls(key[0]):
+            return None
+        return self.writer.applied_a(key[0], key[1])
+
+    def _hand_to_writer(self, targets: list[Target], allocation: Allocation) -> list[Target]:
+        """Give the writer its stations' targets (every such station, also with none); return
+        the rest for the OCPP planner."""
+        if self.writer is None:
+            return targets
+        mine: dict[str, dict[int, tuple[float, str, bool]]] = {
+            s: {} for s in self.model.station_ids if self.writer.controls(s)
+        }
+        rest = []
+        for t in targets:
+            if t.station_id in mine:
+                mine[t.station_id][t.connector_id] = (t.limit_a, t.source, t.urgent)
+            else:
+                rest.append(t)
+        for station_id, setpoints in mine.items():
+            self.writer.write(station_id, setpoints, allocation.pv_surplus_a)
+        return rest
+
+    def _on_writer_sample(
+        self,
+        station_id: str,
+        connector_id: int,
+        values: Mapping[tuple[str, str | None], float],
+        at: float,
+    ) -> None:
+        self.model.sampled(station_id, connector_id, values, at)
+
+    def proven_method(self, station_id: str) -> str | None:
+        """The delivery method the station's answers proved (None: not yet)."""
+        return self._methods.get(station_id)
+
+    def _on_writer_proven(self, station_id: str, method: str) -> None:
+        if self._methods.get(station_id) != method:
+            self._methods[station_id] = method
+            log.info("station %s: charging limits delivered as %s", station_id, method)
+            self._proven.put_nowait((station_id, method))
 
     @property
     def checks_meter(self) -> bool:
@@ -305,6 +365,8 @@ class SiteLoop:
         """Local limits and profile capabilities from a station's configuration snapshot (one
         stored earlier only informs; a fresh one in this connection also makes it ready)."""
         self.model.local[station_id] = local_limits_from_config(values)
+        if self.writer is not None and self.writer.controls(station_id):
+            self.writer.block(station_id, blocking_reason(values))
         try:
             declared = int(str(values.get("NumberOfConnectors")).strip())
         except ValueError:

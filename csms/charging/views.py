@@ -52,6 +52,9 @@ def connector_view(
         **verification(loop, station_id, connector_id),
         "last_status": None if slot is None else slot.last_status,
         "failures": 0 if slot is None else slot.failures,
+        # Read over the station's Modbus slave (control = "modbus"), next to the OCPP values.
+        "modbus": None if loop.writer is None
+        else loop.writer.socket_view(station_id, connector_id),
     }  # fmt: skip
 
 
@@ -157,6 +160,7 @@ def site_view(loop: SiteLoop, now: float) -> dict[str, Any]:
             {
                 "id": sid,
                 "method": method_label(loop, sid),
+                "modbus": None if loop.writer is None else loop.writer.station_view(sid),
                 "meter_lost": sid in loop.model.meter_lost,
                 "safe_default_a": loop.planner.station(sid).safe_limit_a,
                 # No profile goes out before the capabilities are read in this connection.
@@ -189,6 +193,8 @@ def meter_check_view(loop: SiteLoop) -> dict[str, Any]:
 
 def method_label(loop: SiteLoop, station_id: str) -> str | None:
     """How limits reach the station, as proven by its answers."""
+    if loop.writer is not None and loop.writer.controls(station_id):
+        return loop.proven_method(station_id)
     planner = loop.planner.station(station_id)
     if planner.method == TX_PROFILE:
         return TX_PROFILE
@@ -222,6 +228,7 @@ def station_view(loop: SiteLoop, station_id: str, now: float) -> dict[str, Any]:
         "station_id": station_id,
         "site_id": loop.site.id,
         "method": method_label(loop, station_id),
+        "modbus": None if loop.writer is None else loop.writer.station_view(station_id),
         "capabilities": asdict(planner.caps),
         "local_limits": None
         if local is None

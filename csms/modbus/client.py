@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException
@@ -129,19 +130,19 @@ class AlfenModbus:
     ) -> None:
         self.close()
 
-    async def _guarded(self, what: str, unit: int, request: object) -> object:
+    async def _guarded(self, what: str, unit: int, request: Callable[[], Awaitable[Any]]) -> Any:
         if not self.connected:
             raise ModbusUnreachable(f"not connected to {self.where}")
         try:
             async with self._lock, asyncio.timeout(self.timeout_s * 2):
-                response = await request  # type: ignore[misc]
+                response = await request()
         except ConnectionException as exc:
             raise ModbusUnreachable(f"connection to {self.where} lost") from exc
         except (ModbusException, TimeoutError) as exc:
             raise ModbusUnreachable(
                 f"no answer from {self.where} unit {unit} within {self.timeout_s:g} s"
             ) from exc
-        if response.isError():  # type: ignore[attr-defined]
+        if response.isError():
             code = int(getattr(response, "exception_code", 0))
             text = _EXCEPTION_TEXT.get(code, f"exception code {code}")
             raise ModbusError(f"unit {unit} refused {what}: {text}")
@@ -152,9 +153,11 @@ class AlfenModbus:
         response = await self._guarded(
             f"reading {block.address} (+{block.count})",
             unit,
-            self._client.read_holding_registers(block.address, count=block.count, device_id=unit),
+            lambda: self._client.read_holding_registers(
+                block.address, count=block.count, device_id=unit
+            ),
         )
-        registers = list(response.registers)  # type: ignore[attr-defined]
+        registers = list(response.registers)
         if len(registers) != block.count:
             raise ModbusError(f"unit {unit} returned {len(registers)} registers for {block.count}")
         return registers
@@ -178,7 +181,7 @@ class AlfenModbus:
         await self._guarded(
             f"writing {MAX_CURRENT_REGISTER}",
             socket,
-            self._client.write_registers(
+            lambda: self._client.write_registers(
                 MAX_CURRENT_REGISTER, float32_registers(amps), device_id=socket
             ),
         )
@@ -190,5 +193,5 @@ class AlfenModbus:
         await self._guarded(
             f"writing {PHASES_REGISTER}",
             socket,
-            self._client.write_register(PHASES_REGISTER, phases, device_id=socket),
+            lambda: self._client.write_register(PHASES_REGISTER, phases, device_id=socket),
         )

@@ -170,7 +170,7 @@ def decode(field: Field, registers: Sequence[int]) -> float | str | None:
             return None
         return data.split(b"\x00", 1)[0].decode("ascii", errors="replace").strip()
     if field.type in ("f32", "f64"):
-        (number,) = struct.unpack(">f" if field.type == "f32" else ">d", data)
+        number = float(struct.unpack(">f" if field.type == "f32" else ">d", data)[0])
         if not math.isfinite(number):
             return None
         if field.type == "f32":
@@ -226,7 +226,7 @@ def decode_blocks(fields: Iterable[Field], blocks: Mapping[Block, Sequence[int]]
     for field in fields:
         for block, registers in blocks.items():
             offset = field.address - block.address
-            if 0 <= offset and offset + field.size <= block.count:
+            if offset >= 0 and offset + field.size <= block.count:
                 value = decode(field, registers[offset : offset + field.size])
                 values[field.name] = value
                 if value is None:

@@ -34,6 +34,7 @@ from csms.modbus.registers import (
 )
 from csms.sim.ems import EmsState
 from csms.sim.model import VOLTAGE_V, Connector
+from csms.sim.site import SimSite
 from csms.sim.station import SimStation
 
 log = logging.getLogger(__name__)
@@ -301,3 +302,26 @@ def _f32(field: Field, values: list[int]) -> float:
     value = decode(field, values)
     return float("nan") if value is None else float(value)
 
+
+# The configuration that lets a station take limits from its Modbus slave (with the ALB licence).
+EMS_CONFIG = {"Active-LoadBalancing": "On", "MbsSlaveTCPIP": "On", "MbsSlaveTCPIPMode": "Socket"}
+
+
+async def start_slaves(
+    site: SimSite, host: str = "127.0.0.1", port_base: int | None = None
+) -> list[ModbusSlave]:
+    """A Modbus slave for each of the site's stations on port_base, port_base+1, … (none when
+    `port_base` is None); a port in use stops the others again and raises OSError."""
+    slaves: list[ModbusSlave] = []
+    if port_base is None:
+        return slaves
+    try:
+        for index, station in enumerate(site.stations):
+            slave = ModbusSlave(station)
+            await slave.start(host, port_base + index)
+            slaves.append(slave)
+    except OSError:
+        for slave in slaves:
+            await slave.stop()
+        raise
+    return slaves
