@@ -130,6 +130,8 @@ class SiteLoop:
         # so a station online at once never gets the planner's placeholder.
         for station_id, shares in self.model.safe_defaults().items():
             self.planner.set_safe_shares(station_id, shares)
+        self._on_writer: set[str] = set()  # stations whose limits go through the writer now
+        self._background: set[asyncio.Task[None]] = set()
         if writer is not None:
             writer.attach(self._on_writer_sample, self._on_writer_proven)
 
@@ -297,6 +299,7 @@ class SiteLoop:
         mine: dict[str, dict[int, tuple[float, str, bool]]] = {
             s: {} for s in self.model.station_ids if self.writer.controls(s)
         }
+        self._switch_paths(set(mine))
         rest = []
         for t in targets:
             if t.station_id in mine:
@@ -304,8 +307,32 @@ class SiteLoop:
             else:
                 rest.append(t)
         for station_id, setpoints in mine.items():
-            self.writer.write(station_id, setpoints, allocation.pv_surplus_a)
+            # Phase switching follows the PV surplus (not in a boost window: full current).
+            surplus = None if allocation.boosting else allocation.pv_surplus_a
+            self.writer.write(station_id, setpoints, surplus)
         return rest
+
+    def _switch_paths(self, now_writer: set[str]) -> None:
+        """A station moving to the writer loses our OCPP profiles (a TxDefaultProfile would cap
+        its Modbus setpoint); one moving back gets them all again."""
+        changed = now_writer ^ self._on_writer
+        if not changed:
+            return
+        for station_id in changed:
+            self.planner.forget_station(station_id)
+            if station_id in now_writer and self.online(station_id):
+                log.info("station %s: limits now through its Modbus slave", station_id)
+                task = asyncio.get_running_loop().create_task(self._clear_profiles(station_id))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+        self._on_writer = now_writer
+        self.dispatcher.wake(full=True)
+
+    async def _clear_profiles(self, station_id: str) -> None:
+        try:
+            await self.dispatcher.call(station_id, "ClearChargingProfile", {})
+        except Exception as exc:  # the station keeps a profile: logged, the setpoint is capped
+            log.warning("station %s: ClearChargingProfile failed: %s", station_id, exc)
 
     def _on_writer_sample(
         self,
@@ -365,7 +392,7 @@ class SiteLoop:
         """Local limits and profile capabilities from a station's configuration snapshot (one
         stored earlier only informs; a fresh one in this connection also makes it ready)."""
         self.model.local[station_id] = local_limits_from_config(values)
-        if self.writer is not None and self.writer.controls(station_id):
+        if self.writer is not None:  # (it ignores stations not configured for it)
             self.writer.block(station_id, blocking_reason(values))
         try:
             declared = int(str(values.get("NumberOfConnectors")).strip())

@@ -18,7 +18,8 @@ OnProven = Callable[[str, str], None]
 
 class LimitWriter(Protocol):
     def controls(self, station_id: str) -> bool:
-        """Whether this writer, not OCPP, delivers the station's limits."""
+        """Whether this writer, not OCPP, delivers the station's limits now (a station whose
+        path is refused stays under OCPP control until it is allowed)."""
         ...
 
     def write(
@@ -32,7 +33,8 @@ class LimitWriter(Protocol):
 
     def block(self, station_id: str, reason: str | None) -> None:
         """Refuse control of a station (`reason`, one line naming the key to change) or allow
-        it (None), from its configuration snapshot."""
+        it (None), from its configuration snapshot; a station not configured for this path is
+        ignored."""
         ...
 
     def applied_a(self, station_id: str, connector_id: int) -> float | None:

@@ -232,7 +232,9 @@ class ModbusStations:
             self._on_sample(station_id, reading.socket, values, reading.at)
 
     def controls(self, station_id: str) -> bool:
-        return station_id in self.channels
+        """Configured for Modbus and not refused: its limits go through its slave now."""
+        channel = self.channels.get(station_id)
+        return channel is not None and channel.blocked is None
 
     def write(
         self,
@@ -291,8 +293,10 @@ class ModbusStations:
         }
 
     def block(self, station_id: str, reason: str | None) -> None:
-        """Refuse (reason) or allow (None) Modbus control of a station."""
-        self.channels[station_id].block(reason)
+        """Refuse (reason) or allow (None) Modbus control of a station (not ours: ignored)."""
+        channel = self.channels.get(station_id)
+        if channel is not None:
+            channel.block(reason)
 
     def applied_a(self, station_id: str, connector_id: int) -> float | None:
         """What we wrote and the station has not yet let run out (None: nothing in force)."""

@@ -22,8 +22,9 @@ async def test_writing_not_allowed_is_refused_and_the_offered_change_fixes_it(
         assert [m["key"] for m in status["missing"]] == ["MbsSlaveTCPIPMode"]
         assert status["offered_changes"] == {"MbsSlaveTCPIPMode": "Socket"}
         assert "MbsSlaveTCPIPMode" in status["link"]["refused"]
-        # Nothing is written while refused.
+        # Nothing is written while refused; the station stays under OCPP control meanwhile.
         await rig.plug_in("MB-1")
+        await eventually(lambda: rig.station("MB-1").profiles != (), within_s=60)
         assert rig.slaves["MB-1"].ems.writes == 0
         rig.station("MB-1").unplug(1)
         await eventually(lambda: rig.station("MB-1").transaction_id(1) is None, 60)
@@ -34,6 +35,8 @@ async def test_writing_not_allowed_is_refused_and_the_offered_change_fixes_it(
         assert [c["key"] for c in response.json()] == ["MbsSlaveTCPIPMode"]
         await eventually(lambda: rig.station("MB-1").boots >= 2, within_s=90)
         await eventually(lambda: channel.blocked is None, within_s=90)
+        # Our OCPP profiles are cleared: none may cap the Modbus setpoint.
+        await eventually(lambda: rig.station("MB-1").profiles == (), within_s=60)
         await rig.plug_in("MB-1")
         await eventually(lambda: rig.slaves["MB-1"].ems.setpoint(1) is not None, within_s=60)
         status = (await rig.api("GET", "/api/v1/stations/MB-1/modbus")).json()
