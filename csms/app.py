@@ -30,6 +30,7 @@ from csms.config.service import ConfigService
 from csms.eventlog.log import EventRecorder
 from csms.events import EventBus
 from csms.logs import default_node_id
+from csms.modbus.sites import site_writers
 from csms.ocpp.registry import StationRegistry
 from csms.ocpp.server import OcppServer
 from csms.operations.repository import OperationsRepository
@@ -82,6 +83,7 @@ class CentralSystem:
             records=self.store,
             bus=self.bus,
             clock=clock,
+            writers=site_writers(settings.sites, settings.charging, clock),
         )
         # Snapshots, changes, licences, SCN set-up.
         self.config = ConfigService(self.registry, self.store, self.bus, clock)

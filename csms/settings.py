@@ -96,6 +96,24 @@ class SiteStation(BaseModel):
     id: StationId
     phase_rotation: str = "L1L2L3"
     circuit: str | None = None
+    control: Literal["ocpp", "modbus"] = Field(
+        default="ocpp",
+        description="How the station's limits are delivered: OCPP charging profiles, or writes "
+        "of register 1210 to its own Modbus TCP slave (Alfen EMS mode; see docs/modbus.md).",
+    )
+    modbus_host: str | None = Field(
+        default=None,
+        description="Address of the station's Modbus TCP slave (needed with control = modbus).",
+    )
+    modbus_port: int = Field(
+        default=502, ge=1, le=65535, description="Port of the station's Modbus TCP slave."
+    )
+
+    @model_validator(mode="after")
+    def _modbus_needs_host(self) -> SiteStation:
+        if self.control == "modbus" and not self.modbus_host:
+            raise ValueError(f"station {self.id}: control = modbus needs modbus_host")
+        return self
 
     @field_validator("phase_rotation")
     @classmethod
@@ -125,6 +143,13 @@ class PvSurplusSettings(BaseModel):
     hysteresis_a: float = Field(default=1.0, ge=0)
     min_charge_a: float = Field(default=0, ge=0)
     boost_windows: list[str] = Field(default_factory=list)
+    phase_switch_dwell_s: float = Field(
+        default=300,
+        ge=0,
+        description="Modbus-controlled stations: the least time between two 1 <-> 3 phase "
+        "switches (register 1215), which PV-surplus mode makes where the surplus crosses the "
+        "3-phase minimum.",
+    )
 
 
 class SiteSettings(BaseModel):

@@ -36,6 +36,7 @@ ROUTER_MODULES = [
     "csms.api.tags",
     "csms.api.reports",
     "csms.api.events",
+    "csms.api.modbus",
 ]
 
 

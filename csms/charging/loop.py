@@ -27,10 +27,12 @@ from csms import events
 from csms.charging.dispatcher import Call, Dispatcher
 from csms.charging.limits import ConnectorLimit, OperatorCaps, local_limits_from_config
 from csms.charging.model import SiteModel
-from csms.charging.planner import Command, DeliveryPlanner, PlannerSettings
+from csms.charging.planner import Command, DeliveryPlanner, PlannerSettings, Target
 from csms.charging.plausibility import MeterCheck, check_meter, floor_reading
 from csms.charging.profiles import TX_DEFAULT_PROFILE, TX_PROFILE, capabilities_from_config
 from csms.charging.readmodel import LoopParts, SiteRead, build_read_model
+from csms.charging.writer import LimitWriter
+from csms.config.modbus_ready import blocking_reason
 from csms.logs import site_id_var
 from csms.meter import metrics
 from csms.meter.poller import MeterPoller
@@ -72,8 +74,11 @@ class SiteLoop:
         allocate: Allocate,
         on_method: Callable[[str, str], Awaitable[None]] | None = None,
         on_result: Callable[[Command, str, float], None] | None = None,
+        writer: LimitWriter | None = None,
     ) -> None:
         self.site = site
+        # Stations controlled through another path (their Modbus slave) get their limits there.
+        self.writer = writer
         self.charging = charging
         self.clock = clock
         self.model = SiteModel(site)
@@ -127,6 +132,10 @@ class SiteLoop:
         # so a station online at once never gets the planner's placeholder.
         for station_id, shares in self.model.safe_defaults().items():
             self.planner.set_safe_shares(station_id, shares)
+        self._on_writer: set[str] = set()  # stations whose limits go through the writer now
+        self._background: set[asyncio.Task[None]] = set()
+        if writer is not None:
+            writer.attach(self._on_writer_sample, self._on_writer_proven)
 
     # -- inputs ----------------------------------------------------------------------------
     def on_reading(self, reading: MeterReading) -> None:
@@ -179,6 +188,8 @@ class SiteLoop:
     def can_send(self, station_id: str) -> bool:
         """Whether the dispatcher may send to a station now: online, its capabilities read in
         this connection, and the pause after that read over."""
+        if self.writer is not None and self.writer.controls(station_id):
+            return False  # no OCPP profiles: its limits go through the writer
         ready_at = self._ready.get(station_id)
         return ready_at is not None and ready_at <= self.clock() and self.online(station_id)
 
@@ -201,6 +212,8 @@ class SiteLoop:
             meter_check=self.meter_check,
             caps=self.caps,
             ready=frozenset(self._ready),
+            writer=self.writer,
+            methods=dict(self._methods),
         )
         return build_read_model(parts, now)
 
@@ -240,6 +253,8 @@ class SiteLoop:
             group.create_task(self.dispatcher.run(), name=f"dispatch-{self.site.id}")
             group.create_task(self._store_methods(), name=f"methods-{self.site.id}")
             group.create_task(self._control(), name=f"control-{self.site.id}")
+            if self.writer is not None:
+                group.create_task(self.writer.run(), name=f"writer-{self.site.id}")
 
     async def _control(self) -> None:
         while True:
@@ -264,6 +279,8 @@ class SiteLoop:
                 installed = self.planner.in_effect(key[0], key[1], now)
                 if installed is not None:
                     self.model.note_limit(key, installed.accepted_at, installed.limit_a)
+                elif (written := self._written_a(key)) is not None:
+                    self.model.note_limit(key, now, written)
         sessions = self.model.sessions(site, None if reading is None else reading.at)
         balanced = reading
         if reading is not None and self.checks_meter:
@@ -280,12 +297,84 @@ class SiteLoop:
         limits = self.model.limits(allocation, self.caps)
         for station_id, shares in self.model.safe_defaults().items():
             self.planner.set_safe_shares(station_id, shares)
-        applied = {key: self.planner.effective_a(key[0], key[1], now) for key in limits}
-        self.planner.set_targets(self.model.targets(limits, allocation, reading, applied))
+        applied = {
+            key: w if (w := self._written_a(key)) is not None else
+            self.planner.effective_a(key[0], key[1], now)
+            for key in limits
+        }  # fmt: skip
+        targets = self.model.targets(limits, allocation, reading, applied)
+        self.planner.set_targets(self._hand_to_writer(targets, allocation))
         self.dispatcher.wake()
         self.last = Step(now, reading, allocation, limits, self.meter_check)
         self.steps += 1
         return self.last
+
+    def _written_a(self, key: tuple[str, int]) -> float | None:
+        if self.writer is None or not self.writer.controls(key[0]):
+            return None
+        return self.writer.applied_a(key[0], key[1])
+
+    def _hand_to_writer(self, targets: list[Target], allocation: Allocation) -> list[Target]:
+        """Give the writer its stations' targets (every such station, also with none); return
+        the rest for the OCPP planner."""
+        if self.writer is None:
+            return targets
+        mine: dict[str, dict[int, tuple[float, str, bool]]] = {
+            s: {} for s in self.model.station_ids if self.writer.controls(s)
+        }
+        self._switch_paths(set(mine))
+        rest = []
+        for t in targets:
+            if t.station_id in mine:
+                mine[t.station_id][t.connector_id] = (t.limit_a, t.source, t.urgent)
+            else:
+                rest.append(t)
+        for station_id, setpoints in mine.items():
+            # Phase switching follows the PV surplus (not in a boost window: full current).
+            surplus = None if allocation.boosting else allocation.pv_surplus_a
+            self.writer.write(station_id, setpoints, surplus)
+        return rest
+
+    def _switch_paths(self, now_writer: set[str]) -> None:
+        """A station moving to the writer loses our OCPP profiles (a TxDefaultProfile would cap
+        its Modbus setpoint); one moving back gets them all again."""
+        changed = now_writer ^ self._on_writer
+        if not changed:
+            return
+        for station_id in changed:
+            self.planner.forget_station(station_id)
+            if station_id in now_writer and self.online(station_id):
+                log.info("station %s: limits now through its Modbus slave", station_id)
+                task = asyncio.get_running_loop().create_task(self._clear_profiles(station_id))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+        self._on_writer = now_writer
+        self.dispatcher.wake(full=True)
+
+    async def _clear_profiles(self, station_id: str) -> None:
+        try:
+            await self.dispatcher.call(station_id, "ClearChargingProfile", {})
+        except Exception as exc:  # the station keeps a profile: logged, the setpoint is capped
+            log.warning("station %s: ClearChargingProfile failed: %s", station_id, exc)
+
+    def _on_writer_sample(
+        self,
+        station_id: str,
+        connector_id: int,
+        values: Mapping[tuple[str, str | None], float],
+        at: float,
+    ) -> None:
+        self.model.sampled(station_id, connector_id, values, at)
+
+    def proven_method(self, station_id: str) -> str | None:
+        """The delivery method the station's answers proved (None: not yet)."""
+        return self._methods.get(station_id)
+
+    def _on_writer_proven(self, station_id: str, method: str) -> None:
+        if self._methods.get(station_id) != method:
+            self._methods[station_id] = method
+            log.info("station %s: charging limits delivered as %s", station_id, method)
+            self._proven.put_nowait((station_id, method))
 
     @property
     def checks_meter(self) -> bool:
@@ -326,6 +415,8 @@ class SiteLoop:
         """Local limits and profile capabilities from a station's configuration snapshot (one
         stored earlier only informs; a fresh one in this connection also makes it ready)."""
         self.model.local[station_id] = local_limits_from_config(values)
+        if self.writer is not None:  # (it ignores stations not configured for it)
+            self.writer.block(station_id, blocking_reason(values))
         try:
             declared = int(str(values.get("NumberOfConnectors")).strip())
         except ValueError:

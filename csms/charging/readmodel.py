@@ -9,7 +9,8 @@ breaking a reader. Everything here is a copy: holding a `SiteRead` does not see 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from balancing import Allocation, SocketAllocation
 from csms.charging.limits import ConnectorKey, ConnectorLimit, LocalLimits, OperatorCaps
@@ -17,6 +18,7 @@ from csms.charging.model import SiteModel
 from csms.charging.planner import ConnectorView, DeliveryPlanner, Installed
 from csms.charging.plausibility import MeterCheck
 from csms.charging.profiles import ProfileCapabilities
+from csms.charging.writer import LimitWriter
 from csms.settings import SiteSettings
 
 
@@ -53,6 +55,8 @@ class ConnectorRead:
     last_status: str | None
     """The station's answer to our last transaction profile for this connector."""
     failures: int
+    modbus: Mapping[str, Any] | None = None
+    """The socket's values read over the station's Modbus slave (control = "modbus")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +81,12 @@ class StationRead:
     installed: tuple[Installed, ...]
     """Profiles the station accepted, by (connector, purpose)."""
     connectors: tuple[ConnectorRead, ...]
+    modbus: Mapping[str, Any] | None = None
+    """The station's Modbus path (link, refusal, errors); None when it has none."""
+    modbus_controlled: bool = False
+    """Its limits go through the Modbus writer now, not OCPP profiles."""
+    proven_method: str | None = None
+    """The delivery method its answers proved ("modbus" once a setpoint was read back)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,11 +159,13 @@ class LoopParts:
     meter_check: MeterCheck
     caps: OperatorCaps
     ready: frozenset[str]
+    writer: LimitWriter | None = None
+    methods: Mapping[str, str | None] = field(default_factory=dict)
 
 
 def build_read_model(parts: LoopParts, now: float) -> SiteRead:
     """Copy what the loop decided and delivered into frozen records."""
-    model, planner = parts.model, parts.planner
+    model, planner, writer = parts.model, parts.planner, parts.writer
     allocations = {} if parts.allocation is None else parts.allocation.by_key()
 
     def connector(key: ConnectorKey) -> ConnectorRead:
@@ -174,6 +186,7 @@ def build_read_model(parts: LoopParts, now: float) -> SiteRead:
             verification=_verification(plan.connectors.get(connector_id)),
             last_status=None if slot is None else slot.last_status,
             failures=0 if slot is None else slot.failures,
+            modbus=None if writer is None else writer.socket_view(station_id, connector_id),
         )
 
     connectors = tuple(connector(key) for key in _connector_keys(model))
@@ -208,6 +221,9 @@ def build_read_model(parts: LoopParts, now: float) -> SiteRead:
                 if slot.installed is not None
             ),
             connectors=tuple(c for c in connectors if c.station_id == station_id),
+            modbus=None if writer is None else writer.station_view(station_id),
+            modbus_controlled=writer is not None and writer.controls(station_id),
+            proven_method=parts.methods.get(station_id),
         )
 
     return SiteRead(

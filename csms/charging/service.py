@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from balancing import allocate
@@ -20,6 +20,7 @@ from csms.charging.loop import SiteLoop
 from csms.charging.planner import Command
 from csms.charging.readmodel import SiteRead
 from csms.charging.repository import SCOPES, ChargingRepository, caps_for_site
+from csms.charging.writer import LimitWriter
 from csms.config.repository import ConfigRepository
 from csms.events import EventBus
 from csms.ocpp.link import StationLink
@@ -51,9 +52,12 @@ class ChargingService:
         records: Store,
         bus: EventBus,
         clock: Callable[[], float],
+        writers: Mapping[str, LimitWriter] | None = None,
     ) -> None:
         """`link` reaches the stations, `records` holds the stations' and transactions' rows
-        (and the database of the caps, methods and snapshots), `bus` brings station events."""
+        (and the database of the caps, methods and snapshots), `bus` brings station events,
+        `writers` (by site id) deliver the limits of stations controlled through another path
+        (their Modbus slave)."""
         self.records = records
         self.clock = clock
         self.store = ChargingRepository(records.db)
@@ -75,6 +79,7 @@ class ChargingService:
                 allocate=allocate,
                 on_method=self._store_method,
                 on_result=self._on_result,
+                writer=(writers or {}).get(site.id),
             )
             for station in site.stations:
                 self._site_of[station.id] = site.id

@@ -50,6 +50,8 @@ def connector_view(c: ConnectorRead, max_resends: int) -> dict[str, Any]:
         **verification(c.verification, max_resends),
         "last_status": c.last_status,
         "failures": c.failures,
+        # Read over the station's Modbus slave (control = "modbus"), next to the OCPP values.
+        "modbus": c.modbus,
     }  # fmt: skip
 
 
@@ -128,6 +130,7 @@ def site_view(read: SiteRead) -> dict[str, Any]:
                 "method": method_label(st),
                 "meter_lost": st.meter_lost,
                 "safe_default_a": st.safe_default_a,
+                "modbus": st.modbus,
                 # No profile goes out before the capabilities are read in this connection.
                 "capabilities_read": st.capabilities_read,
                 "safe_sockets": safe_sockets(st),
@@ -156,6 +159,8 @@ def meter_check_view(read: SiteRead) -> dict[str, Any]:
 
 def method_label(station: StationRead) -> str | None:
     """How limits reach the station, as proven by its answers."""
+    if station.modbus_controlled:
+        return station.proven_method
     if station.method == TX_PROFILE:
         return TX_PROFILE
     if station.tx_profile_refused:
@@ -186,6 +191,7 @@ def station_view(read: SiteRead, station: StationRead) -> dict[str, Any]:
         "station_id": station.id,
         "site_id": read.site.id,
         "method": method_label(station),
+        "modbus": station.modbus,
         "capabilities": asdict(station.capabilities),
         "local_limits": None
         if local is None

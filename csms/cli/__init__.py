@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "csms.cli.serve",
     "csms.cli.client",
     "csms.cli.meter",
+    "csms.cli.modbus",
     "csms.cli.sim_meter",
     "csms.cli.sim_stations",
     "csms.cli.config",

@@ -17,7 +17,9 @@ from typing import Any
 
 from csms.cli import CliError, command_group
 from csms.sim.clock import SimClock
+from csms.sim.configuration import FEATURE_ALB
 from csms.sim.ev import SimEv
+from csms.sim.modbus_slave import EMS_CONFIG, start_slaves
 from csms.sim.phases import PHASE_ROTATIONS
 from csms.sim.site import RECOMMENDED_ROTATIONS, SimSite
 
@@ -64,6 +66,14 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--report-every", type=float, default=10.0, help="seconds between summary lines (10)"
     )
+    p.add_argument(
+        "--modbus-port-base",
+        type=int,
+        metavar="P",
+        help="serve each station's Modbus TCP slave on P, P+1, … (stations get the ALB licence "
+        "and EMS mode on, so they take limits written to register 1210)",
+    )
+    p.add_argument("--modbus-host", default="127.0.0.1", help="Modbus slaves' address (127.0.0.1)")
     p.set_defaults(func=run_sim_stations)
 
 
@@ -85,6 +95,9 @@ def _check(args: argparse.Namespace) -> None:
         raise CliError("--sample-interval must be between 0 and 86400 s", code=2)
     if not (math.isfinite(args.ev_current) and args.ev_current > 0):
         raise CliError("--ev-current must be a positive number", code=2)
+    base = args.modbus_port_base
+    if base is not None and not 1 <= base <= 65535 - args.count + 1:
+        raise CliError(f"--modbus-port-base must leave room for {args.count} ports below 65536", 2)
     if not (math.isfinite(args.report_every) and args.report_every > 0):
         raise CliError("--report-every must be a positive number of seconds", code=2)
 
@@ -99,6 +112,8 @@ def build_site(args: argparse.Namespace) -> SimSite:
     config = {}
     if args.sample_interval is not None:
         config["MeterValueSampleInterval"] = str(args.sample_interval)
+    if args.modbus_port_base is not None:
+        config.update(EMS_CONFIG)
     site.create(
         args.count,
         args.url,
@@ -110,6 +125,7 @@ def build_site(args: argparse.Namespace) -> SimSite:
         config=config,
         strict_boot=args.strict_boot,
         unphased_current=args.unphased_current,
+        unlocked_features=FEATURE_ALB if args.modbus_port_base is not None else 0,
     )
     return site
 
@@ -183,6 +199,7 @@ async def _run(site: SimSite, args: argparse.Namespace) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     await site.start()
+    slaves = await start_slaves(site, args.modbus_host, args.modbus_port_base)
     print(
         f"{len(site.stations)} simulated station(s) connecting to {args.url} "
         f"at {args.speed:g}x speed (Ctrl-C to stop)",
@@ -209,6 +226,8 @@ async def _run(site: SimSite, args: argparse.Namespace) -> None:
             plugger.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await plugger
+        for slave in slaves:
+            await slave.stop()
         await site.stop()
         await site.clock.close()
 

@@ -92,8 +92,10 @@ class ConfigControl(Protocol):
         station_id: str,
         new: Sequence[NewChange],
         policy: ch.RebootPolicy = ch.DEFAULT_REBOOT_POLICY,
+        origin: str = "api",
     ) -> list[ChangeRecord]:
-        """Queue the changes and send them (or keep them queued while the station is offline)."""
+        """Queue the changes and send them (or keep them queued while the station is offline);
+        `origin` says who asked (the API, the Modbus set-up, …) in the change's record."""
         ...
 
     async def reset(self, station_id: str, kind: str = "Soft") -> str:

@@ -22,6 +22,7 @@ from typing import Any
 
 from csms.sim import smart_charging as sc
 from csms.sim.configuration import StationConfiguration
+from csms.sim.ems import EmsState
 from csms.sim.ev import SimEv
 from csms.sim.phases import PHASE_NAMES, Triple, grid_currents, socket_phases
 from csms.sim.reservations import Reservation, blocks
@@ -111,6 +112,7 @@ class StationModel:
     profiles: tuple[sc.ChargingProfile, ...] = ()
     station_status: str = "Available"
     meter_lost: bool = False  # the station's own ALB meter does not answer
+    ems: EmsState | None = None  # limits written over the Modbus slave (csms.sim.ems)
 
     def __post_init__(self) -> None:
         if self.sockets not in (1, 2):
@@ -327,6 +329,8 @@ class StationModel:
             limit = sc.transaction_limit(self.profiles, c.connector_id, now, tx)
             connector_max = self.config.number(f"Connector{c.connector_id}-MaxCurrent")
             socket_cap = connector_max if limit is None else min(connector_max, limit.amps)
+            ems = None if self.ems is None else self.ems.limit(c.connector_id, now)
+            socket_cap = socket_cap if ems is None else min(socket_cap, ems)
             c.limit_source = limit.source if limit is not None else None
             probing = now - c.session_started_at < PROBE_S
             if probing:
@@ -335,6 +339,8 @@ class StationModel:
             number = c.ev.phases
             if limit is not None and limit.number_phases is not None:
                 number = min(number, limit.number_phases)
+            forced = None if self.ems is None else self.ems.phases(c.connector_id)
+            number = number if forced is None else min(number, forced)
             c.ev_phases = min(number, len(phases))
             wants = 0.0 if c.ev.full else c.ev.max_current_a
             need = 14.0 if c.ev.needs_14a and not probing else MIN_CURRENT_A

@@ -1,0 +1,122 @@
+"""The seed's set-up end to end (acceptance 4): PV-surplus mode, a DSMR P1 meter read through
+DSMR-reader on the real Mosquitto broker, one station controlled over its Modbus slave."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import uuid
+from pathlib import Path
+
+import aiomqtt
+import pytest
+
+from tests.meter.test_mqtt import BROKER, require_broker
+from tests.modbus.rig import ModbusRig, Station, modbus_rig
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.mqtt
+
+VOLTAGE_V = 230.0
+DWELL_S = 8.0
+
+
+class Grid:
+    """The P1 meter: household minus PV plus the EV's draw, published like DSMR-reader."""
+
+    def __init__(self, household_a: float) -> None:
+        self.household_a = household_a
+        self.pv_a = 0.0
+        self.rig: ModbusRig | None = None
+
+    def currents(self) -> tuple[float, float, float]:
+        ev = (0.0, 0.0, 0.0) if self.rig is None else self.rig.sim.grid_currents()
+        a, b, c = (self.household_a - self.pv_a + e for e in ev)
+        return (a, b, c)
+
+    def payload(self) -> str:
+        out: dict[str, float] = {}
+        for n, amps in enumerate(self.currents(), start=1):
+            kw = abs(amps) * VOLTAGE_V / 1000
+            out[f"phase_power_current_l{n}"] = round(abs(amps), 2)
+            out[f"phase_currently_delivered_l{n}"] = round(kw if amps > 0 else 0.0, 3)
+            out[f"phase_currently_returned_l{n}"] = round(kw if amps < 0 else 0.0, 3)
+            out[f"phase_voltage_l{n}"] = VOLTAGE_V
+        return json.dumps(out)
+
+    async def publish(self, prefix: str) -> None:
+        async with aiomqtt.Client(*BROKER, identifier=f"p1-{uuid.uuid4().hex[:8]}") as client:
+            while True:
+                await client.publish(f"{prefix}/json", self.payload())
+                await asyncio.sleep(0.3)
+
+
+async def test_the_ev_follows_export_and_switches_phases_at_18_a(tmp_path: Path) -> None:
+    await require_broker()
+    prefix = f"csms-test-{uuid.uuid4().hex[:10]}/dsmr"
+    grid = Grid(household_a=1.0)
+    publisher = asyncio.create_task(grid.publish(prefix))
+    meter = {"type": "dsmr-mqtt", "host": BROKER[0], "port": BROKER[1], "topic_prefix": prefix,
+             "reconnect_min_s": 0.1, "reconnect_max_s": 0.5}  # fmt: skip
+    site = {
+        "mode": "pv-surplus",
+        "ramp_a_per_s": 5.0,
+        "pv_surplus": {"start_hold_s": 2, "stop_delay_s": 4, "phase_switch_dwell_s": DWELL_S},
+    }
+    try:
+        async with modbus_rig(tmp_path, [Station("MB-1")], site=site,
+                              meter_settings=meter) as rig:  # fmt: skip
+            grid.rig = rig
+            station, slave, channel = rig.station("MB-1"), rig.slaves["MB-1"], rig.channel("MB-1")
+            await rig.plug_in("MB-1", max_current_a=16.0, phases=3)
+            # No export: the EV waits (0 A) — PV surplus only.
+            # (until the first write the station applies its safe current, as a real one does)
+            await eventually(lambda: station.ev_current(1) == 0.0, within_s=60)
+            starts = stops = 0
+            was_on = False
+
+            def count() -> bool:
+                nonlocal starts, stops, was_on
+                on = station.ev_current(1) > 0
+                starts += on and not was_on
+                stops += was_on and not on
+                was_on = on
+                return True
+
+            async def watch() -> None:
+                while True:
+                    count()
+                    await asyncio.sleep(0.05)
+
+            watcher = asyncio.create_task(watch())
+            try:
+                # No surplus: below the 3-phase minimum (18 A summed), the socket goes to 1 phase.
+                await eventually(lambda: slave.ems.phases(1) == 1, within_s=60)
+                # 11 A export per phase (30 A summed above the household): the EV starts and,
+                # once the dwell time has passed, charges on 3 phases.
+                grid.pv_a = 11.0
+                await eventually(lambda: station.ev_current(1) >= 6.0, within_s=90)
+                await eventually(lambda: slave.ems.phases(1) == 3, within_s=90)
+                # The surplus falls below 18 A summed (5 A export per phase): back to 1 phase.
+                grid.pv_a = 5.0
+                await eventually(lambda: slave.ems.phases(1) == 1, within_s=90)
+                # The export ends: the EV stops (after the stop delay).
+                grid.pv_a = 0.0
+                await eventually(lambda: station.ev_current(1) == 0.0, within_s=90)
+            finally:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+            switches = channel.phase_switches
+            assert [p for _, _, p in switches] == [1, 3, 1]
+            gaps = [b[0] - a[0] for a, b in itertools.pairwise(switches)]
+            assert all(gap >= DWELL_S for gap in gaps), gaps
+            # One start on the export and one stop at its end (the hold and delay times keep
+            # the EV from cycling through the phase switches).
+            assert (starts, stops) == (1, 1), (starts, stops)
+    finally:
+        publisher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await publisher
