@@ -160,7 +160,15 @@ async def load(url: str, pid: int, stations: int, seconds: float, deflate: bool)
     tasks = [
         asyncio.create_task(station(url, i, window, deflate, latencies)) for i in range(stations)
     ]
-    await window.opened.wait()  # type: ignore[union-attr]
+    assert window.opened is not None
+    opened = asyncio.create_task(window.opened.wait())
+    await asyncio.wait([opened, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    for task in tasks:
+        if task.done() and task.exception() is not None:
+            opened.cancel()
+            for other in tasks:
+                other.cancel()
+            raise RuntimeError(f"a station failed before the window opened: {task.exception()!r}")
     cpu0 = cpu_seconds(pid)
     began = time.perf_counter()
     counts = await asyncio.gather(*tasks)
@@ -221,6 +229,12 @@ def csms_args(database_url: str) -> list[str]:
 
 
 CSMS_URL = r"(ws://\S+)/\{stationId\}"
+# Known stations, as after their first connection: the load measures messages, not registration.
+REGISTER = "INSERT INTO stations (id, status, first_seen) VALUES ($1, 'accepted', $2)"
+
+
+def known(run: Run) -> list[tuple[str, float]]:
+    return [(f"BENCH-{i:04d}", time.time()) for i in range(run.stations)]
 
 
 @dataclass
@@ -234,6 +248,8 @@ async def run_sqlite(cpus: set[int] | None, run: Run) -> Result:
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.sqlite3"
         proc, url = await spawn(csms_args(f"sqlite:///{db}"), CSMS_URL, cpus)
+        with sqlite3.connect(db, timeout=60) as conn:
+            conn.executemany(REGISTER.replace("$1", "?").replace("$2", "?"), known(run))
         try:
             result = await load(url, proc.pid, run.stations, run.seconds, run.deflate)
         finally:
@@ -249,6 +265,11 @@ async def run_postgres(cpus: set[int] | None, run: Run) -> Result:
 
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     proc, url = await spawn(csms_args(f"{POSTGRES}?schema={schema}"), CSMS_URL, cpus)
+    conn = await asyncpg.connect(POSTGRES, server_settings={"search_path": schema})
+    try:
+        await conn.executemany(REGISTER, known(run))
+    finally:
+        await conn.close()
     try:
         result = await load(url, proc.pid, run.stations, run.seconds, run.deflate)
     finally:
