@@ -188,6 +188,14 @@ class Settings(BaseModel):
     ping_interval_s: float = Field(default=20, gt=0)
     ping_timeout_s: float = Field(default=20, gt=0)
     max_frame_bytes: int = Field(default=65536, ge=1024)
+    websocket_compression: Literal["off", "deflate"] = Field(
+        default="off",
+        description=(
+            "permessage-deflate for station connections: `off` answers no offer (OCPP frames are "
+            "small; deflating them cost ~25 % of the server's CPU per message), `deflate` accepts "
+            "a station's offer (saves data on metered mobile links)"
+        ),
+    )
     response_timeout_s: float = Field(default=30, gt=0)
     # Per station: frames past the burst are read at this rate (the rest wait in TCP); honest
     # stations (one CALL in flight) never come near it. See docs/connections.md.

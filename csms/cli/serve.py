@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from csms.cli import CliError
@@ -105,6 +106,19 @@ def addresses_text(station_urls: list[str], api_urls: list[str]) -> str:
     return "\n".join(lines)
 
 
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop where it is installed (a dependency, except on Windows), else asyncio's.
+
+    uvloop moves socket reads and writes, timers and callbacks into C: measured in
+    benchmarks/ocpp_throughput.py (docs/performance.md).
+    """
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def serve(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     logging.basicConfig(
@@ -114,7 +128,8 @@ def serve(args: argparse.Namespace) -> int:
     for sig in SHUTDOWN_SIGNALS:
         signal.signal(sig, _note_early_signal)
     try:
-        asyncio.run(_serve(settings))
+        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+            runner.run(_serve(settings))
     except DatabaseError as exc:
         raise CliError(str(exc)) from None
     except OSError as exc:
