@@ -150,6 +150,14 @@ async def station_life(storm: Storm, index: int, station_id: str, delay_s: float
         return
 
 
+async def finish(lives: list[asyncio.Task[None]]) -> None:
+    """Let the stations notice the server is gone; cancel what still waits after a minute."""
+    _, waiting = await asyncio.wait(lives, timeout=60)
+    for task in waiting:
+        task.cancel()
+    await asyncio.gather(*lives, return_exceptions=True)
+
+
 def readings(api_port: int) -> float | None:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/metrics", timeout=5) as r:
@@ -215,7 +223,7 @@ async def main(args: argparse.Namespace) -> None:
 
         # The restart.
         await stop_server(proc)
-        await asyncio.gather(*lives, return_exceptions=True)
+        await finish(lives)
         storm.booted_at.clear()
         storm.beats.clear()
         storm.stations.clear()
@@ -252,7 +260,7 @@ async def main(args: argparse.Namespace) -> None:
         rss = rss_mb(proc.pid)
         dropped = sum(1 for s in storm.stations.values() if s.closed_by_server)
         await stop_server(proc)
-        await asyncio.gather(*lives, return_exceptions=True)
+        await finish(lives)
         await meter.stop()
 
     def when(value: float | None) -> str:

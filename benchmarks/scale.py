@@ -46,6 +46,7 @@ class Fleet:
     beats: list[tuple[float, float]] = field(default_factory=list)  # (sent at, latency)
     stations: list[LightStation] = field(default_factory=list)
     failures: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)  # why connecting or booting failed
 
 
 async def spawn_server(db: Path, cpus: set[int] | None) -> tuple[asyncio.subprocess.Process, int]:
@@ -99,8 +100,10 @@ async def bring_up(
         try:
             station = await connect("127.0.0.1", port, station_id, source)
             await station.call("BootNotification", BOOT)
-        except (OSError, ConnectionError, TimeoutError, RuntimeError):
+        except (OSError, ConnectionError, TimeoutError, RuntimeError) as exc:
             fleet.failures += 1
+            reason = f"{type(exc).__name__}: {str(exc)[:60]}"
+            fleet.reasons[reason] = fleet.reasons.get(reason, 0) + 1
             return None
     fleet.stations.append(station)
     return asyncio.create_task(heartbeats(station, fleet))
@@ -165,6 +168,8 @@ async def main(args: argparse.Namespace) -> None:
         f"server {'pinned to CPU ' + str(min(server_cpus)) if server_cpus else 'unpinned'}"
     )
     print(f"  connected + booted:       {connected} ({fleet.failures} failed)")
+    for reason, count in sorted(fleet.reasons.items(), key=lambda r: -r[1])[:3]:
+        print(f"    failed: {count} × {reason}")
     print(f"  accept time:              {accepted_s:7.1f} s  (server CPU {accept_cpu:.1f} s)")
     print(
         f"  server RSS:               {idle_rss:7.0f} MB before, {accept_rss:.0f} MB after accept, "

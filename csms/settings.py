@@ -188,6 +188,13 @@ class Settings(BaseModel):
     ping_interval_s: float = Field(default=20, gt=0)
     ping_timeout_s: float = Field(default=20, gt=0)
     max_frame_bytes: int = Field(default=65536, ge=1024)
+    event_loop: Literal["asyncio", "uvloop"] = Field(
+        default="asyncio",
+        description=(
+            "the event loop of `csms serve`: `uvloop` spends less CPU per message, but accepts a "
+            "storm of connections so eagerly that some handshakes time out (docs/performance.md)"
+        ),
+    )
     websocket_compression: Literal["off", "deflate"] = Field(
         default="off",
         description=(
