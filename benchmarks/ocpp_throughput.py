@@ -1,30 +1,66 @@
 """OCPP throughput: N stations sending MeterValues (5 sampled values), one call in flight each.
 
-Runs the same load against `csms serve` (validation + durable SQLite writes) and against the naive
-reference server (`reference_server.py`: the ocpp library's example-style central system, no
-storage), each in its own process, and prints messages/s, p50/p99 latency and the ratio.
+Runs the same load, in one run, against:
+
+- `csms serve` with durable SQLite (validation on, every message acknowledged after its commit),
+- `csms serve` with PostgreSQL (skipped with a message when 127.0.0.1:5432 does not answer),
+- the naive reference (`reference_server.py`: the `ocpp` library's example style, no storage),
+- an ocpp-rpc Node server (strict validation, no storage), installed from the npm registry into a
+  temporary folder (skipped with a message when `npm`/`node` are missing or the install fails),
+
+each in its own process, once pinned (server on CPU 0, load generator on the others: one-core
+figures) and once unpinned, and prints messages/s, p50/p99 latency, the server's CPU time per
+message and the ratio to our SQLite figure.
 
     .venv/bin/python benchmarks/ocpp_throughput.py [--stations 200] [--seconds 10]
+        [--modes pinned,unpinned] [--servers sqlite,postgres,naive,node] [--no-deflate]
+
+The clients offer permessage-deflate by default, as ocpp-rpc's clients do (`--no-deflate` not).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import websockets
 
 HERE = Path(__file__).resolve().parent
+POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+NODE_SERVER = """
+const { RPCServer } = require('ocpp-rpc');
+(async () => {
+  const server = new RPCServer({ protocols: ['ocpp1.6'], strictMode: true });
+  server.on('client', (client) => {
+    const now = () => new Date().toISOString();
+    client.handle('BootNotification', () =>
+      ({ status: 'Accepted', interval: 60, currentTime: now() }));
+    client.handle('Heartbeat', () => ({ currentTime: now() }));
+    client.handle('StatusNotification', () => ({}));
+    client.handle('MeterValues', () => ({}));
+  });
+  const http = await server.listen(0, '127.0.0.1');
+  console.log(String(http.address().port));
+})();
+"""
 
 
 def meter_values_frame(uid: int, tx: int) -> str:
@@ -43,56 +79,129 @@ def meter_values_frame(uid: int, tx: int) -> str:
     return json.dumps([2, str(uid), "MeterValues", payload])
 
 
-async def station(url: str, index: int, stop_at: float, latencies: list[float]) -> int:
+@dataclass
+class Result:
+    messages: int
+    per_s: float
+    p50_ms: float
+    p99_ms: float
+    cpu_us: float  # server CPU time per message
+    stored: str = ""
+
+
+@dataclass
+class Window:
+    """The measured window: opens once every station is connected and booted."""
+
+    stations: int
+    seconds: float
+    ready: int = 0
+    opened: asyncio.Event | None = None
+    stop_at: float = 0.0
+
+    async def wait_open(self) -> float:
+        assert self.opened is not None
+        self.ready += 1
+        if self.ready == self.stations:
+            self.stop_at = time.perf_counter() + self.seconds
+            self.opened.set()
+        await self.opened.wait()
+        return self.stop_at
+
+
+async def station(
+    url: str, index: int, window: Window, deflate: bool, latencies: list[float]
+) -> int:
     async with websockets.connect(
-        f"{url}/BENCH-{index:04d}", subprotocols=["ocpp1.6"], compression=None
+        f"{url}/BENCH-{index:04d}",
+        subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+        compression="deflate" if deflate else None,
+        open_timeout=60,
     ) as ws:
+        await ws.send(json.dumps([2, "boot", "BootNotification", BOOT]))
+        await answer(ws, "boot")
+        stop_at = await window.wait_open()
         sent = 0
         while time.perf_counter() < stop_at:
             frame = meter_values_frame(sent, 1)
             began = time.perf_counter()
             await ws.send(frame)
-            reply = await ws.recv()
+            await answer(ws, str(sent))
             latencies.append(time.perf_counter() - began)
-            if not reply.startswith("[3,"):
-                raise RuntimeError(f"unexpected reply {reply[:200]}")
             sent += 1
         return sent
 
 
-async def load(url: str, stations: int, seconds: float) -> dict[str, float]:
+BOOT = {"chargePointVendor": "Alfen BV", "chargePointModel": "NG910-60023"}
+
+
+async def answer(ws: websockets.ClientConnection, unique_id: str) -> None:
+    """Read until the answer to `unique_id`; answer the server's own CALLs on the way (the
+    post-boot GetConfiguration) as a station with no keys would."""
+    while True:
+        message = json.loads(await ws.recv())
+        if message[0] == 3 and message[1] == unique_id:
+            return
+        if message[0] == 2:
+            payload = {"configurationKey": []} if message[2] == "GetConfiguration" else {}
+            await ws.send(json.dumps([3, message[1], payload]))
+            continue
+        raise RuntimeError(f"unexpected frame {str(message)[:200]}")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+
+
+async def load(url: str, pid: int, stations: int, seconds: float, deflate: bool) -> Result:
     latencies: list[float] = []
+    window = Window(stations, seconds, opened=asyncio.Event())
+    tasks = [
+        asyncio.create_task(station(url, i, window, deflate, latencies)) for i in range(stations)
+    ]
+    assert window.opened is not None
+    opened = asyncio.create_task(window.opened.wait())
+    await asyncio.wait([opened, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    for task in tasks:
+        if task.done() and task.exception() is not None:
+            opened.cancel()
+            for other in tasks:
+                other.cancel()
+            raise RuntimeError(f"a station failed before the window opened: {task.exception()!r}")
+    cpu0 = cpu_seconds(pid)
     began = time.perf_counter()
-    stop_at = began + seconds
-    counts = await asyncio.gather(*(station(url, i, stop_at, latencies) for i in range(stations)))
+    counts = await asyncio.gather(*tasks)
     elapsed = time.perf_counter() - began
+    cpu = cpu_seconds(pid) - cpu0
     latencies.sort()
-    return {
-        "messages": sum(counts),
-        "per_s": sum(counts) / elapsed,
-        "p50_ms": statistics.median(latencies) * 1000,
-        "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
-    }
+    total = sum(counts)
+    return Result(
+        messages=total,
+        per_s=total / elapsed,
+        p50_ms=statistics.median(latencies) * 1000,
+        p99_ms=latencies[int(len(latencies) * 0.99)] * 1000,
+        cpu_us=cpu / max(total, 1) * 1e6,
+    )
 
 
-SERVER_CPUS: set[int] | None = None
+async def spawn(
+    args: list[str], pattern: str, cpus: set[int] | None, cwd: str | None = None
+) -> tuple[asyncio.subprocess.Process, str]:
+    def pin() -> None:
+        if cpus:
+            os.sched_setaffinity(0, cpus)
 
-
-def _pin_server() -> None:
-    if SERVER_CPUS:
-        os.sched_setaffinity(0, SERVER_CPUS)
-
-
-async def spawn(args: list[str], pattern: str) -> tuple[asyncio.subprocess.Process, str]:
     proc = await asyncio.create_subprocess_exec(
         *args,
-        preexec_fn=_pin_server,
+        preexec_fn=pin,
+        cwd=cwd,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     assert proc.stdout is not None
-    line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
+    line = (await asyncio.wait_for(proc.stdout.readline(), 120)).decode()
     match = re.search(pattern, line)
     if not match:
         proc.kill()
@@ -100,58 +209,205 @@ async def spawn(args: list[str], pattern: str) -> tuple[asyncio.subprocess.Proce
     return proc, match.group(1)
 
 
-async def run(stations: int, seconds: float) -> None:
+async def stop(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), 60)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+def csms_args(database_url: str) -> list[str]:
+    return [
+        sys.executable, "-m", "csms.cli", "serve",
+        "--database-url", database_url,
+        "--ocpp-host", "127.0.0.1", "--ocpp-port", "0", "--api-port", "0",
+        "--unknown-stations", "accept",
+    ]  # fmt: skip
+
+
+CSMS_URL = r"(ws://\S+)/\{stationId\}"
+# Known stations, as after their first connection: the load measures messages, not registration.
+REGISTER = "INSERT INTO stations (id, status, first_seen) VALUES ($1, 'accepted', $2)"
+
+
+def known(run: Run) -> list[tuple[str, float]]:
+    return [(f"BENCH-{i:04d}", time.time()) for i in range(run.stations)]
+
+
+@dataclass
+class Run:
+    stations: int
+    seconds: float
+    deflate: bool
+
+
+async def run_sqlite(cpus: set[int] | None, run: Run) -> Result:
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.sqlite3"
-        proc, url = await spawn(
-            [
-                sys.executable, "-m", "csms.cli", "serve",
-                "--database-url", f"sqlite:///{db}",
-                "--ocpp-host", "127.0.0.1", "--ocpp-port", "0", "--api-port", "0",
-                "--unknown-stations", "accept",
-            ],
-            r"(ws://\S+)/\{stationId\}",
-        )  # fmt: skip
+        proc, url = await spawn(csms_args(f"sqlite:///{db}"), CSMS_URL, cpus)
+        with sqlite3.connect(db, timeout=60) as conn:
+            conn.executemany(REGISTER.replace("$1", "?").replace("$2", "?"), known(run))
         try:
-            full = await load(url, stations, seconds)
+            result = await load(url, proc.pid, run.stations, run.seconds, run.deflate)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            await proc.wait()
+            await stop(proc)
         with sqlite3.connect(db) as conn:
             stored = conn.execute("SELECT count(*) FROM meter_values").fetchone()[0]
+    result.stored = f"{stored}/{result.messages * 5}"
+    return result
 
-    proc, port = await spawn([sys.executable, str(HERE / "reference_server.py")], r"(\d+)")
+
+async def run_postgres(cpus: set[int] | None, run: Run) -> Result:
+    import asyncpg  # type: ignore[import-untyped]
+
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    proc, url = await spawn(csms_args(f"{POSTGRES}?schema={schema}"), CSMS_URL, cpus)
+    conn = await asyncpg.connect(POSTGRES, server_settings={"search_path": schema})
     try:
-        naive = await load(f"ws://127.0.0.1:{port}", stations, seconds)
+        await conn.executemany(REGISTER, known(run))
+    finally:
+        await conn.close()
+    try:
+        result = await load(url, proc.pid, run.stations, run.seconds, run.deflate)
+    finally:
+        await stop(proc)
+    conn = await asyncpg.connect(POSTGRES)
+    try:
+        stored = await conn.fetchval(f"SELECT count(*) FROM {schema}.meter_values")
+        await conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    finally:
+        await conn.close()
+    result.stored = f"{stored}/{result.messages * 5}"
+    return result
+
+
+async def run_naive(cpus: set[int] | None, run: Run) -> Result:
+    proc, port = await spawn([sys.executable, str(HERE / "reference_server.py")], r"(\d+)", cpus)
+    try:
+        return await load(
+            f"ws://127.0.0.1:{port}", proc.pid, run.stations, run.seconds, run.deflate
+        )
     finally:
         proc.kill()
         await proc.wait()
 
-    print(f"stations: {stations}, {seconds:g} s per run, 5 sampled values per MeterValues")
-    print(f"{'server':<34}{'msg/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
-    for name, r in (("csms (validated + SQLite durable)", full), ("naive ocpp reference", naive)):
-        print(f"{name:<34}{r['per_s']:>10.0f}{r['p50_ms']:>10.1f}{r['p99_ms']:>10.1f}")
-    print(f"ratio csms / naive: {full['per_s'] / naive['per_s']:.2f}x")
-    print(f"sampled values stored: {stored} (expected {int(full['messages']) * 5})")
+
+NODE_DIR: str | None = None
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stations", type=int, default=200)
-    parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument(
-        "--pin",
-        action="store_true",
-        help="server on CPU 0, load generator on the other CPUs (one-core server figures)",
+async def run_node(cpus: set[int] | None, run: Run) -> Result:
+    assert NODE_DIR is not None
+    proc, port = await spawn(["node", "server.js"], r"(\d+)", cpus, cwd=NODE_DIR)
+    try:
+        return await load(
+            f"ws://127.0.0.1:{port}", proc.pid, run.stations, run.seconds, run.deflate
+        )
+    finally:
+        proc.kill()
+        await proc.wait()
+
+
+def install_node_server(folder: str) -> str | None:
+    """Install ocpp-rpc from the npm registry into `folder`; None when it worked, else why not."""
+    if shutil.which("npm") is None or shutil.which("node") is None:
+        return "npm/node not found"
+    Path(folder, "server.js").write_text(NODE_SERVER)
+    Path(folder, "package.json").write_text('{"name": "bench", "private": true}')
+    done = subprocess.run(
+        ["npm", "install", "--no-audit", "--no-fund", "--silent", "ocpp-rpc"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
-    args = parser.parse_args()
-    if args.pin and len(os.sched_getaffinity(0)) > 1:
-        global SERVER_CPUS
-        SERVER_CPUS = {0}
-        os.sched_setaffinity(0, os.sched_getaffinity(0) - SERVER_CPUS)
-        print("server pinned to CPU 0; load generator on", sorted(os.sched_getaffinity(0)))
-    asyncio.run(run(args.stations, args.seconds))
+    if done.returncode != 0:
+        return f"npm install ocpp-rpc failed: {done.stderr.strip()[:200]}"
+    return None
+
+
+def postgres_reachable() -> bool:
+    import socket
+
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", 5432), timeout=2):
+        return True
+    return False
+
+
+SERVERS: dict[str, tuple[str, Callable[[set[int] | None, Run], object]]] = {
+    "sqlite": ("csms, validated + durable SQLite", run_sqlite),
+    "postgres": ("csms, validated + PostgreSQL", run_postgres),
+    "naive": ("naive ocpp-library reference", run_naive),
+    "node": ("ocpp-rpc Node (strict, no storage)", run_node),
+}
+
+
+async def main(args: argparse.Namespace) -> None:
+    global NODE_DIR
+    run = Run(args.stations, args.seconds, not args.no_deflate)
+    wanted = [s.strip() for s in args.servers.split(",") if s.strip()]
+    skipped: list[str] = []
+    if "postgres" in wanted and not postgres_reachable():
+        wanted.remove("postgres")
+        skipped.append("PostgreSQL: nothing listens on 127.0.0.1:5432")
+    with tempfile.TemporaryDirectory() as node_dir:
+        if "node" in wanted:
+            why = install_node_server(node_dir)
+            if why is None:
+                NODE_DIR = node_dir
+            else:
+                wanted.remove("node")
+                skipped.append(f"ocpp-rpc Node server skipped: {why}")
+        everything = os.sched_getaffinity(0)
+        results: dict[str, dict[str, Result]] = {}
+        for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
+            server_cpus: set[int] | None = None
+            load_cpus = everything
+            if mode == "pinned":
+                if len(everything) < 2:
+                    skipped.append("pinned: needs 2 CPUs")
+                    continue
+                server_cpus = {min(everything)}
+                load_cpus = everything - server_cpus
+            os.sched_setaffinity(0, load_cpus)
+            for name in wanted:
+                runner = SERVERS[name][1]
+                results.setdefault(mode, {})[name] = await runner(server_cpus, run)  # type: ignore[misc]
+            os.sched_setaffinity(0, everything)
+
+    print(
+        f"{run.stations} stations, one call in flight each, {run.seconds:g} s per run, "
+        f"MeterValues with 5 sampled values, clients "
+        f"{'offer permessage-deflate' if run.deflate else 'without deflate'}"
+    )
+    for line in skipped:
+        print("  " + line)
+    head = f"{'mode':<9}{'server':<37}{'msg/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'CPU µs/msg':>11}"
+    print(head + f"{'vs SQLite':>10}  stored/sent")
+    for mode, by_server in results.items():
+        base = by_server.get("sqlite")
+        for name, r in by_server.items():
+            ratio = f"{r.per_s / base.per_s:.2f}x" if base else "-"
+            print(
+                f"{mode:<9}{SERVERS[name][0]:<37}{r.per_s:>8.0f}{r.p50_ms:>8.1f}{r.p99_ms:>8.1f}"
+                f"{r.cpu_us:>11.0f}{ratio:>10}  {r.stored}"
+            )
+    for mode, by_server in results.items():
+        ours = by_server.get("sqlite")
+        if ours is None:
+            continue
+        for name in ("naive", "node"):
+            if name in by_server:
+                print(f"{mode}: csms SQLite / {name}: {ours.per_s / by_server[name].per_s:.2f}x")
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--stations", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--modes", default="pinned,unpinned", help="pinned and/or unpinned")
+    parser.add_argument("--servers", default="sqlite,postgres,naive,node")
+    parser.add_argument("--no-deflate", action="store_true", help="clients offer no deflate")
+    asyncio.run(main(parser.parse_args()))

@@ -230,6 +230,21 @@ class Settings(BaseModel):
     ping_interval_s: float = Field(default=20, gt=0)
     ping_timeout_s: float = Field(default=20, gt=0)
     max_frame_bytes: int = Field(default=65536, ge=1024)
+    event_loop: Literal["asyncio", "uvloop"] = Field(
+        default="asyncio",
+        description=(
+            "the event loop of `csms serve`: `uvloop` spends less CPU per message, but accepts a "
+            "storm of connections so eagerly that some handshakes time out (docs/performance.md)"
+        ),
+    )
+    websocket_compression: Literal["off", "deflate"] = Field(
+        default="off",
+        description=(
+            "permessage-deflate for station connections: `off` answers no offer (OCPP frames are "
+            "small; deflating them cost ~25 % of the server's CPU per message), `deflate` accepts "
+            "a station's offer (saves data on metered mobile links)"
+        ),
+    )
     response_timeout_s: float = Field(default=30, gt=0)
     # Per station: frames past the burst are read at this rate (the rest wait in TCP); honest
     # stations (one CALL in flight) never come near it. See docs/connections.md.

@@ -126,6 +126,7 @@ class OcppServer:
             ping_interval=None,
             close_timeout=session_policy(s).close_timeout_s,
             max_size=s.max_frame_bytes,
+            compression="deflate" if s.websocket_compression == "deflate" else None,
             ssl=self._ssl_context(),
             server_header="csms",
         )

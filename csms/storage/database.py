@@ -17,10 +17,13 @@ caller of `write()` gets its rows or an exception: if the writer stops, queued c
 Text containing U+0000 is refused here, for both engines (`UnstorableText`), before it reaches a
 batch: see `refuse_nul`.
 
-Batches are capped (`max_batch`, 32 units): with one cap-less batch, all stations fall into step —
+Batches are capped (`max_batch`, 256 units): with one cap-less batch, all stations fall into step —
 the event loop idles while the one commit runs, then the database idles while the loop handles
-the next wave. Smaller batches let the loop parse and validate the next group while the previous
-group commits; measured on 2 cores with 200 stations: 3,200 msg/s uncapped, 4,000–5,700 capped.
+the next wave. A cap lets the loop parse and validate the next group while the previous group
+commits. The cap was 32 (measured on 2 cores with 200 stations: 3,200 msg/s uncapped, 4,000–5,700
+capped at 32); under that load 84 % of batches hit 32, i.e. the commit (an fsync) was paid more
+often than the load needed. 256 keeps the overlap and pays fewer fsyncs under load (see
+docs/performance.md for the figures).
 """
 
 from __future__ import annotations
@@ -98,7 +101,7 @@ class Database(ABC):
 
     engine: str = ""
 
-    def __init__(self, max_batch: int = 32) -> None:
+    def __init__(self, max_batch: int = 256) -> None:
         self._queue: asyncio.Queue[_Unit | None] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._max_batch = max_batch

@@ -123,17 +123,60 @@ class PostgresDatabase(Database):
     async def _run_batch_once(
         conn: asyncpg.Connection, units: Sequence[tuple[Stmt, ...]]
     ) -> list[list[list[Row]]]:
-        out: list[list[list[Row]]] = []
-        async with conn.transaction():
-            for index, stmts in enumerate(units):
+        try:
+            return await _run_units(conn, units, merge=True)
+        except _MergedFailed:
+            # A statement of a merged run failed (the transaction was rolled back): run the
+            # batch again unit by unit, which names the unit to blame.
+            return await _run_units(conn, units, merge=False)
+
+
+class _MergedFailed(Exception):
+    """A merged `executemany` failed; which unit's rows caused it is not known."""
+
+
+def _mergeable(stmts: tuple[Stmt, ...]) -> str | None:
+    """The SQL of a unit that is one `many` statement returning nothing (a batch insert)."""
+    if len(stmts) == 1 and stmts[0].many:
+        return stmts[0].sql
+    return None
+
+
+async def _run_units(
+    conn: asyncpg.Connection, units: Sequence[tuple[Stmt, ...]], merge: bool
+) -> list[list[list[Row]]]:
+    """The units in one transaction. With `merge`, consecutive units that are one batch insert
+    of the same SQL (every station's MeterValues) run as one `executemany`: one prepared
+    statement and one pipelined round trip instead of one per unit."""
+    out: list[list[list[Row]]] = []
+    async with conn.transaction():
+        index = 0
+        while index < len(units):
+            sql = _mergeable(units[index]) if merge else None
+            end = index + 1
+            while sql is not None and end < len(units) and _mergeable(units[end]) == sql:
+                end += 1
+            if end - index > 1:
+                assert sql is not None
+                rows = [args for unit in units[index:end] for args in unit[0].args]
                 try:
-                    out.append(await _run_unit(conn, stmts))
+                    await conn.executemany(sql, rows)
                 except Exception as exc:
                     if _is_connection_loss(exc):
                         raise
-                    # This unit's statement or arguments are wrong: its fault alone.
-                    raise UnitFailed(index, exc) from exc
-        return out
+                    raise _MergedFailed from exc
+                out.extend([[]] for _ in range(end - index))
+                index = end
+                continue
+            try:
+                out.append(await _run_unit(conn, units[index]))
+            except Exception as exc:
+                if _is_connection_loss(exc):
+                    raise
+                # This unit's statement or arguments are wrong: its fault alone.
+                raise UnitFailed(index, exc) from exc
+            index += 1
+    return out
 
 
 async def _run_unit(conn: asyncpg.Connection, stmts: tuple[Stmt, ...]) -> list[list[Row]]:

@@ -1,8 +1,16 @@
-"""SQLite engine: one connection owned by one thread, WAL journal, fsync on every commit."""
+"""SQLite engine: a writer connection on one thread (WAL journal, fsync on every commit) and a
+reader connection on another.
+
+Reads have their own connection and thread so they never queue behind a group commit's fsync: in
+WAL mode a reader sees every transaction committed before its statement began, so a read after
+`write()` returned sees that write. (Measured by benchmarks/reconnect_storm.py: with one thread for
+both, every handshake's station lookup waited for the commits ahead of it.) `:memory:` databases
+keep one connection: a second one would open a different, empty database."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import sqlite3
 from collections.abc import Sequence
@@ -15,7 +23,10 @@ from csms.storage.database import Database, DatabaseError, Row, Stmt, UnitFailed
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 
 
+@functools.lru_cache(maxsize=1024)
 def _sql(text: str) -> str:
+    """`$n` placeholders as SQLite's `?n`; cached: the same few statements run thousands of
+    times a second, and the regex cost ~10 µs each on the writer thread, holding the GIL."""
     return _PLACEHOLDER.sub(r"?\1", text)
 
 
@@ -40,6 +51,8 @@ class SqliteDatabase(Database):
         self.path = path_from_url(url)
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
+        self._read_executor: ThreadPoolExecutor | None = None
+        self._reader: sqlite3.Connection | None = None
 
     async def _call(self, fn: Any, *args: Any) -> Any:
         assert self._executor is not None
@@ -64,8 +77,33 @@ class SqliteDatabase(Database):
             self._conn = await self._call(connect)
         except sqlite3.Error as exc:
             raise DatabaseError(f"setting database_url: cannot open {self.path}: {exc}") from None
+        if self.path == ":memory:":
+            return
+        self._read_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-read")
+
+        def connect_reader() -> sqlite3.Connection:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA query_only=ON")
+            conn.execute("PRAGMA busy_timeout=5000")
+            return conn
+
+        try:
+            self._reader = await asyncio.get_running_loop().run_in_executor(
+                self._read_executor, connect_reader
+            )
+        except sqlite3.Error as exc:
+            raise DatabaseError(f"setting database_url: cannot open {self.path}: {exc}") from None
 
     async def _disconnect(self) -> None:
+        if self._reader is not None and self._read_executor is not None:
+            await asyncio.get_running_loop().run_in_executor(
+                self._read_executor, self._reader.close
+            )
+            self._reader = None
+        if self._read_executor is not None:
+            self._read_executor.shutdown(wait=True)
+            self._read_executor = None
         if self._conn is not None:
             await self._call(self._conn.close)
             self._conn = None
@@ -102,11 +140,15 @@ class SqliteDatabase(Database):
         await self._call(run)
 
     async def _fetch(self, sql: str, args: Sequence[Any]) -> list[Row]:
-        def run() -> list[Row]:
-            assert self._conn is not None
-            return [dict(r) for r in self._conn.execute(_sql(sql), args)]
+        reader, executor = self._reader, self._read_executor
+        if reader is None or executor is None:  # :memory:, or before the reader is open
+            reader, executor = self._conn, self._executor
 
-        return list(await self._call(run))
+        def run() -> list[Row]:
+            assert reader is not None
+            return [dict(r) for r in reader.execute(_sql(sql), args)]
+
+        return list(await asyncio.get_running_loop().run_in_executor(executor, run))
 
     async def _run_batch(self, units: Sequence[tuple[Stmt, ...]]) -> list[list[list[Row]]]:
         def run() -> list[list[list[Row]]]:

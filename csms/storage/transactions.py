@@ -200,24 +200,7 @@ class TransactionStore:
                 "INSERT INTO meter_values (station_id, connector_id, transaction_id, sampled_at, "
                 "value, numeric, measurand, phase, unit, context, location, format, received_at) "
                 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                [
-                    (
-                        r.station_id,
-                        r.connector_id,
-                        r.transaction_id,
-                        r.sampled_at,
-                        r.value,
-                        r.numeric,
-                        r.measurand,
-                        r.phase,
-                        r.unit,
-                        r.context,
-                        r.location,
-                        r.format,
-                        r.received_at,
-                    )
-                    for r in rows
-                ],
+                rows,
                 many=True,
             )
         )

@@ -74,6 +74,24 @@ async def test_a_batch_with_bad_units_commits_all_the_others_in_order(
     assert runs == [7, 6, 5, 4]
 
 
+async def test_batch_inserts_of_the_same_sql_commit_together_and_a_bad_one_fails_alone(
+    db: Database,
+) -> None:
+    # Every station's MeterValues is one batch insert of the same SQL: PostgreSQL runs a row of
+    # them as one executemany. A bad row in one unit must still fail that unit only.
+    await db.write(Stmt("CREATE TABLE m (id INTEGER PRIMARY KEY, v TEXT NOT NULL)"))
+    insert = "INSERT INTO m (id, v) VALUES ($1, $2)"
+    units = [Stmt(insert, [(10 * i, "a"), (10 * i + 1, "b")], many=True) for i in range(8)]
+    units[5] = Stmt(insert, [(50, "a"), (51, None)], many=True)  # bad: v is NOT NULL
+    units.insert(3, Stmt("SELECT count(*) AS n FROM m"))  # a reading unit in between
+    outcome = await asyncio.gather(*(db.write(u) for u in units), return_exceptions=True)
+    failed = [i for i, o in enumerate(outcome) if isinstance(o, Exception)]
+    assert failed == [6]  # the bad insert, after the reading unit
+    assert outcome[0] == [[]]
+    ids = [r["id"] for r in await db.fetch("SELECT id FROM m ORDER BY id")]
+    assert ids == [i for unit in (0, 1, 2, 3, 4, 6, 7) for i in (10 * unit, 10 * unit + 1)]
+
+
 async def test_a_fault_of_the_writer_fails_its_batch_and_the_writer_goes_on(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:

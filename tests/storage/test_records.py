@@ -51,3 +51,13 @@ async def test_records_carry_the_stored_values(store: Store) -> None:
         IdTagRecord("T1", None, 2.0),
         IdTagRecord("T2", "spare", 1.0),
     ]
+
+
+def test_a_stored_sampled_value_has_the_written_fields_and_its_id() -> None:
+    """`SampledValueRow` (a named tuple, written on the hot path) and `MeterValueRecord` (read)
+    spell out the same columns; a column added to one must be added to the other."""
+    from dataclasses import fields
+
+    from csms.storage.records import MeterValueRecord, SampledValueRow
+
+    assert [f.name for f in fields(MeterValueRecord)] == ["id", *SampledValueRow._fields]
