@@ -45,6 +45,13 @@ async def test_silent_station_goes_offline_within_interval_plus_timeout(tmp_path
         writer = await _ghost(port, "GHOST-1")
         died_at = loop.time()  # it never answered anything after the handshake
         await eventually(lambda: cs.registry.is_online("GHOST-1"))
+        # Marked online in the database first: reads do not queue behind the writer's commits,
+        # so a read right after the session opened may still see the row from registration.
+        for _ in range(3000):  # 60 s at most
+            row = await cs.store.stations.get("GHOST-1")
+            if row is not None and row.online:
+                break
+            await asyncio.sleep(0.02)
         # Marked offline in the database (written just after the session ends).
         for _ in range(3000):  # 60 s at most
             row = await cs.store.stations.get("GHOST-1")
