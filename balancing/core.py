@@ -38,6 +38,7 @@ from types import MappingProxyType
 from .alternation import queue_for, turn_length
 from .constraints import Tree, add_tree, deci_down, tree_for
 from .demand import track
+from .departures import needs_d, share_with_departures
 from .model import Mode, ReadingLike, Session, Sharing, Site, SocketKey
 from .phases import Phase
 from .policy import share
@@ -171,7 +172,12 @@ def allocate(
     adm = admit(problem, index, order, run.candidate)
     sharing = site.sharing
     phase_counts = [] if sharing is Sharing.EQUAL_CURRENT else [len(p) for p in run.phases]
-    x, bind, loads = share(problem, index, adm, sharing, phase_counts)
+    need = needs_d(in_order, [len(p) for p in run.phases], problem.cap, now)
+    if need is None:
+        x, bind, loads = share(problem, index, adm, sharing, phase_counts)
+    else:  # some EV would miss its departure: served first above the minimums
+        counts = phase_counts or [len(p) for p in run.phases]
+        x, bind, loads = share_with_departures(problem, index, adm, sharing, counts, need)
     target = finalize(problem, adm.admitted, x, loads)
     results, new_states, waiting = _results(
         site, state, now, run, tree, problem, adm, bind, target, safe
