@@ -336,6 +336,8 @@ def _per_session(
         if prev is None or prev.started_at != s.started_at:
             hint = None if s.phases_hint is None else _HINTED[s.phases_hint]
             prev = SocketState(s.started_at, ev_phases=hint)
+        elif prev.ev_phases is None and s.phases_hint is not None:  # told after it started
+            prev = prev._replace(ev_phases=_HINTED[s.phases_hint])
         min_a = site_min
         if (v := info.min_current_a) is not None and v > min_a:
             min_a = v

@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING
 from balancing import allocate
 from csms import events
 from csms.charging.loop import SiteLoop
+from csms.charging.plan_repository import PlanRepository
 from csms.charging.planner import Command
 from csms.charging.repository import SCOPES, ChargingRepository, caps_for_site
+from csms.charging.sessions import PlanError, SessionPlan, TagDefaults
 from csms.config.repository import ConfigRepository
 from csms.events import EventBus
 from csms.ocpp.link import StationLink
@@ -59,10 +61,13 @@ class ChargingService:
         self.records = records
         self.clock = clock
         self.store = ChargingRepository(records.db)
+        self.plan_store = PlanRepository(records.db)
         self.sites: dict[str, SiteLoop] = {}
         self._site_of: dict[str, str] = {}
         self._result_hooks: list[ResultHook] = []
         self._events: asyncio.Queue[events.Event] | None = None
+        # One idTag's defaults (and the phases learnt) are the same on every site.
+        self._defaults: dict[str, TagDefaults] = {}
         if not settings.enabled or not sites:
             return
         # Subscribe now, before stations can connect, so no event is missed.
@@ -80,6 +85,8 @@ class ChargingService:
             )
             for station in site.stations:
                 self._site_of[station.id] = site.id
+        for loop in self.sites.values():
+            loop.plans.defaults = self._defaults
 
     def site_of(self, station_id: str) -> SiteLoop | None:
         """The loop of the site a station belongs to."""
@@ -103,6 +110,7 @@ class ChargingService:
     async def _restore(self) -> None:
         caps = await self.store.caps()
         methods = await self.store.methods()
+        defaults = await self.plan_store.defaults()
         running = await self.records.transactions.running()
         # Local limits and socket counts known from earlier snapshots; a station still gets no
         # profile before its capabilities are read again in its current connection.
@@ -115,6 +123,17 @@ class ChargingService:
             for station_id in stations:
                 connectors.extend(await self.records.stations.connectors(station_id))
             loop.load_running(running, connectors)
+            for t in running:  # after load_running: the plans see the transactions as events do
+                if t.station_id in stations:
+                    loop.plans.on_event(
+                        events.TransactionStarted(
+                            t.station_id, t.connector_id, t.id, t.id_tag, t.meter_start,
+                            t.started_at,
+                        ),
+                        loop.state,
+                    )  # fmt: skip
+            plans = await self.plan_store.session_plans([t.id for t in running])
+            loop.plans.load(defaults, plans)
             for station_id in stations & snapshots.keys():
                 loop.apply_snapshot(station_id, snapshots[station_id].values)
 
@@ -124,6 +143,16 @@ class ChargingService:
             loop = self.site_of(event.station_id)
             if loop is not None:
                 loop.on_event(event)
+                await self._store_learnt(loop)
+
+    async def _store_learnt(self, loop: SiteLoop) -> None:
+        """Phase counts measured in sessions that ended, remembered per idTag (item 8)."""
+        while loop.plans.learnt:
+            id_tag, phases = loop.plans.learnt.pop(0)
+            try:
+                await self.plan_store.learn_phases(id_tag, phases, self.clock())
+            except Exception:
+                log.exception("storing the phases of idTag %s failed", id_tag)
 
     async def _store_method(self, station_id: str, method: str) -> None:
         await self.store.set_method(station_id, method, self.clock())
@@ -154,3 +183,42 @@ class ChargingService:
         caps = await self.store.caps()
         for site_id, loop in self.sites.items():
             loop.set_caps(caps_for_site(caps, site_id, set(loop.model.station_ids)))
+
+    # -- departures, energy needs and phases (issue 11, items 8 and 9) ----------------------
+    async def set_session_plan(self, station_id: str, connector_id: int, plan: SessionPlan) -> int:
+        """Set what is known of the session on a connector (replacing what was said before);
+        returns its transaction id. PlanError when no transaction runs there."""
+        loop = self.site_of(station_id)
+        if loop is None:
+            raise PlanError(f"station {station_id} belongs to no configured site")
+        running = loop.plans.running.get((station_id, connector_id))
+        if running is None:
+            raise PlanError(f"no transaction runs on {station_id}/{connector_id}")
+        await self.plan_store.set_session_plan(
+            running.transaction_id, station_id, connector_id, plan, self.clock()
+        )
+        loop.plans.set_plan((station_id, connector_id), plan)
+        loop.wake()
+        return running.transaction_id
+
+    def tag_defaults(self, id_tag: str) -> TagDefaults | None:
+        return self._defaults.get(id_tag)
+
+    async def set_tag_defaults(self, defaults: TagDefaults) -> TagDefaults:
+        """Store an idTag's defaults (keeping the phases learnt) and apply them at once."""
+        known = self.tag_defaults(defaults.id_tag)
+        learnt = None if known is None else known.learned_phases
+        d = TagDefaults(
+            defaults.id_tag,
+            defaults.departure,
+            defaults.timezone,
+            defaults.energy_kwh,
+            defaults.phases,
+            learnt,
+            self.clock(),
+        )
+        await self.plan_store.set_defaults(d)
+        self._defaults[d.id_tag] = d
+        for loop in self.sites.values():
+            loop.wake()
+        return d
