@@ -30,6 +30,7 @@ ROUTER_MODULES = [
     "csms.api.charging",
     "csms.api.config",
     "csms.api.scn",
+    "csms.api.sessions",
 ]
 
 

@@ -298,3 +298,51 @@ class SessionPlans:
             amps = min(a.limit_a, limits.get(key, a.limit_a))
             out[key] = forecast(e.departure_at, to_go, amps, len(a.phases), now)
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class SessionView:
+    """A running session's plan, progress and forecast (the API's read model)."""
+
+    station_id: str
+    connector_id: int
+    transaction_id: int
+    id_tag: str
+    started_at: float
+    plan: Effective
+    delivered_kwh: float
+    energy_to_go_kwh: float | None
+    limit_a: float | None
+    """The limit sent in the last control step (None before the first)."""
+    forecast: DepartureForecast | None
+    """None without a departure and an energy need."""
+
+
+def session_views(
+    plans: SessionPlans,
+    forecasts: Mapping[ConnectorKey, DepartureForecast],
+    limits: Mapping[ConnectorKey, float],
+    keys: Iterable[ConnectorKey] | None = None,
+) -> list[SessionView]:
+    """Views of the running sessions (those on `keys`, else all), in connector order."""
+    out = []
+    for key in sorted(plans.running if keys is None else keys):
+        run = plans.running.get(key)
+        e = plans.effective(key)
+        if run is None or e is None:
+            continue
+        out.append(
+            SessionView(
+                key[0],
+                key[1],
+                run.transaction_id,
+                run.id_tag,
+                run.started_at,
+                e,
+                run.delivered_kwh,
+                plans.to_go_kwh(key),
+                limits.get(key),
+                forecasts.get(key),
+            )
+        )
+    return out

@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "csms.cli.demo",
     "csms.cli.simulate",
     "csms.cli.site",
+    "csms.cli.session",
     "csms.cli.settings",
 ]
 
