@@ -172,12 +172,15 @@ def allocate(
     adm = admit(problem, index, order, run.candidate)
     sharing = site.sharing
     phase_counts = [] if sharing is Sharing.EQUAL_CURRENT else [len(p) for p in run.phases]
-    need = needs_d(in_order, [len(p) for p in run.phases], problem.cap, now)
+    need = needs_d(in_order, [len(p) for p in run.phases], now)
     if need is None:
         x, bind, loads = share(problem, index, adm, sharing, phase_counts)
     else:  # some EV would miss its departure: served first above the minimums
         counts = phase_counts or [len(p) for p in run.phases]
-        x, bind, loads = share_with_departures(problem, index, adm, sharing, counts, need)
+        departure = [s.departure_at for s in in_order]
+        x, bind, loads = share_with_departures(
+            problem, index, adm, sharing, counts, need, departure
+        )
     target = finalize(problem, adm.admitted, x, loads)
     results, new_states, waiting = _results(
         site, state, now, run, tree, problem, adm, bind, target, safe

@@ -64,6 +64,14 @@ CASES = {
         [(3, 2.0, 16.0), (3, 1.0, 60.0), None],
         [12.8, 19.2, 6.0],
     ),
+    # Both at risk and both could make it alone: the earlier departure first (EDF). A needs
+    # 24 A (with the margin) for 15 kWh in 1 h; B as much for 30 kWh in 2 h and gets the rest
+    # now, all of it after A left.
+    "earliest departure first": (
+        38.0,
+        [(3, 1.0, 15.0), (3, 2.0, 30.0), None],
+        [24.0, 8.0, 6.0],
+    ),
     # Departure passed with energy to go: all it can get.
     "departure passed": (32.0, [(3, 0.0, 5.0), None], [26.0, 6.0]),
     # No energy to go: no need.
