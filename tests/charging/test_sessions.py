@@ -7,7 +7,16 @@ import datetime as dt
 
 import pytest
 
-from balancing import BalancerState, GridReading, Session, Site, Socket, Station, allocate
+from balancing import (
+    BalancerState,
+    GridReading,
+    PvSurplus,
+    Session,
+    Site,
+    Socket,
+    Station,
+    allocate,
+)
 from csms import events
 from csms.charging.sessions import (
     PlanError,
@@ -137,3 +146,27 @@ def test_bad_defaults_are_refused(kwargs: dict[str, object], message: str) -> No
 def test_next_time_of_day() -> None:
     assert next_time_of_day("18:00", "UTC", T0) == T0 + 86400  # not the same moment
     assert next_time_of_day("18:01", "UTC", T0) == T0 + 60
+
+
+def test_pv_mode_does_not_start_an_ev_known_as_3_phase_on_a_1_phase_surplus() -> None:
+    """Item 8: 10 A of export covers a 1-phase EV's 6 A, not a 3-phase EV's 3 × 6 A. Unknown,
+    the EV is counted as 1-phase to start (and stopped once measured on three phases); known
+    from its idTag's last session, it does not start at all."""
+    site = Site(
+        grid_limit_a=25.0,
+        stations=(Station("A", 32.0, (Socket(1, 32.0),)),),
+        ramp_a_per_s=None,
+        mode="pv-surplus",
+        pv=PvSurplus(start_hold_s=0.0),
+    )
+    export = GridReading(T0, (-10.0, 0.0, 0.0))
+    unknown = allocate(site, export, [Session(KEY, T0)], BalancerState(), T0)
+    plans = SessionPlans()
+    plans.defaults["CARD1"] = TagDefaults("CARD1", learned_phases=3)
+    _started(plans)
+    [known] = plans.apply([Session(KEY, T0)])
+    assert known.phases_hint == 3
+    told = allocate(site, export, [known], BalancerState(), T0)
+    assert unknown.sockets[0].limit_a == 6.0
+    assert told.sockets[0].limit_a == 0.0
+    assert told.sockets[0].binding.source.value == "PV surplus"
