@@ -38,6 +38,7 @@ from types import MappingProxyType
 from .alternation import queue_for, turn_length
 from .constraints import Tree, add_tree, deci_down, tree_for
 from .demand import track
+from .departures import needs_d, share_with_departures
 from .model import Mode, ReadingLike, Session, Sharing, Site, SocketKey
 from .phases import Phase
 from .policy import share
@@ -171,7 +172,15 @@ def allocate(
     adm = admit(problem, index, order, run.candidate)
     sharing = site.sharing
     phase_counts = [] if sharing is Sharing.EQUAL_CURRENT else [len(p) for p in run.phases]
-    x, bind, loads = share(problem, index, adm, sharing, phase_counts)
+    need = needs_d(in_order, [len(p) for p in run.phases], now)
+    if need is None:
+        x, bind, loads = share(problem, index, adm, sharing, phase_counts)
+    else:  # some EV would miss its departure: served first above the minimums
+        counts = phase_counts or [len(p) for p in run.phases]
+        departure = [s.departure_at for s in in_order]
+        x, bind, loads = share_with_departures(
+            problem, index, adm, sharing, counts, need, departure
+        )
     target = finalize(problem, adm.admitted, x, loads)
     results, new_states, waiting = _results(
         site, state, now, run, tree, problem, adm, bind, target, safe
@@ -330,6 +339,8 @@ def _per_session(
         if prev is None or prev.started_at != s.started_at:
             hint = None if s.phases_hint is None else _HINTED[s.phases_hint]
             prev = SocketState(s.started_at, ev_phases=hint)
+        elif prev.ev_phases is None and s.phases_hint is not None:  # told after it started
+            prev = prev._replace(ev_phases=_HINTED[s.phases_hint])
         min_a = site_min
         if (v := info.min_current_a) is not None and v > min_a:
             min_a = v

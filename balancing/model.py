@@ -350,8 +350,18 @@ class Session:
     measured_at: float | None = None
     """When `measured_a` was measured (epoch seconds); None = now. With sparse MeterValues an
     old sample is not taken as fresh evidence that the EV still draws nothing."""
+    departure_at: float | None = None
+    """When the EV leaves (epoch seconds), if the driver said so (`departures.py`)."""
+    energy_to_go_kwh: float | None = None
+    """Energy the EV still needs by `departure_at` (kWh); with it, it may be served first."""
 
     def __post_init__(self) -> None:
+        for name in ("departure_at", "energy_to_go_kwh"):
+            value = getattr(self, name)
+            _check(
+                value is None or (_finite(value) and value >= 0),
+                f"session {self.key}: {name} must be a number ≥ 0, not {value!r}",
+            )
         _check(
             self.phases_hint is None or self.phases_hint in (1, 2, 3),
             f"session {self.key}: phases_hint must be 1, 2 or 3",

@@ -37,6 +37,7 @@ ROUTER_MODULES = [
     "csms.api.reports",
     "csms.api.events",
     "csms.api.modbus",
+    "csms.api.sessions",
 ]
 
 

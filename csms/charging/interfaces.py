@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from csms.charging.readmodel import SiteRead
+from csms.charging.sessions import SessionPlan, SessionView, TagDefaults
 
 
 class CapError(ValueError):
@@ -40,4 +41,25 @@ class ChargingControl(Protocol):
         self, scope: str, target_id: str, connector_id: int, limit_a: float | None
     ) -> None:
         """Set or (None) remove an operator cap and apply it at once; raises `CapError`."""
+        ...
+
+    # -- departures, energy needs and phases ------------------------------------------------
+    async def set_session_plan(self, station_id: str, connector_id: int, plan: SessionPlan) -> int:
+        """Tell the running session on a connector its departure, energy need and phases
+        (replacing what was told); its transaction id. Raises `PlanError`."""
+        ...
+
+    def session_views(
+        self, site_id: str, keys: Sequence[tuple[str, int]] | None = None
+    ) -> list[SessionView] | None:
+        """A site's running sessions (or those on `keys`) with plans and forecasts; None for an
+        unknown site."""
+        ...
+
+    def tag_defaults(self, id_tag: str) -> TagDefaults | None:
+        """An idTag's usual departure, energy need and phases (None: nothing known)."""
+        ...
+
+    async def set_tag_defaults(self, defaults: TagDefaults) -> TagDefaults:
+        """Store an idTag's defaults (keeping the phases learnt) and apply them at once."""
         ...

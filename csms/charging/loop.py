@@ -20,9 +20,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from balancing import Allocation, BalancerState, GridReading
+from balancing.departures import DepartureForecast
 from csms import events
 from csms.charging.dispatcher import Call, Dispatcher
 from csms.charging.limits import ConnectorLimit, OperatorCaps, local_limits_from_config
@@ -31,6 +32,7 @@ from csms.charging.planner import Command, DeliveryPlanner, PlannerSettings, Tar
 from csms.charging.plausibility import MeterCheck, check_meter, floor_reading
 from csms.charging.profiles import TX_DEFAULT_PROFILE, TX_PROFILE, capabilities_from_config
 from csms.charging.readmodel import LoopParts, SiteRead, build_read_model
+from csms.charging.sessions import SessionPlans
 from csms.charging.writer import LimitWriter
 from csms.config.modbus_ready import blocking_reason
 from csms.logs import site_id_var
@@ -58,6 +60,8 @@ class Step:
     allocation: Allocation
     limits: Mapping[tuple[str, int], ConnectorLimit]
     meter_check: MeterCheck
+    forecasts: Mapping[tuple[str, int], DepartureForecast] = field(default_factory=dict)
+    """Per session with a departure and an energy need: does its limit get it there?"""
 
 
 class SiteLoop:
@@ -82,6 +86,7 @@ class SiteLoop:
         self.charging = charging
         self.clock = clock
         self.model = SiteModel(site)
+        self.plans = SessionPlans()  # departures, energy needs, phase hints (sessions.py)
         self.allocate = allocate
         self.online = online
         self.on_method = on_method
@@ -146,6 +151,7 @@ class SiteLoop:
     def on_event(self, event: events.Event) -> None:
         """A station event of this site's stations."""
         m = self.model
+        self.plans.on_event(event, self.state)
         if isinstance(event, events.ConnectorStatusChanged):
             m.status(
                 event.station_id,
@@ -183,6 +189,10 @@ class SiteLoop:
                 self._ready[event.station_id] = self.clock() + PROFILE_PAUSE_S
                 log.info("station %s: capabilities read; profiles follow", event.station_id)
             self.dispatcher.wake(full=True)
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Balance again soon (a plan or default changed)."""
         self._wake.set()
 
     def can_send(self, station_id: str) -> bool:
@@ -282,6 +292,7 @@ class SiteLoop:
                 elif (written := self._written_a(key)) is not None:
                     self.model.note_limit(key, now, written)
         sessions = self.model.sessions(site, None if reading is None else reading.at)
+        sessions = self.plans.apply(sessions)
         balanced = reading
         if reading is not None and self.checks_meter:
             ev = self.model.ev_draw(site, sessions)
@@ -305,7 +316,9 @@ class SiteLoop:
         targets = self.model.targets(limits, allocation, reading, applied)
         self.planner.set_targets(self._hand_to_writer(targets, allocation))
         self.dispatcher.wake()
-        self.last = Step(now, reading, allocation, limits, self.meter_check)
+        sent = {key: limit.value_a for key, limit in limits.items()}
+        forecasts = self.plans.forecasts(allocation, now, sent)
+        self.last = Step(now, reading, allocation, limits, self.meter_check, forecasts)
         self.steps += 1
         return self.last
 

@@ -17,9 +17,17 @@ from balancing import allocate
 from csms import events
 from csms.charging.interfaces import CapError
 from csms.charging.loop import SiteLoop
+from csms.charging.plan_repository import PlanRepository
 from csms.charging.planner import Command
 from csms.charging.readmodel import SiteRead
 from csms.charging.repository import SCOPES, ChargingRepository, caps_for_site
+from csms.charging.sessions import (
+    PlanError,
+    SessionPlan,
+    SessionView,
+    TagDefaults,
+    session_views,
+)
 from csms.charging.writer import LimitWriter
 from csms.config.repository import ConfigRepository
 from csms.events import EventBus
@@ -61,10 +69,13 @@ class ChargingService:
         self.records = records
         self.clock = clock
         self.store = ChargingRepository(records.db)
+        self.plan_store = PlanRepository(records.db)
         self.sites: dict[str, SiteLoop] = {}
         self._site_of: dict[str, str] = {}
         self._result_hooks: list[ResultHook] = []
         self._events: asyncio.Queue[events.Event] | None = None
+        # One idTag's defaults (and the phases learnt) are the same on every site.
+        self._defaults: dict[str, TagDefaults] = {}
         if not settings.enabled or not sites:
             return
         # Subscribe now, before stations can connect, so no event is missed.
@@ -83,6 +94,8 @@ class ChargingService:
             )
             for station in site.stations:
                 self._site_of[station.id] = site.id
+        for loop in self.sites.values():
+            loop.plans.defaults = self._defaults
 
     def site_of(self, station_id: str) -> SiteLoop | None:
         """The loop of the site a station belongs to."""
@@ -125,6 +138,7 @@ class ChargingService:
     async def _restore(self) -> None:
         caps = await self.store.caps()
         methods = await self.store.methods()
+        defaults = await self.plan_store.defaults()
         running = await self.records.transactions.running()
         # Local limits and socket counts known from earlier snapshots; a station still gets no
         # profile before its capabilities are read again in its current connection.
@@ -137,6 +151,17 @@ class ChargingService:
             for station_id in stations:
                 connectors.extend(await self.records.stations.connectors(station_id))
             loop.load_running(running, connectors)
+            for t in running:  # after load_running: the plans see the transactions as events do
+                if t.station_id in stations:
+                    loop.plans.on_event(
+                        events.TransactionStarted(
+                            t.station_id, t.connector_id, t.id, t.id_tag, t.meter_start,
+                            t.started_at,
+                        ),
+                        loop.state,
+                    )  # fmt: skip
+            plans = await self.plan_store.session_plans([t.id for t in running])
+            loop.plans.load(defaults, plans)
             for station_id in stations & snapshots.keys():
                 loop.apply_snapshot(station_id, snapshots[station_id].values)
 
@@ -146,6 +171,16 @@ class ChargingService:
             loop = self.site_of(event.station_id)
             if loop is not None:
                 loop.on_event(event)
+                await self._store_learnt(loop)
+
+    async def _store_learnt(self, loop: SiteLoop) -> None:
+        """Phase counts measured in sessions that ended, remembered per idTag (item 8)."""
+        while loop.plans.learnt:
+            id_tag, phases = loop.plans.learnt.pop(0)
+            try:
+                await self.plan_store.learn_phases(id_tag, phases, self.clock())
+            except Exception:
+                log.exception("storing the phases of idTag %s failed", id_tag)
 
     async def _store_method(self, station_id: str, method: str) -> None:
         await self.store.set_method(station_id, method, self.clock())
@@ -176,3 +211,57 @@ class ChargingService:
         caps = await self.store.caps()
         for site_id, loop in self.sites.items():
             loop.set_caps(caps_for_site(caps, site_id, set(loop.model.station_ids)))
+
+    # -- departures, energy needs and phases (issue 11, items 8 and 9) ----------------------
+    async def set_session_plan(self, station_id: str, connector_id: int, plan: SessionPlan) -> int:
+        """Set what is known of the session on a connector (replacing what was said before);
+        returns its transaction id. PlanError when no transaction runs there."""
+        loop = self.site_of(station_id)
+        if loop is None:
+            raise PlanError(f"station {station_id} belongs to no configured site")
+        running = loop.plans.running.get((station_id, connector_id))
+        if running is None:
+            raise PlanError(f"no transaction runs on {station_id}/{connector_id}")
+        await self.plan_store.set_session_plan(
+            running.transaction_id, station_id, connector_id, plan, self.clock()
+        )
+        loop.plans.set_plan((station_id, connector_id), plan)
+        if loop.last is not None:  # the loop runs: balance now, so a read shows the forecast
+            loop.step()
+        loop.wake()
+        return running.transaction_id
+
+    def session_views(
+        self, site_id: str, keys: Sequence[tuple[str, int]] | None = None
+    ) -> list[SessionView] | None:
+        """The running sessions of a site (or those on `keys`) with their plans and forecasts
+        from the last control step; None for an unknown site."""
+        loop = self.sites.get(site_id)
+        if loop is None:
+            return None
+        last = loop.last
+        forecasts = {} if last is None else last.forecasts
+        limits = {} if last is None else {k: v.value_a for k, v in last.limits.items()}
+        return session_views(loop.plans, forecasts, limits, None if keys is None else list(keys))
+
+    def tag_defaults(self, id_tag: str) -> TagDefaults | None:
+        return self._defaults.get(id_tag)
+
+    async def set_tag_defaults(self, defaults: TagDefaults) -> TagDefaults:
+        """Store an idTag's defaults (keeping the phases learnt) and apply them at once."""
+        known = self.tag_defaults(defaults.id_tag)
+        learnt = None if known is None else known.learned_phases
+        d = TagDefaults(
+            defaults.id_tag,
+            defaults.departure,
+            defaults.timezone,
+            defaults.energy_kwh,
+            defaults.phases,
+            learnt,
+            self.clock(),
+        )
+        await self.plan_store.set_defaults(d)
+        self._defaults[d.id_tag] = d
+        for loop in self.sites.values():
+            loop.wake()
+        return d

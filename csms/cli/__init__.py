@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "csms.cli.demo",
     "csms.cli.simulate",
     "csms.cli.site",
+    "csms.cli.session",
     "csms.cli.settings",
     "csms.cli.tags",
     "csms.cli.reports",

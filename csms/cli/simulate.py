@@ -69,6 +69,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="sharing policy instead of the site's `sharing` setting "
         f"({', '.join(policies()) or 'this version has none'})",
     )
+    parser.add_argument(
+        "--departures-known",
+        action="store_true",
+        help="every driver tells their departure and energy need on arrival (else only the "
+        "sessions CSV's told_departure / told_energy_kwh columns)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.set_defaults(func=run)
 
@@ -86,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
             step_s=args.step,
             delay_s=args.delay,
             policy=args.policy,
+            departures_known=args.departures_known,
         )
     except (ScenarioError, ValueError) as exc:
         raise CliError(str(exc)) from None

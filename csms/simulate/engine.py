@@ -32,6 +32,7 @@ from balancing import allocate as balancing_allocate
 from csms import events
 from csms.charging.loop import Allocate, SiteLoop
 from csms.charging.planner import Command
+from csms.charging.sessions import SessionPlan
 from csms.meter.reading import make_reading
 from csms.settings import ChargingSettings, SiteSettings
 from csms.sim import smart_charging as sc
@@ -170,6 +171,7 @@ class Simulation:
         site: SiteSettings | None = None,
         charging: ChargingSettings | None = None,
         allocate: Allocate = balancing_allocate,
+        departures_known: bool = False,
     ) -> None:
         if not step_s > 0 or not duration_s > 0 or delay_s < 0:
             raise ValueError("step and duration must be positive, the delay not negative")
@@ -180,6 +182,7 @@ class Simulation:
         self.step_s = step_s
         self.delay_s = delay_s
         self.trace_s = trace_s
+        self.departures_known = departures_known
         self.t = start_s
         self.loop = SiteLoop(
             self.site,
@@ -285,6 +288,7 @@ class Simulation:
                     ("Current.Import", f"L{n + 1}"): round(change.grid_a[n], 1) for n in range(3)
                 }
                 values[("Current.Offered", None)] = round(change.offered_a, 1)
+                values[("Energy.Active.Import.Register", None)] = round(change.energy_wh, 1)
                 self.loop.on_event(
                     events.MeterSampled(
                         station_id, change.connector_id, change.transaction_id, at, values
@@ -328,8 +332,22 @@ class Simulation:
                         meter_start, self.now(),
                     )
                 )  # fmt: skip
+                self._tell(track)
                 self._feed(visit.station, model.step(self.now()))
                 self._woken = True
+
+    def _tell(self, track: EvTrack) -> None:
+        """What the driver tells the central system on arrival (departure, energy need)."""
+        visit = track.visit
+        if self.departures_known:
+            visit = visit.telling_all()
+        if not visit.tells:
+            return
+        departure = None
+        if visit.told_departure_s is not None:  # shifted with the visit into the window
+            departure = DAY0 + visit.told_departure_s + (track.leave_s - visit.leave_s)
+        plan = SessionPlan(departure_at=departure, energy_kwh=visit.told_energy_kwh)
+        self.loop.plans.set_plan((visit.station, visit.connector), plan)
 
     def _deliver(self, t: float) -> None:
         """Commands whose delay has passed reach their stations; answers go to the planner."""
@@ -464,10 +482,18 @@ def simulate(
     step_s: float = 1.0,
     delay_s: float = 1.0,
     policy: str | None = None,
+    departures_known: bool = False,
 ) -> Result:
-    """Run a scenario (optionally with another sharing `policy`) and return its figures."""
+    """Run a scenario (optionally with another sharing `policy`, and with every driver telling
+    their departure and energy need) and return its figures."""
     site = scenario.site if policy is None else with_policy(scenario.site, policy)
     sim = Simulation(
-        scenario, start_s=start_s, duration_s=duration_s, step_s=step_s, delay_s=delay_s, site=site
+        scenario,
+        start_s=start_s,
+        duration_s=duration_s,
+        step_s=step_s,
+        delay_s=delay_s,
+        site=site,
+        departures_known=departures_known,
     )
     return sim.run()

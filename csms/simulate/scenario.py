@@ -5,7 +5,9 @@
 - The profile CSV gives the household load and the PV production by time of day (it repeats every
   day); each row holds until the next one.
 - The sessions CSV lists the EVs' visits: arrival, departure, energy need, phases, maximum current
-  and, optionally, the station and connector (otherwise the first socket free for the whole visit).
+  and, optionally, the station and connector (otherwise the first socket free for the whole visit)
+  and what the driver tells the central system (`told_departure`, `told_energy_kwh`: a value, or
+  `yes` for the visit's own; empty or missing: not told), which departure-aware sharing uses.
 
 Every problem is a `ScenarioError` whose one-line message names the file, the line and the field.
 """
@@ -17,7 +19,7 @@ import csv
 import io
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from csms.settings import ChargingSettings, SettingsError, SiteSettings, load_settings
@@ -72,6 +74,18 @@ class Visit:
     need_kwh: float
     phases: int
     max_current_a: float
+    told_departure_s: float | None = None
+    """The departure the driver told (seconds after the first midnight); None: not told."""
+    told_energy_kwh: float | None = None
+    """The energy need the driver told; None: not told."""
+
+    @property
+    def tells(self) -> bool:
+        return self.told_departure_s is not None or self.told_energy_kwh is not None
+
+    def telling_all(self) -> Visit:
+        """The visit with its true departure and need told (`--departures-known`)."""
+        return replace(self, told_departure_s=self.leave_s, told_energy_kwh=self.need_kwh)
 
 
 @dataclass(frozen=True)
@@ -281,8 +295,21 @@ def load_sessions(
             if connector not in (1, 2):
                 raise ScenarioError(f"{path}: line {line}: connector = {connector} must be 1 or 2")
             sockets[station] = max(sockets[station], connector)
+        told_leave: float | None = None
+        if (text := row.get("told_departure", "")).lower() == "yes":
+            told_leave = leave
+        elif text:
+            told_leave = _time(path, line, row, "told_departure")
+            while told_leave <= arrive:
+                told_leave += DAY_S  # leaves the next day, as the departure
+        told_need: float | None = None
+        if (text := row.get("told_energy_kwh", "")).lower() == "yes":
+            told_need = need
+        elif text:
+            told_need = _number(path, line, row, "told_energy_kwh", 0.0)
+        visit = Visit(name, station, connector, arrive, leave, need, int(phases), amps)
         parsed.append(
-            (line, Visit(name, station, connector, arrive, leave, need, int(phases), amps))
+            (line, replace(visit, told_departure_s=told_leave, told_energy_kwh=told_need))
         )
     return _assign(path, parsed, sockets), sockets
 
@@ -320,12 +347,7 @@ def _assign(
                 f"{format_time(visit.arrive_s)} to {format_time(visit.leave_s)}"
             )
         taken[found].append((visit.arrive_s, visit.leave_s))
-        out.append(
-            Visit(
-                visit.name, found[0], found[1], visit.arrive_s, visit.leave_s,
-                visit.need_kwh, visit.phases, visit.max_current_a,
-            )
-        )  # fmt: skip
+        out.append(replace(visit, station=found[0], connector=found[1]))
     return tuple(sorted(out, key=lambda v: (v.arrive_s, v.station, v.connector)))
 
 
