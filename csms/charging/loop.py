@@ -3,9 +3,9 @@
 One `SiteLoop.run()` per site runs in the central system's TaskGroup. Inside its own task group it
 runs the site's meter poller, the dispatcher, and the control task. The control task wakes on every
 meter reading and every station event of the site (and at least every `control_interval_s`, so a
-silent meter turns into safe mode), runs the balancing core, composes each charging connector's
-limit with the station's local limits and the operator caps, and hands the targets to the
-dispatcher's planner.
+silent meter turns into safe mode), runs the balancing core over the site tree (which holds the
+stations' local limits and the operator caps as nodes), and hands each charging connector's limit
+and its binding `LimitSource` to the dispatcher's planner.
 
 Nothing goes to a station before it is ready: a station's capabilities (rate unit, stack level,
 periods, connectors) must come from a configuration snapshot taken in its current connection
@@ -187,6 +187,7 @@ class SiteLoop:
     def set_caps(self, caps: OperatorCaps) -> None:
         """New operator caps: the station cap also goes out as a ChargePointMaxProfile."""
         self.caps = caps
+        self.model.caps = caps  # nodes of the site tree from the next step
         for station_id in self.model.station_ids:
             self.planner.set_station_cap(station_id, caps.station_a.get(station_id))
         self._wake.set()
@@ -256,7 +257,7 @@ class SiteLoop:
         else:
             allocation = self.allocate(site, balanced, sessions, self.state, now)
         self.state = allocation.state
-        limits = self.model.limits(allocation, self.caps)
+        limits = self.model.limits(allocation)
         for station_id, shares in self.model.safe_defaults().items():
             self.planner.set_safe_shares(station_id, shares)
         applied = {key: self.planner.effective_a(key[0], key[1], now) for key in limits}

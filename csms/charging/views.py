@@ -48,6 +48,10 @@ def connector_view(
             {"source": c.source, "detail": c.detail, "limit_a": _r(c.value_a)}
             for c in limit.candidates
         ],
+        "predicted_a": None if limit is None or limit.predicted is None
+        else _r(limit.predicted.value_a),
+        "predicted_source": None if limit is None or limit.predicted is None
+        else limit.predicted.source,
         "accepted_a": loop.planner.effective_a(station_id, connector_id, now) if charging else None,
         **verification(loop, station_id, connector_id),
         "last_status": None if slot is None else slot.last_status,
