@@ -47,6 +47,10 @@ class LimitSource(StrEnum):
     """Rising towards a higher target at the site's ramp rate."""
     RELEASED = "released"
     """The EV stopped drawing (full or suspended): its share went to others until it draws."""
+    RESUMING = "resuming"
+    """Resumed a moment ago and not measured since: kept at its minimum until its first sample
+    shows what it draws (the control loop's rule, `csms/charging/resume.py`; never over a
+    measured overload, in safe mode or against a limit of the tree)."""
     PHASE_PROBE = "phase probe"
     """Phases unknown and no room on all of them: the minimum on the phase every EV uses, until
     what it draws shows its phases."""

@@ -30,6 +30,7 @@ from csms.charging.model import SiteModel
 from csms.charging.planner import Command, DeliveryPlanner, PlannerSettings
 from csms.charging.plausibility import MeterCheck, check_meter, floor_reading
 from csms.charging.profiles import TX_DEFAULT_PROFILE, TX_PROFILE, capabilities_from_config
+from csms.charging.resume import hold_resumed, resumed_sessions
 from csms.meter import metrics
 from csms.meter.poller import MeterPoller
 from csms.meter.reading import MeterReading
@@ -258,6 +259,10 @@ class SiteLoop:
             allocation = self.allocate(site, balanced, sessions, self.state, now)
         self.state = allocation.state
         limits = self.model.limits(allocation)
+        if self.checks_meter:  # the meter shows a resumed EV's draw before its sample does
+            resumed = resumed_sessions(self.model.connectors, self.site.min_current_a)
+            ceiling = self.site.grid_limit_a - self.site.margin_a / 2
+            limits = hold_resumed(limits, allocation, resumed, reading, ceiling_a=ceiling, now=now)
         for station_id, shares in self.model.safe_defaults().items():
             self.planner.set_safe_shares(station_id, shares)
         applied = {key: self.planner.effective_a(key[0], key[1], now) for key in limits}

@@ -197,3 +197,46 @@ async def test_every_station_kind_ends_up_limited_and_the_api_shows_the_method(t
         methods = {s["id"]: s["method"] for s in sites["stations"]}
         assert methods[B] == methods["ALF-0003"] == "TxProfile"
         assert "TxProfile rejected" in methods[A]
+
+
+async def test_a_connector_cap_frees_current_for_the_neighbour_in_the_same_step(tmp_path):
+    # Issue 11 item 4: the cap is a node of the site tree, not a cut after the allocation, so the
+    # step that first gives A/1 its 6 A cap gives B/1 the rest of the grid (it once stayed at its
+    # old share for 184 s). The site view names what binds each connector.
+    stations = [StationSpec(A), StationSpec(B, rotation="L3L1L2")]
+    async with site_rig(tmp_path, stations, household_a=2.0) as rig:
+        await rig.plug_in(A, max_current_a=32.0)
+        await rig.plug_in(B, max_current_a=32.0)
+        # 25 A − 1 A margin − 2 A household = 22 A: 11 A each.
+        await eventually(lambda: all(a >= 10.0 for a in applied(rig, A, B)))
+
+        steps = []
+        real_step = rig.loop.step
+
+        def recording_step():  # observes the real control step, changes nothing
+            step = real_step()
+            steps.append(step)
+            return step
+
+        rig.loop.step = recording_step
+        await rig.api("PUT", f"/api/v1/stations/{A}/charging/connectors/1/cap", json={"limit_a": 6})
+        await eventually(lambda: any(s.limits.get((A, 1)) and s.limits[(A, 1)].value_a == 6.0
+                                     for s in steps))  # fmt: skip
+        first = next(s for s in steps if (A, 1) in s.limits and s.limits[(A, 1)].value_a == 6.0)
+        assert first.limits[(A, 1)].source == "operator cap (connector)"
+        # The same step already aims B/1 at the freed current (what the meter leaves, 16 A give
+        # or take the household's latest reading); the ramp only paces how fast it gets there.
+        neighbour = first.allocation.get((B, 1))
+        assert neighbour.target_a >= 15.0, neighbour
+
+        await eventually(lambda: rig.station(B).applied_current(1) >= 15.0, within_s=60)
+        assert rig.station(A).applied_current(1) == 6.0
+        body = await rig.api("GET", "/api/v1/sites/site")
+        binding = {
+            (c["station_id"], c["connector_id"]): (c["source"], c["target_a"])
+            for c in body["connectors"]
+            if c["transaction_id"] is not None
+        }
+        assert binding[(A, 1)] == ("operator cap (connector)", 6.0)
+        assert binding[(B, 1)][0] in ("grid phase", "ramp") and binding[(B, 1)][1] >= 15.0
+        assert within(rig), rig.grid()
