@@ -262,7 +262,10 @@ class SiteLoop:
         if self.checks_meter:  # the meter shows a resumed EV's draw before its sample does
             resumed = resumed_sessions(self.model.connectors, self.site.min_current_a)
             ceiling = self.site.grid_limit_a - self.site.margin_a / 2
-            limits = hold_resumed(limits, allocation, resumed, reading, ceiling_a=ceiling, now=now)
+            before = {} if self.last is None else self.last.limits
+            limits = hold_resumed(
+                limits, allocation, resumed, reading, before, ceiling_a=ceiling, now=now
+            )
         for station_id, shares in self.model.safe_defaults().items():
             self.planner.set_safe_shares(station_id, shares)
         applied = {key: self.planner.effective_a(key[0], key[1], now) for key in limits}

@@ -1,19 +1,23 @@
 """No re-pause of a resumed EV before its first sample (pure).
 
-When an EV is resumed (alternation, a released EV let back in, a new session) the loop cannot
+When the loop resumes an EV (alternation, a released EV let back in, a new session) it cannot
 tell what it draws until the station's next MeterValues: the lower plausible estimate of its draw
 is 0 (`SiteModel.ev_estimate`), so the part it already draws counts as household in the meter
 reading, and near the limit the balancer would pause it again before it was ever measured — a
 resume and a pause in turn (flaky near the limit, and wear on the station).
 
-So a session that was resumed and has no sample since keeps its minimum current while the
-balancer would pause it for lack of room (alternating or minimum-current pause), for at most
-`RESUME_HOLD_S` after the resume. Within the safety rules: never in safe mode, never when a hard
-limit of the tree pauses it, never while the meter reads the grid above its limit less half the
-margin (the planner then cuts urgently), and it only keeps the minimum, not a share. The rest of
-the site keeps the allocation the balancer made with the conservative household, so the grid can
-exceed its limit only by what the held EV starts to draw beyond what the reading already showed,
-until the next reading, which then pauses it at once.
+So a session that the loop resumed (its previous step gave it at least its minimum, and the
+station's applied limit rose to it) and that has no sample since keeps its minimum current while
+the balancer would pause it for lack of room (alternating or minimum-current pause), for at most
+`RESUME_HOLD_S` after the resume. A new session that runs on the safe default and was never
+given a share by the balancer is not held: its pause is the balancer's first word on it.
+
+Within the safety rules: never in safe mode, never when a limit of the tree pauses it, never
+while the meter reads the grid above its limit less half the margin (the planner then cuts
+urgently), and it only keeps the minimum, not a share. The rest of the site keeps the allocation
+the balancer made with the conservative household, so the grid can exceed its limit only by what
+the held EV starts to draw beyond what the reading already showed, until the next reading, which
+then pauses it at once.
 """
 
 from __future__ import annotations
@@ -60,12 +64,14 @@ def hold_resumed(
     allocation: Allocation,
     resumed: Sequence[Resumed],
     reading: GridReading | None,
+    previous: Mapping[ConnectorKey, ConnectorLimit],
     *,
     ceiling_a: float,
     now: float,
 ) -> dict[ConnectorKey, ConnectorLimit]:
     """`limits` with every resumed, not yet sampled session the balancer pauses for lack of room
-    kept at its minimum (source `LimitSource.RESUMING`), within the rules above."""
+    kept at its minimum (source `LimitSource.RESUMING`), within the rules above. `previous` are
+    the limits of the loop's previous step."""
     out = dict(limits)
     over = reading is not None and any(c > ceiling_a for c in reading.current_a)
     if allocation.safe_mode or over:
@@ -78,6 +84,9 @@ def hold_resumed(
             continue
         if limit.source not in _ROOM_PAUSES or now - r.at > RESUME_HOLD_S:
             continue
+        before = previous.get(r.key)
+        if before is None or before.value_a < socket.min_current_a:
+            continue  # the loop did not resume it: the balancer never gave it a share
         if r.sampled_at is not None and r.sampled_at >= r.at:
             continue  # measured since the resume: the balancer knows what it draws
         held = Limit(socket.min_current_a, LimitSource.RESUMING, "no sample since the resume")

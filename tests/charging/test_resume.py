@@ -47,8 +47,8 @@ async def _no_call(station_id: str, action: str, payload: dict[str, Any]) -> dic
 
 def resumed_near_the_limit(clock: Clock) -> SiteLoop:
     """One 3-phase EV on a 25 A grid (1 A margin) with 16 A household: room for 8 A. It was
-    paused and measured drawing nothing, then resumed at its 6 A minimum at t=1100 — the meter
-    already shows its 6 A, no sample has yet."""
+    paused and measured drawing nothing; the loop resumes it at t=1100 with 8 A, which the
+    station accepts at once — soon the meter shows its 8 A, but no sample has yet."""
     site = SiteSettings.model_validate({
         "id": "s", "grid_limit_a": 25, "margin_a": 1, "ramp_a_per_s": 100,
         "meter": {"type": "simulated", "host": "127.0.0.1", "port": 1502},
@@ -64,7 +64,9 @@ def resumed_near_the_limit(clock: Clock) -> SiteLoop:
     clock.now = 1010.0
     drawing_nothing = {("Current.Import", f"L{n}"): 0.0 for n in (1, 2, 3)}
     loop.on_event(events.MeterSampled(A, 1, 7, clock.now, drawing_nothing))
-    loop.model.note_limit(KEY, 1100.0, 6.0)
+    assert step_at(loop, clock, 1090.0, 16.0) == (6.0, LimitSource.RAMP)  # the first step
+    assert step_at(loop, clock, 1100.0, 16.0) == (8.0, LimitSource.GRID_PHASE)
+    loop.model.note_limit(KEY, 1100.0, 8.0)
     return loop
 
 
@@ -78,16 +80,24 @@ def step_at(loop: SiteLoop, clock: Clock, at: float, grid_a: float) -> tuple[flo
 def test_a_resumed_ev_keeps_its_minimum_until_its_first_sample() -> None:
     clock = Clock()
     loop = resumed_near_the_limit(clock)
-    # Its 6 A counts as household (its estimate is 0 until a sample shows it): 2 A of room, so
+    # Its 8 A count as household (its estimate is 0 until a sample shows it): no room left, so
     # the balancer pauses it; the loop keeps it at its minimum instead.
-    assert loop.last is None
-    assert step_at(loop, clock, 1105.0, 22.0) == (6.0, LimitSource.RESUMING)
+    assert step_at(loop, clock, 1105.0, 24.0) == (6.0, LimitSource.RESUMING)
     assert loop.last is not None
     assert loop.last.allocation.get(KEY).binding.source is LimitSource.MIN_CURRENT
-    # Its first sample shows the 6 A: the household is 16 A, the balancer gives it 8 A itself.
-    sample = {("Current.Import", f"L{n}"): 6.0 for n in (1, 2, 3)}
+    assert step_at(loop, clock, 1106.0, 24.0) == (6.0, LimitSource.RESUMING)  # still no sample
+    # Its first sample shows the 8 A: the household is 16 A, the balancer gives it 8 A itself.
+    sample = {("Current.Import", f"L{n}"): 8.0 for n in (1, 2, 3)}
     loop.on_event(events.MeterSampled(A, 1, 7, clock.now, sample))
-    assert step_at(loop, clock, 1106.0, 22.0) == (8.0, LimitSource.GRID_PHASE)
+    assert step_at(loop, clock, 1107.0, 24.0) == (8.0, LimitSource.GRID_PHASE)
+
+
+def test_a_session_the_loop_never_gave_a_share_is_not_held() -> None:
+    # A new session on the safe default that the balancer pauses in its first step: no hold.
+    clock = Clock()
+    loop = resumed_near_the_limit(clock)
+    loop.last = None  # as if this were the loop's first step
+    assert step_at(loop, clock, 1105.0, 24.0) == (0.0, LimitSource.MIN_CURRENT)
 
 
 @pytest.mark.parametrize(
