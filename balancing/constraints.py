@@ -1,4 +1,4 @@
-"""The tree of limits as constraints: shared station maxima, grid phases and circuits.
+"""The tree of limits as constraints: shared station maxima, grid phases, the site cap, circuits.
 
 Each node gives one constraint per grid phase over the sessions below it that load that phase.
 Sessions that load every grid phase (most of them) are listed once per node and added to each
@@ -149,6 +149,8 @@ def _build(
                 home.add(i, phases[i], n_phases)
         k = end
     grid.emit(tree, cs.grid_phases, [-1 - k for k in range(n_phases)], GRID_LABELS)
+    if cs.cap_d is not None:  # the operator's site cap: the root, over every session
+        grid.emit(tree, cs.grid_phases, [cs.cap_d] * n_phases, dict.fromkeys(Phase, cs.cap_label))
     for c in _reached(cs, homes):
         lists = _PhaseLists.merged([homes[h] for h in cs.subtree[c] if h in homes])
         labels = dict.fromkeys(Phase, cs.circuit_labels[c])

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from .phases import PhaseRotation, phase_rotation
+from .sources import LimitSource
 
 SocketKey = tuple[str, int]
 """A socket is named by (station id, connector id)."""
@@ -129,6 +130,8 @@ class Socket:
     """A higher minimum for this socket (e.g. 14 A); the site's minimum applies otherwise."""
     phase_rotation: PhaseRotation | None = None
     """This socket's own feeder (`SCN-PhaseMapping-n`) when it differs from the station's."""
+    max_source: LimitSource = LimitSource.CONNECTOR_MAX
+    """What sets `max_current_a`: the connector's own maximum, or an operator cap below it."""
 
     def __post_init__(self) -> None:
         _check(self.connector_id >= 1, f"connector id must be ≥ 1, not {self.connector_id}")
@@ -157,6 +160,9 @@ class Station:
     """Alfen's internal rotation (socket 1 `L3L2L1`). None → on for 3-phase two-socket stations."""
     dual_feeder: bool = False
     """Each socket has its own feeder, so `max_current_a` applies per socket, not shared."""
+    max_source: LimitSource = LimitSource.STATION_MAX
+    """What sets `max_current_a`: `Station-MaxCurrent`, its safe current while it reports its
+    meter lost, or an operator cap below them."""
 
     def __post_init__(self) -> None:
         _check(bool(self.id), "a station needs an id")
@@ -176,6 +182,8 @@ class Circuit:
     id: str
     limit_a: float
     parent: str | None = None
+    source: LimitSource = LimitSource.CIRCUIT
+    """What the node is: a cable or breaker, or a station group such as an SCN (`SCN_SHARE`)."""
 
     def __post_init__(self) -> None:
         _check(bool(self.id), "a circuit needs an id")
@@ -211,6 +219,9 @@ class Site:
     """An EV drawing this much less than offered …"""
     underuse_after_s: float = 180.0
     """… for this long gets its offer lowered (Alfen: > 3 A for > 3 minutes)."""
+    cap_a: float | None = None
+    """The operator's cap on all EVs together, per phase: the root of the tree below the grid
+    (None = none)."""
     phase_detect_s: float = 60.0
     """A narrower set of phases must be measured this long before an EV is taken to use fewer."""
     sharing: Sharing = Sharing.EQUAL_CURRENT
@@ -259,6 +270,11 @@ class Site:
                 _finite(self.release_after_s) and self.release_after_s > 0,
                 f"site {self.id}: release_after_s must be > 0 (or None), "
                 f"not {self.release_after_s!r}",
+            )
+        if self.cap_a is not None:
+            _check(
+                _finite(self.cap_a) and self.cap_a >= 0,
+                f"site {self.id}: cap_a must be ≥ 0 (or None), not {self.cap_a!r}",
             )
         if self.ramp_a_per_s is not None:
             _check(

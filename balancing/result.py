@@ -4,41 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 
 from .model import Mode, SocketKey
 from .phases import Phase
+from .sources import LimitSource
 from .state import BalancerState
 
-
-class LimitSource(StrEnum):
-    """Where a socket's limit comes from (the binding constraint)."""
-
-    GRID_PHASE = "grid phase"
-    """The grid connection's headroom on phase `detail` (limit − margin − other load)."""
-    CIRCUIT = "circuit"
-    STATION_MAX = "station max"
-    CONNECTOR_MAX = "connector max"
-    EV_MAX = "EV max"
-    EV_DEMAND = "EV demand"
-    """The EV drew clearly less than offered for minutes; its offer follows what it draws."""
-    SAFE_MODE = "safe mode"
-    """The meter reading is stale: all EVs together get the site's safe current."""
-    ALTERNATING = "alternating pause"
-    """Paused while others charge; the roles swap after the alternating period."""
-    PV_SURPLUS = "PV surplus"
-    MIN_CURRENT = "minimum-current pause"
-    """Less than the minimum current is available even for this socket alone."""
-    RAMP = "ramp"
-    """Rising towards a higher target at the site's ramp rate."""
-    RELEASED = "released"
-    """The EV stopped drawing (full or suspended): its share went to others until it draws."""
-    PHASE_PROBE = "phase probe"
-    """Phases unknown and no room on all of them: the minimum on the phase every EV uses, until
-    what it draws shows its phases."""
-
-    def __str__(self) -> str:
-        return self.value
+__all__ = ["Allocation", "Binding", "LimitSource", "SocketAllocation", "new_socket_allocation"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from .model import (
     rotation_of,
 )
 from .result import Allocation, SocketAllocation
+from .sources import LimitSource
 
 
 def _fields(data: Mapping[str, Any], allowed: set[str], what: str) -> None:
@@ -43,7 +44,14 @@ def _triple(value: Any, what: str) -> tuple[float, float, float]:
 def socket_from_dict(data: Mapping[str, Any]) -> Socket:
     _fields(
         data,
-        {"connector_id", "max_current_a", "socket_id", "min_current_a", "phase_rotation"},
+        {
+            "connector_id",
+            "max_current_a",
+            "socket_id",
+            "min_current_a",
+            "phase_rotation",
+            "max_source",
+        },
         "socket",
     )
     return Socket(
@@ -52,7 +60,17 @@ def socket_from_dict(data: Mapping[str, Any]) -> Socket:
         socket_id=None if data.get("socket_id") is None else int(data["socket_id"]),
         min_current_a=None if data.get("min_current_a") is None else float(data["min_current_a"]),
         phase_rotation=rotation_of(data.get("phase_rotation")),
+        max_source=_source(data.get("max_source", LimitSource.CONNECTOR_MAX), "socket"),
     )
+
+
+def _source(value: Any, what: str) -> LimitSource:
+    """A LimitSource by its text (e.g. "operator cap (connector)"); ValueError names the choices."""
+    try:
+        return LimitSource(value)
+    except ValueError:
+        names = ", ".join(repr(v.value) for v in LimitSource)
+        raise ValueError(f"{what}: source must be one of {names}, not {value!r}") from None
 
 
 def station_from_dict(data: Mapping[str, Any]) -> Station:
@@ -64,6 +82,7 @@ def station_from_dict(data: Mapping[str, Any]) -> Station:
         "circuit_id",
         "internal_rotation",
         "dual_feeder",
+        "max_source",
     }
     _fields(data, allowed, f"station {data.get('id', '?')}")
     return Station(
@@ -74,6 +93,7 @@ def station_from_dict(data: Mapping[str, Any]) -> Station:
         circuit_id=data.get("circuit_id"),
         internal_rotation=data.get("internal_rotation"),
         dual_feeder=bool(data.get("dual_feeder", False)),
+        max_source=_source(data.get("max_source", LimitSource.STATION_MAX), "station"),
     )
 
 
@@ -116,13 +136,14 @@ def site_from_dict(data: Mapping[str, Any]) -> Site:
         "pv",
         "ramp_a_per_s",
         "release_after_s",
+        "cap_a",
         "sharing",
         "circuits",
         "stations",
     }
     _fields(data, allowed, "site")
     kwargs: dict[str, Any] = {k: float(data[k]) for k in _SITE_FLOATS if k in data}
-    for key in ("ramp_a_per_s", "release_after_s"):  # None turns them off
+    for key in ("ramp_a_per_s", "release_after_s", "cap_a"):  # None turns them off
         if key in data:
             value = data[key]
             kwargs[key] = None if value is None else float(value)
@@ -138,7 +159,12 @@ def site_from_dict(data: Mapping[str, Any]) -> Site:
     if "pv" in data:
         kwargs["pv"] = pv_from_dict(data["pv"])
     kwargs["circuits"] = tuple(
-        Circuit(str(c["id"]), float(c["limit_a"]), c.get("parent"))
+        Circuit(
+            str(c["id"]),
+            float(c["limit_a"]),
+            c.get("parent"),
+            _source(c.get("source", LimitSource.CIRCUIT), f"circuit {c['id']}"),
+        )
         for c in data.get("circuits", ())
     )
     kwargs["stations"] = tuple(station_from_dict(s) for s in data.get("stations", ()))

@@ -16,6 +16,7 @@ from .result import Binding, LimitSource
 if TYPE_CHECKING:
     from .constraints import Tree
 
+_SITE_CAP = Binding(LimitSource.CAP_SITE)
 _SUBSETS = ((1,), (2,), (3,), (1, 2), (1, 3), (2, 3), (1, 2, 3))
 _PHASE_TABLES: dict[str, dict[tuple[int, ...], tuple[Phase, ...]]] = {}
 
@@ -79,6 +80,9 @@ class CompiledSite:
     """For each circuit: itself and every circuit below it."""
     circuit_caps_d: tuple[int, ...]
     circuit_labels: tuple[Binding, ...]
+    cap_d: int | None = None
+    """The operator's cap on the whole site per phase (`Site.cap_a`, deci-amps), the root."""
+    cap_label: Binding = _SITE_CAP
     trees: list[Tree] = field(default_factory=list, compare=False, repr=False)
     """The constraint trees built lately for this site (`constraints.tree_for`), newest first."""
 
@@ -97,10 +101,10 @@ def compile_site(site: Site) -> CompiledSite:
 
     default = IDENTITY if site.phases == 3 else ROTATIONS["L1"]
     infos: list[SocketInfo] = []
-    c_labels = [Binding(LimitSource.CIRCUIT, c.id) for c in site.circuits]
+    c_labels = [Binding(c.source, c.id) for c in site.circuits]
     c_caps = [_deci(c.limit_a) for c in site.circuits]
     for si, station in enumerate(site.stations):
-        s_label = Binding(LimitSource.STATION_MAX, station.id)
+        s_label = Binding(station.max_source, station.id)
         s_cap = _deci(station.max_current_a)
         feeder = station.phase_rotation or default
         internal = station.internal_rotation
@@ -113,7 +117,7 @@ def compile_site(site: Site) -> CompiledSite:
                 rotation = compose(rotation, ALFEN_SOCKET1_INTERNAL)
             own_cap, own_label = (
                 _deci(sock.max_current_a),
-                Binding(LimitSource.CONNECTOR_MAX, f"{station.id}/{sock.connector_id}"),
+                Binding(sock.max_source, f"{station.id}/{sock.connector_id}"),
             )
             if not shared and s_cap < own_cap:
                 own_cap, own_label = s_cap, s_label
@@ -159,6 +163,8 @@ def compile_site(site: Site) -> CompiledSite:
         subtree=tuple(tuple(b) for b in below),
         circuit_caps_d=tuple(c_caps),
         circuit_labels=tuple(c_labels),
+        cap_d=None if site.cap_a is None else _deci(site.cap_a),
+        cap_label=Binding(LimitSource.CAP_SITE, site.id),
     )
 
 

@@ -36,10 +36,19 @@ class ConnectorCharging(BaseModel):
     allocation_a: float | None = Field(description="the balancing core's allocation")
     allocation_source: str | None
     allocation_detail: str | None
-    target_a: float | None = Field(description="min(allocation, local limits, operator caps)")
-    source: str | None = Field(description="what binds the target, e.g. 'station max'")
+    target_a: float | None = Field(
+        description="the limit sent: the allocation under every limit of the site tree"
+    )
+    source: str | None = Field(description="the node of the tree that binds, e.g. 'station max'")
     detail: str | None
-    candidates: list[Candidate]
+    candidates: list[Candidate] = Field(
+        description="every limit of the tree above the socket (node totals), then the allocation"
+    )
+    predicted_a: float | None = Field(
+        description="what the station will apply: the target under its own limits as it splits "
+        "them over its sockets in use (a prediction; it waits ~3 min to give a share back)"
+    )
+    predicted_source: str | None = Field(description="what binds the prediction")
     accepted_a: float | None = Field(
         description="the limit the station accepted and applies now (or its safe default)"
     )

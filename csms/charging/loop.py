@@ -1,11 +1,12 @@
+# Over 450 lines because SiteLoop is one state machine: meter, balancing, delivery, plans share it.
 """The control loop of one site: meter reading or station event → balancing → limits → dispatch.
 
 One `SiteLoop.run()` per site runs in the central system's TaskGroup. Inside its own task group it
 runs the site's meter poller, the dispatcher, and the control task. The control task wakes on every
 meter reading and every station event of the site (and at least every `control_interval_s`, so a
-silent meter turns into safe mode), runs the balancing core, composes each charging connector's
-limit with the station's local limits and the operator caps, and hands the targets to the
-dispatcher's planner.
+silent meter turns into safe mode), runs the balancing core over the site tree (which holds the
+stations' local limits and the operator caps as nodes), and hands each charging connector's limit
+and its binding `LimitSource` to the dispatcher's planner.
 
 Nothing goes to a station before it is ready: a station's capabilities (rate unit, stack level,
 periods, connectors) must come from a configuration snapshot taken in its current connection
@@ -32,6 +33,7 @@ from csms.charging.planner import Command, DeliveryPlanner, PlannerSettings, Tar
 from csms.charging.plausibility import MeterCheck, check_meter, floor_reading
 from csms.charging.profiles import TX_DEFAULT_PROFILE, TX_PROFILE, capabilities_from_config
 from csms.charging.readmodel import LoopParts, SiteRead, build_read_model
+from csms.charging.resume import hold_resumed, resumed_sessions
 from csms.charging.sessions import SessionPlans
 from csms.charging.writer import LimitWriter
 from csms.config.modbus_ready import blocking_reason
@@ -230,6 +232,7 @@ class SiteLoop:
     def set_caps(self, caps: OperatorCaps) -> None:
         """New operator caps: the station cap also goes out as a ChargePointMaxProfile."""
         self.caps = caps
+        self.model.caps = caps  # nodes of the site tree from the next step
         for station_id in self.model.station_ids:
             self.planner.set_station_cap(station_id, caps.station_a.get(station_id))
         self._wake.set()
@@ -305,7 +308,14 @@ class SiteLoop:
         else:
             allocation = self.allocate(site, balanced, sessions, self.state, now)
         self.state = allocation.state
-        limits = self.model.limits(allocation, self.caps)
+        limits = self.model.limits(allocation)
+        if self.checks_meter:  # the meter shows a resumed EV's draw before its sample does
+            resumed = resumed_sessions(self.model.connectors, self.site.min_current_a)
+            ceiling = self.site.grid_limit_a - self.site.margin_a / 2
+            before = {} if self.last is None else self.last.limits
+            limits = hold_resumed(
+                limits, allocation, resumed, reading, before, ceiling_a=ceiling, now=now
+            )
         for station_id, shares in self.model.safe_defaults().items():
             self.planner.set_safe_shares(station_id, shares)
         applied = {

@@ -2,8 +2,10 @@
 """What the control loop knows about a site, and its translation into the balancing core's inputs.
 
 Pure: the loop feeds events into `SiteModel`; `balancing_site()` and `sessions()` build the frozen
-values `balancing.allocate` takes, and `targets()` turns an allocation into per-connector limits
-(min of allocation, local limits and operator caps, keeping the binding source).
+values `balancing.allocate` takes — the site tree holds every limit (the stations' own, their SCN,
+the operator caps; see `limits.py`) — and `limits()`/`targets()` turn an allocation into
+per-connector limits with the `LimitSource` that binds and a prediction of what the station
+applies.
 """
 
 from __future__ import annotations
@@ -30,21 +32,17 @@ from balancing import (
 from balancing import Circuit as BalancingCircuit
 from balancing.topology import compiled
 from csms.charging.limits import (
-    CAP_CONNECTOR,
-    CAP_SITE,
-    CAP_STATION,
-    CONNECTOR_MAX,
-    SCN_SAFE,
-    SCN_SHARE,
-    STATION_MAX,
-    STATION_SAFE,
     ConnectorKey,
     ConnectorLimit,
     Limit,
     LocalLimits,
     OperatorCaps,
-    compose_limits,
+    free_id,
+    nodes_above,
+    predict,
     reports_meter_lost,
+    scn_nodes,
+    station_nodes,
 )
 from csms.charging.planner import Target
 from csms.settings import SiteSettings
@@ -69,16 +67,16 @@ IN_USE = frozenset({"Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Fi
 # Sources whose decreases are never skipped by the deadband.
 _HARD_SOURCES = frozenset(
     {
-        STATION_MAX,
-        CONNECTOR_MAX,
-        SCN_SHARE,
-        SCN_SAFE,
-        STATION_SAFE,
-        CAP_CONNECTOR,
-        CAP_STATION,
-        CAP_SITE,
-        LimitSource.SAFE_MODE.value,
-        LimitSource.CIRCUIT.value,
+        LimitSource.STATION_MAX,
+        LimitSource.CONNECTOR_MAX,
+        LimitSource.SCN_SHARE,
+        LimitSource.SCN_SAFE,
+        LimitSource.STATION_SAFE,
+        LimitSource.CAP_CONNECTOR,
+        LimitSource.CAP_STATION,
+        LimitSource.CAP_SITE,
+        LimitSource.SAFE_MODE,
+        LimitSource.CIRCUIT,
     }
 )
 
@@ -107,6 +105,7 @@ class SiteModel:
     declared_connectors: dict[str, int] = field(default_factory=dict)  # NumberOfConnectors
     meter_lost: set[str] = field(default_factory=set)
     tx_connector: dict[int, ConnectorKey] = field(default_factory=dict)
+    caps: OperatorCaps = field(default_factory=OperatorCaps)  # set through the API
     _site: Site | None = field(default=None, repr=False)  # the last `balancing_site()`
 
     @property
@@ -233,25 +232,45 @@ class SiteModel:
         return phase_rotation(configured.phase_rotation)
 
     def balancing_site(self) -> Site:
-        """The site as the balancing core sees it, with the stations' own maxima."""
+        """The site as the balancing core sees it: a tree with every limit in it (the stations'
+        own maxima, their safe current while they report their meter lost, their SCN as a
+        circuit, the operator caps), each named by its `LimitSource`."""
         s = self.settings
+        circuits = [BalancingCircuit(c.id, c.limit_a, c.parent) for c in s.circuits]
+        station_circuit = {c.id: c.circuit for c in s.stations}
+        for node in scn_nodes(self.local, self.station_ids, self.meter_lost):
+            # An SCN is a circuit between its stations and the circuit they hang from; one that
+            # spans stations on different circuits is no subtree: `predict` still reports it.
+            parents = {station_circuit[station_id] for station_id in node.stations}
+            if len(parents) != 1:
+                continue
+            cid = free_id(f"SCN {node.network}".strip(), {c.id for c in circuits})
+            limit = node.limit
+            circuits.append(BalancingCircuit(cid, limit.value_a, parents.pop(), limit.source))
+            station_circuit.update(dict.fromkeys(node.stations, cid))
         stations = []
         for configured in s.stations:
-            local = self.local.get(configured.id, LocalLimits())
-            sockets = tuple(
-                Socket(c, local.connector_max_a.get(c, UNKNOWN_MAX_A))
-                for c in self.sockets_of(configured.id)
+            connectors = self.sockets_of(configured.id)
+            nodes = station_nodes(
+                configured.id,
+                self.local.get(configured.id, LocalLimits()),
+                connectors,
+                self.caps,
+                meter_lost=configured.id in self.meter_lost,
+                unknown_max_a=UNKNOWN_MAX_A,
             )
-            station_max = local.station_max_a
-            if station_max is None:
-                station_max = UNKNOWN_MAX_A * len(sockets)
+            sockets = tuple(
+                Socket(c, nodes.socket_max[c].value_a, max_source=nodes.socket_max[c].source)
+                for c in connectors
+            )
             stations.append(
                 Station(
                     configured.id,
-                    station_max,
+                    nodes.station_max.value_a,
                     sockets,
                     phase_rotation=self.rotation(configured.id),
-                    circuit_id=configured.circuit,
+                    circuit_id=station_circuit[configured.id],
+                    max_source=nodes.station_max.source,
                 )
             )
         site = Site(
@@ -275,7 +294,8 @@ class SiteModel:
             alternating_period_s=s.alternating_period_s,
             sharing=Sharing(s.sharing),
             ramp_a_per_s=s.ramp_a_per_s,
-            circuits=tuple(BalancingCircuit(c.id, c.limit_a, c.parent) for c in s.circuits),
+            circuits=tuple(circuits),
+            cap_a=self.caps.site_a,
         )
         self._site = site
         return site
@@ -430,17 +450,25 @@ class SiteModel:
         return out
 
     # -- limits ------------------------------------------------------------------------------
-    def limits(
-        self, allocation: Allocation, caps: OperatorCaps
-    ) -> dict[ConnectorKey, ConnectorLimit]:
-        """min(allocation, local limits, caps) for every allocated connector."""
-        allocated = {
-            a.socket_key: Limit(a.limit_a, a.binding.source.value, a.binding.detail)
+    def limits(self, allocation: Allocation) -> dict[ConnectorKey, ConnectorLimit]:
+        """Every allocated connector's limit: the allocation, whose binding already names the
+        node of the tree that binds (station, connector, SCN, cap, grid phase, …), with the
+        limits of the tree above it and the prediction of what the station applies."""
+        site = self._site or self.balancing_site()
+        by_key = compiled(site).by_key
+        ours = {
+            a.socket_key: Limit(a.limit_a, a.binding.source, a.binding.detail)
             for a in allocation.sockets
         }
-        return compose_limits(
-            allocated, self.local, in_use=self.in_use(), meter_lost=self.meter_lost, caps=caps
-        )
+        predicted = predict(ours, self.local, in_use=self.in_use(), meter_lost=self.meter_lost)
+        out = {}
+        for key, limit in ours.items():
+            info = by_key.get(key)
+            nodes = () if info is None else nodes_above(site, info.station, key[1])
+            out[key] = ConnectorLimit(
+                limit.value_a, limit.source, (*nodes, limit), limit.detail, predicted[key]
+            )
+        return out
 
     def targets(
         self,

@@ -76,7 +76,7 @@ class ChargingRepository:
 
 
 def caps_for_site(caps: list[Cap], site_id: str, station_ids: set[str]) -> OperatorCaps:
-    """The caps that concern one site, as the value `compose_limits` takes."""
+    """The caps that concern one site, as the value the site tree takes (`SiteModel.caps`)."""
     site_a: float | None = None
     station_a: dict[str, float] = {}
     connector_a: dict[ConnectorKey, float] = {}

@@ -46,6 +46,10 @@ def connector_view(c: ConnectorRead, max_resends: int) -> dict[str, Any]:
             {"source": k.source, "detail": k.detail, "limit_a": _r(k.value_a)}
             for k in limit.candidates
         ],
+        "predicted_a": None if limit is None or limit.predicted is None
+        else _r(limit.predicted.value_a),
+        "predicted_source": None if limit is None or limit.predicted is None
+        else limit.predicted.source,
         "accepted_a": c.accepted_a,
         **verification(c.verification, max_resends),
         "last_status": c.last_status,

@@ -24,6 +24,8 @@ from balancing import (
 from balancing.result import new_socket_allocation
 from balancing.serde import reading_from_dict, session_from_dict, site_from_dict
 
+FUSE = {"id": "C", "limit_a": 10, "source": "fuse"}  # not a LimitSource
+
 
 def one_station(**kw: object) -> Station:
     values: dict[str, object] = {"id": "S", "max_current_a": 16, "sockets": (Socket(1, 16),)}
@@ -43,6 +45,9 @@ def one_station(**kw: object) -> Station:
         (lambda: Site(25, (one_station(),), mode="eco"), "mode must be"),  # type: ignore[arg-type]
         (lambda: Site(-1, (one_station(),)), "grid_limit_a"),
         (lambda: Site(25, (one_station(),), ramp_a_per_s=0), "ramp_a_per_s"),
+        (lambda: Site(25, (one_station(),), cap_a=-1), "cap_a must be"),
+        (lambda: Site(25, (one_station(),), cap_a=math.inf), "cap_a must be"),
+        (lambda: site_from_dict({"grid_limit_a": 25, "circuits": [FUSE]}), "circuit C: source"),
         (lambda: Site(25, (one_station(), one_station())), "station is listed twice"),
         (lambda: Site(25, (one_station(circuit_id="X"),)), "unknown circuit 'X'"),
         (lambda: Site(25, (), circuits=(Circuit("A", 10, "B"),)), "unknown parent"),
@@ -122,3 +127,23 @@ def test_the_fast_socket_allocation_constructor_builds_the_same_frozen_value() -
     assert fast == slow and hash(fast) == hash(slow) and repr(fast) == repr(slow)
     with pytest.raises(dataclasses.FrozenInstanceError):
         fast.limit_a = 32.0  # type: ignore[misc]
+
+
+def test_the_tree_carries_the_source_of_each_node() -> None:
+    site = site_from_dict({
+        "grid_limit_a": 63, "cap_a": 20,
+        "circuits": [{"id": "SCN N", "limit_a": 24, "source": "scn share"}],
+        "stations": [{
+            "id": "S", "max_current_a": 16, "max_source": "operator cap (station)",
+            "circuit_id": "SCN N",
+            "sockets": [{"connector_id": 1, "max_current_a": 8,
+                         "max_source": "operator cap (connector)"}],
+        }],
+    })  # fmt: skip
+    station = site.station("S")
+    assert site.cap_a == 20 and site.circuits[0].source is LimitSource.SCN_SHARE
+    assert station.max_source is LimitSource.CAP_STATION
+    assert station.sockets[0].max_source is LimitSource.CAP_CONNECTOR
+    assert Socket(1, 16).max_source is LimitSource.CONNECTOR_MAX  # the defaults
+    assert one_station().max_source is LimitSource.STATION_MAX
+    assert Circuit("C", 10).source is LimitSource.CIRCUIT

@@ -1,8 +1,9 @@
 """Scenario files (tests/balancing/scenarios/*.yaml): sites, steps in time, expected limits.
 
-Each step may set `at` (now), `note` (prose), `reading` (a mapping, or null for none; omitted =
-keep the previous reading, which goes stale as time passes), `sessions` (omitted = keep the
-previous ones) and `expect`; an unknown key fails the scenario instead of checking nothing.
+Each step may set `at` (now), `note` (prose), `site` (a new site from this step on, e.g. a cap set
+through the API; omitted = keep it), `reading` (a mapping, or null for none; omitted = keep the
+previous reading, which goes stale as time passes), `sessions` (omitted = keep the previous ones)
+and `expect`; an unknown key fails the scenario instead of checking nothing.
 The balancer state is carried from step to step, as the control loop does.
 """
 
@@ -25,7 +26,7 @@ def _key(text: str) -> tuple[str, int]:
     return station, int(connector)
 
 
-STEP_KEYS = {"at", "reading", "sessions", "expect", "note"}  # note: prose for the reader
+STEP_KEYS = {"at", "site", "reading", "sessions", "expect", "note"}  # note: prose for the reader
 EXPECT_KEYS = {
     "available_a", "other_load_a", "safe_mode", "swap_at", "pv_surplus_a", "total_a",
     "station_totals", "sockets",
@@ -82,6 +83,8 @@ def test_scenario(path: Path) -> None:
     for n, step in enumerate(spec["steps"]):
         _refuse_unknown(f"step {n}", step, STEP_KEYS)
         now = float(step["at"])
+        if "site" in step:
+            site = site_from_dict(step["site"])
         if "reading" in step:
             raw = step["reading"]
             reading = None if raw is None else reading_from_dict({"at": now, **raw})
@@ -112,4 +115,5 @@ def test_there_are_scenarios_for_the_guide_examples() -> None:
         "unknown_phases_probe",
         "alternation_serves_everyone",
         "pv_three_phase_ev_on_one_phase_surplus",
+        "every_limit_in_one_tree",
     } <= names

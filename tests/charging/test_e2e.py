@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.support.site_rig import StationSpec, eventually, site_rig
+from tests.support.site_rig import StationSpec, api_until, eventually, site_rig
 
 GRID = 25.0
 A, B = "ALF-0001", "ALF-0002"
@@ -197,3 +197,57 @@ async def test_every_station_kind_ends_up_limited_and_the_api_shows_the_method(t
         methods = {s["id"]: s["method"] for s in sites["stations"]}
         assert methods[B] == methods["ALF-0003"] == "TxProfile"
         assert "TxProfile rejected" in methods[A]
+
+
+async def test_a_connector_cap_frees_current_for_the_neighbour_in_the_same_step(tmp_path):
+    # Issue 11 item 4: the cap is a node of the site tree, not a cut after the allocation, so the
+    # step that first gives A/1 its 6 A cap gives B/1 the rest of the grid (it once stayed at its
+    # old share for 184 s). The site view names what binds each connector.
+    stations = [StationSpec(A), StationSpec(B, rotation="L3L1L2")]
+    async with site_rig(tmp_path, stations, household_a=2.0) as rig:
+        await rig.plug_in(A, max_current_a=32.0)
+        await rig.plug_in(B, max_current_a=32.0)
+        # 25 A − 1 A margin − 2 A household = 22 A: 11 A each.
+        await eventually(lambda: all(a >= 10.0 for a in applied(rig, A, B)))
+
+        steps = []
+        real_step = rig.loop.step
+
+        def recording_step():  # observes the real control step, changes nothing
+            step = real_step()
+            steps.append(step)
+            return step
+
+        rig.loop.step = recording_step
+        await rig.api("PUT", f"/api/v1/stations/{A}/charging/connectors/1/cap", json={"limit_a": 6})
+
+        def capped(step) -> bool:  # a step in which the cap binds (not a stale-meter step)
+            limit = step.limits.get((A, 1))
+            return limit is not None and limit.source == "operator cap (connector)"
+
+        await eventually(lambda: any(capped(s) for s in steps), within_s=60)
+        first = next(s for s in steps if capped(s))
+        assert first.limits[(A, 1)].value_a == 6.0 and not first.allocation.safe_mode
+        # The same step already aims B/1 at the freed current: 22 A less A's 6 A is 16 A, less
+        # what the EVs' latest samples lag behind the meter (the household looks that much
+        # larger for a moment) — well above its 11 A share, where a cap composed after the
+        # allocation left it. The ramp only paces how fast it gets there.
+        neighbour = first.allocation.get((B, 1))
+        assert neighbour.target_a >= 13.0, neighbour
+
+        await eventually(lambda: rig.station(B).applied_current(1) >= 15.0, within_s=60)
+        assert rig.station(A).applied_current(1) <= 6.0
+
+        def named(body) -> bool:  # the site view names each binding limit
+            binding = {
+                (c["station_id"], c["connector_id"]): (c["source"], c["target_a"])
+                for c in body["connectors"]
+                if c["transaction_id"] is not None
+            }
+            return (
+                binding[(A, 1)] == ("operator cap (connector)", 6.0)
+                and binding[(B, 1)][0] in ("grid phase", "ramp")
+                and binding[(B, 1)][1] >= 15.0
+            )
+
+        await api_until(rig, "/api/v1/sites/site", named, within_s=60)

@@ -4,10 +4,11 @@ outcomes and the charging store on both database engines."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 
-from balancing import BalancerState, GridReading, allocate, phase_rotation
+from balancing import BalancerState, GridReading, LimitSource, allocate, phase_rotation
 from csms.charging.dispatcher import Dispatcher
 from csms.charging.limits import LocalLimits, OperatorCaps
 from csms.charging.model import SiteModel, phases_from_power
@@ -96,11 +97,20 @@ def test_meter_lost_station_gets_its_safe_current():
     m.status(A, 0, "Faulted", "210", "Modbus TCP/IP lost, in safe mode max 8.0A")
     assert m.meter_lost == {A}
     reading = GridReading(100.0, (2.0, 2.0, 2.0))
-    allocation = allocate(m.balancing_site(), reading, m.sessions(m.balancing_site(), 100.0),
-                          BalancerState(), 100.0)  # fmt: skip
-    limits = m.limits(allocation, OperatorCaps())
+    site = m.balancing_site()
+    instant = dataclasses.replace(site, ramp_a_per_s=None)
+    allocation = allocate(instant, reading, m.sessions(site, 100.0), BalancerState(), 100.0)
+    limits = m.limits(allocation)
+    # The tree holds the station's 8 A safe current as its maximum: one EV charges while the
+    # other waits for its turn, instead of two EVs offered 4 A each and neither charging …
     assert {k: (v.value_a, v.source) for k, v in limits.items()} == {
-        (A, 1): (4.0, "station safe current"),
+        (A, 1): (0.0, "alternating pause"),
+        (A, 2): (8.0, "station safe current"),
+    }
+    # … and the prediction shows that the station splits it over both sockets in use (4 A each)
+    # whatever we send, until it sees the paused socket draw nothing.
+    assert {k: (v.predicted.value_a, v.predicted.source) for k, v in limits.items()} == {
+        (A, 1): (0.0, "alternating pause"),
         (A, 2): (4.0, "station safe current"),
     }
     m.status(A, 0, "Available")
@@ -123,7 +133,7 @@ def test_targets_mark_urgent_decreases(name, grid, source, urgent):
     site = m.balancing_site()
     reading = GridReading(0.0, grid)
     allocation = allocate(site, reading, m.sessions(site, 0.0), BalancerState(), 0.0)
-    limits = {(A, 1): ConnectorLimit(8.0, source, ())}
+    limits = {(A, 1): ConnectorLimit(8.0, LimitSource(source), ())}
     [target] = m.targets(limits, allocation, reading)
     assert (target.transaction_id, target.urgent) == (3, urgent), name
 
@@ -192,7 +202,7 @@ def test_small_cuts_are_urgent_when_what_stations_apply_would_overload_the_grid(
         state = allocate(site, reading, m.sessions(site, now), state, float(now)).state
     reading = GridReading(10.0, (11.8, 11.8, 11.8))
     allocation = allocate(site, reading, m.sessions(site, 10.0), state, 10.0)
-    limits = m.limits(allocation, OperatorCaps())
+    limits = m.limits(allocation)
     assert [round(limit.value_a, 1) for limit in limits.values()] == [6.1, 6.1]
     applied = {(A, 1): 7.0, (B, 1): 7.0}
     assert all(t.urgent for t in m.targets(limits, allocation, reading, applied))
@@ -228,7 +238,7 @@ def test_a_raise_since_the_ev_sample_does_not_make_cuts_urgent_when_the_meter_se
         earlier = GridReading(float(now), reading.current_a)
         state = allocate(site, earlier, m.sessions(site, float(now)), state, float(now)).state
     allocation = allocate(site, reading, m.sessions(site, 12.0), state, 12.0)
-    limits = m.limits(allocation, OperatorCaps())
+    limits = m.limits(allocation)
     applied = {(A, 1): 11.0, (B, 1): 11.0}
     targets = m.targets(limits, allocation, reading, applied)
     assert all(t.limit_a <= 10.0 for t in targets), name  # a cut of at least 1 A is wanted
