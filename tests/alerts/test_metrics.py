@@ -15,6 +15,7 @@ from csms.sim.ev import SimEv
 from tests.support.databases import make_settings
 
 IN_SESSION = ("Preparing", "Charging", "SuspendedEV", "SuspendedEVSE")
+GET_CONFIGURATION = (("action", "GetConfiguration"),)
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -42,7 +43,9 @@ async def test_metrics_scraped_and_parsed(tmp_path: Path, sim_stations: Any) -> 
                 nonlocal got
                 got = await scrape()
                 busy = sum(got.get(("csms_connectors", (("status", s),)), 0) for s in IN_SESSION)
-                return got.get(("csms_transactions_active", ()), 0) >= 1 and busy >= 1
+                # The connect-time GetConfiguration is timed when its answer has come back.
+                answered = got.get(("csms_ocpp_call_seconds_count", GET_CONFIGURATION), 0)
+                return got.get(("csms_transactions_active", ()), 0) >= 1 and busy >= 1 and answered
 
             async with asyncio.timeout(60):
                 while not await charging_seen():  # noqa: ASYNC110 - polling the API
@@ -62,7 +65,7 @@ async def test_metrics_scraped_and_parsed(tmp_path: Path, sim_stations: Any) -> 
     start = (("action", "StartTransaction"),)
     assert got[("csms_ocpp_messages_received_total", start)] >= 1
     # Configuration management reads the station at connect: GetConfiguration was sent.
-    sent = (("action", "GetConfiguration"),)
+    sent = GET_CONFIGURATION
     assert got[("csms_ocpp_calls_sent_total", sent)] >= 1
     assert got[("csms_ocpp_call_seconds_count", sent)] >= 1
     assert any(name == "csms_ocpp_call_seconds_bucket" for name, _ in got)
