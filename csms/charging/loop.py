@@ -22,6 +22,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 
 from balancing import Allocation, BalancerState, GridReading
 from balancing.departures import DepartureForecast
@@ -141,8 +142,11 @@ class SiteLoop:
             self.planner.set_safe_shares(station_id, shares)
         self._on_writer: set[str] = set()  # stations whose limits go through the writer now
         self._background: set[asyncio.Task[None]] = set()
+        # A session's EV phases before the writer switched its socket to one phase (restored
+        # when it switches back): (session start, phases).
+        self._phases_before: dict[tuple[str, int], tuple[float, tuple[int, ...] | None]] = {}
         if writer is not None:
-            writer.attach(self._on_writer_sample, self._on_writer_proven)
+            writer.attach(self._on_writer_sample, self._on_writer_proven, self._on_writer_phases)
 
     # -- inputs ----------------------------------------------------------------------------
     def on_reading(self, reading: MeterReading) -> None:
@@ -388,6 +392,34 @@ class SiteLoop:
         at: float,
     ) -> None:
         self.model.sampled(station_id, connector_id, values, at)
+
+    def _on_writer_phases(self, station_id: str, connector_id: int, phases: int, at: float) -> None:
+        """The writer switched a socket's phases and a reading at `at` shows it in force: the
+        running session's EV counts on them at once rather than after `phase_detect_s` of
+        measuring (PV-surplus mode would stop a 3-phase EV switched to one phase meanwhile, its
+        1-phase surplus counted against three). Down to one: EV phase 1; back to three: what it
+        was counted on before the switch down (unknown: all, until measured)."""
+        key = (station_id, connector_id)
+        st = self.state.sockets.get(key)
+        if st is None:
+            return  # no session balanced on it: a new one is measured as usual
+        if phases == 1:
+            before = self._phases_before.get(key)
+            if before is None or before[0] != st.started_at:
+                self._phases_before[key] = (st.started_at, st.ev_phases)
+            ev_phases: tuple[int, ...] | None = (1,)
+        else:
+            before = self._phases_before.pop(key, None)
+            ev_phases = before[1] if before is not None and before[0] == st.started_at else None
+        if st.ev_phases == ev_phases and st.narrower is None:
+            return
+        sockets = dict(self.state.sockets)
+        sockets[key] = st._replace(ev_phases=ev_phases, narrower=None, narrower_since=None)
+        self.state = replace(self.state, sockets=MappingProxyType(sockets))
+        log.info("station %s connector %d: EV counted on %s phase(s) after the switch to %d",
+                 station_id, connector_id, "all" if ev_phases is None else len(ev_phases),
+                 phases)  # fmt: skip
+        self._wake.set()
 
     def proven_method(self, station_id: str) -> str | None:
         """The delivery method the station's answers proved (None: not yet)."""

@@ -3,7 +3,8 @@
 A station controlled over its Modbus slave (`control = "modbus"`) gets its composed per-socket
 limit through a `LimitWriter` instead of OCPP profiles; the loop keeps composing the limit (and
 naming its binding source) exactly as for OCPP. The writer reports the sockets' measured currents
-(fresher than MeterValues) and the proof of its method back through the callbacks it is given.
+(fresher than MeterValues), the proof of its method and the phase switches it made (once a
+reading shows them in force) back through the callbacks it is given.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any, Protocol
 # (station id, connector id, {(measurand, phase): value}, at)
 OnSample = Callable[[str, int, Mapping[tuple[str, str | None], float], float], None]
 OnProven = Callable[[str, str], None]
+# (station id, connector id, phases, at): the socket now charges on that many phases.
+OnPhases = Callable[[str, int, int, float], None]
 
 
 class LimitWriter(Protocol):
@@ -49,8 +52,10 @@ class LimitWriter(Protocol):
         """The socket's values read over this path, next to the OCPP values; None: none."""
         ...
 
-    def attach(self, on_sample: OnSample, on_proven: OnProven) -> None:
-        """Where measurements and the proven method go."""
+    def attach(
+        self, on_sample: OnSample, on_proven: OnProven, on_phases: OnPhases | None = None
+    ) -> None:
+        """Where measurements, the proven method and phase switches in force go."""
         ...
 
     async def run(self) -> None:

@@ -8,14 +8,20 @@ The same delivery rules as for OCPP profiles, in Modbus terms:
   on its own;
 - decreases go before increases (a station's sockets, and the phase switch, in that order);
 - a 1 ↔ 3 phase switch (1215) waits `phase_dwell_s` after the previous one, and is only asked for
-  where the surplus crosses the 3-phase minimum (3 × the minimum current, 18 A at 6 A).
+  where the surplus crosses the 3-phase minimum (3 × the minimum current, 18 A at 6 A);
+- a switch is in force once a reading shows it (`phases_in_force`): 1215 reads back what we
+  wrote and no more phases than that carry current. Only then is the balancer told (an EV counted
+  on fewer phases than it draws on would be the unsafe side).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
+
+PHASE_ON_A = 1.0
+"""A phase carrying at least this much current is in use (as the balancer counts it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +61,8 @@ class SocketState:
     phases_at: float | None = None
     proven: bool = False
     """1206/1214 read back after the last write agreed with it."""
+    phases_proven: bool = True
+    """A reading after the last phase switch showed it in force (`phases_in_force`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,3 +138,14 @@ def proven(applied_a: float | None, accounted: bool | None, written_a: float) ->
     """Whether the read-back shows our setpoint in force: 1214 says it is accounted for and 1206
     is not above it (other limits may hold it lower)."""
     return bool(accounted) and applied_a is not None and applied_a <= written_a + 0.05
+
+
+def phases_in_force(
+    wanted: int, register: float | None, currents_a: Sequence[float | None]
+) -> bool:
+    """Whether a reading shows a phase switch in force: 1215 reads back `wanted` and at most
+    `wanted` phases carry current (an EV still drawing on three phases after a switch to one has
+    not switched yet; one drawing nothing will draw on `wanted` when it resumes)."""
+    if register is None or round(register) != wanted or any(c is None for c in currents_a):
+        return False
+    return sum(1 for c in currents_a if c is not None and c >= PHASE_ON_A) <= wanted

@@ -4,7 +4,8 @@ pure core decides and reading the sockets back.
 `ModbusChannel.run()` connects (reconnecting with exponential backoff and jitter), reads the
 station's socket count, then loops: write what `control.decide` says is due, read every socket
 (the poll is also the keep-alive: the station closes a connection after 60 s without traffic),
-prove the last write from 1206/1214, report the sockets' readings. `set_setpoints` hands it new
+prove the last write from 1206/1214 and the last phase switch from 1215 and the currents, report
+the sockets' readings. `set_setpoints` hands it new
 targets and wakes it. Nothing here decides a limit.
 """
 
@@ -21,7 +22,15 @@ from typing import Any
 
 from csms.meter.backoff import Backoff
 from csms.modbus.client import AlfenModbus, ModbusError, SocketReading
-from csms.modbus.control import ControlSettings, Setpoint, SocketState, Write, decide, proven
+from csms.modbus.control import (
+    ControlSettings,
+    Setpoint,
+    SocketState,
+    Write,
+    decide,
+    phases_in_force,
+    proven,
+)
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +40,8 @@ OnReading = Callable[[str, SocketReading], None]
 OnProven = Callable[[str, str], None]
 # (station id, connector id, {(measurand, phase): value}, at), as MeterValues give them.
 OnSample = Callable[[str, int, Mapping[tuple[str, str | None], float], float], None]
+# (station id, connector id, phases, at): a phase switch shown in force by a reading at `at`.
+OnPhases = Callable[[str, int, int, float], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +72,7 @@ class ModbusChannel:
         poll_s: float = 1.0,
         on_reading: OnReading | None = None,
         on_proven: OnProven | None = None,
+        on_phases: OnPhases | None = None,
         backoff: Backoff | None = None,
         timeout_s: float = 3.0,
     ) -> None:
@@ -70,6 +82,7 @@ class ModbusChannel:
         self.poll_s = poll_s
         self.on_reading = on_reading
         self.on_proven = on_proven
+        self.on_phases = on_phases
         self.backoff = backoff or Backoff(1.0, 30.0, random.Random())
         self.modbus = AlfenModbus(host, port, timeout_s=timeout_s, clock=clock)
         self.setpoints: dict[int, Setpoint] = {}
@@ -175,13 +188,24 @@ class ModbusChannel:
             await self.modbus.write_phases(write.socket, int(write.value))
             log.info("station %s socket %d: %d phases (%s)", self.station_id, write.socket,
                      int(write.value), write.reason)  # fmt: skip
-            state.phases, state.phases_at = int(write.value), now
+            state.phases, state.phases_at, state.phases_proven = int(write.value), now, False
             self.phase_switches.append((now, write.socket, int(write.value)))
         self.writes += 1
 
     def _check(self, socket: int, reading: SocketReading) -> None:
+        """Prove the last phase switch and the last setpoint from a reading taken after them."""
         state = self.states.get(socket)
-        if state is None or state.written_a is None or state.proven:
+        if state is None:
+            return
+        if not state.phases_proven and phases_in_force(
+            state.phases, reading.values.number("phases"), reading.currents_a
+        ):
+            state.phases_proven = True
+            log.info("station %s socket %d: %d phases in force", self.station_id, socket,
+                     state.phases)  # fmt: skip
+            if self.on_phases is not None:
+                self.on_phases(self.station_id, socket, state.phases, reading.at)
+        if state.written_a is None or state.proven:
             return
         if proven(reading.applied_a, reading.accounted, state.written_a):
             state.proven = True
@@ -209,11 +233,15 @@ class ModbusStations:
         for channel in self.channels.values():
             channel.on_reading = self._reading
 
-    def attach(self, on_sample: OnSample, on_proven: OnProven) -> None:
-        """Where the sockets' measurements and the proven method go (the charging loop)."""
+    def attach(
+        self, on_sample: OnSample, on_proven: OnProven, on_phases: OnPhases | None = None
+    ) -> None:
+        """Where the sockets' measurements, the proven method and the phase switches in force
+        go (the charging loop)."""
         self._on_sample = on_sample
         for channel in self.channels.values():
             channel.on_proven = on_proven
+            channel.on_phases = on_phases
 
     def _reading(self, station_id: str, reading: SocketReading) -> None:
         if self._on_sample is None:

@@ -11,6 +11,7 @@ from csms.modbus.control import (
     Write,
     decide,
     phase_choice,
+    phases_in_force,
     proven,
 )
 
@@ -94,3 +95,27 @@ def test_proof_from_the_read_back(
     applied: float | None, accounted: bool, written: float, expected: bool
 ) -> None:
     assert proven(applied, accounted, written) is expected
+
+
+@pytest.mark.parametrize(
+    ("case", "wanted", "register", "currents", "expected"),
+    [
+        ("1 phase read back, EV on L1", 1, 1.0, (10.0, 0.0, 0.0), True),
+        ("1 phase, EV on the socket's rotated phase", 1, 1.0, (0.0, 10.0, 0.2), True),
+        ("1 phase, EV not drawing (resumes on one)", 1, 1.0, (0.0, 0.0, 0.0), True),
+        ("1 phase read back, EV still on three", 1, 1.0, (10.0, 10.0, 10.0), False),
+        ("1215 still reads 3", 1, 3.0, (10.0, 0.0, 0.0), False),
+        ("1215 reserved", 1, None, (10.0, 0.0, 0.0), False),
+        ("a current not readable", 1, 1.0, (10.0, None, 0.0), False),
+        ("3 phases read back", 3, 3.0, (10.0, 0.0, 0.0), True),
+        ("3 phases, EV on three", 3, 3.0, (10.0, 10.0, 10.0), True),
+    ],
+)  # fmt: skip
+def test_a_phase_switch_is_in_force_when_read_back_and_drawn(
+    case: str,
+    wanted: int,
+    register: float | None,
+    currents: tuple[float | None, float | None, float | None],
+    expected: bool,
+) -> None:
+    assert phases_in_force(wanted, register, currents) is expected, case

@@ -52,6 +52,26 @@ async def test_the_setpoint_is_written_proven_and_kept_alive(make_slave: SlaveFa
     assert slave.ems.limit(1, slave.station.clock.now()) == 6.0
 
 
+async def test_a_phase_switch_is_reported_once_a_reading_shows_it(
+    make_slave: SlaveFactory,
+) -> None:
+    slave = await make_slave(sockets=1)
+    ch = channel(slave.port)
+    stations = ModbusStations({"ALF-0001": ch})
+    switched: list[tuple[str, int, int]] = []
+    stations.attach(
+        lambda s, c, v, at: None, lambda s, m: None, lambda s, c, n, at: switched.append((s, c, n))
+    )
+    stations.write("ALF-0001", {1: (10.0, "pv", False)}, surplus_a=12.0)  # below 18 A summed
+    task = asyncio.create_task(stations.run())
+    try:
+        await eventually(lambda: switched == [("ALF-0001", 1, 1)], within_s=30)
+        assert slave.ems.phases(1) == 1 and ch.states[1].phases_proven
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 async def test_a_second_master_takes_the_connection_and_we_recover(
     make_slave: SlaveFactory,
 ) -> None:

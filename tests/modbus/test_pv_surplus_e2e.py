@@ -90,6 +90,22 @@ async def test_the_ev_follows_export_and_switches_phases_at_18_a(tmp_path: Path)
                     count()
                     await asyncio.sleep(0.05)
 
+            def charging_on(phases: int, at_least_a: float = 6.0, at_most_a: float = 32.0) -> bool:
+                """The EV draws on `phases` phases what 1210 gives it, at least `at_least_a` and at
+                most `at_most_a`, and the balancer counts it on them with no stop pending."""
+                state = rig.loop.state.sockets.get(("MB-1", 1))
+                setpoint = slave.ems.setpoint(1)
+                return (
+                    state is not None
+                    and state.ev_phases == tuple(range(1, phases + 1))
+                    and state.pv_on
+                    and state.pv_since is None
+                    and setpoint is not None
+                    and at_least_a <= setpoint <= at_most_a
+                    and station.connector(1).ev_phases == phases
+                    and station.ev_current(1) >= 6.0
+                )
+
             watcher = asyncio.create_task(watch())
             try:
                 # No surplus: below the 3-phase minimum (18 A summed), the socket goes to 1 phase.
@@ -99,9 +115,20 @@ async def test_the_ev_follows_export_and_switches_phases_at_18_a(tmp_path: Path)
                 grid.pv_a = 11.0
                 await eventually(lambda: station.ev_current(1) >= 6.0, within_s=90)
                 await eventually(lambda: slave.ems.phases(1) == 3, within_s=90)
-                # The surplus falls below 18 A summed (5 A export per phase): back to 1 phase.
+                await eventually(lambda: charging_on(3), within_s=90)
+                # (the surplus falls once the dwell is over, so the switch back follows at once)
+                await eventually(
+                    lambda: rig.clock.now() >= channel.phase_switches[-1][0] + DWELL_S, 30
+                )
+                # The surplus falls below 18 A summed (12 A: 5 A PV per phase less the 1 A
+                # household, times three): back to 1 phase, where the EV goes on charging from
+                # it at once — not counted on three phases until measured on one, and stopped.
                 grid.pv_a = 5.0
                 await eventually(lambda: slave.ems.phases(1) == 1, within_s=90)
+                await eventually(lambda: charging_on(1, at_least_a=10.0), within_s=90)
+                # 9 A summed (4 A PV per phase): still on one phase, at 9 A.
+                grid.pv_a = 4.0
+                await eventually(lambda: charging_on(1, at_most_a=9.5), within_s=90)
                 # The export ends: the EV stops (after the stop delay).
                 grid.pv_a = 0.0
                 await eventually(lambda: station.ev_current(1) == 0.0, within_s=90)
@@ -109,6 +136,7 @@ async def test_the_ev_follows_export_and_switches_phases_at_18_a(tmp_path: Path)
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
+                count()  # the stop just seen, had the watcher not caught it yet
             switches = channel.phase_switches
             assert [p for _, _, p in switches] == [1, 3, 1]
             gaps = [b[0] - a[0] for a, b in itertools.pairwise(switches)]
