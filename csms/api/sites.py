@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
 from csms.api.charging import (
@@ -79,3 +79,24 @@ async def put_site_cap(site_id: str, body: CapBody, ctx: Ctx) -> CapResult:
 async def delete_site_cap(site_id: str, ctx: Ctx) -> CapResult:
     require_site(ctx, site_id)
     return await set_cap(ctx, "site", site_id, 0, None)
+
+
+class ModeBody(BaseModel):
+    mode: Literal["balanced", "pv-surplus"] = Field(
+        description="balanced: share the grid connection; pv-surplus: charge from export only"
+    )
+
+
+class ModeResult(BaseModel):
+    site_id: str
+    mode: str
+
+
+@router.put("/{site_id}/mode", response_model=ModeResult)
+async def put_site_mode(site_id: str, body: ModeBody, ctx: Ctx) -> ModeResult:
+    """Switch the site's charging mode from its next control step (until a restart: the
+    settings file's `mode` applies at start)."""
+    require_site(ctx, site_id)
+    if not ctx.charging.set_mode(site_id, body.mode):
+        raise HTTPException(404, f"site {site_id} is not configured")
+    return ModeResult(site_id=site_id, mode=body.mode)

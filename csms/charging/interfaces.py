@@ -37,6 +37,11 @@ class ChargingControl(Protocol):
         """The stations of a site, as configured (None for an unknown site)."""
         ...
 
+    def set_mode(self, site_id: str, mode: str) -> bool:
+        """Switch a site between "balanced" and "pv-surplus" from its next step, until a
+        restart; False for an unknown site."""
+        ...
+
     async def set_cap(
         self, scope: str, target_id: str, connector_id: int, limit_a: float | None
     ) -> None:

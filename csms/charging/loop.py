@@ -233,6 +233,13 @@ class SiteLoop:
         )
         return build_read_model(parts, now)
 
+    def set_mode(self, mode: str) -> None:
+        """Balanced or PV-surplus charging from the next step (until a restart: the settings
+        file gives the mode at start)."""
+        self.site = self.site.model_copy(update={"mode": mode})
+        self.model.settings = self.site
+        self._wake.set()
+
     def set_caps(self, caps: OperatorCaps) -> None:
         """New operator caps: the station cap also goes out as a ChargePointMaxProfile."""
         self.caps = caps

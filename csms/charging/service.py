@@ -191,6 +191,15 @@ class ChargingService:
             hook(site_id, command, status, at)
 
     # -- operator caps -----------------------------------------------------------------------
+    def set_mode(self, site_id: str, mode: str) -> bool:
+        """Switch a site between "balanced" and "pv-surplus" now; False for an unknown site."""
+        loop = self.sites.get(site_id)
+        if loop is None:
+            return False
+        log.info("site %s: mode %s (set by the operator)", site_id, mode)
+        loop.set_mode(mode)
+        return True
+
     async def set_cap(
         self, scope: str, target_id: str, connector_id: int, limit_a: float | None
     ) -> None:

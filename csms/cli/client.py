@@ -25,15 +25,18 @@ def add_api_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the raw JSON answer")
 
 
-def api_request(args: argparse.Namespace, method: str, path: str, json_body: Any = None) -> Any:
-    """Call the API; a connection failure or a 4xx/5xx answer becomes a one-line CliError."""
+def _send(args: argparse.Namespace, method: str, path: str, **body: Any) -> httpx.Response:
+    """One API request with the token; a connection failure or a 4xx/5xx answer becomes a
+    one-line CliError (a pydantic validation error as `field: message`)."""
     headers = {}
     token = os.environ.get("CSMS_API_TOKEN")
     if token:
         headers["Authorization"] = f"Bearer {token}"
+    if "content" in body:
+        headers["Content-Type"] = "text/csv"
     try:
         response = httpx.request(
-            method, args.api.rstrip("/") + path, json=json_body, headers=headers, timeout=60
+            method, args.api.rstrip("/") + path, headers=headers, timeout=60, **body
         )
     except httpx.HTTPError as exc:
         raise CliError(f"cannot reach the API at {args.api}: {exc}") from None
@@ -45,7 +48,20 @@ def api_request(args: argparse.Namespace, method: str, path: str, json_body: Any
         if isinstance(detail, list):  # pydantic validation errors
             detail = "; ".join(_validation_error(d) for d in detail)
         raise CliError(f"{response.status_code}: {detail}")
+    return response
+
+
+def api_request(args: argparse.Namespace, method: str, path: str, json_body: Any = None) -> Any:
+    """Call the API with a JSON body; its JSON answer (None when empty)."""
+    response = _send(args, method, path, json=json_body)
     return response.json() if response.content else None
+
+
+def api_text_request(
+    args: argparse.Namespace, method: str, path: str, body: str | None = None
+) -> str:
+    """Call the API with a text (CSV) body; its answer as text."""
+    return _send(args, method, path, content=body).text
 
 
 def _validation_error(error: dict[str, Any]) -> str:

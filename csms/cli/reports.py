@@ -6,8 +6,13 @@ import argparse
 from urllib.parse import urlencode
 
 from csms.cli import command_group
-from csms.cli.client import add_api_arguments, api_request, print_json, print_table
-from csms.cli.tags import raw_request
+from csms.cli.client import (
+    add_api_arguments,
+    api_request,
+    api_text_request,
+    print_json,
+    print_table,
+)
 
 
 def _energy(args: argparse.Namespace) -> int:
@@ -16,7 +21,7 @@ def _energy(args: argparse.Namespace) -> int:
         query["format"] = "csv"
     path = "/api/v1/reports/energy?" + urlencode({k: v for k, v in query.items() if v})
     if args.csv:
-        print(raw_request(args, "GET", path), end="")
+        print(api_text_request(args, "GET", path), end="")
         return 0
     rows = api_request(args, "GET", path)
     if args.json:

@@ -3,41 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
 from csms.cli import CliError, command_group
-from csms.cli.client import add_api_arguments, api_request, print_json, print_table
+from csms.cli.client import (
+    add_api_arguments,
+    api_request,
+    api_text_request,
+    print_json,
+    print_table,
+)
 
 
 def _q(text: str) -> str:
     return quote(text, safe="")
-
-
-def raw_request(args: argparse.Namespace, method: str, path: str, body: str | None = None) -> str:
-    """A text request/answer (CSV); errors as `api_request` reports them."""
-    headers = {"Content-Type": "text/csv"}
-    token = os.environ.get("CSMS_API_TOKEN")
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    try:
-        response = httpx.request(
-            method, args.api.rstrip("/") + path, content=body, headers=headers, timeout=60
-        )
-    except httpx.HTTPError as exc:
-        raise CliError(f"cannot reach the API at {args.api}: {exc}") from None
-    if response.status_code >= 400:
-        try:
-            detail = response.json().get("detail", response.text)
-        except ValueError:
-            detail = response.text
-        raise CliError(f"{response.status_code}: {detail}")
-    return response.text
 
 
 def _print_tags(args: argparse.Namespace, tags: list[dict[str, Any]]) -> None:
@@ -75,7 +57,7 @@ def _tags(args: argparse.Namespace) -> int:
         imported = api_request_csv(args, text)
         print(f"imported {len(imported)} tags")
     elif action == "export":
-        text = raw_request(args, "GET", "/api/v1/tags?format=csv")
+        text = api_text_request(args, "GET", "/api/v1/tags?format=csv")
         if args.file in (None, "-"):
             sys.stdout.write(text)
         else:
@@ -87,7 +69,7 @@ def api_request_csv(args: argparse.Namespace, text: str) -> list[dict[str, Any]]
     import json
 
     answer: list[dict[str, Any]] = json.loads(
-        raw_request(args, "POST", "/api/v1/tags/import", text)
+        api_text_request(args, "POST", "/api/v1/tags/import", text)
     )
     return answer
 

@@ -121,6 +121,10 @@ class Console:
         for site_id in self.context.charging.site_ids():
             self.site_view(site_id)
 
+    def forget_views(self) -> None:
+        """Drop the cached site views (after a change made through the console)."""
+        self._views.clear()
+
     def site_view(self, site_id: str) -> dict[str, Any]:
         """The site's read model (`GET /api/v1/sites/{id}`), computed at most once per sample
         interval however many pages and streams show it; KeyError for an unknown site."""

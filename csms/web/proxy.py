@@ -38,5 +38,7 @@ async def forward(path: str, request: Request) -> Response:
             content=await request.body(),
             headers=headers,
         )
+    if request.method != "GET" and answer.is_success:
+        console.forget_views()  # a change (a cap, the mode): the next page shows it, not a cache
     keep = {"content-type": answer.headers.get("content-type", "application/json")}
     return Response(answer.content, status_code=answer.status_code, headers=keep)

@@ -163,6 +163,7 @@ async def transactions_csv(
 
 @router.get("/tags")
 async def tags_page(request: Request) -> Response:
+    """Id tags with their status, expiry, group and station, managed through the tags API."""
     console = console_of(request)
-    tags = await console.context.records.id_tags.all()
+    tags = await console.context.tags.tags()
     return console.render(request, "tags.html", tags=tags)

@@ -67,6 +67,8 @@
         out.className = "answer " + (result.ok ? "okay" : "problem");
       }
       form.dispatchEvent(new CustomEvent("csms:answer", { bubbles: true, detail: result }));
+      // Forms that change a listed thing show the new list once the API accepted the change.
+      if (result.ok && form.classList.contains("js-reload")) window.location.reload();
     } catch (e) {
       if (out) { out.textContent = `no answer: ${e}`; out.className = "answer problem"; }
     } finally {
