@@ -84,6 +84,19 @@ class AlertSettings(BaseModel):
     """How long one webhook POST may take."""
 
 
+class ClusterSettings(BaseModel):
+    """Several `csms serve` processes on one PostgreSQL database forming one cluster
+    (docs/deployment.md). Off by default: one process, SQLite or PostgreSQL, as always."""
+
+    enabled: bool = False
+    """Join the cluster of every node with the same PostgreSQL `database_url`."""
+    node_lease_s: float = Field(default=6, ge=1, le=120)
+    """A node renews its liveness lease every third of this; a node whose lease lapses is dead
+    and its stations are marked offline."""
+    site_takeover_s: float = Field(default=10, ge=2, le=120)
+    """The longest a site goes without a leader after its leader dies (the site lease)."""
+
+
 class SettingsError(ValueError):
     """A setting is missing, malformed or out of range; the message names it."""
 
@@ -269,6 +282,7 @@ class Settings(BaseModel):
     sites: list[SiteSettings] = Field(default_factory=list)
     charging: ChargingSettings = Field(default_factory=ChargingSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     event_retention_days: float = Field(default=90, gt=0)
     """Event-log rows (status history, connects, boots, firmware and security events) older than
     this are pruned, in small batches off the stations' path."""
@@ -288,6 +302,8 @@ class Settings(BaseModel):
                 f"api_host {self.api_host} is not loopback: set api_token (CSMS_API_TOKEN) "
                 "before exposing the API"
             )
+        if self.cluster.enabled and not self.database_url.startswith(("postgresql:", "postgres:")):
+            raise ValueError("cluster.enabled needs a PostgreSQL database_url (the nodes share it)")
         site_ids = [s.id for s in self.sites]
         if len(site_ids) != len(set(site_ids)):
             raise ValueError("two sites share an id")
