@@ -100,6 +100,27 @@ def haproxy_sections(text: str) -> dict[str, list[str]]:
     return sections
 
 
+def haproxy_defaults(text: str) -> dict[str, str]:
+    """The `defaults` section's settings: `"timeout tunnel"` → `"1h"`, `"retries"` → `"3"`,
+    `"option redispatch"` → `"1"` (keywords of one or two words, then the value)."""
+    found = {}
+    for line in haproxy_sections(text)["defaults"]:
+        words = line.split()
+        two = words[0] in ("timeout", "option", "default-server")
+        key = " ".join(words[:2]) if two else words[0]
+        found[key] = " ".join(words[2:] if two else words[1:])
+    return found
+
+
+def haproxy_duration_s(text: str) -> float:
+    """An HAProxy time such as `500ms`, `5s`, `1m`, `1h` (a bare number is milliseconds)."""
+    found = re.fullmatch(r"(\d+)(us|ms|s|m|h|d)?", text)
+    assert found, f"not an HAProxy time: {text!r}"
+    number, unit = found.groups()
+    scale = {"us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1e-3}
+    return int(number) * scale[unit]
+
+
 def haproxy_bind_ports(text: str) -> dict[str, int]:
     """Each frontend's bind port."""
     ports = {}

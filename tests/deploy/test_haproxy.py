@@ -21,11 +21,20 @@ from pathlib import Path
 import httpx
 import pytest
 
+from csms.api.probes import PROBE_DB_TIMEOUT_S
+from csms.settings import Settings
 from csms.sim.clock import SimClock
 from csms.sim.ev import SimEv
 from csms.sim.station import SimStation
 from csms.storage import open_database
-from tests.deploy.manifests import DEPLOY, haproxy_binary, haproxy_for_local_nodes
+from tests.deploy.manifests import (
+    DEPLOY,
+    haproxy_binary,
+    haproxy_defaults,
+    haproxy_duration_s,
+    haproxy_for_local_nodes,
+    haproxy_sections,
+)
 
 TOKEN = "haproxy-test-token-" + "x" * 16
 START_BOUND_S = 150  # two interpreters starting at once on a loaded 2-core machine
@@ -47,6 +56,23 @@ def test_haproxy_accepts_the_shipped_config() -> None:
         if "WARNING" in line and "could not resolve address" not in line
     ]
     assert warnings == []
+
+
+def test_websockets_outlive_the_settings_keepalives_and_refused_connections_are_redispatched():
+    cfg = (DEPLOY / "haproxy.cfg").read_text()
+    defaults = haproxy_defaults(cfg)
+    settings = Settings.model_validate({})
+    tunnel = haproxy_duration_s(defaults["timeout tunnel"])
+    # An idle station's socket carries a ping every ping_interval_s and a Heartbeat every
+    # heartbeat_interval_s: the tunnel's idle timeout must outlast both by far.
+    assert tunnel >= 2 * max(settings.heartbeat_interval_s, settings.ping_interval_s)
+    # A health check waits longer than /readyz waits for the database.
+    assert haproxy_duration_s(defaults["timeout check"]) > PROBE_DB_TIMEOUT_S
+    assert int(defaults["retries"]) >= 1 and defaults["option redispatch"] == "1"
+    for backend in ("csms_ocpp", "csms_api"):
+        checks = haproxy_sections(cfg)[f"backend {backend}"]
+        assert "option httpchk" in checks and "http-check send meth GET uri /readyz" in checks
+        assert "http-check expect status 200" in checks
 
 
 @dataclass
