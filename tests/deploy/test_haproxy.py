@@ -1,8 +1,10 @@
 """deploy/haproxy.cfg in front of real nodes: Debian's HAProxy accepts the file, and — with only
-its addresses rewritten — carries simulated stations' websockets to two `csms serve` processes
-of one cluster on PostgreSQL (deploy/cluster.toml), spreads them over both, lets the API answer
-through it, and, when one node is killed, brings that node's stations back through it to the
-other node, where their MeterValues are stored and answered again."""
+its addresses rewritten — carries simulated stations' websockets to two `csms serve` processes of
+one cluster on PostgreSQL (deploy/cluster.toml), spreads them over both, and lets the API answer
+through it. SIGTERM to a node (a rolling update) reaches its stations as close code 1012 through
+HAProxy and they come back through it on the other node; restarted, the node is taken into
+rotation again; SIGKILL to the other node brings every station back to it. After each move the
+stations' MeterValues are stored and answered again by the node that now holds them."""
 
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ from tests.deploy.manifests import (
     haproxy_for_local_nodes,
     haproxy_sections,
 )
+from tests.support.ocpp_client import raw_station
 
 TOKEN = "haproxy-test-token-" + "x" * 16
 START_BOUND_S = 150  # two interpreters starting at once on a loaded 2-core machine
@@ -82,11 +85,15 @@ class Node:
     ocpp_port: int
     api_port: int
     log: Path
+    database_url: str
 
 
-async def start_node(name: str, database_url: str, log: Path) -> Node:
-    """`csms serve` with deploy/cluster.toml, on loopback and free ports, as node `name`."""
-    with log.open("wb") as stderr:
+async def start_node(
+    name: str, database_url: str, log: Path, ports: tuple[int, int] = (0, 0)
+) -> Node:
+    """`csms serve` with deploy/cluster.toml as node `name`, on loopback and the (OCPP, API)
+    `ports` (0: free ones)."""
+    with log.open("ab") as stderr:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -99,11 +106,11 @@ async def start_node(name: str, database_url: str, log: Path) -> Node:
             "--ocpp-host",
             "127.0.0.1",
             "--ocpp-port",
-            "0",
+            str(ports[0]),
             "--api-host",
             "127.0.0.1",
             "--api-port",
-            "0",
+            str(ports[1]),
             "--unknown-stations",
             "accept",
             stdout=asyncio.subprocess.PIPE,
@@ -125,7 +132,7 @@ async def start_node(name: str, database_url: str, log: Path) -> Node:
     ocpp = re.search(r"ws://127\.0\.0\.1:(\d+)/ocpp", printed)
     api = re.search(r"API: http://127\.0\.0\.1:(\d+)", printed)
     assert ocpp and api, printed
-    return Node(name, process, int(ocpp[1]), int(api[1]), log)
+    return Node(name, process, int(ocpp[1]), int(api[1]), log, database_url)
 
 
 async def stop(process: asyncio.subprocess.Process | None, sig: int = signal.SIGTERM) -> None:
@@ -186,7 +193,7 @@ async def running(*processes: asyncio.subprocess.Process) -> AsyncIterator[None]
 
 @pytest.mark.postgres
 @pytest.mark.timeout(400)
-async def test_haproxy_carries_stations_to_two_nodes_and_over_a_node_death(
+async def test_haproxy_carries_stations_over_a_rolling_restart_and_a_node_death(
     postgres_url: str, tmp_path: Path
 ) -> None:
     haproxy = haproxy_binary()
@@ -195,11 +202,14 @@ async def test_haproxy_carries_stations_to_two_nodes_and_over_a_node_death(
     db = open_database(postgres_url)
     await db.open()
     await db.close()
-    nodes = await asyncio.gather(
+    started = await asyncio.gather(
         *(start_node(n, postgres_url, tmp_path / f"{n}.log") for n in ("csms-1", "csms-2"))
     )
-    async with running(*(n.process for n in nodes)):
-        await _through_haproxy(haproxy, {n.name: n for n in nodes}, tmp_path)
+    nodes = {node.name: node for node in started}
+    try:
+        await _through_haproxy(haproxy, nodes, tmp_path)
+    finally:  # `nodes` holds the restarted node by then
+        await asyncio.gather(*(stop(node.process) for node in nodes.values()))
 
 
 async def _through_haproxy(haproxy: str, nodes: dict[str, Node], tmp: Path) -> None:
@@ -230,76 +240,123 @@ async def _through_haproxy(haproxy: str, nodes: dict[str, Node], tmp: Path) -> N
             await until(all_up)
         except TimeoutError:
             pytest.fail(f"HAProxy did not put both nodes in rotation: {tail(tmp / 'haproxy.log')}")
-        await _stations_through(binds, nodes, stats)
+        api = httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{binds['api']}",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=30,
+        )
+        clock = SimClock()
+        url = f"ws://127.0.0.1:{binds['ocpp']}/ocpp"
+        stations = [
+            SimStation(f"HAP-{i}", url, clock=clock, config={"MeterValueSampleInterval": "1"})
+            for i in range(1, 5)
+        ]
+        rig = Rig(nodes, tmp, stats, api, stations, {})
+        try:
+            await _rolling_then_kill(rig, url)
+        finally:
+            await api.aclose()
+            await asyncio.gather(*(s.stop() for s in stations))
+            await clock.close()
 
 
-async def _stations_through(binds: dict[str, int], nodes: dict[str, Node], stats: Path) -> None:
-    clock = SimClock()
-    url = f"ws://127.0.0.1:{binds['ocpp']}/ocpp"
-    stations = [
-        SimStation(f"HAP-{i}", url, clock=clock, config={"MeterValueSampleInterval": "1"})
-        for i in range(1, 5)
-    ]
-    api = httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{binds['api']}",
-        headers={"Authorization": f"Bearer {TOKEN}"},
-        timeout=30,
-    )
-    try:
-        for station in stations:  # one by one: leastconn alternates between the nodes
-            await station.start()
-            await station.wait_booted(BOUND_S)
-        held = {name: scur for name, (_, scur) in (await servers(stats, "csms_ocpp")).items()}
-        assert sum(held.values()) == 4 and min(held.values()) >= 1, held
+@dataclass
+class Rig:
+    """Two nodes behind HAProxy, its stats socket, the API through it, simulated stations."""
 
-        for station in stations:
-            station.plug_in(1, SimEv(id_tag="HAPTAG"))
-        transactions = {s.station_id: await s.wait_transaction(1, BOUND_S) for s in stations}
+    nodes: dict[str, Node]
+    tmp: Path
+    stats: Path
+    api: httpx.AsyncClient
+    stations: list[SimStation]
+    transactions: dict[str, int]
 
-        async def values(tx: int) -> int:
-            answer = await api.get(f"/api/v1/transactions/{tx}/meter-values")
-            assert answer.status_code == 200, answer.text
-            return len(answer.json())
+    async def held(self) -> dict[str, int]:
+        """Websockets HAProxy holds open to each node."""
+        return {name: scur for name, (_, scur) in (await servers(self.stats, "csms_ocpp")).items()}
 
-        async def all_metered(at_least: dict[str, int]) -> bool:
-            counts = [await values(transactions[sid]) for sid in at_least]
-            return all(c > at_least[sid] for c, sid in zip(counts, at_least, strict=True))
+    async def in_rotation(self, name: str) -> bool:
+        ocpp, api = await servers(self.stats, "csms_ocpp"), await servers(self.stats, "csms_api")
+        return ocpp.get(name, ("",))[0] == "UP" and api.get(name, ("",))[0] == "UP"
 
-        await until(lambda: all_metered({sid: 1 for sid in transactions}))
-        refused = await api.get("/api/v1/stations", headers={"Authorization": ""})
-        assert refused.status_code == 401
+    async def meter_values(self, station_id: str) -> int:
+        tx = self.transactions[station_id]
+        answer = await self.api.get(f"/api/v1/transactions/{tx}/meter-values")
+        assert answer.status_code == 200, answer.text
+        return len(answer.json())
 
-        # SIGKILL one node: no goodbye, its sockets just die.
-        killed = "csms-1"
-        connects = {s.station_id: s.connects for s in stations}
-        before = {sid: await values(tx) for sid, tx in transactions.items()}
-        await stop(nodes[killed].process, signal.SIGKILL)
+    async def metered_beyond(self, counts: dict[str, int]) -> bool:
+        return all([await self.meter_values(sid) > n for sid, n in counts.items()])
 
-        async def all_on_survivor() -> bool:
-            state = await servers(stats, "csms_ocpp")
-            return state["csms-2"][1] == 4 and all(s.booted for s in stations)
+    async def move_off(self, name: str, sig: int) -> list[str]:
+        """Stop node `name` with `sig`; once every station is booted again, all on the other
+        node, return the ids of those that reconnected (after checking that the other node
+        serves them: their MeterValues are stored again and its own API has them online)."""
+        other = next(n for n in self.nodes if n != name)
+        connects = {s.station_id: s.connects for s in self.stations}
+        before = {s.station_id: await self.meter_values(s.station_id) for s in self.stations}
+        await stop(self.nodes[name].process, sig)
 
-        await until(all_on_survivor)
-        moved = [s.station_id for s in stations if s.connects > connects[s.station_id]]
-        assert len(moved) == held[killed], (moved, held)
-        # Their MeterValues are stored by the surviving node, and the API still answers.
-        await until(lambda: all_metered({sid: before[sid] for sid in moved}))
-        survivor = nodes["csms-2"]
+        async def all_on_other() -> bool:
+            held = await self.held()
+            return held[other] == len(self.stations) and all(s.booted for s in self.stations)
+
+        await until(all_on_other)
+        moved = [s.station_id for s in self.stations if s.connects > connects[s.station_id]]
+        await until(lambda: self.metered_beyond({sid: before[sid] for sid in moved}))
+        node = self.nodes[other]
         async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{survivor.api_port}", headers=api.headers
+            base_url=f"http://127.0.0.1:{node.api_port}", headers=self.api.headers
         ) as direct:
             for sid in moved:
                 shown = (await direct.get(f"/api/v1/stations/{sid}")).json()
                 assert shown["online"] is True, shown
-        listed = await api.get("/api/v1/stations")
-        assert listed.status_code == 200
-        assert {s["id"] for s in listed.json()} >= set(transactions)
+        return moved
 
-        async def killed_is_down() -> bool:
-            return (await servers(stats, "csms_api"))[killed][0].startswith("DOWN")
 
-        await until(killed_is_down)
-    finally:
-        await api.aclose()
-        await asyncio.gather(*(s.stop() for s in stations))
-        await clock.close()
+async def _rolling_then_kill(rig: Rig, url: str) -> None:
+    for station in rig.stations:  # one by one: leastconn alternates between the nodes
+        await station.start()
+        await station.wait_booted(BOUND_S)
+    held = await rig.held()
+    assert sorted(held.values()) == [2, 2], held
+    for station in rig.stations:
+        station.plug_in(1, SimEv(id_tag="HAPTAG"))
+        rig.transactions[station.station_id] = await station.wait_transaction(1, BOUND_S)
+    await until(lambda: rig.metered_beyond({sid: 1 for sid in rig.transactions}))
+    refused = await rig.api.get("/api/v1/stations", headers={"Authorization": ""})
+    assert refused.status_code == 401  # the API behind HAProxy, with its token check
+
+    # A rolling update: SIGTERM to one node. Its stations see close code 1012 (service
+    # restart) through HAProxy and come back through it on the other node.
+    async with raw_station(url, "HAP-RAW") as raw:
+        boot = {"chargePointVendor": "Alfen BV", "chargePointModel": "NG910-60023"}
+        assert (await raw.send_call("BootNotification", boot))[0] == 3
+        now = await rig.held()
+        stopping = next(name for name in now if now[name] == held[name] + 1)  # holds HAP-RAW
+        moved = await rig.move_off(stopping, signal.SIGTERM)
+        await asyncio.wait_for(raw.ws.wait_closed(), BOUND_S)
+        assert raw.ws.close_code == 1012
+    assert len(moved) == held[stopping]
+    assert rig.nodes[stopping].process.returncode == 0, tail(rig.nodes[stopping].log)
+
+    # The node comes back on its ports and HAProxy takes it into rotation again.
+    old = rig.nodes[stopping]
+    rig.nodes[stopping] = await start_node(
+        stopping, old.database_url, old.log, (old.ocpp_port, old.api_port)
+    )
+    await until(lambda: rig.in_rotation(stopping))
+
+    # SIGKILL to the other node, which now holds every station: no goodbye, its sockets just
+    # die; HAProxy redispatches the reconnects to the restarted node.
+    killed = next(name for name in rig.nodes if name != stopping)
+    moved = await rig.move_off(killed, signal.SIGKILL)
+    assert sorted(moved) == sorted(rig.transactions)
+
+    async def killed_is_down() -> bool:
+        return (await servers(rig.stats, "csms_api"))[killed][0].startswith("DOWN")
+
+    await until(killed_is_down)
+    listed = await rig.api.get("/api/v1/stations")
+    assert listed.status_code == 200
+    assert {s["id"] for s in listed.json()} >= set(rig.transactions)
