@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from csms.api.probes import PROBE_DB_TIMEOUT_S
-from csms.settings import Settings
+from csms.settings import Settings, load_settings
 from csms.sim.clock import SimClock
 from csms.sim.ev import SimEv
 from csms.sim.station import SimStation
@@ -214,10 +214,13 @@ async def test_haproxy_carries_stations_over_a_rolling_restart_and_a_node_death(
 
 async def _through_haproxy(haproxy: str, nodes: dict[str, Node], tmp: Path) -> None:
     binds = {"ocpp": free_port(), "api": free_port()}
+    # The nodes' ports in the shipped settings (what haproxy.cfg names) → where they listen here.
+    url = nodes["csms-1"].database_url
+    shipped = load_settings(DEPLOY / "cluster.toml", env={}, api_token=TOKEN, database_url=url)
     ports = {}
     for node in nodes.values():
-        ports[(node.name, 9000)] = node.ocpp_port
-        ports[(node.name, 8080)] = node.api_port
+        ports[(node.name, shipped.ocpp_port)] = node.ocpp_port
+        ports[(node.name, shipped.api_port)] = node.api_port
     stats = tmp / "haproxy.sock"
     config = tmp / "haproxy.cfg"
     config.write_text(
