@@ -330,6 +330,7 @@ _TABLES = (
     "sites",
     "charging",
     "alerts",
+    "cluster",
 )  # nested tables come from the TOML file, not from one variable
 _ENV_NAMES = {name.upper(): name for name in Settings.model_fields if name not in _TABLES}
 

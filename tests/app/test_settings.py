@@ -67,3 +67,13 @@ def test_environment_overrides_file(tmp_path: Path) -> None:
     settings = load_settings(path, env={"CSMS_OCPP_PORT": "9200", "CSMS_UNRELATED": "x"})
     assert (settings.ocpp_port, settings.unknown_stations) == (9200, "accept")
     assert load_settings(path, env={}, ocpp_port=9300).ocpp_port == 9300
+
+
+def test_tables_are_not_read_from_one_variable(tmp_path: Path) -> None:
+    """Nested tables ([cluster], [charging], …) come from the TOML file; a variable of that name
+    (set for something else, e.g. by a container platform) is ignored rather than failing."""
+    path = tmp_path / "c.toml"
+    path.write_text("[cluster]\nnode_lease_s = 9\n")
+    env = {"CSMS_CLUSTER": "yes", "CSMS_SITES": "x", "CSMS_CHARGING": "x", "CSMS_ALERTS": "x"}
+    settings = load_settings(path, env=env)
+    assert settings.cluster.node_lease_s == 9
