@@ -6,8 +6,9 @@ Every message is one JSON object with a kind `k`:
   `payload`); `id` matches the answer.
 - `answer`: the station's CALLRESULT payload (`result`), or the error class it failed with
   (`error`: `CallErrorReceived` with code/description/details, `CallTimeout`, `StationOffline`).
-- `event`: a domain event of node `origin` (csms/events.py's serialised form).
-- `presence`: `station` is now held by `node` (None: by no node); caches refresh from it.
+- `events`: domain events of node `origin` (csms/events.py's serialised form).
+- `presence`: `station` is now held by `node` since `since` (`node` None: row `version` was
+  deleted); the presence caches follow it.
 - `ref`: the real message was too large for a NOTIFY (PostgreSQL's limit is 8,000 bytes); it is
   row `id` of the `cluster_messages` table.
 
@@ -62,13 +63,15 @@ class CallAnswer:
 @dataclass(frozen=True, slots=True)
 class EventMessage:
     origin: str
-    event: Event
+    events: tuple[Event, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class PresenceMessage:
     station_id: str
     node_id: str | None
+    since: float
+    version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +110,19 @@ def encode(message: Message) -> str:
             else:
                 data["result"] = message.result
         case EventMessage():
-            data = {"k": "event", "origin": message.origin, "event": event_to_dict(message.event)}
+            data = {
+                "k": "events",
+                "origin": message.origin,
+                "events": [event_to_dict(e) for e in message.events],
+            }
         case PresenceMessage():
-            data = {"k": "presence", "station": message.station_id, "node": message.node_id}
+            data = {
+                "k": "presence",
+                "station": message.station_id,
+                "node": message.node_id,
+                "since": message.since,
+                "version": message.version,
+            }
         case Ref():
             data = {"k": "ref", "id": message.id}
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
@@ -158,11 +171,16 @@ def _decode(data: dict[str, Any]) -> Message:
         if not isinstance(result, dict):
             raise TypeError("result is not an object")
         return CallAnswer(str(data["id"]), result=result)
-    if kind == "event":
-        return EventMessage(str(data["origin"]), event_from_dict(data["event"]))
+    if kind == "events":
+        return EventMessage(str(data["origin"]), tuple(event_from_dict(e) for e in data["events"]))
     if kind == "presence":
         node = data["node"]
-        return PresenceMessage(str(data["station"]), None if node is None else str(node))
+        return PresenceMessage(
+            str(data["station"]),
+            None if node is None else str(node),
+            float(data["since"]),
+            int(data["version"]),
+        )
     if kind == "ref":
         return Ref(int(data["id"]))
     raise EnvelopeError(f"unknown message kind {kind!r}")
