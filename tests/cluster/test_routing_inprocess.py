@@ -69,4 +69,3 @@ async def test_calls_through_either_node_reach_the_station_and_follow_a_reconnec
         assert answer["configurationKey"]
         # A's late close did not undo B's presence, nor its online mark.
         assert await _presence_row(postgres_url, sid) == f"{b.node_id} online=1"
-
