@@ -4,6 +4,7 @@ Every message is one JSON object with a kind `k`:
 
 - `call`: node `reply_to` asks the node holding `station` to send it a CALL (`action`,
   `payload`); `id` matches the answer.
+- `ack`: the owner received call `id` (so a caller can tell a dead owner from a slow station).
 - `answer`: the station's CALLRESULT payload (`result`), or the error class it failed with
   (`error`: `CallErrorReceived` with code/description/details, `CallTimeout`, `StationOffline`).
 - `events`: domain events of node `origin` (csms/events.py's serialised form).
@@ -29,6 +30,11 @@ NOTIFY_LIMIT_BYTES = 7000
 payload of 8,000 bytes or more; the margin covers the channel name and encoding)."""
 
 
+NOT_HELD = "NotHeld"
+"""The error kind of a forwarded CALL whose station has no session on the owner (it was never
+sent; the caller may route it again). Raised as `StationOffline`."""
+
+
 class EnvelopeError(ValueError):
     """A NOTIFY payload that is not one of our messages."""
 
@@ -46,7 +52,7 @@ class CallRequest:
 class CallError:
     """Why a forwarded CALL failed, as the class the caller raises again."""
 
-    kind: str  # CallErrorReceived | CallTimeout | StationOffline | CallFailed
+    kind: str  # CallErrorReceived | CallTimeout | StationOffline | NotHeld | CallFailed
     message: str
     code: str = ""
     description: str = ""
@@ -58,6 +64,13 @@ class CallAnswer:
     id: str
     result: dict[str, Any] | None = None
     error: CallError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """The owner received CALL request `id` (sent before it runs it)."""
+
+    id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +94,7 @@ class Ref:
     id: int
 
 
-Message: TypeAlias = CallRequest | CallAnswer | EventMessage | PresenceMessage | Ref
+Message: TypeAlias = CallRequest | Ack | CallAnswer | EventMessage | PresenceMessage | Ref
 
 
 def encode(message: Message) -> str:
@@ -96,6 +109,8 @@ def encode(message: Message) -> str:
                 "action": message.action,
                 "payload": message.payload,
             }
+        case Ack():
+            data = {"k": "ack", "id": message.id}
         case CallAnswer():
             data = {"k": "answer", "id": message.id}
             if message.error is not None:
@@ -154,6 +169,8 @@ def _decode(data: dict[str, Any]) -> Message:
             raise TypeError("payload is not an object")
         station, action = str(data["station"]), str(data["action"])
         return CallRequest(str(data["id"]), str(data["reply_to"]), station, action, payload)
+    if kind == "ack":
+        return Ack(str(data["id"]))
     if kind == "answer":
         error = data.get("error")
         if error is not None:
@@ -217,6 +234,6 @@ def raise_answer(answer: CallAnswer, station_id: str, action: str, timeout_s: fl
         raise CallErrorReceived(error.code, error.description, error.details)
     if error.kind == "CallTimeout":
         raise CallTimeout(station_id, action, timeout_s)
-    if error.kind == "StationOffline":
+    if error.kind in ("StationOffline", NOT_HELD):
         raise StationOffline(station_id)
     raise CallFailed(error.message)

@@ -96,6 +96,8 @@ class ClusterMember:
         match message:
             case envelope.CallRequest():
                 self.link.requested(message)
+            case envelope.Ack():
+                self.link.acknowledged(message)
             case envelope.CallAnswer():
                 self.link.answered(message)
             case envelope.EventMessage():
@@ -132,6 +134,7 @@ class ClusterMember:
         while True:
             await asyncio.sleep(renew_every(self.lease_s))
             try:
+                await self.recorder.retry()
                 await self._reload()
             except Exception as exc:  # the database is away: keep the last view
                 log.warning("cluster: presence not reloaded: %r", exc)
