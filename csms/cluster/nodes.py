@@ -25,7 +25,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 
-from csms.storage.database import Database, Stmt
+from csms.storage.database import Database, DatabaseError, Stmt
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +67,9 @@ def lease_held(renewed_at: float | None, now: float, lease_s: float) -> bool:
     return renewed_at is not None and now - renewed_at < lease_s - renew_every(lease_s)
 
 
-class NodeIdTaken(RuntimeError):
-    """Another live process holds this node id (the `node_id` setting must be unique)."""
+class NodeIdTaken(DatabaseError):
+    """Another live process holds this node id (the `node_id` setting must be unique); a
+    `DatabaseError`, so `csms serve` stops with the message instead of a traceback."""
 
 
 class NodeLease:
