@@ -62,9 +62,11 @@ async def test_rolling_restart_under_load_loses_nothing(postgres_url: str, tmp_p
             for node in cluster.nodes:
                 probe = await _watch_close_code(node, f"PROBE-{node.index}")
                 connects = sum(s.connects for s in stations)
+                old_id = node.node_id
                 assert await node.terminate() == 0
                 assert await asyncio.wait_for(probe, 10) == 1012
-                # Every station is connected and booted again (to the two other nodes).
+                await node.spawn()  # the new process starts while the stations move
+                # Every station is connected and booted again (to the other nodes).
                 await eventually(
                     lambda before=connects: (  # type: ignore[misc]
                         all(s.booted for s in stations)
@@ -75,9 +77,8 @@ async def test_rolling_restart_under_load_loses_nothing(postgres_url: str, tmp_p
                 presence = await query(
                     postgres_url, "SELECT DISTINCT node_id FROM cluster_presence"
                 )
-                assert node.node_id not in {r["node_id"] for r in presence}
-                old_id = node.node_id
-                await node.start()
+                assert old_id not in {r["node_id"] for r in presence}
+                await node.wait_ready()
                 assert node.node_id != old_id  # a new process is a new node
             await asyncio.sleep(2)  # MeterValues on the restarted nodes too
         finally:
