@@ -20,7 +20,7 @@ from csms.cluster import envelope, presence
 from csms.cluster.messaging import CLUSTER, Messenger
 from csms.cluster.nodes import NodeLease, make_node_id, random_suffix, renew_every
 from csms.cluster.relay import EventRelay
-from csms.cluster.routing import ClusterLink
+from csms.cluster.routing import ClusterLink, HeldHere
 from csms.events import EventBus
 from csms.logs import JsonFormatter
 from csms.ocpp.registry import StationRegistry
@@ -57,6 +57,7 @@ class ClusterMember:
             self.messenger.send,
             settings.response_timeout_s,
         )
+        self.held_here = HeldHere(self.link)
         self.recorder = presence.PresenceRecorder(
             db, local_bus, self.node_id, self.lease.incarnation, self._notify_presence
         )

@@ -268,3 +268,22 @@ class ClusterLink:
         for task in list(self._serving):
             task.cancel()
         await asyncio.gather(*self._serving, return_exceptions=True)
+
+
+class HeldHere:
+    """A `StationLink` for a service that looks after the stations this node holds (the
+    configuration workers): `online_ids` lists only those, so a node starting up does not take
+    over the others' stations; `call` and `is_online` still reach the whole cluster (an
+    operator's request through this node's API)."""
+
+    def __init__(self, link: ClusterLink) -> None:
+        self.link = link
+
+    async def call(self, station_id: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return await self.link.call(station_id, action, payload)
+
+    def is_online(self, station_id: str) -> bool:
+        return self.link.is_online(station_id)
+
+    def online_ids(self) -> list[str]:
+        return self.link.registry.online_ids()

@@ -40,6 +40,9 @@ async def test_calls_through_either_node_reach_the_station_and_follow_a_reconnec
         sid = station.station_id
         await eventually(lambda: b.link.is_online(sid) and sid in b.link.online_ids())
         assert a.registry.get(sid) is not None and b.registry.get(sid) is None
+        # B's configuration workers look after B's stations only (A's are A's to look after).
+        assert b.cluster is not None and b.config.link is b.cluster.held_here
+        assert b.cluster.held_here.online_ids() == [] and b.cluster.held_here.is_online(sid)
         assert await _presence_row(postgres_url, sid) == f"{a.node_id} online=1"
 
         # A CALL through node B runs on node A's session and comes back with the answer.
