@@ -19,6 +19,7 @@ Decoding anything else raises `EnvelopeError` (a listener logs it and carries on
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -141,6 +142,27 @@ def encode(message: Message) -> str:
         case Ref():
             data = {"k": "ref", "id": message.id}
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+def pack_events(
+    origin: str, batch: Sequence[Event], limit: int = NOTIFY_LIMIT_BYTES
+) -> list[EventMessage]:
+    """The batch as few messages as possible that each fit a NOTIFY (in order); an event too
+    large by itself goes alone (through the table)."""
+    overhead = len(encode(EventMessage(origin, ()))) + 1
+    messages: list[EventMessage] = []
+    chunk: list[Event] = []
+    size = overhead
+    for event in batch:
+        event_size = len(json.dumps(event_to_dict(event), ensure_ascii=False).encode()) + 1
+        if chunk and size + event_size > limit:
+            messages.append(EventMessage(origin, tuple(chunk)))
+            chunk, size = [], overhead
+        chunk.append(event)
+        size += event_size
+    if chunk:
+        messages.append(EventMessage(origin, tuple(chunk)))
+    return messages
 
 
 def fits_notify(text: str) -> bool:
