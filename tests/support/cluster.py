@@ -15,6 +15,12 @@ Stable API (other test modules build on it; extend, do not change):
         cluster.nodes[1].node_id            # the node's id, as its /readyz names it
         cluster.logs()                      # every node's stderr so far (also printed when the
                                             #   block fails)
+        await node.spawn(); await node.wait_ready()  # start without waiting, wait later
+
+    rows = await query(postgres_url, "SELECT …")      # a query in the test's schema
+    lost = await lost_messages(postgres_url, {s.station_id: s.frames for s in stations})
+        # what SimStation(record_frames=True) stations were answered for (StartTransaction,
+        # MeterValues) but the database lacks: lost["starts"], lost["meters"] (empty: none)
 
 `local_cluster(...)` arguments: `nodes` (how many processes), `node_lease_s` and `site_takeover_s`
 (the `[cluster]` settings; short leases keep failover tests fast), `settings` (more top-level
