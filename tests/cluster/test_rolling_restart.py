@@ -13,9 +13,15 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from csms.sim.clock import SimClock
-from csms.sim.ev import SimEv
 from csms.sim.station import SimStation
-from tests.support.cluster import ClusterNode, local_cluster, lost_messages, query
+from tests.support.cluster import (
+    ClusterNode,
+    local_cluster,
+    lost_messages,
+    query,
+    start_charging,
+    start_stations,
+)
 from tests.support.waiting import eventually
 
 STATIONS = 24
@@ -42,22 +48,8 @@ async def test_rolling_restart_under_load_loses_nothing(postgres_url: str, tmp_p
     stations: list[SimStation] = []
     async with local_cluster(postgres_url, tmp_path, nodes=3, node_lease_s=2.0) as cluster:
         try:
-            stations = [
-                SimStation(
-                    f"RR-{n:03d}",
-                    cluster.balancer_url,
-                    clock=clock,
-                    record_frames=True,
-                    config={"MeterValueSampleInterval": "2"},
-                )
-                for n in range(STATIONS)
-            ]
-            for station in stations:
-                await station.start()
-            await asyncio.gather(*(s.wait_booted(within_s=60) for s in stations))
-            for station in stations:
-                station.plug_in(1, SimEv(max_current_a=16, phases=3, id_tag="TAG-1"))
-            await eventually(lambda: all(s.transaction_id(1) for s in stations), within_s=60)
+            stations = await start_stations(cluster.balancer_url, "RR-", STATIONS, clock)
+            await start_charging(stations)
 
             for node in cluster.nodes:
                 probe = await _watch_close_code(node, f"PROBE-{node.index}")
