@@ -101,6 +101,8 @@ async def test_three_nodes_route_every_call_and_survive_a_killed_node(
             assert held_by_victim and set(holders) == set(ids)
             assert {holders[sid] for sid in held_by_victim} <= node_ids - {victim.node_id}
             await _every_node_reaches_every_station(cluster, ids)
+            online = await query(postgres_url, "SELECT id FROM stations WHERE online = 1")
+            assert {r["id"] for r in online} == set(ids)  # no late "offline" of the dead node
             print(f"killed node released after {released_after:.1f} s (lease {LEASE_S} s)")
         finally:
             await asyncio.gather(*(s.stop() for s in stations))
