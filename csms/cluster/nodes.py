@@ -129,17 +129,19 @@ class NodeLease:
         """Renew the lease (claiming it again if it was swept), sweep dead nodes, refresh the
         live set. Errors propagate (the caller logs and retries)."""
         started = self._monotonic()
-        rows = await self.db.write(Stmt(RENEW_SQL, (self.node_id, self.incarnation, self.lease_s)))
-        if rows[0]:
+        # On the read pool (one autocommit statement), not through the group-commit writer: a
+        # burst of station writes queued there must not make this node miss its lease.
+        rows = await self.db.fetch(RENEW_SQL, self.node_id, self.incarnation, self.lease_s)
+        if rows:
             self._renewed_at = started
         else:
             log.warning("cluster: node %s lost its lease; claiming it again", self.node_id)
             if await self._claim_once():
                 await self._on_reclaimed()
-        swept = await self.db.write(
-            Stmt("SELECT gone_station, gone_version, gone_node FROM cluster_sweep()")
+        swept = await self.db.fetch(
+            "SELECT gone_station, gone_version, gone_node FROM cluster_sweep()"
         )
-        gone = [(r["gone_station"], int(r["gone_version"]), r["gone_node"]) for r in swept[0]]
+        gone = [(r["gone_station"], int(r["gone_version"]), r["gone_node"]) for r in swept]
         if gone:
             nodes = sorted({node for _, _, node in gone})
             log.warning(
