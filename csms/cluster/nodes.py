@@ -25,6 +25,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 
+from csms.cluster import metrics
 from csms.storage.database import Database, DatabaseError, Stmt
 
 log = logging.getLogger(__name__)
@@ -147,12 +148,14 @@ class NodeLease:
             log.warning(
                 "cluster: dead node(s) %s: %d station(s) offline", ", ".join(nodes), len(gone)
             )
+            metrics.SWEPT.inc(len(gone))
             await self._on_swept(gone)
         await self._refresh()
 
     async def _refresh(self) -> None:
         rows = await self.db.fetch(LIVE_SQL)
         self.live = frozenset(r["node_id"] for r in rows)
+        metrics.LIVE_NODES.set(len(self.live))
 
     async def run(self) -> None:
         """Renew every third of the lease until cancelled; a failed renewal is logged (the

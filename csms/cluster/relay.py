@@ -22,7 +22,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from csms import events
-from csms.cluster import envelope
+from csms.cluster import envelope, metrics
 from csms.cluster.messaging import CLUSTER
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,7 @@ class EventRelay:
             for message in envelope.pack_events(self.node_id, batch):
                 await self._send(CLUSTER, message)
                 self.sent += len(message.events)
+                metrics.RELAYED.labels("sent").inc(len(message.events))
         except Exception as exc:  # the database is away: the other nodes miss these events
             log.warning("cluster: %d event(s) not relayed: %r", len(batch), exc)
 
@@ -77,3 +78,4 @@ class EventRelay:
         for event in message.events:
             self.wide.publish(event)
         self.received += len(message.events)
+        metrics.RELAYED.labels("received").inc(len(message.events))

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from csms.cluster import envelope
+from csms.cluster import envelope, metrics
 from csms.cluster.presence import PresenceCache
 from csms.ocpp.errors import CallFailed, CallTimeout, StationOffline
 from csms.ocpp.registry import StationRegistry
@@ -115,6 +115,7 @@ class ClusterLink:
         try:
             answer = await self._call_at(target, station_id, action, payload)
         except _Unacknowledged as moved:
+            metrics.FORWARDED.labels("rerouted").inc()
             answer = await self._call_at(moved.target, station_id, action, payload, again=True)
         if _offline(answer):
             # The station left that node a moment ago: if presence now names another holder
@@ -122,6 +123,9 @@ class ClusterLink:
             again = self._route(station_id)
             if again != target and again is not OFFLINE:
                 answer = await self._call_at(again, station_id, action, payload, again=True)
+        if target is not LOCAL:
+            outcome = "answered" if answer.error is None else answer.error.kind
+            metrics.FORWARDED.labels(outcome).inc()
         result: dict[str, Any] = envelope.raise_answer(answer, station_id, action, self.timeout_s)
         return result
 
@@ -207,6 +211,7 @@ class ClusterLink:
                     raise _Unacknowledged(now)
             return await asyncio.wait_for(future, max(0.0, deadline - loop.time()))
         except TimeoutError:
+            metrics.FORWARDED.labels("CallTimeout").inc()
             raise CallTimeout(station_id, action, self.timeout_s) from None
         finally:
             self._waiting.pop(request_id, None)

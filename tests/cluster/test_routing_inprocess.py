@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncpg
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from csms import events
 from csms.app import running_central_system
@@ -76,6 +77,11 @@ async def test_calls_through_either_node_reach_the_station_and_follow_a_reconnec
         assert error.value.code == "NotSupported"
         with pytest.raises(StationOffline):
             await b.link.call("NOT-CONNECTED", "Heartbeat", {})
+        for outcome in ("answered", "CallErrorReceived"):
+            counted = REGISTRY.get_sample_value(
+                "csms_cluster_forwarded_calls_total", {"outcome": outcome}
+            )
+            assert counted is not None and counted >= 1
 
         # The station moves to node B: B closes it through A (a forwarded disconnect).
         station.url = f"{b.ocpp_url}/{sid}"
