@@ -17,7 +17,7 @@ import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import uvicorn
 
@@ -31,6 +31,7 @@ from csms.eventlog.log import EventRecorder
 from csms.events import EventBus
 from csms.logs import default_node_id
 from csms.modbus.sites import site_writers
+from csms.ocpp.link import StationControl, StationLink
 from csms.ocpp.registry import StationRegistry
 from csms.ocpp.server import OcppServer
 from csms.operations.repository import OperationsRepository
@@ -40,6 +41,9 @@ from csms.storage import Database, Store, open_database
 from csms.tags.repository import TagRepository
 from csms.tags.service import TagService
 from csms.web import Console
+
+if TYPE_CHECKING:
+    from csms.cluster.member import ClusterMember
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +73,12 @@ class CentralSystem:
         self.bus = EventBus()
         self.registry = StationRegistry()
         self.ocpp = OcppServer(settings, self.store, self.registry, self.bus, clock)
+        # What services and the API call stations through, and the bus of cluster-wide events:
+        # the registry and the local bus, or the cluster's router and wide bus.
+        self.cluster = self._join_cluster()
+        self.link: StationControl = self.registry if self.cluster is None else self.cluster.link
+        held_here: StationLink = self.registry if self.cluster is None else self.cluster.held_here
+        wide_bus = self.bus if self.cluster is None else self.cluster.wide_bus
         self.ready = asyncio.Event()
         self._stop = asyncio.Event()
         self._api: _ApiServer | None = None
@@ -79,18 +89,18 @@ class CentralSystem:
         self.charging = ChargingService(
             settings.charging,
             settings.sites,
-            link=self.registry,
+            link=self.link,
             records=self.store,
-            bus=self.bus,
+            bus=wide_bus,
             clock=clock,
             writers=site_writers(settings.sites, settings.charging, clock),
         )
         # Snapshots, changes, licences, SCN set-up.
-        self.config = ConfigService(self.registry, self.store, self.bus, clock)
+        self.config = ConfigService(held_here, self.store, self.bus, clock)
         self.ocpp.handlers.heartbeat_interval = self.config.heartbeat_interval
         # Operator commands, reservations, firmware and diagnostics.
         self.operations = OperationsService(
-            self.registry,
+            self.link,
             OperationsRepository(self.db),
             self.store.events,
             self._snapshot_values,
@@ -101,7 +111,7 @@ class CentralSystem:
         # Id tags: Authorize's answer and the stations' local lists.
         self.tags = TagService(
             TagRepository(self.db),
-            self.registry,
+            self.link,
             self.bus,
             clock,
             accept_unknown=settings.authorization == "accept-all",
@@ -115,7 +125,7 @@ class CentralSystem:
             clock,
             site_of=lambda sid: None if (s := settings.site_of(sid)) is None else s.id,
             safe_mode_sites=self._safe_mode_sites,
-            online=self.registry.is_online,
+            online=self.link.is_online,
         )
         self.charging.add_result_hook(alert_metrics.on_charging_result)
         self.services: list[Service] = [
@@ -128,6 +138,24 @@ class CentralSystem:
         # Short tasks started by API requests (kept referenced until done).
         self.background: set[asyncio.Task[Any]] = set()
 
+    # -- cluster (csms/cluster, docs/cluster.md): everything it adds, in one place --------------
+    def _join_cluster(self) -> ClusterMember | None:
+        """With `cluster.enabled`: this node's lease, presence, router and event relay. The OCPP
+        server keeps the local registry and bus; services and the API get the router."""
+        if not self.settings.cluster.enabled:
+            return None
+        from csms.cluster.member import ClusterMember
+
+        return ClusterMember(self.settings, self.db, self.registry, self.bus)
+
+    @property
+    def node_id(self) -> str:
+        """This node's name: the cluster's node id, else the `node_id` setting or host name."""
+        if self.cluster is not None:
+            return self.cluster.node_id
+        return self.settings.node_id or default_node_id()
+
+    # -- helpers ------------------------------------------------------------------------------
     def _safe_mode_sites(self) -> dict[str, float]:
         """Sites whose latest allocation ran in safe mode (meter lost or implausible)."""
         now = self.clock()
@@ -195,9 +223,11 @@ class CentralSystem:
         await self.db.open()
         try:
             await self.store.stations.mark_all_offline()
+            if self.cluster is not None:
+                await self.cluster.start()  # the lease, before any station connects here
             context = ApiContext(
                 records=self.store,
-                stations=self.registry,
+                stations=self.link,
                 bus=self.bus,
                 clock=self.clock,
                 charging=self.charging,
@@ -207,7 +237,8 @@ class CentralSystem:
                 background=self.background,
                 tags=self.tags,
                 alerts=self.alerts,
-                node_id=self.settings.node_id or default_node_id(),
+                node_id=self.node_id,
+                readiness=None if self.cluster is None else self.cluster.readiness,
             )
             app = create_app(context)
             console = Console(context)  # the web console at /console, on the API's port
@@ -226,7 +257,8 @@ class CentralSystem:
             await self.ocpp.start()
             async with asyncio.TaskGroup() as group:
                 api_task = group.create_task(self._api.serve(sockets=[self._api_socket]))
-                service_tasks = [group.create_task(s.run()) for s in [*self.services, console]]
+                runs = [*self.services, console, *([self.cluster] if self.cluster else [])]
+                service_tasks = [group.create_task(s.run()) for s in runs]
                 await self._wait_api_started(api_task)
                 self.ready.set()
                 await self._stop.wait()
@@ -237,6 +269,8 @@ class CentralSystem:
                     task.cancel()
         finally:
             await self.ocpp.stop()
+            if self.cluster is not None:
+                await self.cluster.stop()
             await self.db.close()
             if self._api_socket is not None:
                 self._api_socket.close()
