@@ -16,6 +16,7 @@ import contextlib
 import logging
 import socket
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
@@ -25,7 +26,11 @@ from csms.alerts import metrics as alert_metrics
 from csms.alerts.service import AlertService
 from csms.api.app import create_app
 from csms.api.deps import ApiContext
-from csms.charging.service import ChargingService
+from csms.charging.service import ChargingService, Leadership
+from csms.cluster.fencing import SiteLeadership
+from csms.cluster.handover import hand_over
+from csms.cluster.leases import LeaseKeeper
+from csms.cluster.singleton import runs_once
 from csms.config.service import ConfigService
 from csms.eventlog.log import EventRecorder
 from csms.events import EventBus
@@ -74,6 +79,22 @@ class CentralSystem:
         self._api: _ApiServer | None = None
         self._api_socket: socket.socket | None = None
         self._api_address: tuple[str, int] | None = None
+        self.node_id = settings.node_id or default_node_id()
+        # -- cluster: site leaders, fencing, work that runs once (issue 15, cluster-lead) -----
+        # One leader per site through the site-lease table; its loop sends fenced limits. The
+        # holder id adds a per-process suffix: two processes on one host never share a lease.
+        self.leases: LeaseKeeper | None = None
+        leadership: Leadership | None = None
+        self.runs_once: Callable[[], bool] = lambda: True
+        if settings.cluster.enabled:
+            led = [site.id for site in settings.sites] if settings.charging.enabled else []
+            holder = f"{self.node_id}#{uuid.uuid4().hex[:6]}"
+            self.leases = LeaseKeeper(
+                self.db, holder, led, lease_s=settings.cluster.site_takeover_s
+            )
+            leadership = SiteLeadership(self.leases)
+            self.runs_once = runs_once(self.leases)
+        # -- end of the cluster-lead block ------------------------------------------------------
         # The long-running services, each handed exactly what it uses; `run()` starts them.
         # Smart charging: one control loop per site.
         self.charging = ChargingService(
@@ -84,6 +105,7 @@ class CentralSystem:
             bus=self.bus,
             clock=clock,
             writers=site_writers(settings.sites, settings.charging, clock),
+            leadership=leadership,  # cluster-lead: None runs every site here
         )
         # Snapshots, changes, licences, SCN set-up.
         self.config = ConfigService(self.registry, self.store, self.bus, clock)
@@ -108,7 +130,9 @@ class CentralSystem:
         )
         self.ocpp.handlers.id_tag_info = self.tags.id_tag_info
         # The event log's connects/boots and its pruning; alerts and their webhook.
-        self.event_log = EventRecorder(self.db, self.bus, clock, settings.event_retention_days)
+        self.event_log = EventRecorder(
+            self.db, self.bus, clock, settings.event_retention_days, runs_once=self.runs_once
+        )
         self.alerts = AlertService(
             settings.alerts,
             self.store,
@@ -116,6 +140,7 @@ class CentralSystem:
             site_of=lambda sid: None if (s := settings.site_of(sid)) is None else s.id,
             safe_mode_sites=self._safe_mode_sites,
             online=self.registry.is_online,
+            runs_once=self.runs_once,
         )
         self.charging.add_result_hook(alert_metrics.on_charging_result)
         self.services: list[Service] = [
@@ -125,6 +150,9 @@ class CentralSystem:
             self.event_log,
             self.alerts,
         ]
+        if self.leases is not None:  # cluster-lead: leases renewed in the main TaskGroup
+            self.leases.before_release = self.charging.wait_site_stopped
+            self.services.append(self.leases)
         # Short tasks started by API requests (kept referenced until done).
         self.background: set[asyncio.Task[Any]] = set()
 
@@ -207,7 +235,7 @@ class CentralSystem:
                 background=self.background,
                 tags=self.tags,
                 alerts=self.alerts,
-                node_id=self.settings.node_id or default_node_id(),
+                node_id=self.node_id,
             )
             app = create_app(context)
             console = Console(context)  # the web console at /console, on the API's port
@@ -230,6 +258,11 @@ class CentralSystem:
                 await self._wait_api_started(api_task)
                 self.ready.set()
                 await self._stop.wait()
+                # -- cluster-lead: hand the sites over before the stations go (1012) --------
+                if self.leases is not None:
+                    log.info("shutting down: handing over the sites")
+                    await hand_over(self.leases)
+                # -- end of the cluster-lead block ------------------------------------------
                 log.info("shutting down: closing station sessions")
                 await self.ocpp.stop()
                 self._api.should_exit = True

@@ -1,6 +1,10 @@
 """The alert shell: evaluates `rules.evaluate` every few seconds from stored state, logs each
 transition once, and POSTs it to the webhook (retries with backoff; failures are logged and
-never block the evaluation or the stations)."""
+never block the evaluation or the stations).
+
+In a cluster every node evaluates (its API lists the active alerts), but only the node holding
+the cluster's singleton lease (`runs_once`) logs transitions and posts them: each is posted
+once, and a node taking the lease over already knows which alerts are active."""
 
 from __future__ import annotations
 
@@ -48,8 +52,10 @@ class AlertService:
         site_of: Callable[[str], str | None],
         safe_mode_sites: Callable[[], Mapping[str, float]],
         online: Callable[[str], bool],
+        runs_once: Callable[[], bool] = lambda: True,
     ) -> None:
         self.settings = settings
+        self.runs_once = runs_once
         self.store = store
         self.clock = clock
         self.site_of = site_of
@@ -104,6 +110,8 @@ class AlertService:
             now,
         )
         change = transitions(self._active, current)
+        if not self.runs_once():  # another node of the cluster reports the transitions
+            change = replace(change, raised=(), cleared=())
         for alert in change.raised:
             log.warning("alert raised: %s", alert.message)
             self._notify("raised", alert, now)

@@ -150,8 +150,11 @@ class EventRecorder:
         clock: Callable[[], float],
         retention_days: float,
         prune_every_s: float = 3600.0,
+        runs_once: Callable[[], bool] = lambda: True,
     ) -> None:
+        """`runs_once`: whether this process runs the cluster's once-only jobs (pruning)."""
         self.db = db
+        self.runs_once = runs_once
         self.bus = bus
         self.clock = clock
         self.retention_s = retention_days * 86400.0
@@ -200,6 +203,9 @@ class EventRecorder:
 
     async def _prune_loop(self) -> None:
         while True:
+            if not self.runs_once():  # another node of the cluster prunes; ask again soon
+                await asyncio.sleep(min(60.0, self.prune_every_s))
+                continue
             try:
                 deleted = await self.prune(self.clock() - self.retention_s)
                 if deleted:
