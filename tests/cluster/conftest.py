@@ -1,0 +1,1 @@
+"""Tests of the cluster: site leases and fencing, hand-over, node leases and routing."""
