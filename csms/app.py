@@ -16,9 +16,8 @@ import contextlib
 import logging
 import socket
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import uvicorn
 
@@ -36,6 +35,7 @@ from csms.eventlog.log import EventRecorder
 from csms.events import EventBus
 from csms.logs import default_node_id
 from csms.modbus.sites import site_writers
+from csms.ocpp.link import StationControl
 from csms.ocpp.registry import StationRegistry
 from csms.ocpp.server import OcppServer
 from csms.operations.repository import OperationsRepository
@@ -45,6 +45,9 @@ from csms.storage import Database, Store, open_database
 from csms.tags.repository import TagRepository
 from csms.tags.service import TagService
 from csms.web import Console
+
+if TYPE_CHECKING:
+    from csms.cluster.member import ClusterMember
 
 log = logging.getLogger(__name__)
 
@@ -74,23 +77,36 @@ class CentralSystem:
         self.bus = EventBus()
         self.registry = StationRegistry()
         self.ocpp = OcppServer(settings, self.store, self.registry, self.bus, clock)
+        # What services and the API call stations through, and the bus of cluster-wide events:
+        # the registry and the local bus, or the cluster's router and wide bus.
+        self.cluster = self._join_cluster()
+        self.link: StationControl = self.registry if self.cluster is None else self.cluster.link
+        wide_bus = self.bus if self.cluster is None else self.cluster.wide_bus
         self.ready = asyncio.Event()
         self._stop = asyncio.Event()
         self._api: _ApiServer | None = None
         self._api_socket: socket.socket | None = None
         self._api_address: tuple[str, int] | None = None
-        self.node_id = settings.node_id or default_node_id()
         # -- cluster: site leaders, fencing, work that runs once (issue 15, cluster-lead) -----
-        # One leader per site through the site-lease table; its loop sends fenced limits. The
-        # holder id adds a per-process suffix: two processes on one host never share a lease.
+        # One leader per site through the site-lease table (held under the cluster node id,
+        # unique per process; sites spread over the node leases' live nodes); its loop sends
+        # fenced limits. Alert transitions and pruning run on the singleton lease's holder.
         self.leases: LeaseKeeper | None = None
         leadership: Leadership | None = None
         self.runs_once: Callable[[], bool] = lambda: True
-        if settings.cluster.enabled:
+        if self.cluster is not None:
+            member = self.cluster
             led = [site.id for site in settings.sites] if settings.charging.enabled else []
-            holder = f"{self.node_id}#{uuid.uuid4().hex[:6]}"
+
+            async def live_nodes() -> int:
+                return len(member.lease.live)
+
             self.leases = LeaseKeeper(
-                self.db, holder, led, lease_s=settings.cluster.site_takeover_s
+                self.db,
+                member.node_id,
+                led,
+                lease_s=settings.cluster.site_takeover_s,
+                live_nodes=live_nodes,
             )
             leadership = SiteLeadership(self.leases)
             self.runs_once = runs_once(self.leases)
@@ -100,19 +116,19 @@ class CentralSystem:
         self.charging = ChargingService(
             settings.charging,
             settings.sites,
-            link=self.registry,
+            link=self.link,
             records=self.store,
-            bus=self.bus,
+            bus=wide_bus,
             clock=clock,
             writers=site_writers(settings.sites, settings.charging, clock),
             leadership=leadership,  # cluster-lead: None runs every site here
         )
         # Snapshots, changes, licences, SCN set-up.
-        self.config = ConfigService(self.registry, self.store, self.bus, clock)
+        self.config = ConfigService(self.link, self.store, self.bus, clock)
         self.ocpp.handlers.heartbeat_interval = self.config.heartbeat_interval
         # Operator commands, reservations, firmware and diagnostics.
         self.operations = OperationsService(
-            self.registry,
+            self.link,
             OperationsRepository(self.db),
             self.store.events,
             self._snapshot_values,
@@ -123,7 +139,7 @@ class CentralSystem:
         # Id tags: Authorize's answer and the stations' local lists.
         self.tags = TagService(
             TagRepository(self.db),
-            self.registry,
+            self.link,
             self.bus,
             clock,
             accept_unknown=settings.authorization == "accept-all",
@@ -139,8 +155,8 @@ class CentralSystem:
             clock,
             site_of=lambda sid: None if (s := settings.site_of(sid)) is None else s.id,
             safe_mode_sites=self._safe_mode_sites,
-            online=self.registry.is_online,
-            runs_once=self.runs_once,
+            online=self.link.is_online,
+            runs_once=self.runs_once,  # cluster-lead: transitions posted by one node
         )
         self.charging.add_result_hook(alert_metrics.on_charging_result)
         self.services: list[Service] = [
@@ -156,6 +172,24 @@ class CentralSystem:
         # Short tasks started by API requests (kept referenced until done).
         self.background: set[asyncio.Task[Any]] = set()
 
+    # -- cluster (csms/cluster, docs/cluster.md): everything it adds, in one place --------------
+    def _join_cluster(self) -> ClusterMember | None:
+        """With `cluster.enabled`: this node's lease, presence, router and event relay. The OCPP
+        server keeps the local registry and bus; services and the API get the router."""
+        if not self.settings.cluster.enabled:
+            return None
+        from csms.cluster.member import ClusterMember
+
+        return ClusterMember(self.settings, self.db, self.registry, self.bus)
+
+    @property
+    def node_id(self) -> str:
+        """This node's name: the cluster's node id, else the `node_id` setting or host name."""
+        if self.cluster is not None:
+            return self.cluster.node_id
+        return self.settings.node_id or default_node_id()
+
+    # -- helpers ------------------------------------------------------------------------------
     def _safe_mode_sites(self) -> dict[str, float]:
         """Sites whose latest allocation ran in safe mode (meter lost or implausible)."""
         now = self.clock()
@@ -223,9 +257,11 @@ class CentralSystem:
         await self.db.open()
         try:
             await self.store.stations.mark_all_offline()
+            if self.cluster is not None:
+                await self.cluster.start()  # the lease, before any station connects here
             context = ApiContext(
                 records=self.store,
-                stations=self.registry,
+                stations=self.link,
                 bus=self.bus,
                 clock=self.clock,
                 charging=self.charging,
@@ -236,6 +272,7 @@ class CentralSystem:
                 tags=self.tags,
                 alerts=self.alerts,
                 node_id=self.node_id,
+                readiness=None if self.cluster is None else self.cluster.readiness,
             )
             app = create_app(context)
             console = Console(context)  # the web console at /console, on the API's port
@@ -254,7 +291,8 @@ class CentralSystem:
             await self.ocpp.start()
             async with asyncio.TaskGroup() as group:
                 api_task = group.create_task(self._api.serve(sockets=[self._api_socket]))
-                service_tasks = [group.create_task(s.run()) for s in [*self.services, console]]
+                runs = [*self.services, console, *([self.cluster] if self.cluster else [])]
+                service_tasks = [group.create_task(s.run()) for s in runs]
                 await self._wait_api_started(api_task)
                 self.ready.set()
                 await self._stop.wait()
@@ -270,6 +308,8 @@ class CentralSystem:
                     task.cancel()
         finally:
             await self.ocpp.stop()
+            if self.cluster is not None:
+                await self.cluster.stop()
             await self.db.close()
             if self._api_socket is not None:
                 self._api_socket.close()

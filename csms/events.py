@@ -7,9 +7,10 @@ and the smart-charging control loop subscribe instead of reaching into the OCPP 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 log = logging.getLogger(__name__)
 
@@ -140,3 +141,65 @@ class EventBus:
                 queue.get_nowait()
                 log.warning("event subscriber is behind; dropped its oldest event")
             queue.put_nowait(event)
+
+
+# -- serialisation (events travelling between the nodes of a cluster, csms/cluster/relay.py) ------
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.__name__: cls
+    for cls in (
+        StationConnected,
+        StationDisconnected,
+        StationBooted,
+        StationApproved,
+        SnapshotTaken,
+        ConnectorStatusChanged,
+        TransactionStarted,
+        TransactionStopped,
+        MeterSampled,
+    )
+}
+
+
+class EventDecodeError(ValueError):
+    """A serialised event names no known type or does not fit its fields."""
+
+
+def _plain(value: object) -> object:
+    """A JSON-able form; a dict with non-text keys (MeterSampled's (measurand, phase)) becomes
+    {"$items": [[key, value], …]} with tuple keys as lists."""
+    if isinstance(value, dict):
+        if all(isinstance(k, str) for k in value):
+            return {k: _plain(v) for k, v in value.items()}
+        items = [[list(k) if isinstance(k, tuple) else k, _plain(v)] for k, v in value.items()]
+        return {"$items": items}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _unplain(value: object) -> object:
+    if isinstance(value, dict):
+        if set(value) == {"$items"}:
+            pairs = value["$items"]
+            return {(tuple(k) if isinstance(k, list) else k): _unplain(v) for k, v in pairs}
+        return {k: _unplain(v) for k, v in value.items()}
+    return value
+
+
+def event_to_dict(event: Event) -> dict[str, object]:
+    """`{"type": class name, "fields": {…}}`, generically from the dataclass fields."""
+    fields_ = {f.name: _plain(getattr(event, f.name)) for f in dataclasses.fields(event)}
+    return {"type": type(event).__name__, "fields": fields_}
+
+
+def event_from_dict(data: dict[str, object]) -> Event:
+    """The event `event_to_dict` described; `EventDecodeError` for anything else."""
+    cls = EVENT_TYPES.get(str(data.get("type")))
+    raw = data.get("fields")
+    if cls is None or not isinstance(raw, dict):
+        raise EventDecodeError(f"not a serialised event: {str(data)[:200]}")
+    try:
+        arguments: dict[str, Any] = {k: _unplain(v) for k, v in raw.items()}
+        return cls(**arguments)
+    except TypeError as exc:
+        raise EventDecodeError(f"{cls.__name__}: {exc}") from None

@@ -111,7 +111,7 @@ def create_app(context: ApiContext) -> FastAPI:
 
     app.mount(FILES_PREFIX, public_files_app(context))
     mount_docs(app)
-    mount_probes(app, context.records.db, context.node_id)
+    mount_probes(app, context.records.db, context.node_id, context.readiness)
     document_errors(app)
     return app
 

@@ -47,6 +47,8 @@ class ApiContext:
     """The active alerts."""
     node_id: str = "csms"
     """This process's name (the `node_id` setting, default the host name), shown by the probes."""
+    readiness: Callable[[], list[str]] | None = None
+    """More reasons `/readyz` fails (a cluster node's lease not held); None on a single node."""
 
 
 def api_context(request: Request) -> ApiContext:

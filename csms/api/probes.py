@@ -3,13 +3,15 @@
 They sit outside `/api/v1` and outside the API token (a probe carries no credentials and shows
 nothing secret): `/healthz` answers as long as the event loop runs; `/readyz` answers 200 only
 when the database answers within a bound and has every migration this code knows, so a node
-is taken out of rotation while its database is unreachable or an upgrade is half done.
+is taken out of rotation while its database is unreachable or an upgrade is half done. A
+cluster node passes one more check (`extra`: its node lease is held, its listener connected).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -36,14 +38,19 @@ async def readiness(db: Database, timeout_s: float = PROBE_DB_TIMEOUT_S) -> list
     return []
 
 
-def mount_probes(app: FastAPI, db: Database, node_id: str) -> None:
-    """Add `/healthz` and `/readyz` as plain routes (not in the OpenAPI schema, no token)."""
+def mount_probes(
+    app: FastAPI, db: Database, node_id: str, extra: Callable[[], list[str]] | None = None
+) -> None:
+    """Add `/healthz` and `/readyz` as plain routes (not in the OpenAPI schema, no token);
+    `extra()` names further reasons not to be ready."""
 
     async def healthz(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "alive", "node_id": node_id})
 
     async def readyz(_request: Request) -> JSONResponse:
         problems = await readiness(db)
+        if extra is not None:
+            problems += extra()
         body: dict[str, object] = {"status": "not ready" if problems else "ready"}
         body["node_id"] = node_id
         if problems:

@@ -59,6 +59,8 @@ class PostgresDatabase(Database):
                 conn = await asyncpg.connect(self.dsn)
                 try:
                     await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+                except asyncpg.UniqueViolationError:
+                    pass  # another node created it at the same moment
                 finally:
                     await conn.close()
             self._pool = await asyncpg.create_pool(
@@ -77,6 +79,17 @@ class PostgresDatabase(Database):
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+
+    async def _migrate(self) -> None:
+        """Apply pending migrations under a session advisory lock: several nodes of a cluster
+        starting together apply each migration once (the others wait, then find it applied)."""
+        assert self._writer_conn is not None
+        key = f"csms-migrations:{self.schema or 'public'}"
+        await self._writer_conn.execute("SELECT pg_advisory_lock(hashtext($1))", key)
+        try:
+            await super()._migrate()
+        finally:
+            await self._writer_conn.execute("SELECT pg_advisory_unlock(hashtext($1))", key)
 
     async def _applied_migrations(self) -> set[str]:
         assert self._writer_conn is not None

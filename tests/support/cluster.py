@@ -1,0 +1,350 @@
+"""A local cluster of real `csms serve` processes on one PostgreSQL schema (tests, benchmarks).
+
+Stable API (other test modules build on it; extend, do not change):
+
+    async with local_cluster(postgres_url, tmp_path, nodes=3, node_lease_s=2) as cluster:
+        cluster.nodes[0].api_url            # "http://127.0.0.1:PORT"
+        cluster.nodes[0].ocpp_url           # "ws://127.0.0.1:PORT/ocpp" (append /{stationId})
+        cluster.balancer_url                # "ws://127.0.0.1:PORT/ocpp": a round-robin TCP
+                                            #   balancer over the live nodes (like HAProxy)
+        await cluster.nodes[1].kill()       # SIGKILL; returns the exit code
+        await cluster.nodes[1].terminate()  # SIGTERM, waits for the exit; returns the exit code
+        await cluster.nodes[1].start()      # (re)start on the same ports, waits for /readyz
+        await cluster.nodes[1].readyz()     # (status code, JSON body) of GET /readyz
+        await cluster.nodes[1].api("GET", "/api/v1/stations")  # (status, JSON), with the token
+        cluster.nodes[1].node_id            # the node's id, as its /readyz names it
+        cluster.logs()                      # every node's stderr so far (also printed when the
+                                            #   block fails)
+
+`local_cluster(...)` arguments: `nodes` (how many processes), `node_lease_s` and `site_takeover_s`
+(the `[cluster]` settings; short leases keep failover tests fast), `settings` (more top-level
+settings, e.g. `{"response_timeout_s": 10}`), `extra_toml` (TOML text appended to the file, e.g.
+`[[sites]]` tables), `ready_within_s` (how long to wait for each node's /readyz).
+
+Each node gets its own OCPP and API port (chosen once, kept across restarts so a restarted node
+answers where it did), one TOML settings file shared by all nodes except for the ports (passed
+on the command line), `cluster.enabled = true`, `unknown_stations = "accept"`, an API token
+(`API_TOKEN`) and JSON logs appended to `node-N.log` under `tmp_path`. Nodes start together (as
+a deployment would start them) and the block waits until every node's `/readyz` answers 200.
+Leaving the block stops every node (SIGTERM, then SIGKILL after a bound) and the balancer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+API_TOKEN = "cluster-test-token"
+STOP_WITHIN_S = 30.0
+"""How long a node may take to exit after SIGTERM before the harness kills it."""
+
+
+def free_port() -> int:
+    """A port of 127.0.0.1 that was free a moment ago (bound and released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"no TOML form for {value!r}")
+
+
+def settings_toml(
+    database_url: str,
+    node_lease_s: float,
+    site_takeover_s: float,
+    settings: dict[str, Any] | None = None,
+    extra_toml: str = "",
+) -> str:
+    """The settings file every node of a test cluster reads."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "ocpp_host": "127.0.0.1",
+        "api_host": "127.0.0.1",
+        "api_token": API_TOKEN,
+        "unknown_stations": "accept",
+        "response_timeout_s": 10,
+        "log_format": "json",
+    }
+    values.update(settings or {})
+    lines = [f"{key} = {_toml_value(value)}" for key, value in values.items()]
+    lines += [
+        "",
+        "[cluster]",
+        "enabled = true",
+        f"node_lease_s = {node_lease_s!r}",
+        f"site_takeover_s = {site_takeover_s!r}",
+        "",
+        extra_toml,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+class ClusterNode:
+    """One `csms serve` process of the cluster (restartable on the same ports)."""
+
+    def __init__(self, index: int, config: Path, log_path: Path, ready_within_s: float) -> None:
+        self.index = index
+        self.config = config
+        self.log_path = log_path
+        self.ocpp_port = free_port()
+        self.api_port = free_port()
+        self.ready_within_s = ready_within_s
+        self.process: asyncio.subprocess.Process | None = None
+        self.node_id: str | None = None
+        self.starts = 0
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def ocpp_url(self) -> str:
+        return f"ws://127.0.0.1:{self.ocpp_port}/ocpp"
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.returncode is None
+
+    async def spawn(self) -> None:
+        """Start the process without waiting for it to be ready."""
+        assert not self.running, f"node {self.index} is already running"
+        self.starts += 1
+        with self.log_path.open("ab") as log:
+            log.write(f"--- start {self.starts} of node {self.index} ---\n".encode())
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "csms.cli",
+                "serve",
+                "--config",
+                str(self.config),
+                "--ocpp-port",
+                str(self.ocpp_port),
+                "--api-port",
+                str(self.api_port),
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=log,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+
+    async def wait_ready(self) -> None:
+        """Until /readyz answers 200 (its body names the node id); fails if the process ends."""
+        deadline = time.monotonic() + self.ready_within_s
+        while True:
+            if not self.running:
+                raise RuntimeError(f"node {self.index} exited before it was ready:\n{self.log()}")
+            with contextlib.suppress(httpx.HTTPError):
+                status, body = await self.readyz()
+                if status == 200:
+                    self.node_id = str(body.get("node_id"))
+                    return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"node {self.index} not ready:\n{self.log()}")
+            await asyncio.sleep(0.1)
+
+    async def start(self) -> None:
+        """Start (or restart) the node and wait until it is ready."""
+        await self.spawn()
+        await self.wait_ready()
+
+    async def kill(self) -> int:
+        """SIGKILL: the node dies without closing anything (its lease simply lapses)."""
+        return await self._signal(signal.SIGKILL)
+
+    async def terminate(self) -> int:
+        """SIGTERM: the node shuts down in order (stations closed with 1012)."""
+        return await self._signal(signal.SIGTERM)
+
+    async def _signal(self, signum: int) -> int:
+        assert self.process is not None
+        if self.process.returncode is None:
+            self.process.send_signal(signum)
+        try:
+            return await asyncio.wait_for(self.process.wait(), STOP_WITHIN_S)
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+            raise
+
+    async def readyz(self) -> tuple[int, dict[str, Any]]:
+        async with httpx.AsyncClient(timeout=5) as client:
+            response = await client.get(f"{self.api_url}/readyz")
+        return response.status_code, response.json()
+
+    async def api(
+        self, method: str, path: str, json_body: Any = None, timeout_s: float = 30
+    ) -> tuple[int, Any]:
+        """One API request to this node with the token: (status code, decoded JSON or text)."""
+        async with httpx.AsyncClient(
+            timeout=timeout_s, headers={"Authorization": f"Bearer {API_TOKEN}"}
+        ) as client:
+            response = await client.request(method, f"{self.api_url}{path}", json=json_body)
+        try:
+            return response.status_code, response.json()
+        except ValueError:
+            return response.status_code, response.text
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+class Balancer:
+    """A round-robin TCP balancer over the running nodes' OCPP ports (what HAProxy does in
+    production): each new connection goes to the next node that accepts it."""
+
+    def __init__(self, nodes: list[ClusterNode]) -> None:
+        self.nodes = nodes
+        self.port = 0
+        self._next = 0
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.create_task(self._link(reader, writer))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _connect_backend(
+        self,
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        for _ in range(len(self.nodes)):
+            node = self.nodes[self._next % len(self.nodes)]
+            self._next += 1
+            if not node.running:
+                continue
+            with contextlib.suppress(OSError):
+                return await asyncio.open_connection("127.0.0.1", node.ocpp_port)
+        return None
+
+    async def _link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        backend = await self._connect_backend()
+        if backend is None:
+            writer.transport.abort()
+            return
+        back_reader, back_writer = backend
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (OSError, asyncio.IncompleteReadError):
+                pass
+            finally:
+                # A node that died resets its side: reset the station's too (what it would see).
+                dst.transport.abort()
+
+        try:
+            await asyncio.gather(pipe(reader, back_writer), pipe(back_reader, writer))
+        finally:
+            writer.transport.abort()
+            back_writer.transport.abort()
+
+
+class LocalCluster:
+    """N nodes, their settings file and logs, and the balancer in front."""
+
+    def __init__(
+        self,
+        database_url: str,
+        directory: Path,
+        nodes: int,
+        node_lease_s: float,
+        site_takeover_s: float,
+        settings: dict[str, Any] | None,
+        extra_toml: str,
+        ready_within_s: float,
+    ) -> None:
+        self.directory = directory
+        self.config = directory / "cluster.toml"
+        self.config.write_text(
+            settings_toml(database_url, node_lease_s, site_takeover_s, settings, extra_toml)
+        )
+        self.nodes = [
+            ClusterNode(i, self.config, directory / f"node-{i}.log", ready_within_s)
+            for i in range(nodes)
+        ]
+        self.balancer = Balancer(self.nodes)
+
+    @property
+    def balancer_url(self) -> str:
+        return f"ws://127.0.0.1:{self.balancer.port}/ocpp"
+
+    async def start(self) -> None:
+        await self.balancer.start()
+        for node in self.nodes:
+            await node.spawn()
+        await asyncio.gather(*(node.wait_ready() for node in self.nodes))
+
+    async def stop(self) -> None:
+        await self.balancer.stop()
+        stops = [node.terminate() for node in self.nodes if node.running]
+        await asyncio.gather(*stops, return_exceptions=True)
+
+    def logs(self) -> str:
+        return "\n".join(f"===== node {n.index} =====\n{n.log()}" for n in self.nodes)
+
+
+@contextlib.asynccontextmanager
+async def local_cluster(
+    database_url: str,
+    directory: Path,
+    *,
+    nodes: int = 3,
+    node_lease_s: float = 2.0,
+    site_takeover_s: float = 4.0,
+    settings: dict[str, Any] | None = None,
+    extra_toml: str = "",
+    ready_within_s: float = 60.0,
+) -> AsyncIterator[LocalCluster]:
+    """Run a cluster for the duration of the block; its logs are printed if the block fails."""
+    cluster = LocalCluster(
+        database_url,
+        directory,
+        nodes,
+        node_lease_s,
+        site_takeover_s,
+        settings,
+        extra_toml,
+        ready_within_s,
+    )
+    try:
+        await cluster.start()
+        yield cluster
+    except BaseException:
+        print(cluster.logs())  # shown by pytest for a failed test
+        raise
+    finally:
+        await cluster.stop()
