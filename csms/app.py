@@ -105,7 +105,7 @@ class CentralSystem:
                 self.db,
                 member.node_id,
                 led,
-                lease_s=settings.cluster.site_takeover_s,
+                takeover_s=settings.cluster.site_takeover_s,
                 live_nodes=live_nodes,
             )
             leadership = SiteLeadership(self.leases)

@@ -6,6 +6,9 @@ lease ran out (epoch + 1) and renews one it holds (same epoch). Reserved keys ho
 singleton jobs (`SINGLETON`) and, until the node-lease table is used, each node's presence
 (`PRESENCE_PREFIX` + node id), the same way.
 
+The bound (`site_takeover_s`, T): the lease in the database lasts 2T/3 and every node runs a
+round every T/3, so a site whose leader dies is taken within T of the leader's last renewal.
+
 The node's own belief "I lead site S in epoch E" expires LOCALLY at the time the renewal was
 sent + the lease − a margin, on this process's monotonic clock. The database's lease ends at
 its `now()` when the statement ran + the lease, which is later: so a node cut off from the
@@ -19,7 +22,7 @@ that joins gets sites, and a node that dies leaves its sites to the others. Whic
 prefers is rendezvous hashing of (node, site), so nodes starting together try different sites.
 
 The pure decisions take the clock as a number; `LeaseKeeper` is the thin shell that runs the
-statements every lease/3 and wakes whoever waits on a change.
+statements every round and wakes whoever waits on a change.
 """
 
 from __future__ import annotations
@@ -79,6 +82,13 @@ class Round:
     renew: tuple[tuple[str, int], ...] = ()
     acquire: tuple[str, ...] = ()
     release: tuple[tuple[str, int], ...] = ()
+
+
+def lease_timing(takeover_s: float) -> tuple[float, float]:
+    """(the lease in the database, the time between rounds) for a take-over bound: a dead
+    leader's lease runs out within 2T/3 of its last renewal, and another node's next round
+    comes within T/3 of that."""
+    return takeover_s * 2 / 3, takeover_s / 3
 
 
 def margin_for(lease_s: float) -> float:
@@ -180,7 +190,7 @@ LIST = "SELECT site_id, node_id, epoch, lease_until > now() AS live FROM site_le
 
 # -- the shell ----------------------------------------------------------------------------------
 class LeaseKeeper:
-    """Takes, renews and releases this node's leases every lease/3; answers the fencing check
+    """Takes, renews and releases this node's leases every `takeover_s`/3; answers the fencing check
     (`valid`) from its local view and wakes `wait_change` waiters when that view changes."""
 
     def __init__(
@@ -189,7 +199,7 @@ class LeaseKeeper:
         node_id: str,
         sites: Sequence[str],
         *,
-        lease_s: float,
+        takeover_s: float,
         live_nodes: Callable[[], Awaitable[int]] | None = None,
         singletons: Sequence[str] = (SINGLETON,),
         monotonic: Callable[[], float] = time.monotonic,
@@ -199,8 +209,10 @@ class LeaseKeeper:
         self.db = db
         self.node_id = node_id
         self.sites = list(sites)
-        self.lease_s = lease_s
-        self.margin_s = margin_for(lease_s)
+        self.takeover_s = takeover_s
+        self.lease_s, self.every_s = lease_timing(takeover_s)
+        self.margin_s = margin_for(self.lease_s)
+        self.released: list[str] = []  # keys given up (rebalancing, hand-over)
         self.monotonic = monotonic
         self._live_nodes = live_nodes
         self.always = [*singletons] + ([] if live_nodes else [PRESENCE_PREFIX + node_id])
@@ -252,11 +264,11 @@ class LeaseKeeper:
             group.create_task(self._expire(), name="leases-expiry")
             while not self.stopping:
                 try:
-                    async with asyncio.timeout(max(1.0, self.lease_s / 3)):
+                    async with asyncio.timeout(max(1.0, self.every_s)):
                         await self.round()
                 except Exception as exc:  # the database is away: the local view runs out
                     log.warning("site leases: round failed: %s", exc or type(exc).__name__)
-                await asyncio.sleep(self.lease_s / 3)
+                await asyncio.sleep(self.every_s)
 
     async def round(self) -> None:
         """List the leases, decide, and run the statements."""
@@ -336,6 +348,7 @@ class LeaseKeeper:
         if self.before_release is not None:
             await self.before_release(key)
         await self.db.fetch(RELEASE, key, self.node_id, epoch)
+        self.released.append(key)
 
     async def release_all(self, timeout_s: float = 5.0) -> list[str]:
         """Hand over (a stopping node): stop renewing, give up every lease; the keys released."""

@@ -11,11 +11,11 @@ import pytest
 
 from csms.charging.profiles import profile_id, safe_default_profile
 from csms.cluster.fencing import (
+    _GUARDS,
     EPOCH_ID_STRIDE,
     Fence,
     FencedWriter,
     NotLeader,
-    _GUARDS,
     epoch_profile_id,
     guard_registers,
     profile_epoch,

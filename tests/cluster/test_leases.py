@@ -11,6 +11,7 @@ from csms.cluster.leases import (
     Round,
     fair_share,
     is_valid,
+    lease_timing,
     local_expiry,
     margin_for,
     plan_round,
@@ -168,3 +169,12 @@ def test_nodes_prefer_different_sites() -> None:
     sites = [f"site-{i}" for i in range(9)]
     firsts = {by_pref(f"node-{n}", sites)[0] for n in range(3)}
     assert len(firsts) > 1
+
+
+@pytest.mark.parametrize(("takeover_s", "lease_s", "every_s"), [(10, 20 / 3, 10 / 3), (3, 2, 1)])
+def test_a_dead_leaders_site_is_taken_within_the_bound(
+    takeover_s: float, lease_s: float, every_s: float
+) -> None:
+    """Lease 2T/3 after the last renewal, then at most one round (T/3): T in all."""
+    assert lease_timing(takeover_s) == pytest.approx((lease_s, every_s))
+    assert sum(lease_timing(takeover_s)) == pytest.approx(takeover_s)

@@ -3,7 +3,8 @@ take-over, renewal in the same epoch, release, spreading, and the local view's e
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -34,9 +35,14 @@ async def pg(postgres_url: str) -> AsyncIterator[Database]:
 
 
 def keeper(
-    db: Database, node: str, sites: list[str], lease_s: float = 30, **kw: object
+    db: Database,
+    node: str,
+    sites: list[str],
+    lease_s: float = 20,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> LeaseKeeper:
-    return LeaseKeeper(db, node, sites, lease_s=lease_s, **kw)  # type: ignore[arg-type]
+    """A keeper whose lease in the database lasts `lease_s`."""
+    return LeaseKeeper(db, node, sites, takeover_s=lease_s * 3 / 2, monotonic=monotonic)
 
 
 async def test_one_holder_then_a_new_epoch_after_expiry(pg: Database) -> None:
