@@ -240,6 +240,7 @@ class ChargingService:
                      epoch)  # fmt: skip
             try:
                 await self._restore({site_id: loop})
+                await self._adopt_connected(loop)
             except Exception:
                 log.exception("site %s: restoring the stored state failed (retried)", site_id)
                 await asyncio.sleep(1.0)
@@ -261,6 +262,24 @@ class ChargingService:
             failure = None if task.cancelled() else task.exception()
             if failure is not None:
                 raise failure
+
+    async def _adopt_connected(self, loop: SiteLoop) -> None:
+        """A loop built on take-over finds its stations connected already (to any node): one
+        whose latest stored snapshot was read after its last boot is ready at once, as if the
+        snapshot had just been taken (its capabilities change only with a boot); the fresh
+        planner sends every profile again. The others wait for their next snapshot."""
+        snapshots = await ConfigRepository(self.records.db).latest_snapshots()
+        for station_id in loop.model.station_ids:
+            snapshot = snapshots.get(station_id)
+            if snapshot is None or not self.link.is_online(station_id):
+                continue
+            record = await self.records.stations.get(station_id)
+            read_at = max(snapshot.taken_at, snapshot.checked_at)
+            if record is None or read_at < (record.boot_at or 0.0):
+                continue
+            loop.on_event(
+                events.SnapshotTaken(station_id, read_at, snapshot.id, "take-over", snapshot.values)
+            )
 
     async def _refresh_caps(self, site_id: str, loop: SiteLoop) -> None:
         """Caps set through another node's API reach the leader within `CAPS_REFRESH_S`."""

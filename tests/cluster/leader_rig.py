@@ -138,8 +138,7 @@ async def site_world(household_a: float = 2.0) -> AsyncIterator[SiteWorld]:
     try:
         yield SiteWorld(clock, sim, meter, port)
     finally:
-        for station in sim.stations.values() if isinstance(sim.stations, dict) else sim.stations:
-            await station.stop()
+        await sim.stop()
         await meter.stop()
         await clock.close()
 
