@@ -166,7 +166,12 @@ class EventRecorder:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._prune_loop())
                 while True:
-                    await self._record(await queue.get())
+                    event = await queue.get()
+                    try:
+                        await self._record(event)
+                    except Exception as exc:  # the database away: this entry is lost, not the node
+                        log.warning("event log: %s of %s not recorded: %r",
+                                    type(event).__name__, event.station_id, exc)  # fmt: skip
         finally:
             self.bus.unsubscribe(queue)
 
