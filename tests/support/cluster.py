@@ -113,6 +113,25 @@ class ClusterNode:
         self.process: asyncio.subprocess.Process | None = None
         self.node_id: str | None = None
         self.starts = 0
+        self._client: httpx.AsyncClient | None = None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """An HTTP client for this node's API, with the token (kept open: building one costs
+        ~50 ms of certificate loading)."""
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                base_url=self.api_url,
+                timeout=30,
+                headers={"Authorization": f"Bearer {API_TOKEN}"},
+                verify=False,
+            )
+        return self._client
+
+    async def close_client(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
 
     @property
     def api_url(self) -> str:
@@ -188,18 +207,14 @@ class ClusterNode:
             raise
 
     async def readyz(self) -> tuple[int, dict[str, Any]]:
-        async with httpx.AsyncClient(timeout=5) as client:
-            response = await client.get(f"{self.api_url}/readyz")
+        response = await self.client.get("/readyz", timeout=5)
         return response.status_code, response.json()
 
     async def api(
         self, method: str, path: str, json_body: Any = None, timeout_s: float = 30
     ) -> tuple[int, Any]:
         """One API request to this node with the token: (status code, decoded JSON or text)."""
-        async with httpx.AsyncClient(
-            timeout=timeout_s, headers={"Authorization": f"Bearer {API_TOKEN}"}
-        ) as client:
-            response = await client.request(method, f"{self.api_url}{path}", json=json_body)
+        response = await self.client.request(method, path, json=json_body, timeout=timeout_s)
         try:
             return response.status_code, response.json()
         except ValueError:
@@ -312,6 +327,8 @@ class LocalCluster:
         await self.balancer.stop()
         stops = [node.terminate() for node in self.nodes if node.running]
         await asyncio.gather(*stops, return_exceptions=True)
+        for node in self.nodes:
+            await node.close_client()
 
     def logs(self) -> str:
         return "\n".join(f"===== node {n.index} =====\n{n.log()}" for n in self.nodes)
@@ -348,3 +365,58 @@ async def local_cluster(
         raise
     finally:
         await cluster.stop()
+
+
+# -- what the stations were answered, and whether the database has it ------------------------------
+async def query(database_url: str, sql: str, *args: Any) -> list[dict[str, Any]]:
+    """Rows of one query in the test's schema (`?schema=` of `database_url`)."""
+    import asyncpg
+
+    base, _, schema = database_url.partition("?schema=")
+    settings = {"search_path": schema} if schema else None
+    conn = await asyncpg.connect(base, server_settings=settings)
+    try:
+        return [dict(r) for r in await conn.fetch(sql, *args)]
+    finally:
+        await conn.close()
+
+
+def acknowledged(frames_by_station: dict[str, list[tuple[str, str]]]) -> dict[str, set[Any]]:
+    """From stations' recorded frames (`SimStation(record_frames=True).frames`): the
+    StartTransactions answered (station, transaction id) and the MeterValues answered
+    (station, connector, timestamp of each sampled value set)."""
+    starts: set[tuple[str, int]] = set()
+    meters: set[tuple[str, int, str]] = set()
+    for station_id, frames in frames_by_station.items():
+        calls: dict[str, tuple[str, dict[str, Any]]] = {}
+        for direction, text in frames:
+            frame = json.loads(text)
+            if direction == "out" and frame[0] == 2:
+                calls[frame[1]] = (frame[2], frame[3])
+            elif direction == "in" and frame[0] == 3 and frame[1] in calls:
+                action, payload = calls.pop(frame[1])
+                if action == "StartTransaction":
+                    starts.add((station_id, int(frame[2]["transactionId"])))
+                elif action == "MeterValues":
+                    for value in payload["meterValue"]:
+                        meters.add((station_id, int(payload["connectorId"]), value["timestamp"]))
+    return {"starts": starts, "meters": meters}
+
+
+async def lost_messages(
+    database_url: str, frames_by_station: dict[str, list[tuple[str, str]]]
+) -> dict[str, set[Any]]:
+    """What the stations were answered for but the database does not hold (empty sets: none)."""
+    acked = acknowledged(frames_by_station)
+    rows = await query(database_url, "SELECT station_id, id FROM transactions")
+    stored_starts = {(r["station_id"], int(r["id"])) for r in rows}
+    rows = await query(
+        database_url, "SELECT DISTINCT station_id, connector_id, sampled_at FROM meter_values"
+    )
+    stored_meters = {(r["station_id"], int(r["connector_id"]), r["sampled_at"]) for r in rows}
+    return {
+        "starts": acked["starts"] - stored_starts,
+        "meters": acked["meters"] - stored_meters,
+        "acknowledged_starts": acked["starts"],
+        "acknowledged_meters": acked["meters"],
+    }
