@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import uvicorn
 
 from csms.alerts import metrics as alert_metrics
+from csms.alerts.rules import Alert
 from csms.alerts.service import AlertService
 from csms.api.app import create_app
 from csms.api.deps import ApiContext
@@ -29,7 +30,7 @@ from csms.charging.service import ChargingService, Leadership
 from csms.cluster.fencing import SiteLeadership
 from csms.cluster.handover import hand_over
 from csms.cluster.leases import LeaseKeeper
-from csms.cluster.singleton import runs_once
+from csms.cluster.singleton import reports, runs_once
 from csms.config.service import ConfigService
 from csms.eventlog.log import EventRecorder
 from csms.events import EventBus
@@ -94,6 +95,7 @@ class CentralSystem:
         self.leases: LeaseKeeper | None = None
         leadership: Leadership | None = None
         self.runs_once: Callable[[], bool] = lambda: True
+        self.reports: Callable[[Alert], bool] = lambda alert: True
         if self.cluster is not None:
             member = self.cluster
             led = [site.id for site in settings.sites] if settings.charging.enabled else []
@@ -110,6 +112,7 @@ class CentralSystem:
             )
             leadership = SiteLeadership(self.leases)
             self.runs_once = runs_once(self.leases)
+            self.reports = reports(self.leases)
         # -- end of the cluster-lead block ------------------------------------------------------
         # The long-running services, each handed exactly what it uses; `run()` starts them.
         # Smart charging: one control loop per site.
@@ -156,7 +159,7 @@ class CentralSystem:
             site_of=lambda sid: None if (s := settings.site_of(sid)) is None else s.id,
             safe_mode_sites=self._safe_mode_sites,
             online=self.link.is_online,
-            runs_once=self.runs_once,  # cluster-lead: transitions posted by one node
+            reports=self.reports,  # cluster-lead: each transition posted by one node
         )
         self.charging.add_result_hook(alert_metrics.on_charging_result)
         self.services: list[Service] = [
