@@ -308,6 +308,8 @@ class LeaseKeeper:
         self.rounds += 1
 
     def _set(self, key: str, epoch: int | None, sent: float) -> None:
+        if self.stopping and epoch is not None:
+            return  # handing over: a renewal that was in flight makes no new belief
         before = self.held.get(key)
         if epoch is None:
             if before is not None:
@@ -353,20 +355,19 @@ class LeaseKeeper:
         self.released.append(key)
 
     async def release_all(self, timeout_s: float = 5.0) -> list[str]:
-        """Hand over (a stopping node): stop renewing, give up every lease; the keys released."""
+        """Hand over (a stopping node): stop renewing, give up every lease, all at once and
+        within `timeout_s` in all (a lease not released in time simply runs out); the keys
+        released."""
         self.stopping = True
-        async with self._round_lock:
-            return await self._release_all(timeout_s)
-
-    async def _release_all(self, timeout_s: float) -> list[str]:
         mine = {k: h.epoch for k, h in self.held.items()}
         mine |= {k: r.epoch for k, r in self.rows.items() if r.live and r.node_id == self.node_id}
-        done = []
-        for key, epoch in mine.items():
-            try:
-                async with asyncio.timeout(timeout_s):
-                    await self._release(key, epoch)
-                done.append(key)
-            except Exception as exc:  # the lease then simply runs out
-                log.warning("%s: release failed: %s", key, exc or type(exc).__name__)
-        return done
+        for key in list(self.held):  # first of all: nothing is sent in our name any more
+            del self.held[key]
+        self._changed()
+        try:
+            async with asyncio.timeout(timeout_s):
+                async with self._round_lock:  # a round in flight ends first
+                    await asyncio.gather(*(self._release(k, e) for k, e in mine.items()))
+        except Exception as exc:
+            log.warning("hand-over: not every lease released: %s", exc or type(exc).__name__)
+        return [k for k in mine if k in self.released]
