@@ -53,8 +53,9 @@ MAX_CONNECTOR_ID = 2**31 - 1
 ResultHook = Callable[[str, Command, str, float], None]
 Call = Callable[[str, str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
-# How often a leading node reloads the operator caps (set through another node's API).
-CAPS_REFRESH_S = 5.0
+# How often a leading node reloads operator caps, session plans and idTag defaults (set
+# through another node's API).
+REFRESH_S = 5.0
 
 
 class Fencing(Protocol):
@@ -250,9 +251,9 @@ class ChargingService:
             try:
                 while leadership.epoch(site_id) == epoch and not task.done():
                     change = asyncio.ensure_future(leadership.wait_change())
-                    await asyncio.wait({change, task}, timeout=CAPS_REFRESH_S)
+                    await asyncio.wait({change, task}, timeout=REFRESH_S)
                     change.cancel()
-                    await self._refresh_caps(site_id, loop)
+                    await self._refresh(site_id, loop)
             finally:
                 task.cancel()
                 await asyncio.wait([task])
@@ -281,15 +282,26 @@ class ChargingService:
                 events.SnapshotTaken(station_id, read_at, snapshot.id, "take-over", snapshot.values)
             )
 
-    async def _refresh_caps(self, site_id: str, loop: SiteLoop) -> None:
-        """Caps set through another node's API reach the leader within `CAPS_REFRESH_S`."""
+    async def _refresh(self, site_id: str, loop: SiteLoop) -> None:
+        """What other nodes' APIs stored reaches the leader within `REFRESH_S`: operator caps,
+        session plans and idTag defaults."""
         try:
             caps = caps_for_site(await self.store.caps(), site_id, set(loop.model.station_ids))
-        except Exception as exc:  # the database away: keep the caps we have
-            log.debug("site %s: caps not refreshed: %s", site_id, exc)
+            ids = [run.transaction_id for run in loop.plans.running.values()]
+            plans = await self.plan_store.session_plans(ids)
+            defaults = await self.plan_store.defaults()
+        except Exception as exc:  # the database away: keep what we have
+            log.debug("site %s: caps and plans not refreshed: %s", site_id, exc)
             return
         if caps != loop.caps:
             loop.set_caps(caps)
+        known = {run.transaction_id: run.plan for run in loop.plans.running.values()}
+        fresh = {d.id_tag: d for d in defaults}
+        if any(known.get(t) != p for t, p in plans.items()) or any(
+            self._defaults.get(tag) != d for tag, d in fresh.items()
+        ):
+            loop.plans.load(defaults, plans)
+            loop.wake()
 
     async def _restore(self, loops: Mapping[str, SiteLoop]) -> None:
         caps = await self.store.caps()
