@@ -72,6 +72,12 @@ async def test_one_leader_runs_the_site_and_hands_it_over_on_shutdown(postgres_u
                 assert a.charging.sites[SITE].poller is not b.charging.sites[SITE].poller
                 assert b.charging.sites[SITE].last is None
 
+                # A cap set through the other node's API reaches the leader's loop.
+                async with httpx.AsyncClient(base_url=b.api_url, timeout=30) as client:
+                    response = await client.put(f"/api/v1/sites/{SITE}/cap", json={"limit_a": 10})
+                assert response.status_code == 200, response.text
+                await eventually(lambda: a.charging.sites[SITE].caps.site_a == 10, 20)
+
                 # A stops (as on SIGTERM): it releases the site before its stations go.
                 await a_stack.aclose()
                 assert SITE in a.leases.released
@@ -81,6 +87,7 @@ async def test_one_leader_runs_the_site_and_hands_it_over_on_shutdown(postgres_u
                 # station (on B) gets its limits in epoch 2.
                 loop = b.charging.sites[SITE]
                 assert any(c.transaction_id is not None for c in loop.model.connectors.values())
+                assert loop.caps.site_a == 10
                 await eventually(
                     lambda: any(r.epoch == 2 and r.profile_id % 10_000 >= 3000
                                 for r in profiles_received([station.frames])), 40,
