@@ -33,8 +33,8 @@ async def test_a_leader_cut_off_from_the_database_stops_before_another_takes_ove
     via_proxy = postgres_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
     assert via_proxy != postgres_url
     async with site_world(household_a=2.0) as world:
-        settings_a = site_settings(via_proxy, world.port, ["st1"], site_takeover_s=6)
-        settings_b = site_settings(postgres_url, world.port, ["st1"], site_takeover_s=6)
+        settings_a = site_settings(via_proxy, world.port, ["st1"], site_takeover_s=9)
+        settings_b = site_settings(postgres_url, world.port, ["st1"], site_takeover_s=9)
         async with contextlib.AsyncExitStack() as nodes:
             a = await nodes.enter_async_context(node(settings_a, "node-a"))
             assert a.leases is not None
