@@ -36,7 +36,7 @@ from csms.eventlog.log import EventRecorder
 from csms.events import EventBus
 from csms.logs import default_node_id
 from csms.modbus.sites import site_writers
-from csms.ocpp.link import StationControl
+from csms.ocpp.link import StationControl, StationLink
 from csms.ocpp.registry import StationRegistry
 from csms.ocpp.server import OcppServer
 from csms.operations.repository import OperationsRepository
@@ -82,6 +82,7 @@ class CentralSystem:
         # the registry and the local bus, or the cluster's router and wide bus.
         self.cluster = self._join_cluster()
         self.link: StationControl = self.registry if self.cluster is None else self.cluster.link
+        held_here: StationLink = self.registry if self.cluster is None else self.cluster.held_here
         wide_bus = self.bus if self.cluster is None else self.cluster.wide_bus
         self.ready = asyncio.Event()
         self._stop = asyncio.Event()
@@ -127,7 +128,7 @@ class CentralSystem:
             leadership=leadership,  # cluster-lead: None runs every site here
         )
         # Snapshots, changes, licences, SCN set-up.
-        self.config = ConfigService(self.link, self.store, self.bus, clock)
+        self.config = ConfigService(held_here, self.store, self.bus, clock)
         self.ocpp.handlers.heartbeat_interval = self.config.heartbeat_interval
         # Operator commands, reservations, firmware and diagnostics.
         self.operations = OperationsService(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import typing
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
@@ -144,20 +145,8 @@ class EventBus:
 
 
 # -- serialisation (events travelling between the nodes of a cluster, csms/cluster/relay.py) ------
-EVENT_TYPES: dict[str, type[Event]] = {
-    cls.__name__: cls
-    for cls in (
-        StationConnected,
-        StationDisconnected,
-        StationBooted,
-        StationApproved,
-        SnapshotTaken,
-        ConnectorStatusChanged,
-        TransactionStarted,
-        TransactionStopped,
-        MeterSampled,
-    )
-}
+EVENT_TYPES: dict[str, type[Event]] = {cls.__name__: cls for cls in typing.get_args(Event)}
+"""Every event class by name (all of `Event`)."""
 
 
 class EventDecodeError(ValueError):

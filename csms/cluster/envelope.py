@@ -4,6 +4,7 @@ Every message is one JSON object with a kind `k`:
 
 - `call`: node `reply_to` asks the node holding `station` to send it a CALL (`action`,
   `payload`); `id` matches the answer.
+- `ack`: the owner received call `id` (so a caller can tell a dead owner from a slow station).
 - `answer`: the station's CALLRESULT payload (`result`), or the error class it failed with
   (`error`: `CallErrorReceived` with code/description/details, `CallTimeout`, `StationOffline`).
 - `events`: domain events of node `origin` (csms/events.py's serialised form).
@@ -18,6 +19,7 @@ Decoding anything else raises `EnvelopeError` (a listener logs it and carries on
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -27,6 +29,11 @@ from csms.ocpp.errors import CallErrorReceived, CallFailed, CallTimeout, Station
 NOTIFY_LIMIT_BYTES = 7000
 """Larger messages travel through the `cluster_messages` table (PostgreSQL refuses a NOTIFY
 payload of 8,000 bytes or more; the margin covers the channel name and encoding)."""
+
+
+NOT_HELD = "NotHeld"
+"""The error kind of a forwarded CALL whose station has no session on the owner (it was never
+sent; the caller may route it again). Raised as `StationOffline`."""
 
 
 class EnvelopeError(ValueError):
@@ -46,7 +53,7 @@ class CallRequest:
 class CallError:
     """Why a forwarded CALL failed, as the class the caller raises again."""
 
-    kind: str  # CallErrorReceived | CallTimeout | StationOffline | CallFailed
+    kind: str  # CallErrorReceived | CallTimeout | StationOffline | NotHeld | CallFailed
     message: str
     code: str = ""
     description: str = ""
@@ -58,6 +65,13 @@ class CallAnswer:
     id: str
     result: dict[str, Any] | None = None
     error: CallError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """The owner received CALL request `id` (sent before it runs it)."""
+
+    id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +95,7 @@ class Ref:
     id: int
 
 
-Message: TypeAlias = CallRequest | CallAnswer | EventMessage | PresenceMessage | Ref
+Message: TypeAlias = CallRequest | Ack | CallAnswer | EventMessage | PresenceMessage | Ref
 
 
 def encode(message: Message) -> str:
@@ -96,6 +110,8 @@ def encode(message: Message) -> str:
                 "action": message.action,
                 "payload": message.payload,
             }
+        case Ack():
+            data = {"k": "ack", "id": message.id}
         case CallAnswer():
             data = {"k": "answer", "id": message.id}
             if message.error is not None:
@@ -128,6 +144,27 @@ def encode(message: Message) -> str:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
+def pack_events(
+    origin: str, batch: Sequence[Event], limit: int = NOTIFY_LIMIT_BYTES
+) -> list[EventMessage]:
+    """The batch as few messages as possible that each fit a NOTIFY (in order); an event too
+    large by itself goes alone (through the table)."""
+    overhead = len(encode(EventMessage(origin, ()))) + 1
+    messages: list[EventMessage] = []
+    chunk: list[Event] = []
+    size = overhead
+    for event in batch:
+        event_size = len(json.dumps(event_to_dict(event), ensure_ascii=False).encode()) + 1
+        if chunk and size + event_size > limit:
+            messages.append(EventMessage(origin, tuple(chunk)))
+            chunk, size = [], overhead
+        chunk.append(event)
+        size += event_size
+    if chunk:
+        messages.append(EventMessage(origin, tuple(chunk)))
+    return messages
+
+
 def fits_notify(text: str) -> bool:
     """Whether `text` may be sent as a NOTIFY payload itself (else: through the table)."""
     return len(text.encode()) <= NOTIFY_LIMIT_BYTES
@@ -154,6 +191,8 @@ def _decode(data: dict[str, Any]) -> Message:
             raise TypeError("payload is not an object")
         station, action = str(data["station"]), str(data["action"])
         return CallRequest(str(data["id"]), str(data["reply_to"]), station, action, payload)
+    if kind == "ack":
+        return Ack(str(data["id"]))
     if kind == "answer":
         error = data.get("error")
         if error is not None:
@@ -217,6 +256,6 @@ def raise_answer(answer: CallAnswer, station_id: str, action: str, timeout_s: fl
         raise CallErrorReceived(error.code, error.description, error.details)
     if error.kind == "CallTimeout":
         raise CallTimeout(station_id, action, timeout_s)
-    if error.kind == "StationOffline":
+    if error.kind in ("StationOffline", NOT_HELD):
         raise StationOffline(station_id)
     raise CallFailed(error.message)

@@ -20,7 +20,7 @@ from csms.cluster import envelope, presence
 from csms.cluster.messaging import CLUSTER, Messenger
 from csms.cluster.nodes import NodeLease, make_node_id, random_suffix, renew_every
 from csms.cluster.relay import EventRelay
-from csms.cluster.routing import ClusterLink
+from csms.cluster.routing import ClusterLink, HeldHere
 from csms.events import EventBus
 from csms.logs import JsonFormatter
 from csms.ocpp.registry import StationRegistry
@@ -57,10 +57,12 @@ class ClusterMember:
             self.messenger.send,
             settings.response_timeout_s,
         )
+        self.held_here = HeldHere(self.link)
         self.recorder = presence.PresenceRecorder(
             db, local_bus, self.node_id, self.lease.incarnation, self._notify_presence
         )
         self.relay = EventRelay(local_bus, self.wide_bus, self.node_id, self.messenger.send)
+        self._renewing: asyncio.Task[None] | None = None
         _name_logs(self.node_id)
 
     def readiness(self) -> list[str]:
@@ -71,20 +73,34 @@ class ClusterMember:
         return problems
 
     async def start(self) -> None:
+        """Claim the lease and renew it from now on (the rest of start-up may take longer
+        than the lease on a loaded machine)."""
         await self.lease.claim()
+        self._renewing = asyncio.create_task(self.lease.run(), name="cluster-lease")
         await self._reload()
         log.info("cluster: node %s joined (%d live)", self.node_id, len(self.lease.live))
 
     async def run(self) -> None:
+        assert self._renewing is not None, "start() first"
         async with asyncio.TaskGroup() as group:
-            group.create_task(self.lease.run(), name="cluster-lease")
+            group.create_task(self._keep_renewing(self._renewing), name="cluster-lease")
             group.create_task(self.messenger.run(), name="cluster-listener")
             group.create_task(self.recorder.run(), name="cluster-presence")
             group.create_task(self.relay.run(), name="cluster-relay")
             group.create_task(self._reload_loop(), name="cluster-reload")
 
+    @staticmethod
+    async def _keep_renewing(renewing: asyncio.Task[None]) -> None:
+        try:
+            await renewing
+        finally:
+            renewing.cancel()
+
     async def stop(self) -> None:
         """After the stations were closed: give the lease up (best effort)."""
+        if self._renewing is not None:
+            self._renewing.cancel()
+            await asyncio.gather(self._renewing, return_exceptions=True)
         await self.link.close()
         try:
             await self.lease.release()
@@ -96,6 +112,8 @@ class ClusterMember:
         match message:
             case envelope.CallRequest():
                 self.link.requested(message)
+            case envelope.Ack():
+                self.link.acknowledged(message)
             case envelope.CallAnswer():
                 self.link.answered(message)
             case envelope.EventMessage():
@@ -132,6 +150,7 @@ class ClusterMember:
         while True:
             await asyncio.sleep(renew_every(self.lease_s))
             try:
+                await self.recorder.retry()
                 await self._reload()
             except Exception as exc:  # the database is away: keep the last view
                 log.warning("cluster: presence not reloaded: %r", exc)

@@ -25,7 +25,8 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 
-from csms.storage.database import Database, Stmt
+from csms.cluster import metrics
+from csms.storage.database import Database, DatabaseError, Stmt
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +68,9 @@ def lease_held(renewed_at: float | None, now: float, lease_s: float) -> bool:
     return renewed_at is not None and now - renewed_at < lease_s - renew_every(lease_s)
 
 
-class NodeIdTaken(RuntimeError):
-    """Another live process holds this node id (the `node_id` setting must be unique)."""
+class NodeIdTaken(DatabaseError):
+    """Another live process holds this node id (the `node_id` setting must be unique); a
+    `DatabaseError`, so `csms serve` stops with the message instead of a traceback."""
 
 
 class NodeLease:
@@ -128,28 +130,32 @@ class NodeLease:
         """Renew the lease (claiming it again if it was swept), sweep dead nodes, refresh the
         live set. Errors propagate (the caller logs and retries)."""
         started = self._monotonic()
-        rows = await self.db.write(Stmt(RENEW_SQL, (self.node_id, self.incarnation, self.lease_s)))
-        if rows[0]:
+        # On the read pool (one autocommit statement), not through the group-commit writer: a
+        # burst of station writes queued there must not make this node miss its lease.
+        rows = await self.db.fetch(RENEW_SQL, self.node_id, self.incarnation, self.lease_s)
+        if rows:
             self._renewed_at = started
         else:
             log.warning("cluster: node %s lost its lease; claiming it again", self.node_id)
             if await self._claim_once():
                 await self._on_reclaimed()
-        swept = await self.db.write(
-            Stmt("SELECT gone_station, gone_version, gone_node FROM cluster_sweep()")
+        swept = await self.db.fetch(
+            "SELECT gone_station, gone_version, gone_node FROM cluster_sweep()"
         )
-        gone = [(r["gone_station"], int(r["gone_version"]), r["gone_node"]) for r in swept[0]]
+        gone = [(r["gone_station"], int(r["gone_version"]), r["gone_node"]) for r in swept]
         if gone:
             nodes = sorted({node for _, _, node in gone})
             log.warning(
                 "cluster: dead node(s) %s: %d station(s) offline", ", ".join(nodes), len(gone)
             )
+            metrics.SWEPT.inc(len(gone))
             await self._on_swept(gone)
         await self._refresh()
 
     async def _refresh(self) -> None:
         rows = await self.db.fetch(LIVE_SQL)
         self.live = frozenset(r["node_id"] for r in rows)
+        metrics.LIVE_NODES.set(len(self.live))
 
     async def run(self) -> None:
         """Renew every third of the lease until cancelled; a failed renewal is logged (the

@@ -128,25 +128,30 @@ class PresenceRecorder:
         self._bus = bus
         self._connections: dict[str, tuple[str, float]] = {}
         self._seq = itertools.count(1)
+        # Writes that failed (the database was away), tried again by `retry()`.
+        self._unsaved: set[str] = set()
+        self._unreleased: dict[str, str] = {}
 
     async def run(self) -> None:
         try:
             while True:
                 event = await self._queue.get()
-                try:
-                    if isinstance(event, events.StationConnected):
-                        await self._connected(event.station_id, event.at)
-                    elif isinstance(event, events.StationDisconnected):
-                        await self._disconnected(event.station_id)
-                except Exception as exc:  # a database error: the sweep and reloads correct it
-                    log.error("cluster: presence of %s not stored: %r", event.station_id, exc)
+                if isinstance(event, events.StationConnected):
+                    await self._connected(event.station_id, event.at)
+                elif isinstance(event, events.StationDisconnected):
+                    await self._disconnected(event.station_id)
         finally:
             self._bus.unsubscribe(self._queue)
 
     async def _connected(self, station_id: str, at: float) -> None:
         connection_id = f"{self.node_id}/{self.incarnation}/{next(self._seq)}"
         self._connections[station_id] = (connection_id, at)
-        await self._hold(station_id, connection_id, at)
+        self._unreleased.pop(station_id, None)  # this connection's row replaces that one
+        try:
+            await self._hold(station_id, connection_id, at)
+        except Exception as exc:  # the database is away: `retry()` writes it later
+            log.error("cluster: presence of %s not stored: %r", station_id, exc)
+            self._unsaved.add(station_id)
 
     async def _hold(self, station_id: str, connection_id: str, at: float) -> None:
         rows = await self.db.write(
@@ -157,14 +162,33 @@ class PresenceRecorder:
 
     async def _disconnected(self, station_id: str) -> None:
         connection = self._connections.pop(station_id, None)
+        self._unsaved.discard(station_id)
         if connection is None:
             return
+        try:
+            await self._release(station_id, connection[0])
+        except Exception as exc:  # the database is away: `retry()` deletes it later
+            log.error("cluster: presence of %s not released: %r", station_id, exc)
+            self._unreleased[station_id] = connection[0]
+
+    async def _release(self, station_id: str, connection_id: str) -> None:
         rows = await self.db.write(
-            Stmt(DELETE_SQL, (station_id, self.node_id, connection[0])),
+            Stmt(DELETE_SQL, (station_id, self.node_id, connection_id)),
             Stmt(MARK_OFFLINE_SQL, (station_id,)),
         )
         if rows[0]:
             await self._notify(station_id, None, 0.0, int(rows[0][0]["version"]))
+
+    async def retry(self) -> None:
+        """Write what failed before (errors propagate: the next period tries again)."""
+        for station_id, connection_id in list(self._unreleased.items()):
+            await self._release(station_id, connection_id)
+            self._unreleased.pop(station_id, None)
+        for station_id in list(self._unsaved):
+            connection = self._connections.get(station_id)
+            if connection is not None:
+                await self._hold(station_id, *connection)
+            self._unsaved.discard(station_id)
 
     async def announce_all(self) -> None:
         """Write every held station's row again (this node's rows were swept while it could

@@ -8,7 +8,8 @@ The wide bus carries this node's events and every other node's: what must see th
 there.
 
 `EventRelay` copies every local event to the wide bus and sends them, batched for up to
-`BATCH_S` (one NOTIFY for many MeterValues), on the cluster channel; received batches of other
+`BATCH_S` (one NOTIFY for many MeterValues, each NOTIFY within the payload limit), on the
+cluster channel; received batches of other
 nodes go to the wide bus only. So an event is never relayed twice: the relay reads the local
 bus, and remote events never enter it.
 """
@@ -21,7 +22,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from csms import events
-from csms.cluster import envelope
+from csms.cluster import envelope, metrics
 from csms.cluster.messaging import CLUSTER
 
 log = logging.getLogger(__name__)
@@ -63,8 +64,10 @@ class EventRelay:
 
     async def _flush(self, batch: list[events.Event]) -> None:
         try:
-            await self._send(CLUSTER, envelope.EventMessage(self.node_id, tuple(batch)))
-            self.sent += len(batch)
+            for message in envelope.pack_events(self.node_id, batch):
+                await self._send(CLUSTER, message)
+                self.sent += len(message.events)
+                metrics.RELAYED.labels("sent").inc(len(message.events))
         except Exception as exc:  # the database is away: the other nodes miss these events
             log.warning("cluster: %d event(s) not relayed: %r", len(batch), exc)
 
@@ -75,3 +78,4 @@ class EventRelay:
         for event in message.events:
             self.wide.publish(event)
         self.received += len(message.events)
+        metrics.RELAYED.labels("received").inc(len(message.events))

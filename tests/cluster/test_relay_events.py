@@ -90,3 +90,17 @@ async def test_relay_sends_local_events_once_and_republishes_remote_ones_locally
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+def test_batches_are_packed_into_notify_sized_messages_in_order() -> None:
+    big = events.SnapshotTaken("S-1", 1.0, 1, "boot", {f"Key{i}": "v" * 50 for i in range(200)})
+    batch = [*SAMPLES, big, *SAMPLES]
+    messages = envelope.pack_events("a", batch)
+    assert [e for m in messages for e in m.events] == batch
+    assert (big,) in [m.events for m in messages]  # too large alone: by itself (via the table)
+    for message in messages:
+        if message.events != (big,):
+            assert envelope.fits_notify(envelope.encode(message))
+    many = envelope.pack_events("a", [SAMPLES[-1]] * 200)
+    assert len(many) > 1 and all(envelope.fits_notify(envelope.encode(m)) for m in many)
+    assert envelope.pack_events("a", []) == []

@@ -13,9 +13,15 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from csms.sim.clock import SimClock
-from csms.sim.ev import SimEv
 from csms.sim.station import SimStation
-from tests.support.cluster import ClusterNode, local_cluster, lost_messages, query
+from tests.support.cluster import (
+    ClusterNode,
+    local_cluster,
+    lost_messages,
+    query,
+    start_charging,
+    start_stations,
+)
 from tests.support.waiting import eventually
 
 STATIONS = 24
@@ -42,29 +48,17 @@ async def test_rolling_restart_under_load_loses_nothing(postgres_url: str, tmp_p
     stations: list[SimStation] = []
     async with local_cluster(postgres_url, tmp_path, nodes=3, node_lease_s=2.0) as cluster:
         try:
-            stations = [
-                SimStation(
-                    f"RR-{n:03d}",
-                    cluster.balancer_url,
-                    clock=clock,
-                    record_frames=True,
-                    config={"MeterValueSampleInterval": "2"},
-                )
-                for n in range(STATIONS)
-            ]
-            for station in stations:
-                await station.start()
-            await asyncio.gather(*(s.wait_booted(within_s=60) for s in stations))
-            for station in stations:
-                station.plug_in(1, SimEv(max_current_a=16, phases=3, id_tag="TAG-1"))
-            await eventually(lambda: all(s.transaction_id(1) for s in stations), within_s=60)
+            stations = await start_stations(cluster.balancer_url, "RR-", STATIONS, clock)
+            await start_charging(stations)
 
             for node in cluster.nodes:
                 probe = await _watch_close_code(node, f"PROBE-{node.index}")
                 connects = sum(s.connects for s in stations)
+                old_id = node.node_id
                 assert await node.terminate() == 0
                 assert await asyncio.wait_for(probe, 10) == 1012
-                # Every station is connected and booted again (to the two other nodes).
+                await node.spawn()  # the new process starts while the stations move
+                # Every station is connected and booted again (to the other nodes).
                 await eventually(
                     lambda before=connects: (  # type: ignore[misc]
                         all(s.booted for s in stations)
@@ -75,9 +69,8 @@ async def test_rolling_restart_under_load_loses_nothing(postgres_url: str, tmp_p
                 presence = await query(
                     postgres_url, "SELECT DISTINCT node_id FROM cluster_presence"
                 )
-                assert node.node_id not in {r["node_id"] for r in presence}
-                old_id = node.node_id
-                await node.start()
+                assert old_id not in {r["node_id"] for r in presence}
+                await node.wait_ready()
                 assert node.node_id != old_id  # a new process is a new node
             await asyncio.sleep(2)  # MeterValues on the restarted nodes too
         finally:

@@ -10,10 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from csms.sim.clock import SimClock
-from csms.sim.ev import SimEv
 from csms.sim.station import SimStation
-from tests.support.cluster import LocalCluster, local_cluster, lost_messages, query
-from tests.support.waiting import eventually
+from tests.support.cluster import (
+    LocalCluster,
+    local_cluster,
+    lost_messages,
+    query,
+    start_charging,
+    start_stations,
+)
 
 STATIONS = 50
 LEASE_S = 2.0
@@ -55,29 +60,14 @@ async def test_three_nodes_route_every_call_and_survive_a_killed_node(
     postgres_url: str, tmp_path: Path
 ) -> None:
     clock = SimClock()
-    t0 = time.monotonic()
     stations: list[SimStation] = []
     async with local_cluster(postgres_url, tmp_path, nodes=3, node_lease_s=LEASE_S) as cluster:
-        print(f"{time.monotonic() - t0:.1f} started")
         migrations = await query(
             postgres_url, "SELECT name, count(*) AS n FROM schema_migrations GROUP BY 1"
         )
         assert all(r["n"] == 1 for r in migrations)  # three nodes started together
         try:
-            stations = [
-                SimStation(
-                    f"CL-{n:03d}",
-                    cluster.balancer_url,
-                    clock=clock,
-                    record_frames=True,
-                    config={"MeterValueSampleInterval": "2"},
-                )
-                for n in range(STATIONS)
-            ]
-            for station in stations:
-                await station.start()
-            await asyncio.gather(*(s.wait_booted(within_s=60) for s in stations))
-            print(f"{time.monotonic() - t0:.1f} booted")
+            stations = await start_stations(cluster.balancer_url, "CL-", STATIONS, clock)
             ids = [s.station_id for s in stations]
             holders = await _holders(postgres_url)
             assert set(holders) == set(ids)
@@ -88,16 +78,10 @@ async def test_three_nodes_route_every_call_and_survive_a_killed_node(
                 return await _all_online_everywhere(cluster, ids)
 
             await _eventually_async(settled)
-            print(f"{time.monotonic() - t0:.1f} settled")
             await _every_node_reaches_every_station(cluster, ids)
-            print(f"{time.monotonic() - t0:.1f} reached")
 
             # Load: every station charges, sending MeterValues every 2 s.
-            for station in stations:
-                station.plug_in(1, SimEv(max_current_a=16, phases=3, id_tag="TAG-1"))
-            await eventually(lambda: all(s.transaction_id(1) for s in stations), within_s=60)
-
-            print(f"{time.monotonic() - t0:.1f} charging")
+            await start_charging(stations)
             victim = cluster.nodes[1]
             held_by_victim = {sid for sid, node in holders.items() if node == victim.node_id}
             await asyncio.sleep(2 * LEASE_S)  # MeterValues flowing on every node
@@ -117,6 +101,8 @@ async def test_three_nodes_route_every_call_and_survive_a_killed_node(
             assert held_by_victim and set(holders) == set(ids)
             assert {holders[sid] for sid in held_by_victim} <= node_ids - {victim.node_id}
             await _every_node_reaches_every_station(cluster, ids)
+            online = await query(postgres_url, "SELECT id FROM stations WHERE online = 1")
+            assert {r["id"] for r in online} == set(ids)  # no late "offline" of the dead node
             print(f"killed node released after {released_after:.1f} s (lease {LEASE_S} s)")
         finally:
             await asyncio.gather(*(s.stop() for s in stations))

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncpg
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
+from csms import events
 from csms.app import running_central_system
 from csms.ocpp.errors import CallErrorReceived, StationOffline
 from tests.support.databases import POSTGRES_URL, make_settings
@@ -35,12 +37,30 @@ async def test_calls_through_either_node_reach_the_station_and_follow_a_reconnec
         running_central_system(settings) as a,
         running_central_system(settings) as b,
     ):
-        assert a.node_id != b.node_id
+        assert a.node_id != b.node_id and b.cluster is not None
+        b_wide, b_local = b.cluster.wide_bus.subscribe(), b.bus.subscribe()
         [station] = await sim_stations(1, a.ocpp_url)
         sid = station.station_id
         await eventually(lambda: b.link.is_online(sid) and sid in b.link.online_ids())
         assert a.registry.get(sid) is not None and b.registry.get(sid) is None
+        # B's configuration workers look after B's stations only (A's are A's to look after).
+        assert b.cluster is not None and b.config.link is b.cluster.held_here
+        assert b.cluster.held_here.online_ids() == [] and b.cluster.held_here.is_online(sid)
         assert await _presence_row(postgres_url, sid) == f"{a.node_id} online=1"
+
+        # A's events reach B's wide bus (the site loops), not B's local bus (B's own work).
+        seen: list[events.Event] = []
+
+        def relayed() -> bool:
+            while not b_wide.empty():
+                seen.append(b_wide.get_nowait())
+            kinds = {type(e) for e in seen if e.station_id == sid}
+            return {events.StationConnected, events.StationBooted} <= kinds and (
+                events.ConnectorStatusChanged in kinds
+            )
+
+        await eventually(relayed)
+        assert b_local.empty()
 
         # A CALL through node B runs on node A's session and comes back with the answer.
         answer = await b.link.call(sid, "GetConfiguration", {"key": ["HeartbeatInterval"]})
@@ -57,6 +77,11 @@ async def test_calls_through_either_node_reach_the_station_and_follow_a_reconnec
         assert error.value.code == "NotSupported"
         with pytest.raises(StationOffline):
             await b.link.call("NOT-CONNECTED", "Heartbeat", {})
+        for outcome in ("answered", "CallErrorReceived"):
+            counted = REGISTRY.get_sample_value(
+                "csms_cluster_forwarded_calls_total", {"outcome": outcome}
+            )
+            assert counted is not None and counted >= 1
 
         # The station moves to node B: B closes it through A (a forwarded disconnect).
         station.url = f"{b.ocpp_url}/{sid}"

@@ -15,6 +15,14 @@ Stable API (other test modules build on it; extend, do not change):
         cluster.nodes[1].node_id            # the node's id, as its /readyz names it
         cluster.logs()                      # every node's stderr so far (also printed when the
                                             #   block fails)
+        await node.spawn(); await node.wait_ready()  # start without waiting, wait later
+
+    stations = await start_stations(cluster.balancer_url, "ST-", 50, clock)  # booted
+    await start_charging(stations)                    # a transaction on each
+    rows = await query(postgres_url, "SELECT …")      # a query in the test's schema
+    lost = await lost_messages(postgres_url, {s.station_id: s.frames for s in stations})
+        # what SimStation(record_frames=True) stations were answered for (StartTransaction,
+        # MeterValues) but the database lacks: lost["starts"], lost["meters"] (empty: none)
 
 `local_cluster(...)` arguments: `nodes` (how many processes), `node_lease_s` and `site_takeover_s`
 (the `[cluster]` settings; short leases keep failover tests fast), `settings` (more top-level
@@ -44,6 +52,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from csms.sim.clock import SimClock
+from csms.sim.ev import SimEv
+from csms.sim.station import SimStation
 
 API_TOKEN = "cluster-test-token"
 STOP_WITHIN_S = 30.0
@@ -420,3 +432,39 @@ async def lost_messages(
         "acknowledged_starts": acked["starts"],
         "acknowledged_meters": acked["meters"],
     }
+
+
+async def start_stations(
+    url: str, prefix: str, count: int, clock: SimClock, meter_interval_s: int = 2
+) -> list[SimStation]:
+    """`count` simulated stations on `url` (e.g. the balancer), recording their frames (for
+    `lost_messages`), booted (stopped again if they do not all boot)."""
+    stations = [
+        SimStation(
+            f"{prefix}{n:03d}",
+            url,
+            clock=clock,
+            record_frames=True,
+            config={"MeterValueSampleInterval": str(meter_interval_s)},
+        )
+        for n in range(count)
+    ]
+    for station in stations:
+        await station.start()
+    try:
+        await asyncio.gather(*(s.wait_booted(within_s=60) for s in stations))
+    except BaseException:
+        await asyncio.gather(*(s.stop() for s in stations))
+        raise
+    return stations
+
+
+async def start_charging(stations: list[SimStation]) -> None:
+    """Plug an EV with an id tag into connector 1 of each; until every transaction started."""
+    for station in stations:
+        station.plug_in(1, SimEv(max_current_a=16, phases=3, id_tag="TAG-1"))
+    deadline = time.monotonic() + 60
+    while not all(s.transaction_id(1) for s in stations):
+        if time.monotonic() > deadline:
+            raise TimeoutError("not every station started a transaction")
+        await asyncio.sleep(0.05)
