@@ -35,7 +35,7 @@ async def site_view(cs: CentralSystem) -> dict[str, Any]:
 
 async def test_one_leader_runs_the_site_and_hands_it_over_on_shutdown(postgres_url: str) -> None:
     async with site_world(household_a=2.0) as world:
-        settings = site_settings(postgres_url, world.port, ["st1"], site_takeover_s=6)
+        settings = site_settings(postgres_url, world.port, ["st1"], site_takeover_s=9)
         a_stack = contextlib.AsyncExitStack()
         a = await a_stack.enter_async_context(node(settings, "node-a"))
         try:

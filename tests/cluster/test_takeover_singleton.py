@@ -62,7 +62,7 @@ async def test_alert_transitions_are_posted_once_and_by_the_singleton_holder(
     async with receiving() as receiver:
         settings = make_settings(
             postgres_url,
-            cluster={"enabled": True, "node_lease_s": 2, "site_takeover_s": 3},
+            cluster={"enabled": True, "node_lease_s": 2, "site_takeover_s": 6},
             alerts={"check_interval_s": 0.2, "webhook_url": f"http://127.0.0.1:{receiver.port}/"},
         )
         a_stack = contextlib.AsyncExitStack()
