@@ -12,10 +12,16 @@ other nodes (as behind a balancer); printed: until all of them are booted again 
 CALL through a surviving node's API reaches each of them, and until the dead node's presence is
 swept (≤ lease + a renewal period).
 
+Then the site take-over time with 3 nodes and `--sites` sites (docs/cluster.md, "Site leaders
+and fencing"): the node leading a site is SIGKILLed `--takeovers` times (restarted after each);
+printed: until another node's API names a new leader in a later epoch, per kill, beside the bound
+`site_takeover_s` it must stay within.
+
 All nodes run on this machine: the figures show the coordination cost (presence, routing, relay
 over LISTEN/NOTIFY), not the gain of more machines.
 
     .venv/bin/python benchmarks/cluster.py [--stations 150] [--seconds 10] [--lease-s 2]
+        [--takeover-s 6] [--takeovers 3] [--sites 3]
 """
 
 from __future__ import annotations
@@ -144,9 +150,63 @@ async def _failover(
     return {"rebooted_s": booted_s, "served_s": served_s, "swept_s": swept_s}
 
 
+def _sites_toml(sites: int) -> str:
+    return "\n".join(
+        f'[[sites]]\nid = "bench-site-{i}"\ngrid_limit_a = 40\n[sites.meter]\ntype = "none"\n'
+        for i in range(sites)
+    )
+
+
+async def _leaders(cluster: LocalCluster, site_id: str) -> list[tuple[str, int] | None]:
+    out: list[tuple[str, int] | None] = []
+    for node in cluster.nodes:
+        if node.running:
+            status, body = await node.api("GET", f"/api/v1/sites/{site_id}")
+            leader = body.get("leader") if status == 200 else None
+            out.append(None if leader is None else (leader["node_id"], leader["epoch"]))
+    return out
+
+
+async def _site_takeovers(args: argparse.Namespace, work: Path) -> list[float]:
+    """Seconds from the SIGKILL of a site's leader until every live node names a new one."""
+    schema = f"bench_takeover_{uuid.uuid4().hex[:8]}"
+    url = f"{POSTGRES_URL}?schema={schema}"
+    (work / "takeover").mkdir()
+    times = []
+    try:
+        async with local_cluster(
+            url, work / "takeover", nodes=3, node_lease_s=args.lease_s,
+            site_takeover_s=args.takeover_s, extra_toml=_sites_toml(args.sites),
+        ) as cluster:  # fmt: skip
+            site_id = "bench-site-0"
+            for _ in range(args.takeovers):
+                while True:
+                    leaders = await _leaders(cluster, site_id)
+                    if leaders and None not in leaders and len(set(leaders)) == 1:
+                        break
+                    await asyncio.sleep(0.05)
+                node_id, epoch = leaders[0]  # type: ignore[misc]
+                victim = next(n for n in cluster.nodes if n.node_id == node_id)
+                killed_at = time.monotonic()
+                await victim.kill()
+                while True:
+                    leaders = await _leaders(cluster, site_id)
+                    if leaders and all(x is not None and x[1] > epoch for x in leaders):
+                        break
+                    await asyncio.sleep(0.05)
+                times.append(time.monotonic() - killed_at)
+                await victim.start()
+    finally:
+        conn = await asyncpg.connect(POSTGRES_URL)
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await conn.close()
+    return times
+
+
 async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         results = {n: await _run_size(n, args, Path(tmp)) for n in (1, 2, 3)}
+        takeovers = await _site_takeovers(args, Path(tmp))
     print(f"\n{args.stations} stations, MeterValues closed loop for {args.seconds:g} s")
     print(f"{'nodes':<28}" + "".join(f"{n:>12}" for n in results))
     rows = [
@@ -163,6 +223,12 @@ async def main(args: argparse.Namespace) -> None:
     print(f"  its stations booted on other nodes after {f['rebooted_s']:.2f} s")
     print(f"  a CALL through another node's API reaches each after {f['served_s']:.2f} s")
     print(f"  dead node's presence swept after {f['swept_s']:.2f} s")
+    print(
+        f"\nsite take-over (3 nodes, {args.sites} sites, the leader of one SIGKILLed "
+        f"{len(takeovers)} times; bound site_takeover_s = {args.takeover_s:g} s):"
+    )
+    print("  new leader named by every node after " + ", ".join(f"{t:.2f}" for t in takeovers)
+          + f" s (max {max(takeovers):.2f} s, bound {args.takeover_s:g} s)")  # fmt: skip
 
 
 if __name__ == "__main__":
@@ -170,4 +236,7 @@ if __name__ == "__main__":
     parser.add_argument("--stations", type=int, default=150)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--lease-s", type=float, default=2.0)
+    parser.add_argument("--takeover-s", type=float, default=6.0)
+    parser.add_argument("--takeovers", type=int, default=3)
+    parser.add_argument("--sites", type=int, default=3)
     asyncio.run(main(parser.parse_args()))

@@ -22,10 +22,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 import uvicorn
 
 from csms.alerts import metrics as alert_metrics
+from csms.alerts.rules import Alert
 from csms.alerts.service import AlertService
 from csms.api.app import create_app
 from csms.api.deps import ApiContext
-from csms.charging.service import ChargingService
+from csms.charging.service import ChargingService, Leadership
+from csms.cluster.fencing import SiteLeadership
+from csms.cluster.handover import hand_over
+from csms.cluster.leases import LeaseKeeper
+from csms.cluster.singleton import reports, runs_once
 from csms.config.service import ConfigService
 from csms.eventlog.log import EventRecorder
 from csms.events import EventBus
@@ -84,6 +89,32 @@ class CentralSystem:
         self._api: _ApiServer | None = None
         self._api_socket: socket.socket | None = None
         self._api_address: tuple[str, int] | None = None
+        # -- cluster: site leaders, fencing, work that runs once (issue 15, cluster-lead) -----
+        # One leader per site through the site-lease table (held under the cluster node id,
+        # unique per process; sites spread over the node leases' live nodes); its loop sends
+        # fenced limits. Alert transitions and pruning run on the singleton lease's holder.
+        self.leases: LeaseKeeper | None = None
+        leadership: Leadership | None = None
+        self.runs_once: Callable[[], bool] = lambda: True
+        self.reports: Callable[[Alert], bool] = lambda alert: True
+        if self.cluster is not None:
+            member = self.cluster
+            led = [site.id for site in settings.sites] if settings.charging.enabled else []
+
+            async def live_nodes() -> int:
+                return len(member.lease.live)
+
+            self.leases = LeaseKeeper(
+                self.db,
+                member.node_id,
+                led,
+                takeover_s=settings.cluster.site_takeover_s,
+                live_nodes=live_nodes,
+            )
+            leadership = SiteLeadership(self.leases)
+            self.runs_once = runs_once(self.leases)
+            self.reports = reports(self.leases)
+        # -- end of the cluster-lead block ------------------------------------------------------
         # The long-running services, each handed exactly what it uses; `run()` starts them.
         # Smart charging: one control loop per site.
         self.charging = ChargingService(
@@ -94,6 +125,7 @@ class CentralSystem:
             bus=wide_bus,
             clock=clock,
             writers=site_writers(settings.sites, settings.charging, clock),
+            leadership=leadership,  # cluster-lead: None runs every site here
         )
         # Snapshots, changes, licences, SCN set-up.
         self.config = ConfigService(held_here, self.store, self.bus, clock)
@@ -118,7 +150,9 @@ class CentralSystem:
         )
         self.ocpp.handlers.id_tag_info = self.tags.id_tag_info
         # The event log's connects/boots and its pruning; alerts and their webhook.
-        self.event_log = EventRecorder(self.db, self.bus, clock, settings.event_retention_days)
+        self.event_log = EventRecorder(
+            self.db, self.bus, clock, settings.event_retention_days, runs_once=self.runs_once
+        )
         self.alerts = AlertService(
             settings.alerts,
             self.store,
@@ -126,6 +160,7 @@ class CentralSystem:
             site_of=lambda sid: None if (s := settings.site_of(sid)) is None else s.id,
             safe_mode_sites=self._safe_mode_sites,
             online=self.link.is_online,
+            reports=self.reports,  # cluster-lead: each transition posted by one node
         )
         self.charging.add_result_hook(alert_metrics.on_charging_result)
         self.services: list[Service] = [
@@ -135,6 +170,9 @@ class CentralSystem:
             self.event_log,
             self.alerts,
         ]
+        if self.leases is not None:  # cluster-lead: leases renewed in the main TaskGroup
+            self.leases.before_release = self.charging.wait_site_stopped
+            self.services.append(self.leases)
         # Short tasks started by API requests (kept referenced until done).
         self.background: set[asyncio.Task[Any]] = set()
 
@@ -262,6 +300,11 @@ class CentralSystem:
                 await self._wait_api_started(api_task)
                 self.ready.set()
                 await self._stop.wait()
+                # -- cluster-lead: hand the sites over before the stations go (1012) --------
+                if self.leases is not None:
+                    log.info("shutting down: handing over the sites")
+                    await hand_over(self.leases)
+                # -- end of the cluster-lead block ------------------------------------------
                 log.info("shutting down: closing station sessions")
                 await self.ocpp.stop()
                 self._api.should_exit = True

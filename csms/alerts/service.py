@@ -1,6 +1,11 @@
 """The alert shell: evaluates `rules.evaluate` every few seconds from stored state, logs each
 transition once, and POSTs it to the webhook (retries with backoff; failures are logged and
-never block the evaluation or the stations)."""
+never block the evaluation or the stations).
+
+In a cluster every node evaluates (its API lists the active alerts), but each transition is
+logged and posted by one node only (`reports`): a site's safe mode by the node leading the site
+(only its loop knows), every other alert by the node holding the cluster's singleton lease. A
+node taking a lease over already knows which alerts are active, so nothing is posted twice."""
 
 from __future__ import annotations
 
@@ -48,8 +53,10 @@ class AlertService:
         site_of: Callable[[str], str | None],
         safe_mode_sites: Callable[[], Mapping[str, float]],
         online: Callable[[str], bool],
+        reports: Callable[[Alert], bool] = lambda alert: True,
     ) -> None:
         self.settings = settings
+        self.reports = reports
         self.store = store
         self.clock = clock
         self.site_of = site_of
@@ -58,6 +65,7 @@ class AlertService:
         self._active: dict[str, Alert] = {}
         self._outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(WEBHOOK_QUEUE)
         self.webhook_failures = 0
+        self.reported = 0  # transitions this node logged (and queued for the webhook)
 
     def active(self) -> list[Alert]:
         return sorted(self._active.values(), key=lambda a: a.key)
@@ -104,6 +112,12 @@ class AlertService:
             now,
         )
         change = transitions(self._active, current)
+        # In a cluster another node may report a transition (it is still tracked here).
+        change = replace(
+            change,
+            raised=tuple(a for a in change.raised if self.reports(a)),
+            cleared=tuple(a for a in change.cleared if self.reports(a)),
+        )
         for alert in change.raised:
             log.warning("alert raised: %s", alert.message)
             self._notify("raised", alert, now)
@@ -118,6 +132,7 @@ class AlertService:
         return current
 
     def _notify(self, state: str, alert: Alert, now: float) -> None:
+        self.reported += 1
         if not self.settings.webhook_url:
             return
         body = {"state": state, "at": now, **asdict(alert)}

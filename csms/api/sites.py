@@ -35,8 +35,20 @@ class MeterCheckView(BaseModel):
     pv_export_max_a: float
 
 
+class LeaderView(BaseModel):
+    """In a cluster: the node whose loop controls the site, and its fencing epoch."""
+
+    node_id: str
+    epoch: int = Field(description="grows at every take-over; profiles carry it (docs/cluster.md)")
+    here: bool = Field(description="the node answering leads the site")
+    running: bool = Field(description="the site's loop runs on the node answering")
+
+
 class SiteDetail(SiteView):
     meter_check: MeterCheckView
+    leader: LeaderView | None = Field(
+        default=None, description="cluster only: which node leads the site (null: none now)"
+    )
 
 
 router = APIRouter(prefix="/api/v1/sites", tags=["smart charging"])
@@ -64,8 +76,14 @@ async def list_sites(ctx: Ctx) -> list[SiteSummary]:
 async def get_site(site_id: str, ctx: Ctx) -> dict[str, Any]:
     """Latest meter reading and its health (ok / stale → safe current), the meter plausibility
     alarm, available current per phase, and each connector's allocation, target and binding limit
-    with its source."""
-    return site_view(site_read(ctx, site_id))
+    with its source; in a cluster, which node leads the site."""
+    view = site_view(site_read(ctx, site_id))
+    leader = ctx.charging.site_leader(site_id)
+    if leader is not None:
+        view["leader"] = LeaderView(
+            node_id=leader.node_id, epoch=leader.epoch, here=leader.here, running=leader.running
+        )
+    return view
 
 
 @router.put("/{site_id}/cap", response_model=CapResult)

@@ -8,6 +8,7 @@ dispatcher (an import-linter contract in pyproject.toml checks it).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from csms.charging.readmodel import SiteRead
@@ -16,6 +17,18 @@ from csms.charging.sessions import SessionPlan, SessionView, TagDefaults
 
 class CapError(ValueError):
     """An operator cap names an unknown site, station or connector, or a bad value."""
+
+
+@dataclass(frozen=True, slots=True)
+class SiteLeader:
+    """Which node runs a site's loop (a cluster), in which fencing epoch."""
+
+    node_id: str
+    epoch: int
+    here: bool
+    """The node answering leads the site."""
+    running: bool
+    """The site's loop runs on the node answering."""
 
 
 class ChargingControl(Protocol):
@@ -31,6 +44,10 @@ class ChargingControl(Protocol):
 
     def read_site(self, site_id: str, now: float) -> SiteRead | None:
         """The site's read model at `now` (None for an unknown site)."""
+        ...
+
+    def site_leader(self, site_id: str) -> SiteLeader | None:
+        """Which node leads the site and in which epoch (None: not a cluster, or no leader)."""
         ...
 
     def station_ids_of(self, site_id: str) -> Sequence[str] | None:

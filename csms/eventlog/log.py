@@ -150,8 +150,11 @@ class EventRecorder:
         clock: Callable[[], float],
         retention_days: float,
         prune_every_s: float = 3600.0,
+        runs_once: Callable[[], bool] = lambda: True,
     ) -> None:
+        """`runs_once`: whether this process runs the cluster's once-only jobs (pruning)."""
         self.db = db
+        self.runs_once = runs_once
         self.bus = bus
         self.clock = clock
         self.retention_s = retention_days * 86400.0
@@ -163,7 +166,12 @@ class EventRecorder:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._prune_loop())
                 while True:
-                    await self._record(await queue.get())
+                    event = await queue.get()
+                    try:
+                        await self._record(event)
+                    except Exception as exc:  # the database away: this entry is lost, not the node
+                        log.warning("event log: %s of %s not recorded: %r",
+                                    type(event).__name__, event.station_id, exc)  # fmt: skip
         finally:
             self.bus.unsubscribe(queue)
 
@@ -200,6 +208,9 @@ class EventRecorder:
 
     async def _prune_loop(self) -> None:
         while True:
+            if not self.runs_once():  # another node of the cluster prunes; ask again soon
+                await asyncio.sleep(min(60.0, self.prune_every_s))
+                continue
             try:
                 deleted = await self.prune(self.clock() - self.retention_s)
                 if deleted:
