@@ -13,7 +13,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -38,6 +37,7 @@ from tests.deploy.manifests import (
     haproxy_sections,
 )
 from tests.support.ocpp_client import raw_station
+from tests.support.ports import listen_port
 
 TOKEN = "haproxy-test-token-" + "x" * 16
 START_BOUND_S = 150  # two interpreters starting at once on a loaded 2-core machine
@@ -150,12 +150,6 @@ def tail(log: Path) -> str:
     return log.read_text(errors="replace")[-3000:]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def servers(stats: Path, backend: str) -> dict[str, tuple[str, int]]:
     """HAProxy's `show stat` for `backend`: server → (status, current sessions)."""
     try:
@@ -213,7 +207,7 @@ async def test_haproxy_carries_stations_over_a_rolling_restart_and_a_node_death(
 
 
 async def _through_haproxy(haproxy: str, nodes: dict[str, Node], tmp: Path) -> None:
-    binds = {"ocpp": free_port(), "api": free_port()}
+    binds = {"ocpp": listen_port(), "api": listen_port()}
     # The nodes' ports in the shipped settings (what haproxy.cfg names) → where they listen here.
     url = nodes["csms-1"].database_url
     shipped = load_settings(DEPLOY / "cluster.toml", env={}, api_token=TOKEN, database_url=url)

@@ -44,7 +44,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -57,6 +56,7 @@ from csms.sim.clock import SimClock
 from csms.sim.ev import SimEv
 from csms.sim.station import SimStation
 from tests.support.balancer import Balancer
+from tests.support.ports import listen_port
 
 API_TOKEN = "cluster-test-token"
 STOP_WITHIN_S = 30.0
@@ -64,10 +64,9 @@ STOP_WITHIN_S = 30.0
 
 
 def free_port() -> int:
-    """A port of 127.0.0.1 that was free a moment ago (bound and released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port of 127.0.0.1 for a node, free now and outside the ephemeral range (a node restarts
+    on the same ports; see tests/support/ports.py)."""
+    return listen_port()
 
 
 def _toml_value(value: Any) -> str:
