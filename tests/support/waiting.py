@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 
 async def eventually(
@@ -13,4 +13,13 @@ async def eventually(
     broken test from hanging — generous, because CI machines are loaded)."""
     async with asyncio.timeout(within_s):
         while not predicate():  # noqa: ASYNC110 - polling another party's state
+            await asyncio.sleep(every_s)
+
+
+async def eventually_async(
+    predicate: Callable[[], Awaitable[bool]], within_s: float = 20.0, every_s: float = 0.2
+) -> None:
+    """`eventually` for a condition read through I/O (a database query, an HTTP request)."""
+    async with asyncio.timeout(within_s):
+        while not await predicate():  # noqa: ASYNC110 - polling another party's state
             await asyncio.sleep(every_s)
