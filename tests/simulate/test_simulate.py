@@ -222,6 +222,17 @@ def test_example_files_are_the_demo_day():
         (s.id, s.phase_rotation) for s in demo_site.stations
     ]
     assert (scenario.site.grid_limit_a, scenario.site.margin_a) == (25, 1)
+    # Every setting the control policy reads is the demo's: the example once lacked the demo's
+    # `pv_export_max_a`, so the meter check took the PV's export for a meter that does not see
+    # the EVs and held the safe current for hours of the simulated day.
+    control = (
+        "grid_limit_a", "margin_a", "safe_current_a", "meter_includes_ev", "pv_export_a",
+        "meter_check_tolerance_a", "mode", "min_current_a", "alternating_period_s", "sharing",
+        "ramp_a_per_s", "phases",
+    )  # fmt: skip
+    assert {k: getattr(scenario.site, k) for k in control} == {
+        k: getattr(demo_site, k) for k in control
+    }
 
 
 # -- figures ---------------------------------------------------------------------------------------
