@@ -447,6 +447,21 @@ def test_per_moment_maximum_respects_the_minimum_current(room, evs, best):
     assert moment_max_a(room, evs, min_a=6.0) == pytest.approx(best)
 
 
+@pytest.mark.parametrize(
+    ("keep", "best"),
+    [
+        (frozenset(), 66),  # the maximum pauses the 1-phase EV: 22 A on three phases
+        (frozenset({"b"}), 16 * 3 + 6),  # kept at its minimum, it costs the 3-phase EV 6 A
+        (frozenset({"a", "b"}), 16 * 3 + 6),
+    ],
+)
+def test_per_moment_maximum_with_floors_kept(keep, best):
+    evs = [ev_span("a", (0, 1, 2), 32), ev_span("b", (2,), 32)]
+    cache: dict = {}
+    assert moment_max_a((22, 22, 22), evs, 6.0, cache) == pytest.approx(66)
+    assert moment_max_a((22, 22, 22), evs, 6.0, cache, keep=keep) == pytest.approx(best)
+
+
 def test_offline_bound_is_the_lp_optimum(tmp_path):
     # One 3-phase EV alone, no household: it can take 16 A (usable 24 A) for 2 h, but needs 15 kWh.
     scenario = scenario_of(tmp_path, HEAD + "a,10:00,12:00,15,3,16,A,1\n")
