@@ -38,7 +38,7 @@ from types import MappingProxyType
 from .alternation import queue_for, turn_length
 from .constraints import Tree, add_tree, deci_down, tree_for
 from .demand import track
-from .departures import needs_d, share_with_departures
+from .departures import deferral_order, deferred, needs_d, share_with_departures, slack_s
 from .model import Mode, ReadingLike, Session, Sharing, Site, SocketKey
 from .phases import Phase
 from .policy import share
@@ -150,8 +150,15 @@ def allocate(
         state, run.keys, run.position, run.infos, now, site.alternating_period_s
     )
     order = queue
+    slack: list[float | None] = [None] * len(infos)
     if safe:  # guide 6.3.3.4: the occupied socket with the lowest id has priority
         order = sorted(range(len(infos)), key=lambda i: infos[i].order_id)
+    else:  # sessions that told a departure they make anyway yield their turn
+        slack = [
+            slack_s(s.energy_to_go_kwh, s.departure_at, run.cap_d[i] / 10, len(run.phases[i]), now)
+            for i, s in enumerate(in_order)
+        ]
+        order = deferral_order(order, slack, site.alternating_period_s)
     rank = run.rank
     for r, i in enumerate(order):
         rank[i] = r
@@ -192,6 +199,8 @@ def allocate(
     else:
         if period_since is None:
             period_since = now
+        # A deferred session waits on its departure's promise, not on the turn's.
+        waiting = [i for i in waiting if not deferred(slack[i], site.alternating_period_s)]
         states = [new_states[run.keys[i]] for i in waiting]
         since = [now if st.waiting_since is None else st.waiting_since for st in states]
         turn = turn_length(

@@ -83,6 +83,52 @@ def needs_d(
     return out
 
 
+DEFER_PERIODS = 2
+"""A session that told its departure yields its turn while its slack is at least this many
+alternating periods (see `deferral_order`)."""
+
+
+def slack_s(
+    energy_kwh: float | None, departure_at: float | None, cap_a: float, phases: int, now: float
+) -> float | None:
+    """Seconds a session could still wait and then make its departure at its own maximum
+    current (`cap_a` per phase on `phases` phases); None without a departure and energy need,
+    negative when even its maximum from now on cannot get it there."""
+    if departure_at is None or energy_kwh is None or energy_kwh <= 0:
+        return None
+    if cap_a <= 0:
+        return -math.inf
+    return departure_at - now - energy_kwh * 1000.0 * 3600.0 / (VOLTAGE_V * max(1, phases) * cap_a)
+
+
+def deferred(slack: float | None, period: float) -> bool:
+    """Whether a session with this slack yields its turn (`deferral_order`)."""
+    return slack is not None and slack >= DEFER_PERIODS * period
+
+
+def deferral_order(order: Sequence[int], slack: Sequence[float | None], period: float) -> list[int]:
+    """The admission order with the sessions that can wait put last (Least Laxity First).
+
+    When not everyone fits, a session that told its departure and energy need and would still
+    make it after waiting `DEFER_PERIODS` alternating periods more (its `slack`) yields its
+    turn: the others keep their queue order in front (the alternating promise holds among them,
+    and for every session that told nothing), then the deferred ones follow, the least slack
+    first in whole periods (ties keep the queue order, so the order does not flap from second
+    to second). A deferred session comes forward as its slack shrinks, so it still gets there;
+    it charges meanwhile whenever the ones in front leave room. Without any departure told the
+    order is unchanged.
+    """
+    bucket: dict[int, int] = {}
+    for i in order:
+        sl = slack[i]
+        if sl is not None and deferred(sl, period):
+            bucket[i] = math.floor(sl / period)
+    if not bucket:
+        return list(order)
+    front = [i for i in order if i not in bucket]
+    return front + sorted(bucket, key=lambda i: (bucket[i], order.index(i)))
+
+
 def share_with_departures(
     p: Problem[L],
     ix: Index,

@@ -7,7 +7,9 @@ version has none) and prints per policy:
 - delivered / bound: energy delivered against the exact offline optimum (an LP over 60 s steps
   that knows the whole day: usable capacity per phase, station and EV maxima, presence, needs);
 - delivered / per-moment max: against the most the EVs present and not full could have taken at
-  each moment (no foresight needed), sampled every 60 s;
+  each moment (no foresight needed), sampled every 60 s; and `/floors`: against the same maximum
+  with every EV the policy had charging kept at its minimum or more (the gap between the two is
+  what the fairness floors cost: the maximum pauses a 1-phase EV beside a 3-phase one);
 - Jain's index among equal EVs wanting current together (time-weighted mean and worst group);
 - overload: seconds and ampere-seconds above the grid limit, and seconds beyond the reaction time;
 - seconds paused while the EV's phases had room for the minimum current; missed departures.
@@ -72,6 +74,7 @@ def measure(
         "bound_kwh": round(bound_kwh, 2),
         "delivered_of_bound": round(result.delivered_kwh / bound_kwh, 4) if bound_kwh else None,
         "delivered_of_moment_max": round(moments.ratio, 4),
+        "delivered_of_moment_max_floors_kept": round(moments.floors_ratio, 4),
         "jain_mean": None if mean is None else round(mean, 4),
         "jain_worst": None if worst is None else round(worst, 4),
         "jain_moment": None
@@ -130,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     header = (
         f"{'policy':<34} {'kWh':>7} {'/bound':>7} {'/moment':>8} {'Jain':>6} {'worst':>6} "
-        f"{'J(t)':>6} {'above s':>8} {'A·s':>7} {'late s':>7} {'paused+room s':>14} "
+        f"{'J(t)':>6} {'/floors':>8} {'above s':>8} {'A·s':>7} {'late s':>7} {'paused+room s':>14} "
         f"{'missed':>6} {'run s':>6}"
     )
     print(header)
@@ -143,13 +146,15 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{r['policy']:<34} {r['delivered_kwh']:>7.1f} {of_bound:>7} "
             f"{r['delivered_of_moment_max']:>8.1%} {jain:>6} {worst:>6} {moment:>6} "
+            f"{r['delivered_of_moment_max_floors_kept']:>8.1%} "
             f"{r['seconds_above_limit']:>8.0f} {r['ampere_seconds_above_limit']:>7.0f} "
             f"{r['seconds_beyond_reaction']:>7.0f} {r['paused_with_room_s']:>14.0f} "
             f"{r['missed_departures']:>6} {r['simulation_s']:>6.0f}"
         )
     print(
         f"(Jain: over equal EVs' time together; J(t): moment by moment; late s: above the limit "
-        f"beyond the {rows[0]['reaction_s']:g} s reaction time)"
+        f"beyond the {rows[0]['reaction_s']:g} s reaction time; /floors: of the per-moment "
+        "maximum that keeps every EV the policy had charging at its minimum or more)"
     )
     return 0
 

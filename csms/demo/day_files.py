@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from csms.demo.scenario import DAY_S, household_a, pv_a, sessions
+from csms.demo.scenario import DAY_S, PV_PEAK_A, household_a, pv_a, sessions
 from csms.sim.site import RECOMMENDED_ROTATIONS
 from csms.simulate.scenario import format_time
 
@@ -32,6 +32,8 @@ def site_toml(grid_limit_a: float = 25.0, margin_a: float = 1.0) -> str:
         f"grid_limit_a = {grid_limit_a:g}",
         f"margin_a = {margin_a:g}",
         "safe_current_a = 6",
+        "# The site's PV exports up to its peak per phase: the meter check allows that much.",
+        f"pv_export_max_a = {PV_PEAK_A:g}",
         "[sites.meter]",
         'type = "simulated"',
         "poll_interval_s = 1",

@@ -154,15 +154,18 @@ def moment_max_a(
     evs: Sequence[EvSpan],
     min_a: float = 0.0,
     cache: dict[Any, float] | None = None,
+    keep: frozenset[str] = frozenset(),
 ) -> float:
     """The most phase-amperes (Σ current × phases) the `evs` can take together within `room`,
-    each either 0 or between `min_a` and its maximum (a small MILP: one on/off per EV)."""
+    each either 0 or between `min_a` and its maximum (a small MILP: one on/off per EV); the EVs
+    named in `keep` stay on (at least `min_a`, as a policy's fairness floors hold them)."""
     import numpy as np
     from scipy.optimize import linprog
 
     if not evs:
         return 0.0
-    key = (tuple(round(r, 3) for r in room), tuple(sorted(e.name for e in evs)), min_a)
+    kept = tuple(sorted(e.name for e in evs if e.name in keep))
+    key = (tuple(round(r, 3) for r in room), tuple(sorted(e.name for e in evs)), min_a, kept)
     if cache is not None and key in cache:
         return cache[key]
     n = len(evs)  # variables: currents x_0..x_n-1, then on/off z_0..z_n-1
@@ -182,7 +185,8 @@ def moment_max_a(
         b += [0.0, 0.0]
     solved = linprog(
         -weights, A_ub=np.array(a_rows), b_ub=np.array(b),
-        bounds=[(0.0, ev.max_a) for ev in evs] + [(0.0, 1.0)] * n,
+        bounds=[(0.0, ev.max_a) for ev in evs]
+        + [(1.0 if ev.name in keep else 0.0, 1.0) for ev in evs],
         integrality=[0] * n + [1] * n, method="highs",
     )  # fmt: skip
     best = float(-solved.fun) if solved.status == 0 else 0.0
@@ -197,10 +201,18 @@ class MomentFigures:
 
     delivered_kwh: float
     maximum_kwh: float
+    floors_kept_kwh: float = 0.0
+    """The maximum when every EV the policy had charging keeps at least the minimum current:
+    the gap down from `maximum_kwh` is what the fairness floors (and turns) cost, the gap from
+    here to `delivered_kwh` what the split above them and the control's lag cost."""
 
     @property
     def ratio(self) -> float:
         return self.delivered_kwh / self.maximum_kwh if self.maximum_kwh > 0 else 1.0
+
+    @property
+    def floors_ratio(self) -> float:
+        return self.delivered_kwh / self.floors_kept_kwh if self.floors_kept_kwh > 0 else 1.0
 
 
 def per_moment(scenario: Scenario, result: Result) -> MomentFigures:
@@ -208,12 +220,15 @@ def per_moment(scenario: Scenario, result: Result) -> MomentFigures:
     end_s = result.start_s + result.simulated_s
     spans = {ev.name: ev for ev in ev_spans(scenario, result.start_s, end_s)}
     cache: dict[Any, float] = {}
-    delivered = maximum = 0.0
+    delivered = maximum = kept = 0.0
+    min_a = scenario.site.min_current_a
     for i, point in enumerate(result.trace):
         dt = (result.trace[i + 1].t if i + 1 < len(result.trace) else end_s) - point.t
         kwh = VOLTAGE_V * dt / 3.6e6
         wanting = [spans[name] for name in sorted(point.wanting) if name in spans]
         room = usable_a(scenario, point.t)
-        maximum += moment_max_a(room, wanting, scenario.site.min_current_a, cache) * kwh
+        maximum += moment_max_a(room, wanting, min_a, cache) * kwh
+        on = frozenset(ev.name for ev in wanting if point.current_a[ev.name] > 0)
+        kept += moment_max_a(room, wanting, min_a, cache, keep=on) * kwh
         delivered += sum(point.current_a[ev.name] * len(ev.grid_phases) for ev in wanting) * kwh
-    return MomentFigures(delivered, maximum)
+    return MomentFigures(delivered, maximum, kept)

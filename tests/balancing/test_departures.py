@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from balancing import BalancerState, GridReading, Session, Sharing, Site, Socket, Station, allocate
-from balancing.departures import forecast, needed_current_a
+from balancing.departures import deferral_order, forecast, needed_current_a, slack_s
 from tests.balancing.test_properties import check_invariants, sites, steps
 
 H = 3600.0
@@ -161,3 +161,67 @@ def test_invariants_hold_with_departures(data: st.DataObject) -> None:
         check_invariants(site, planned, a)
         assert allocate(site, reading, planned, state, now) == a
         state = a.state
+
+
+# -- deferral: a session that makes its departure anyway yields its turn -------------------------
+
+P = 900.0  # the default alternating period
+
+
+@pytest.mark.parametrize(
+    ("kwh", "departure", "cap_a", "phases", "now", "expected"),
+    [
+        (None, 3 * H, 16.0, 3, 0.0, None),  # nothing told: no slack, never deferred
+        (20.0, None, 16.0, 3, 0.0, None),
+        (0.0, 3 * H, 16.0, 3, 0.0, None),  # nothing to go
+        (11.04, 3 * H, 16.0, 3, 0.0, 2 * H),  # 1 h at 16 A on 3 phases: 2 h to spare
+        (11.04, 3 * H, 16.0, 3, H, H),  # an hour later, an hour less
+        (3.68, 3 * H, 16.0, 1, 0.0, 2 * H),  # 1-phase: a third of the energy per hour
+        (22.08, H, 16.0, 3, 0.0, -H),  # cannot make it: negative
+        (1.0, H, 0.0, 3, 0.0, -math.inf),
+    ],
+)
+def test_slack(kwh, departure, cap_a, phases, now, expected) -> None:
+    got = slack_s(kwh, departure, cap_a, phases, now)
+    assert got == (None if expected is None else pytest.approx(expected))
+
+
+@pytest.mark.parametrize(
+    ("order", "slack", "expected"),
+    [
+        ([0, 1, 2], [None, None, None], [0, 1, 2]),  # nobody told: the queue as it is
+        ([0, 1, 2], [3 * P, None, None], [1, 2, 0]),  # time to spare: last
+        ([0, 1, 2], [2 * P - 1, None, None], [0, 1, 2]),  # less than two periods: keeps its place
+        ([0, 1, 2], [-H, None, 2 * P], [0, 1, 2]),  # cannot make it: keeps its place
+        ([2, 0, 1], [9 * P, 3 * P, None], [2, 1, 0]),  # the least slack first
+        ([2, 0, 1], [3.5 * P, 3.2 * P, 3 * P], [2, 0, 1]),  # same whole periods: queue order
+    ],
+)
+def test_deferral_order(order, slack, expected) -> None:
+    assert deferral_order(order, slack, P) == expected
+
+
+def test_a_session_with_time_to_spare_yields_its_turn_until_it_needs_it() -> None:
+    # Room for two minimums, three EVs. A would get the first turn (the highest socket first),
+    # but it told 20 kWh by 2.5 h: at its 16 A on 3 phases 1.81 h, so 0.69 h (2484 s) to spare.
+    # It yields until fewer than two periods are left to spare (at 684 s), then waits its turn
+    # like everyone (at most one period); it makes its departure, B and C meanwhile charge.
+    stations = [Station(n, 16.0, (Socket(1, 16.0),)) for n in "ABC"]
+    site = Site(grid_limit_a=13.0, stations=tuple(stations), ramp_a_per_s=None)
+    a_plan = {"departure_at": 2.5 * H, "energy_to_go_kwh": 20.0}
+    state, started = BalancerState(), None
+    for now in range(0, 2400, 10):
+        sessions = [
+            Session(("A", 1), 0.0, phases_hint=3, **a_plan),  # type: ignore[arg-type]
+            Session(("B", 1), 0.0, phases_hint=3),
+            Session(("C", 1), 0.0, phases_hint=3),
+        ]
+        got = allocate(site, GridReading(now, (0.0,) * 3), sessions, state, float(now))
+        check_invariants(site, sessions, got)
+        state = got.state
+        limits = [x.limit_a for x in got.sockets]
+        if now == 0:
+            assert limits == [0.0, 6.5, 6.5]
+        if limits[0] > 0 and started is None:
+            started = now
+    assert started is not None and 684 <= started <= 684 + P

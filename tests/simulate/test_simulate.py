@@ -222,6 +222,17 @@ def test_example_files_are_the_demo_day():
         (s.id, s.phase_rotation) for s in demo_site.stations
     ]
     assert (scenario.site.grid_limit_a, scenario.site.margin_a) == (25, 1)
+    # Every setting the control policy reads is the demo's: the example once lacked the demo's
+    # `pv_export_max_a`, so the meter check took the PV's export for a meter that does not see
+    # the EVs and held the safe current for hours of the simulated day.
+    control = (
+        "grid_limit_a", "margin_a", "safe_current_a", "meter_includes_ev", "pv_export_a",
+        "meter_check_tolerance_a", "mode", "min_current_a", "alternating_period_s", "sharing",
+        "ramp_a_per_s", "phases",
+    )  # fmt: skip
+    assert {k: getattr(scenario.site, k) for k in control} == {
+        k: getattr(demo_site, k) for k in control
+    }
 
 
 # -- figures ---------------------------------------------------------------------------------------
@@ -434,6 +445,21 @@ def test_per_moment_maximum(room, evs, best):
 )
 def test_per_moment_maximum_respects_the_minimum_current(room, evs, best):
     assert moment_max_a(room, evs, min_a=6.0) == pytest.approx(best)
+
+
+@pytest.mark.parametrize(
+    ("keep", "best"),
+    [
+        (frozenset(), 66),  # the maximum pauses the 1-phase EV: 22 A on three phases
+        (frozenset({"b"}), 16 * 3 + 6),  # kept at its minimum, it costs the 3-phase EV 6 A
+        (frozenset({"a", "b"}), 16 * 3 + 6),
+    ],
+)
+def test_per_moment_maximum_with_floors_kept(keep, best):
+    evs = [ev_span("a", (0, 1, 2), 32), ev_span("b", (2,), 32)]
+    cache: dict = {}
+    assert moment_max_a((22, 22, 22), evs, 6.0, cache) == pytest.approx(66)
+    assert moment_max_a((22, 22, 22), evs, 6.0, cache, keep=keep) == pytest.approx(best)
 
 
 def test_offline_bound_is_the_lp_optimum(tmp_path):
