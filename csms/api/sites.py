@@ -17,6 +17,7 @@ from csms.api.charging import (
     site_read,
 )
 from csms.api.deps import Ctx
+from csms.charging.interfaces import LedElsewhere
 from csms.charging.views import site_view
 
 
@@ -113,8 +114,13 @@ class ModeResult(BaseModel):
 @router.put("/{site_id}/mode", response_model=ModeResult)
 async def put_site_mode(site_id: str, body: ModeBody, ctx: Ctx) -> ModeResult:
     """Switch the site's charging mode from its next control step (until a restart: the
-    settings file's `mode` applies at start)."""
+    settings file's `mode` applies at start). In a cluster only the node leading the site can
+    (409 names it)."""
     require_site(ctx, site_id)
-    if not ctx.charging.set_mode(site_id, body.mode):
+    try:
+        known = ctx.charging.set_mode(site_id, body.mode)
+    except LedElsewhere as exc:
+        raise HTTPException(409, str(exc)) from exc
+    if not known:
         raise HTTPException(404, f"site {site_id} is not configured")
     return ModeResult(site_id=site_id, mode=body.mode)

@@ -19,6 +19,16 @@ class CapError(ValueError):
     """An operator cap names an unknown site, station or connector, or a bad value."""
 
 
+class LedElsewhere(RuntimeError):
+    """A cluster's site state that lives only in its leader's loop (the mode switch) was asked of
+    another node."""
+
+    def __init__(self, site_id: str, node_id: str | None) -> None:
+        where = f"node {node_id}" if node_id else "no node now (retry shortly)"
+        super().__init__(f"site {site_id} is led by {where}: switch its mode through its leader")
+        self.node_id = node_id
+
+
 @dataclass(frozen=True, slots=True)
 class SiteLeader:
     """Which node runs a site's loop (a cluster), in which fencing epoch."""
@@ -56,7 +66,8 @@ class ChargingControl(Protocol):
 
     def set_mode(self, site_id: str, mode: str) -> bool:
         """Switch a site between "balanced" and "pv-surplus" from its next step, until a
-        restart; False for an unknown site."""
+        restart (in a cluster: until the site changes leader); False for an unknown site; raises
+        `LedElsewhere` on a cluster node that does not lead the site."""
         ...
 
     async def set_cap(

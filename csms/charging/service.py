@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from balancing import allocate
 from csms import events
-from csms.charging.interfaces import CapError, SiteLeader
+from csms.charging.interfaces import CapError, LedElsewhere, SiteLeader
 from csms.charging.loop import SiteLoop
 from csms.charging.plan_repository import PlanRepository
 from csms.charging.planner import Command
@@ -364,6 +364,10 @@ class ChargingService:
         loop = self.sites.get(site_id)
         if loop is None:
             return False
+        if self.leadership is not None:
+            leader = self.site_leader(site_id)
+            if leader is None or not leader.running:
+                raise LedElsewhere(site_id, None if leader is None else leader.node_id)
         log.info("site %s: mode %s (set by the operator)", site_id, mode)
         loop.set_mode(mode)
         return True

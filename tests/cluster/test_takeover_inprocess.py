@@ -75,8 +75,17 @@ async def test_one_leader_runs_the_site_and_hands_it_over_on_shutdown(postgres_u
                 # A cap set through the other node's API reaches the leader's loop.
                 async with httpx.AsyncClient(base_url=b.api_url, timeout=30) as client:
                     response = await client.put(f"/api/v1/sites/{SITE}/cap", json={"limit_a": 10})
-                assert response.status_code == 200, response.text
+                    assert response.status_code == 200, response.text
+                    # The mode lives in the leader's loop only: the other node names the leader.
+                    mode = {"mode": "pv-surplus"}
+                    response = await client.put(f"/api/v1/sites/{SITE}/mode", json=mode)
+                    assert response.status_code == 409, response.text
+                    assert f"led by node {a.node_id}" in response.json()["detail"]
                 await eventually(lambda: a.charging.sites[SITE].caps.site_a == 10, 20)
+                async with httpx.AsyncClient(base_url=a.api_url, timeout=30) as client:
+                    response = await client.put(f"/api/v1/sites/{SITE}/mode", json=mode)
+                assert response.status_code == 200, response.text
+                assert a.charging.sites[SITE].site.mode == "pv-surplus"
 
                 # A stops (as on SIGTERM): it releases the site before its stations go.
                 await a_stack.aclose()
