@@ -170,21 +170,9 @@ class StationSession:
         self._schedule_ping()
         try:
             async for frame in self.ws:
-                self.last_seen = self._clock()
-                wait = self._bucket.take(self._now())
-                if wait > 0:
-                    self.frames_paced += 1
-                # Always yield: a station whose frames are already queued must not keep the
-                # event loop from the others.
-                await asyncio.sleep(wait)
-                outcome = await self._on_frame_guarded(frame)
-                if outcome.reply is not None:
-                    await self.ws.send(outcome.reply)
-                if outcome.action is not None:
-                    self.gate.on_answer_sent(outcome.action, outcome.result)
-                    self._wake_gate_waiter()
-                if await self._abusive(outcome.refused, over_rate=wait > 0):
+                if await self._serve(frame):
                     break
+                del frame  # an idle session holds nothing of its last frame (up to 64 KB)
         except ConnectionClosed:
             pass
         finally:
@@ -203,6 +191,23 @@ class StationSession:
     def _wake_gate_waiter(self) -> None:
         if self._gate_changed is not None and not self._gate_changed.done():
             self._gate_changed.set_result(None)
+
+    async def _serve(self, frame: str | bytes) -> bool:
+        """Handle one frame and send its answer; True when the session must end (abuse)."""
+        self.last_seen = self._clock()
+        wait = self._bucket.take(self._now())
+        if wait > 0:
+            self.frames_paced += 1
+        # Always yield: a station whose frames are already queued must not keep the event loop
+        # from the others.
+        await asyncio.sleep(wait)
+        outcome = await self._on_frame_guarded(frame)
+        if outcome.reply is not None:
+            await self.ws.send(outcome.reply)
+        if outcome.action is not None:
+            self.gate.on_answer_sent(outcome.action, outcome.result)
+            self._wake_gate_waiter()
+        return await self._abusive(outcome.refused, over_rate=wait > 0)
 
     async def _on_frame_guarded(self, frame: str | bytes) -> Outcome:
         """`_on_frame`, with any unexpected failure answered instead of ending the session."""
