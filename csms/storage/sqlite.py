@@ -30,7 +30,7 @@ from csms.storage.database import Database, DatabaseError, Row, Stmt, UnitFailed
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 CHECKPOINT_EVERY_S = 0.5
-WAL_LIMIT_BYTES = 64 * 1024 * 1024
+WAL_LIMIT_BYTES = 16 * 1024 * 1024
 
 
 @functools.lru_cache(maxsize=1024)
