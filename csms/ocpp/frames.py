@@ -30,15 +30,29 @@ def error_frame(unique_id: str, code: str, description: str, details: Any = None
     return dumps([CALLERROR, unique_id, code, description[:255], details or {}])
 
 
+def may_nest_deeper_than(frame: str | bytes, limit: int) -> bool:
+    """False when the frame's text holds at most `limit` opening brackets: its JSON cannot nest
+    deeper then (a C-speed count that spares the walk below for almost every frame)."""
+    if isinstance(frame, bytes):
+        return frame.count(b"[") + frame.count(b"{") > limit
+    return frame.count("[") + frame.count("{") > limit
+
+
 def nested_deeper_than(value: Any, limit: int) -> bool:
-    """True when lists/objects in `value` nest over `limit` levels (iterative: no recursion)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
+    """True when lists/objects in `value` nest over `limit` levels (level by level: no
+    recursion, and only containers are collected)."""
+    level = [value]
+    depth = 1
+    while level:
         if depth > limit:
             return True
-        children = item.values() if isinstance(item, dict) else item
-        stack.extend((c, depth + 1) for c in children if isinstance(c, (list, dict)))
+        below = []
+        for item in level:
+            for child in item.values() if isinstance(item, dict) else item:
+                if isinstance(child, (list, dict)):
+                    below.append(child)
+        level = below
+        depth += 1
     return False
 
 

@@ -45,6 +45,7 @@ from csms.ocpp.frames import (
     dumps,
     error_frame,
     is_unique_id,
+    may_nest_deeper_than,
     nested_deeper_than,
 )
 from csms.ocpp.ratelimit import RepeatFilter, TokenBucket
@@ -273,7 +274,7 @@ class StationSession:
         type_id, unique_id = message[0], message[1]
         if not is_unique_id(unique_id):
             return self._formation("-1", "unique id must be a string ≤ 36")
-        if nested_deeper_than(message, MAX_NESTING):
+        if may_nest_deeper_than(frame, MAX_NESTING) and nested_deeper_than(message, MAX_NESTING):
             if type_id in (CALLRESULT, CALLERROR):
                 self._resolve(
                     unique_id, error=errors.CallFailed(f"answer nested deeper than {MAX_NESTING}")
