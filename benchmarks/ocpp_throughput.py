@@ -14,6 +14,10 @@ message and the ratio to our SQLite figure.
 
     .venv/bin/python benchmarks/ocpp_throughput.py [--stations 200] [--seconds 10]
         [--modes pinned,unpinned] [--servers sqlite,postgres,naive,node] [--no-deflate]
+        [--before DIR]
+
+`--before DIR` runs, beside each of our servers, the same server from another source tree (the
+branch point, unpacked with `git archive`), for before/after figures in one run.
 
 The clients offer permessage-deflate by default, as ocpp-rpc's clients do (`--no-deflate` not).
 """
@@ -186,7 +190,11 @@ async def load(url: str, pid: int, stations: int, seconds: float, deflate: bool)
 
 
 async def spawn(
-    args: list[str], pattern: str, cpus: set[int] | None, cwd: str | None = None
+    args: list[str],
+    pattern: str,
+    cpus: set[int] | None,
+    cwd: str | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[asyncio.subprocess.Process, str]:
     def pin() -> None:
         if cpus:
@@ -198,7 +206,7 @@ async def spawn(
         cwd=cwd,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(extra_env or {})},
     )
     assert proc.stdout is not None
     line = (await asyncio.wait_for(proc.stdout.readline(), 120)).decode()
@@ -242,12 +250,22 @@ class Run:
     stations: int
     seconds: float
     deflate: bool
+    source: str | None = None  # another csms source tree to run instead (--before)
+
+    def env(self) -> dict[str, str]:
+        return {"PYTHONPATH": self.source} if self.source else {}
+
+    def before(self) -> Run:
+        return Run(self.stations, self.seconds, self.deflate, BEFORE_DIR)
+
+
+BEFORE_DIR: str | None = None
 
 
 async def run_sqlite(cpus: set[int] | None, run: Run) -> Result:
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.sqlite3"
-        proc, url = await spawn(csms_args(f"sqlite:///{db}"), CSMS_URL, cpus)
+        proc, url = await spawn(csms_args(f"sqlite:///{db}"), CSMS_URL, cpus, None, run.env())
         with sqlite3.connect(db, timeout=60) as conn:
             conn.executemany(REGISTER.replace("$1", "?").replace("$2", "?"), known(run))
         try:
@@ -264,7 +282,8 @@ async def run_postgres(cpus: set[int] | None, run: Run) -> Result:
     import asyncpg  # type: ignore[import-untyped]
 
     schema = f"bench_{uuid.uuid4().hex[:8]}"
-    proc, url = await spawn(csms_args(f"{POSTGRES}?schema={schema}"), CSMS_URL, cpus)
+    args = csms_args(f"{POSTGRES}?schema={schema}")
+    proc, url = await spawn(args, CSMS_URL, cpus, None, run.env())
     conn = await asyncpg.connect(POSTGRES, server_settings={"search_path": schema})
     try:
         await conn.executemany(REGISTER, known(run))
@@ -339,18 +358,23 @@ def postgres_reachable() -> bool:
 SERVERS: dict[str, tuple[str, Callable[[set[int] | None, Run], object]]] = {
     "sqlite": ("csms, validated + durable SQLite", run_sqlite),
     "postgres": ("csms, validated + PostgreSQL", run_postgres),
+    "sqlite-before": ("csms before, durable SQLite", lambda c, r: run_sqlite(c, r.before())),
+    "postgres-before": ("csms before, PostgreSQL", lambda c, r: run_postgres(c, r.before())),
     "naive": ("naive ocpp-library reference", run_naive),
     "node": ("ocpp-rpc Node (strict, no storage)", run_node),
 }
 
 
 async def main(args: argparse.Namespace) -> None:
-    global NODE_DIR
+    global NODE_DIR, BEFORE_DIR
+    BEFORE_DIR = args.before
     run = Run(args.stations, args.seconds, not args.no_deflate)
     wanted = [s.strip() for s in args.servers.split(",") if s.strip()]
+    if args.before:  # each of ours beside the same server built from the other tree
+        wanted = [w for name in wanted for w in (name, f"{name}-before") if w in SERVERS]
     skipped: list[str] = []
     if "postgres" in wanted and not postgres_reachable():
-        wanted.remove("postgres")
+        wanted = [name for name in wanted if not name.startswith("postgres")]
         skipped.append("PostgreSQL: nothing listens on 127.0.0.1:5432")
     with tempfile.TemporaryDirectory() as node_dir:
         if "node" in wanted:
@@ -410,4 +434,8 @@ if __name__ == "__main__":
     parser.add_argument("--modes", default="pinned,unpinned", help="pinned and/or unpinned")
     parser.add_argument("--servers", default="sqlite,postgres,naive,node")
     parser.add_argument("--no-deflate", action="store_true", help="clients offer no deflate")
+    parser.add_argument(
+        "--before",
+        help="a csms source tree (e.g. `git archive main | tar -x -C DIR`) to run beside ours",
+    )
     asyncio.run(main(parser.parse_args()))

@@ -114,9 +114,10 @@ async def main(args: argparse.Namespace) -> None:
     if limit < args.stations + 1024:
         print(
             f"open-files limit {limit} is too low for {args.stations} stations in one process "
-            f"(≤ {limit - 1024} fit; raising it needs CAP_SYS_RESOURCE or a higher hard limit)"
+            f"(raising it needs CAP_SYS_RESOURCE or a higher hard limit): running the largest "
+            f"count that fits, {limit - 1024}"
         )
-        return
+        args.stations = limit - 1024
     everything = os.sched_getaffinity(0)
     server_cpus: set[int] | None = None
     if args.pin and len(everything) > 1:

@@ -34,6 +34,10 @@ COMMAND_MODULES = [
     "csms.cli.events",
 ]
 
+# Commands that build only their own parser: `csms serve` should open its port without first
+# importing every other command's module (the simulators, the HTTP client, the meter tools).
+QUICK_COMMANDS = {"serve": "csms.cli.serve"}
+
 
 class CliError(Exception):
     """A user-facing failure: printed as one line, exit code 1 (or `code`)."""
@@ -63,17 +67,19 @@ def _usage(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(modules: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="csms", description=__doc__.splitlines()[0])
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in modules:
         importlib.import_module(name).register(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    quick = QUICK_COMMANDS.get(words[0]) if words else None
+    parser = build_parser([quick] if quick else COMMAND_MODULES)
+    args = parser.parse_args(words)
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()

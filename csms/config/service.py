@@ -26,6 +26,7 @@ from csms.config import workflow as wf
 from csms.config.catalog import spellings
 from csms.config.interfaces import StationUnknown
 from csms.config.license import LicenseWorkflow
+from csms.config.pacing import PacingRule, SnapshotGate
 from csms.config.reading import KeyRead, KeyReader
 from csms.config.records import ChangeRecord, NewChange, SnapshotRecord
 from csms.config.repository import ConfigRepository
@@ -55,7 +56,7 @@ class ConfigService:
         *,
         boot_delay_s: float = 2.0,
         reboot_timeout_s: float = 300.0,
-        parallel_snapshots: int = 8,
+        pacing: PacingRule | None = None,
     ) -> None:
         """`link` reaches the stations, `records` holds their rows (and the database of the
         snapshots and changes), `bus` brings station events and takes `SnapshotTaken`."""
@@ -66,7 +67,7 @@ class ConfigService:
         self.store = ConfigRepository(records.db)
         self.boot_delay_s = boot_delay_s
         self.reboot_timeout_s = reboot_timeout_s
-        self._slots = asyncio.Semaphore(parallel_snapshots)
+        self.snapshot_gate = SnapshotGate(pacing)  # adaptive: see csms/config/pacing.py
         self.reader = KeyReader(link.call)
         self._workers: dict[str, StationWorker] = {}
         self._group: asyncio.TaskGroup | None = None
@@ -141,7 +142,7 @@ class ConfigService:
 
         Raises `CallFailed` (e.g. `StationOffline`) when the station cannot be read.
         """
-        async with self._slots:
+        async with self.snapshot_gate.slot():
             read_from = self.clock()
             previous = await self.store.latest_snapshot(station_id)
             read = await self.reader.read_all(station_id, previous)

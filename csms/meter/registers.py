@@ -10,9 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
-
-from pymodbus.client.mixin import ModbusClientMixin
+from typing import Any, Literal
 
 DataType = Literal["u16", "s16", "u32", "s32", "u64", "s64", "f32", "f64"]
 WordOrder = Literal["high-first", "low-first"]
@@ -20,16 +18,26 @@ FunctionCode = Literal[3, 4]
 
 DATA_TYPES: tuple[DataType, ...] = ("u16", "s16", "u32", "s32", "u64", "s64", "f32", "f64")
 
-_DT = ModbusClientMixin.DATATYPE
-_PYMODBUS_TYPE = {
-    "u16": _DT.UINT16,
-    "s16": _DT.INT16,
-    "u32": _DT.UINT32,
-    "s32": _DT.INT32,
-    "u64": _DT.UINT64,
-    "s64": _DT.INT64,
-    "f32": _DT.FLOAT32,
-    "f64": _DT.FLOAT64,
+# Registers per value; pymodbus (which converts) is imported on first use, not by the settings.
+_REGISTERS = {"u16": 1, "s16": 1, "u32": 2, "s32": 2, "u64": 4, "s64": 4, "f32": 2, "f64": 4}
+
+
+def _pymodbus(data_type: DataType) -> tuple[Any, Any]:
+    """pymodbus's register converter and its name for `data_type`."""
+    from pymodbus.client.mixin import ModbusClientMixin
+
+    return ModbusClientMixin, getattr(ModbusClientMixin.DATATYPE, _PYMODBUS_NAME[data_type])
+
+
+_PYMODBUS_NAME = {
+    "u16": "UINT16",
+    "s16": "INT16",
+    "u32": "UINT32",
+    "s32": "INT32",
+    "u64": "UINT64",
+    "s64": "INT64",
+    "f32": "FLOAT32",
+    "f64": "FLOAT64",
 }
 _WORD_ORDER: dict[str, Literal["big", "little"]] = {"high-first": "big", "low-first": "little"}
 _INT_BITS = {"u16": 16, "s16": 16, "u32": 32, "s32": 32, "u64": 64, "s64": 64}
@@ -54,7 +62,7 @@ class RegisterSpec:
     @property
     def count(self) -> int:
         """Number of 16-bit registers the value occupies."""
-        return int(_PYMODBUS_TYPE[self.data_type].value[1])
+        return _REGISTERS[self.data_type]
 
     @property
     def signed(self) -> bool:
@@ -105,9 +113,10 @@ def decode_value(spec: RegisterSpec, registers: Sequence[int], word_order: WordO
     """Decode one value from exactly `spec.count` registers (one at a time: pymodbus #2675)."""
     if len(registers) != spec.count:
         raise ValueError(f"{spec.data_type} needs {spec.count} registers, got {len(registers)}")
-    raw = ModbusClientMixin.convert_from_registers(
+    mixin, data_type = _pymodbus(spec.data_type)
+    raw = mixin.convert_from_registers(
         list(registers),
-        data_type=_PYMODBUS_TYPE[spec.data_type],
+        data_type=data_type,
         word_order=_WORD_ORDER[word_order],
     )
     assert isinstance(raw, int | float)
@@ -129,9 +138,11 @@ def encode_value(spec: RegisterSpec, value: float, word_order: WordOrder) -> lis
             (0, 2**bits - 1) if not spec.signed else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
         )
         number = min(max(round(raw), low), high) if math.isfinite(raw) else 0
-    return ModbusClientMixin.convert_to_registers(
-        number, data_type=_PYMODBUS_TYPE[spec.data_type], word_order=_WORD_ORDER[word_order]
+    mixin, data_type = _pymodbus(spec.data_type)
+    registers: list[int] = mixin.convert_to_registers(
+        number, data_type=data_type, word_order=_WORD_ORDER[word_order]
     )
+    return registers
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 SUBPROTOCOL = "ocpp1.6"
 REFUSAL_LOG_INTERVAL_S = 10.0
+LISTEN_BACKLOG = 4096  # handshakes the kernel holds while we accept (see start())
 
 
 def station_id_from_path(path: str, prefix: str) -> str | None:
@@ -129,6 +130,10 @@ class OcppServer:
             compression="deflate" if s.websocket_compression == "deflate" else None,
             ssl=self._ssl_context(),
             server_header="csms",
+            # After a restart every station reconnects at once: with asyncio's default backlog
+            # of 100 the kernel drops the other SYNs and stations retry seconds later. Capped by
+            # net.core.somaxconn.
+            backlog=LISTEN_BACKLOG,
         )
         self._port = int(next(iter(self._server.sockets)).getsockname()[1])
 

@@ -27,7 +27,7 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 from websockets.asyncio.server import ServerConnection
@@ -36,17 +36,24 @@ from websockets.exceptions import ConnectionClosed
 from csms.logs import station_id_var
 from csms.ocpp import errors, metrics
 from csms.ocpp.bootgate import BootGate, GateState
+from csms.ocpp.frames import (
+    CALL,
+    CALLERROR,
+    CALLRESULT,
+    MAX_NESTING,
+    Outcome,
+    dumps,
+    error_frame,
+    is_unique_id,
+    may_nest_deeper_than,
+    nested_deeper_than,
+)
 from csms.ocpp.ratelimit import RepeatFilter, TokenBucket
 from csms.ocpp.validation import STATION_ACTIONS, validate_request
 from csms.settings import Settings
 
 log = logging.getLogger(__name__)
 
-CALL, CALLRESULT, CALLERROR = 2, 3, 4
-
-# OCPP 1.6 payloads nest at most ~7 levels (SetChargingProfile); anything far deeper is an attack
-# or a bug, and would break repr(), logging and storage (RecursionError, orjson's 254-level dump).
-MAX_NESTING = 32
 # A rejected frame is logged once per interval per session, then "N more suppressed".
 REJECT_LOG_INTERVAL_S = 10.0
 # Consecutive frames refused while the station is over its rate before it is closed (1008).
@@ -75,15 +82,6 @@ class SessionPolicy:
     close_timeout_s: float = 5.0
 
 
-class Outcome(NamedTuple):
-    """What one incoming frame led to."""
-
-    reply: str | None
-    refused: bool  # we answered it with a CALLERROR or dropped it as unmatched
-    action: str | None = None  # of a well-formed CALL
-    result: dict[str, Any] | None = None  # our CALLRESULT payload to that CALL
-
-
 def session_policy(s: Settings) -> SessionPolicy:
     """The sessions' limits from the settings."""
     return SessionPolicy(
@@ -98,32 +96,35 @@ def session_policy(s: Settings) -> SessionPolicy:
     )
 
 
-def _dumps(message: list[Any]) -> str:
-    return orjson.dumps(message).decode()
+class Flag:
+    """A set-once flag that nobody awaits: `asyncio.Event` without its waiters' deque (860 bytes
+    per session)."""
 
+    __slots__ = ("_set",)
 
-def _error_frame(unique_id: str, code: str, description: str, details: Any = None) -> str:
-    return _dumps([CALLERROR, unique_id, code, description[:255], details or {}])
+    def __init__(self) -> None:
+        self._set = False
 
+    def set(self) -> None:
+        self._set = True
 
-def nested_deeper_than(value: Any, limit: int) -> bool:
-    """True when lists/objects in `value` nest over `limit` levels (iterative: no recursion)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > limit:
-            return True
-        children = item.values() if isinstance(item, dict) else item
-        stack.extend((c, depth + 1) for c in children if isinstance(c, (list, dict)))
-    return False
-
-
-def _is_unique_id(value: Any) -> bool:
-    return isinstance(value, str) and len(value) <= 36
+    def is_set(self) -> bool:
+        return self._set
 
 
 class StationSession:
-    """A connected station; `run()` reads frames until the socket closes."""
+    """A connected station; `run()` reads frames until the socket closes.
+
+    Slotted, and without a task of its own between pings (the keepalive is a timer that starts a
+    short ping task when due): tens of thousands of idle sessions live in one process.
+    """
+
+    __slots__ = (
+        "_bucket", "_call_lock", "_clock", "_gate_changed", "_handle", "_keepalive_task",
+        "_pending", "_ping_timer", "_reject_log", "_response_timeout", "_strikes", "closed",
+        "connected_at", "frames_paced", "frames_refused", "gate", "last_seen", "policy",
+        "station_id", "ws",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -144,10 +145,11 @@ class StationSession:
         self._pending: tuple[str, asyncio.Future[Any]] | None = None
         self.connected_at = clock()
         self.last_seen = self.connected_at
-        self.closed = asyncio.Event()
+        self.closed = Flag()
         loop_now = asyncio.get_running_loop().time()
         self.gate = BootGate(self.policy.boot_grace_s, loop_now)
-        self._gate_changed = asyncio.Event()
+        # Set while an outgoing CALL waits for the boot gate: resolved when the gate may have moved.
+        self._gate_changed: asyncio.Future[None] | None = None
         self._bucket = TokenBucket(
             self.policy.message_rate_per_s, self.policy.message_burst, loop_now
         )
@@ -155,7 +157,8 @@ class StationSession:
         self._strikes = 0  # consecutive frames refused while over the rate
         self.frames_paced = 0
         self.frames_refused = 0
-        self._keepalive_task: asyncio.Task[None] | None = None
+        self._keepalive_task: asyncio.Task[None] | None = None  # a ping in flight
+        self._ping_timer: asyncio.TimerHandle | None = None
 
     @staticmethod
     def _now() -> float:
@@ -165,38 +168,47 @@ class StationSession:
     async def run(self) -> None:
         """Read frames until the connection ends; never raises for bad input."""
         station_id_var.set(self.station_id)  # tags this task's log records (csms.logs)
-        keepalive = None
-        if self.policy.ping_interval_s is not None:
-            keepalive = asyncio.create_task(self._keepalive(self.policy.ping_interval_s))
-            self._keepalive_task = keepalive
+        self._schedule_ping()
         try:
             async for frame in self.ws:
-                self.last_seen = self._clock()
-                wait = self._bucket.take(self._now())
-                if wait > 0:
-                    self.frames_paced += 1
-                # Always yield: a station whose frames are already queued must not keep the
-                # event loop from the others.
-                await asyncio.sleep(wait)
-                outcome = await self._on_frame_guarded(frame)
-                if outcome.reply is not None:
-                    await self.ws.send(outcome.reply)
-                if outcome.action is not None:
-                    self.gate.on_answer_sent(outcome.action, outcome.result)
-                    self._gate_changed.set()
-                if await self._abusive(outcome.refused, over_rate=wait > 0):
+                if await self._serve(frame):
                     break
+                del frame  # an idle session holds nothing of its last frame (up to 64 KB)
         except ConnectionClosed:
             pass
         finally:
             self._fail_pending()
             self.closed.set()
-            self._gate_changed.set()
+            self._wake_gate_waiter()
             suppressed = self._reject_log.pending()
             if suppressed:
                 log.info("%s: %d more rejected frames not logged", self.station_id, suppressed)
-            if keepalive is not None:
-                keepalive.cancel()  # referenced by self._keepalive_task until it has finished
+            if self._ping_timer is not None:
+                self._ping_timer.cancel()
+                self._ping_timer = None
+            if self._keepalive_task is not None:
+                self._keepalive_task.cancel()  # referenced until it has finished
+
+    def _wake_gate_waiter(self) -> None:
+        if self._gate_changed is not None and not self._gate_changed.done():
+            self._gate_changed.set_result(None)
+
+    async def _serve(self, frame: str | bytes) -> bool:
+        """Handle one frame and send its answer; True when the session must end (abuse)."""
+        self.last_seen = self._clock()
+        wait = self._bucket.take(self._now())
+        if wait > 0:
+            self.frames_paced += 1
+        # Always yield: a station whose frames are already queued must not keep the event loop
+        # from the others.
+        await asyncio.sleep(wait)
+        outcome = await self._on_frame_guarded(frame)
+        if outcome.reply is not None:
+            await self.ws.send(outcome.reply)
+        if outcome.action is not None:
+            self.gate.on_answer_sent(outcome.action, outcome.result)
+            self._wake_gate_waiter()
+        return await self._abusive(outcome.refused, over_rate=wait > 0)
 
     async def _on_frame_guarded(self, frame: str | bytes) -> Outcome:
         """`_on_frame`, with any unexpected failure answered instead of ending the session."""
@@ -206,7 +218,7 @@ class StationSession:
             if self._admit_log():
                 log.exception("%s: frame could not be handled", self.station_id)
             return Outcome(
-                _error_frame("-1", errors.INTERNAL_ERROR, "frame could not be handled"), True
+                error_frame("-1", errors.INTERNAL_ERROR, "frame could not be handled"), True
             )
 
     async def _abusive(self, refused: bool, over_rate: bool) -> bool:
@@ -250,7 +262,7 @@ class StationSession:
         return suppressed is not None
 
     def _formation(self, unique_id: str, description: str) -> Outcome:
-        return Outcome(_error_frame(unique_id, errors.FORMATION_VIOLATION, description), True)
+        return Outcome(error_frame(unique_id, errors.FORMATION_VIOLATION, description), True)
 
     async def _on_frame(self, frame: str | bytes) -> Outcome:
         try:
@@ -260,9 +272,9 @@ class StationSession:
         if not isinstance(message, list) or len(message) < 3:
             return self._formation("-1", "frame must be a JSON array [type, id, …]")
         type_id, unique_id = message[0], message[1]
-        if not _is_unique_id(unique_id):
+        if not is_unique_id(unique_id):
             return self._formation("-1", "unique id must be a string ≤ 36")
-        if nested_deeper_than(message, MAX_NESTING):
+        if may_nest_deeper_than(frame, MAX_NESTING) and nested_deeper_than(message, MAX_NESTING):
             if type_id in (CALLRESULT, CALLERROR):
                 self._resolve(
                     unique_id, error=errors.CallFailed(f"answer nested deeper than {MAX_NESTING}")
@@ -305,20 +317,32 @@ class StationSession:
             ):
                 log.info("%s: %s rejected: %s", self.station_id, action[:40], exc)
             return Outcome(
-                _error_frame(unique_id, exc.code, exc.description, exc.details), True, action
+                error_frame(unique_id, exc.code, exc.description, exc.details), True, action
             )
         except Exception:
             if self._admit_log():
                 log.exception("%s: handler for %s failed", self.station_id, action[:40])
-            reply = _error_frame(
+            reply = error_frame(
                 unique_id, errors.INTERNAL_ERROR, f"{action[:40]} could not be handled"
             )
             return Outcome(reply, True, action)
-        return Outcome(_dumps([CALLRESULT, unique_id, result]), False, action, result)
+        return Outcome(dumps([CALLRESULT, unique_id, result]), False, action, result)
 
     # -- liveness -----------------------------------------------------------------------------
-    async def _keepalive(self, interval: float) -> None:
-        """Ping every `interval`; abort the transport when a pong takes over `ping_timeout_s`.
+    def _schedule_ping(self) -> None:
+        """The next ping `ping_interval_s` from now (after the last pong): a timer, not a task."""
+        interval = self.policy.ping_interval_s
+        if interval is not None and not self.closed.is_set():
+            self._ping_timer = asyncio.get_running_loop().call_later(interval, self._ping_due)
+
+    def _ping_due(self) -> None:
+        self._ping_timer = None
+        if not self.closed.is_set():
+            self._keepalive_task = asyncio.create_task(self._ping())
+
+    async def _ping(self) -> None:
+        """Ping; abort the transport when the pong takes over `ping_timeout_s`, else schedule the
+        next ping.
 
         Aborting (no closing handshake) is what makes the bound interval + timeout: a dead link
         would never finish a closing handshake, and a peer that stopped reading could even hold
@@ -326,20 +350,18 @@ class StationSession:
         """
         timeout = self.policy.ping_timeout_s
         try:
-            while True:
-                await asyncio.sleep(interval)
-                try:
-                    async with asyncio.timeout(timeout):
-                        pong = await self.ws.ping()
-                        await pong
-                except TimeoutError:
-                    log.warning(
-                        "%s: no pong within %g s; dropping the dead link", self.station_id, timeout
-                    )
-                    self.ws.transport.abort()
-                    return
+            async with asyncio.timeout(timeout):
+                pong = await self.ws.ping()
+                await pong
+        except TimeoutError:
+            log.warning("%s: no pong within %g s; dropping the dead link", self.station_id, timeout)
+            self.ws.transport.abort()
+            return
         except ConnectionClosed:
             return
+        finally:
+            self._keepalive_task = None
+        self._schedule_ping()
 
     # -- outgoing -----------------------------------------------------------------------------
     async def _wait_until_ready(self) -> None:
@@ -352,12 +374,14 @@ class StationSession:
                 return
             if state is GateState.REFUSED:
                 raise StationRefused(self.station_id)
-            self._gate_changed.clear()
+            changed = self._gate_changed = asyncio.get_running_loop().create_future()
             try:
                 async with asyncio.timeout(self.gate.wait_s(self._now())):
-                    await self._gate_changed.wait()
+                    await changed
             except TimeoutError:
                 pass  # the grace time is over: look again
+            finally:
+                self._gate_changed = None
 
     async def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Send a CALL and wait for its answer (one in flight; others wait their turn).
@@ -373,7 +397,7 @@ class StationSession:
             future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
             self._pending = (unique_id, future)
             try:
-                await self.ws.send(_dumps([CALL, unique_id, action, payload]))
+                await self.ws.send(dumps([CALL, unique_id, action, payload]))
                 async with asyncio.timeout(self._response_timeout):
                     result = await future
             except TimeoutError:

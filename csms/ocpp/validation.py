@@ -1,8 +1,11 @@
 """Validation of station-initiated OCPP 1.6 payloads against the schemas the `ocpp` package ships.
 
-Schemas are compiled once with fastjsonschema (plain Python, far faster than interpreting them on
-every message). Strict where a frame is malformed, lenient where real stations are known to
-deviate: those deviations are patched into the schemas here, in one table, not spread as branches.
+Each action's schema is compiled on its first use (not at import: `csms serve` opens its port
+sooner) into two checks: a generated yes/no check (`csms.ocpp.fastvalidation`) that every payload
+meets first, and fastjsonschema's validator, which only a payload the fast check refuses meets, for
+the OCPP-J error code and message. Strict where a frame is malformed, lenient where real stations
+are known to deviate: those deviations are patched into the schemas here, in one table, not spread
+as branches.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 import fastjsonschema
 import orjson
 
-from csms.ocpp import errors
+from csms.ocpp import errors, fastvalidation
 
 # Messages a charge point may send to a central system in OCPP 1.6.
 STATION_ACTIONS = (
@@ -81,14 +84,35 @@ def _load(name: str) -> dict[str, Any]:
     return schema
 
 
-def _compile(name: str) -> Validator:
-    schema = _relax(copy.deepcopy(_load(name)))
+def relaxed_schema(name: str) -> dict[str, Any]:
+    """The 1.6 request schema of action `name` with the tolerated deviations patched in."""
+    schema: dict[str, Any] = _relax(copy.deepcopy(_load(name)))
     schema.pop("$schema", None)
     schema.pop("id", None)
-    return fastjsonschema.compile(schema)
+    return schema
 
 
-REQUEST_VALIDATORS: dict[str, Validator] = {name: _compile(name) for name in STATION_ACTIONS}
+_PRECISE: dict[str, Validator] = {}
+_FAST: dict[str, fastvalidation.FastCheck | None] = {}
+
+
+def precise_validator(action: str) -> Validator:
+    """fastjsonschema's validator of `action`, compiled on first use."""
+    validator = _PRECISE.get(action)
+    if validator is None:
+        validator = _PRECISE[action] = fastjsonschema.compile(relaxed_schema(action))
+    return validator
+
+
+def fast_check(action: str) -> fastvalidation.FastCheck | None:
+    """The generated yes/no check of `action` (None: the schema is beyond the generator)."""
+    if action not in _FAST:
+        try:
+            _FAST[action] = fastvalidation.accepts(relaxed_schema(action))
+        except fastvalidation.UnsupportedSchema:
+            _FAST[action] = None
+    return _FAST[action]
+
 
 _RULE_TO_CODE = {
     "required": errors.OCCURENCE_CONSTRAINT_VIOLATION,
@@ -136,9 +160,21 @@ def _nul_in(payload: Any) -> str | None:
 
 def validate_request(action: str, payload: Any) -> None:
     """Raise `OcppCallError` with the OCPP-J code that fits what is wrong with the payload."""
-    validator = REQUEST_VALIDATORS.get(action)
-    if validator is None:
+    fast = _FAST.get(action) if action in _FAST else _first_fast(action)
+    if fast is not None and fast(payload):
+        return  # valid and free of U+0000: the common case ends here
+    precise_validation(action, payload)
+
+
+def _first_fast(action: str) -> fastvalidation.FastCheck | None:
+    return fast_check(action) if action in STATION_ACTIONS else None
+
+
+def precise_validation(action: str, payload: Any) -> None:
+    """The precise path alone: fastjsonschema, then the NUL walk (what the fast check mirrors)."""
+    if action not in STATION_ACTIONS:
         raise errors.OcppCallError(errors.NOT_IMPLEMENTED, f"action {action!r} is not supported")
+    validator = precise_validator(action)
     if not isinstance(payload, dict):
         raise errors.OcppCallError(errors.FORMATION_VIOLATION, "payload must be a JSON object")
     try:

@@ -5,12 +5,20 @@ Reads have their own connection and thread so they never queue behind a group co
 WAL mode a reader sees every transaction committed before its statement began, so a read after
 `write()` returned sees that write. (Measured by benchmarks/reconnect_storm.py: with one thread for
 both, every handshake's station lookup waited for the commits ahead of it.) `:memory:` databases
-keep one connection: a second one would open a different, empty database."""
+keep one connection: a second one would open a different, empty database.
+
+WAL checkpoints run off the writer: the writer's automatic checkpoint (every 1,000 pages, inside
+a commit) is off, and a third connection on its own thread runs a PASSIVE checkpoint every
+half second — it copies committed pages into the database file without blocking the writer or the
+readers. Should the WAL still grow past `WAL_LIMIT_BYTES` (readers pinning old pages), that
+connection runs one RESTART checkpoint, which makes the writer wait once, briefly."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import os
 import re
 import sqlite3
 from collections.abc import Sequence
@@ -21,6 +29,8 @@ from typing import Any
 from csms.storage.database import Database, DatabaseError, Row, Stmt, UnitFailed
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
+CHECKPOINT_EVERY_S = 0.5
+WAL_LIMIT_BYTES = 16 * 1024 * 1024
 
 
 @functools.lru_cache(maxsize=1024)
@@ -53,6 +63,8 @@ class SqliteDatabase(Database):
         self._conn: sqlite3.Connection | None = None
         self._read_executor: ThreadPoolExecutor | None = None
         self._reader: sqlite3.Connection | None = None
+        self._checkpointer: asyncio.Task[None] | None = None
+        self.checkpoints = 0  # PASSIVE checkpoints run (for tests and benchmarks)
 
     async def _call(self, fn: Any, *args: Any) -> Any:
         assert self._executor is not None
@@ -71,6 +83,8 @@ class SqliteDatabase(Database):
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=5000")
+            if self.path != ":memory:":
+                conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer does it
             return conn
 
         try:
@@ -94,8 +108,41 @@ class SqliteDatabase(Database):
             )
         except sqlite3.Error as exc:
             raise DatabaseError(f"setting database_url: cannot open {self.path}: {exc}") from None
+        self._checkpointer = asyncio.create_task(self._checkpoints(), name="sqlite-checkpoint")
+
+    async def _checkpoints(self) -> None:
+        """PASSIVE checkpoints every CHECKPOINT_EVERY_S on a connection and thread of their own."""
+        loop = asyncio.get_running_loop()
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-checkpoint")
+        wal = f"{self.path}-wal"
+
+        def checkpoint(conn: sqlite3.Connection) -> None:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            with contextlib.suppress(OSError):
+                if os.path.getsize(wal) > WAL_LIMIT_BYTES:
+                    conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+
+        conn = await loop.run_in_executor(
+            executor, lambda: sqlite3.connect(self.path, isolation_level=None, timeout=5)
+        )
+        try:
+            while True:
+                await asyncio.sleep(CHECKPOINT_EVERY_S)
+                try:
+                    await loop.run_in_executor(executor, checkpoint, conn)
+                    self.checkpoints += 1
+                except sqlite3.Error:
+                    continue  # busy or locked now: the next round tries again
+        finally:
+            await asyncio.shield(loop.run_in_executor(executor, conn.close))
+            executor.shutdown(wait=False)
 
     async def _disconnect(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpointer
+            self._checkpointer = None
         if self._reader is not None and self._read_executor is not None:
             await asyncio.get_running_loop().run_in_executor(
                 self._read_executor, self._reader.close

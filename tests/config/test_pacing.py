@@ -1,0 +1,83 @@
+"""The adaptive limit of snapshots in flight (csms/config/pacing.py)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from csms.config.pacing import PacingRule, SnapshotGate, next_limit
+
+RULE = PacingRule(start=8, floor=4, ceiling=20, target_s=2.0, decrease=0.75)
+
+
+@pytest.mark.parametrize(
+    ("limit", "took_s", "expected"),
+    [
+        (8, 0.1, 9),  # quick: one more
+        (8, 2.0, 9),  # at the target still counts as quick
+        (20, 0.1, 20),  # never above the ceiling
+        (8, 2.5, 6),  # slow: a quarter fewer
+        (5, 10.0, 4),  # never below the floor
+        (4, 10.0, 4),
+        (6.5, 0.1, 7.5),
+    ],
+)
+def test_next_limit(limit: float, took_s: float, expected: float) -> None:
+    assert next_limit(limit, took_s, RULE) == expected
+
+
+async def test_the_gate_lets_in_no_more_than_the_limit_first_come_first_served() -> None:
+    now = [0.0]
+    gate = SnapshotGate(PacingRule(start=2, floor=1, ceiling=3, target_s=1.0), lambda: now[0])
+    entered: list[int] = []
+    release = {i: asyncio.Event() for i in range(6)}
+
+    async def snapshot(i: int) -> None:
+        async with gate.slot():
+            entered.append(i)
+            await release[i].wait()
+
+    tasks = [asyncio.create_task(snapshot(i)) for i in range(6)]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert entered == [0, 1] and gate.in_flight == 2
+    release[0].set()  # quick: the limit grows to 3, two more enter
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert entered == [0, 1, 2, 3] and gate.limit == 3
+    now[0] = 5.0  # the next ones took long: the limit shrinks to its floor
+    release[1].set()
+    release[2].set()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert gate.limit == 1.6875 and gate.in_flight == 1 and entered == [0, 1, 2, 3]
+    release[3].set()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert entered == [0, 1, 2, 3, 4] and gate.in_flight == 1
+    release[4].set()
+    release[5].set()
+    await asyncio.gather(*tasks)
+    assert gate.in_flight == 0 and entered == list(range(6)) and gate.peak == 3
+
+
+async def test_a_cancelled_waiter_leaves_the_queue_and_frees_nothing_it_did_not_take() -> None:
+    gate = SnapshotGate(PacingRule(start=1, floor=1, ceiling=1))
+    hold = asyncio.Event()
+
+    async def holder() -> None:
+        async with gate.slot():
+            await hold.wait()
+
+    first = asyncio.create_task(holder())
+    await asyncio.sleep(0)
+    waiter = asyncio.create_task(holder())
+    await asyncio.sleep(0)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert gate.in_flight == 1 and not gate._waiting
+    hold.set()
+    await first
+    assert gate.in_flight == 0
