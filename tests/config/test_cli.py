@@ -9,27 +9,11 @@ from typing import Any
 import pytest
 
 from csms.app import CentralSystem
-from csms.cli import main
 from csms.sim.configuration import FEATURE_SCN, make_license_key
+from tests.support.cli import csms, one_line_error
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "scn-garage.toml"
 REBOOT = {"reboot_delay_s": 0.1}
-
-
-async def csms(
-    capsys: pytest.CaptureFixture[str], cs: CentralSystem, *argv: str
-) -> tuple[int, str, str]:
-    """Run `csms ARGV --api URL` in a thread (it blocks on HTTP); return (code, stdout, stderr)."""
-    code = await asyncio.to_thread(main, [*argv, "--api", cs.api_url])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_error(code: int, err: str) -> str:
-    assert code != 0
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("csms: "), err
-    return lines[0]
 
 
 async def wait_snapshot(cs: CentralSystem, station_id: str) -> None:

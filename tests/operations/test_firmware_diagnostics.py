@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from csms.app import CentralSystem, running_central_system
-from tests.operations.helpers import SLOW, api, csms, one_line_error, start_station, until
+from tests.operations.helpers import SLOW, api, start_station, until
+from tests.support.cli import csms, one_line_error
 from tests.support.databases import make_settings
 
 TOKEN = "operator-secret-token"
