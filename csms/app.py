@@ -116,6 +116,7 @@ class CentralSystem:
             site_of=lambda sid: None if (s := settings.site_of(sid)) is None else s.id,
             safe_mode_sites=self._safe_mode_sites,
             online=self.registry.is_online,
+            failed_firmware=self.operations.failed_firmware_updates,
         )
         self.charging.add_result_hook(alert_metrics.on_charging_result)
         self.services: list[Service] = [
