@@ -4,6 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
+# `make test` runs pytest on every core (up to four) with pytest-xdist; tests that must not
+# share the machine carry `xdist_group` and run on one worker. PYTEST_JOBS=0 runs it serially.
+PYTEST_JOBS ?= auto
+PYTEST_PARALLEL := -n $(PYTEST_JOBS) --maxprocesses 4 --dist loadgroup
 
 .PHONY: run test demo lint format typecheck bench screenshots clean
 
@@ -28,7 +32,7 @@ test: $(TEST_STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy csms balancing
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 # The console's screenshots in docs/images/ (README), taken by its browser tests.
 screenshots: $(TEST_STAMP)

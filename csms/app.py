@@ -160,6 +160,7 @@ class CentralSystem:
             site_of=lambda sid: None if (s := settings.site_of(sid)) is None else s.id,
             safe_mode_sites=self._safe_mode_sites,
             online=self.link.is_online,
+            failed_firmware=self.operations.failed_firmware_updates,
             reports=self.reports,  # cluster-lead: each transition posted by one node
         )
         self.charging.add_result_hook(alert_metrics.on_charging_result)

@@ -5,14 +5,15 @@ and SetChargingProfile outcomes per site (from the charging service's result hoo
 from __future__ import annotations
 
 from collections import Counter as Tally
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from prometheus_client import Counter, Gauge
 
 from csms.alerts.rules import Alert
 from csms.reports.energy import ENERGY_WH
-from csms.storage import Store
+from csms.storage import Database
+from csms.storage.records import ConnectorRecord, StationRecord
 
 STATIONS = Gauge("csms_stations", "Accepted stations by connection state", ["state"])
 CONNECTORS = Gauge("csms_connectors", "Connectors by their latest reported status", ["status"])
@@ -50,24 +51,45 @@ def on_charging_result(site_id: str, command: Any, status: str, _at: float) -> N
         PROFILES.labels(site_id or "none", "rejected").inc()
 
 
-async def refresh(store: Store, online: Callable[[str], bool], alerts: Iterable[Alert]) -> None:
-    """Recompute the gauges from the stored state."""
-    accepted = [s for s in await store.stations.all() if s.status == "accepted"]
-    up = sum(1 for s in accepted if online(s.id))
-    STATIONS.labels("online").set(up)
-    STATIONS.labels("offline").set(len(accepted) - up)
-    statuses: Tally[str] = Tally()
-    for s in accepted:
-        statuses.update(c.status for c in await store.stations.connectors(s.id))
-    for status in {*STATUSES, *statuses}:
-        CONNECTORS.labels(status).set(statuses.get(status, 0))
-    TRANSACTIONS_ACTIVE.set(
-        await store.db.fetchval("SELECT COUNT(*) FROM transactions WHERE meter_stop IS NULL")
-    )
-    energy = await store.db.fetchval(
-        f"SELECT COALESCE(SUM({ENERGY_WH}), 0) FROM transactions t WHERE t.meter_stop IS NOT NULL"
-    )
-    ENERGY_DELIVERED.set(float(energy))
-    kinds = Tally(a.kind for a in alerts)
-    for kind in ALERT_KINDS:
-        ALERTS_ACTIVE.labels(kind).set(kinds.get(kind, 0))
+class SiteGauges:
+    """Sets the gauges at every alert evaluation from the rows the evaluation read (stations and
+    connectors: no query of its own) and one count of the transactions.
+
+    The energy total sums every closed transaction; it is summed again only when the number of
+    closed transactions changed, as closing a transaction is the only write that changes it
+    (a stop is final: a repeated StopTransaction changes nothing).
+    """
+
+    def __init__(self) -> None:
+        self._closed: int | None = None
+
+    async def refresh(
+        self,
+        db: Database,
+        stations: Sequence[StationRecord],
+        connectors: Iterable[ConnectorRecord],
+        online: Callable[[str], bool],
+        alerts: Iterable[Alert],
+    ) -> None:
+        """`stations`: the accepted ones; `connectors`: theirs."""
+        up = sum(1 for s in stations if online(s.id))
+        STATIONS.labels("online").set(up)
+        STATIONS.labels("offline").set(len(stations) - up)
+        statuses = Tally(c.status for c in connectors)
+        for status in {*STATUSES, *statuses}:
+            CONNECTORS.labels(status).set(statuses.get(status, 0))
+        (row,) = await db.fetch(
+            "SELECT COUNT(*) - COUNT(meter_stop) AS open_count, COUNT(meter_stop) AS closed_count "
+            "FROM transactions"
+        )
+        TRANSACTIONS_ACTIVE.set(int(row["open_count"]))
+        if int(row["closed_count"]) != self._closed:
+            energy = await db.fetchval(
+                f"SELECT COALESCE(SUM({ENERGY_WH}), 0) FROM transactions t "
+                "WHERE t.meter_stop IS NOT NULL"
+            )
+            ENERGY_DELIVERED.set(float(energy))
+            self._closed = int(row["closed_count"])
+        kinds = Tally(a.kind for a in alerts)
+        for kind in ALERT_KINDS:
+            ALERTS_ACTIVE.labels(kind).set(kinds.get(kind, 0))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, replace
 from typing import Any, Protocol
 
@@ -28,13 +28,23 @@ from csms.alerts.rules import (
     transitions,
 )
 from csms.eventlog.meanings import error_meaning
+from csms.operations.records import FirmwareState as FirmwareUpdate
 from csms.settings import AlertSettings
 from csms.storage import Store
+from csms.storage.records import ConnectorRecord
 
 log = logging.getLogger(__name__)
 
 WEBHOOK_QUEUE = 1000
 """Webhook posts waiting beyond this are dropped (logged): a dead receiver costs no memory."""
+
+
+def _meaning(c: ConnectorRecord) -> str:
+    """A connector error's readable meaning, with the station's free-text info."""
+    meaning = error_meaning(c.error_code, c.vendor_id, c.vendor_error_code)
+    if c.info:
+        meaning = f"{meaning} [{c.info}]" if meaning else c.info
+    return meaning
 
 
 class AlertReader(Protocol):
@@ -53,6 +63,7 @@ class AlertService:
         site_of: Callable[[str], str | None],
         safe_mode_sites: Callable[[], Mapping[str, float]],
         online: Callable[[str], bool],
+        failed_firmware: Callable[[], Awaitable[Sequence[FirmwareUpdate]]],
         reports: Callable[[Alert], bool] = lambda alert: True,
     ) -> None:
         self.settings = settings
@@ -62,6 +73,8 @@ class AlertService:
         self.site_of = site_of
         self.safe_mode_sites = safe_mode_sites
         self.online = online
+        self.failed_firmware = failed_firmware
+        self._gauges = metrics.SiteGauges()
         self._active: dict[str, Alert] = {}
         self._outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(WEBHOOK_QUEUE)
         self.webhook_failures = 0
@@ -84,25 +97,24 @@ class AlertService:
     async def check(self) -> list[Alert]:
         """Evaluate now; log and post what changed. Returns the active alerts."""
         now = self.clock()
-        stations, connectors, firmware = [], [], []
-        for row in await self.store.stations.all():
-            if row.status != "accepted":
-                continue
-            online = self.online(row.id)
-            stations.append(StationState(row.id, online, row.last_seen, self.site_of(row.id)))
-            for c in await self.store.stations.connectors(row.id):
-                meaning = error_meaning(c.error_code, c.vendor_id, c.vendor_error_code)
-                if c.info:
-                    meaning = f"{meaning} [{c.info}]" if meaning else c.info
-                connectors.append(
-                    ConnectorState(
-                        row.id, c.connector_id, c.status, c.error_code, meaning, c.updated_at
-                    )
-                )
-            latest = await self.store.events.for_station(row.id, "FirmwareStatusNotification", 1)
-            if latest:
-                status = str(latest[0].data().get("status"))
-                firmware.append(FirmwareState(row.id, status, latest[0].received_at))
+        accepted = [row for row in await self.store.stations.all() if row.status == "accepted"]
+        ids = {row.id for row in accepted}
+        rows = [c for c in await self.store.stations.all_connectors() if c.station_id in ids]
+        stations = [
+            StationState(row.id, self.online(row.id), row.last_seen, self.site_of(row.id))
+            for row in accepted
+        ]
+        connectors = [
+            ConnectorState(
+                c.station_id, c.connector_id, c.status, c.error_code, _meaning(c), c.updated_at
+            )
+            for c in rows
+        ]
+        firmware = [
+            FirmwareState(f.station_id, f.status or "", f.steps[-1].at if f.steps else now)
+            for f in await self.failed_firmware()
+            if f.station_id in ids
+        ]
         current = evaluate(
             stations,
             connectors,
@@ -128,7 +140,7 @@ class AlertService:
         current = [replace(a, since=self._active[a.key].since) if a.key in self._active else a
                    for a in current]  # fmt: skip
         self._active = {a.key: a for a in current}
-        await metrics.refresh(self.store, self.online, current)
+        await self._gauges.refresh(self.store.db, accepted, rows, self.online, current)
         return current
 
     def _notify(self, state: str, alert: Alert, now: float) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from typing import Any
 
 from pydantic import ValidationError
 
+from csms.cli.device_read import add_read_command, print_read, read_failed
 from csms.meter.config import CUSTOM, MeterSettings, known_models, load_custom_map
 from csms.meter.modbus import MeterReadError, quiet_pymodbus, read_once
 from csms.meter.reading import InvalidReading, MeterReading
@@ -17,16 +17,15 @@ from csms.meter.reading import InvalidReading, MeterReading
 
 def register(subparsers: Any) -> None:
     """Add `meter read` to the `csms` command."""
-    meter = subparsers.add_parser("meter", help="grid meter tools for installers")
-    meter.set_defaults(func=lambda _args: _usage(meter))
-    sub = meter.add_subparsers(dest="meter_command", metavar="ACTION")
-    read = sub.add_parser(
-        "read",
-        help="read a Modbus TCP meter once and print per-phase current, power and voltage",
+    read = add_read_command(
+        subparsers,
+        "meter",
+        summary="grid meter tools for installers",
+        help_text="read a Modbus TCP meter once and print per-phase current, power and voltage",
         description="Read a Modbus TCP grid meter once (like Alfen's Test Smart Meter button).",
+        host_help="meter (or gateway) IP address or name",
+        func=run_read,
     )
-    read.add_argument("--host", required=True, help="meter (or gateway) IP address or name")
-    read.add_argument("--port", type=int, default=502, help="Modbus TCP port (default 502)")
     read.add_argument("--unit", type=int, default=None, help="unit id (default: the model's)")
     read.add_argument(
         "--model",
@@ -36,14 +35,6 @@ def register(subparsers: Any) -> None:
     read.add_argument(
         "--map", metavar="FILE", help="custom register map (TOML); implies --model custom"
     )
-    read.add_argument("--json", action="store_true", help="machine-readable output")
-    read.add_argument("--timeout", type=float, default=3.0, help="request timeout in s (default 3)")
-    read.set_defaults(func=run_read)
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return 2
 
 
 def _settings(args: argparse.Namespace) -> MeterSettings:
@@ -98,20 +89,12 @@ def run_read(args: argparse.Namespace) -> int:
                 timeout_s=settings.timeout_s,
             )
         )
-    except (MeterReadError, InvalidReading) as exc:
-        print(f"csms meter read: {settings.describe()}: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:  # e.g. a host name that does not resolve
-        print(f"csms meter read: {settings.describe()}: {exc}", file=sys.stderr)
-        return 1
-    if args.json:
-        out = reading.as_dict() | {
-            "model": settings.model,
-            "unit": settings.unit,
-            "host": settings.host,
-            "port": settings.port,
-        }
-        print(json.dumps(out))
-    else:
-        print(_format(reading, settings))
-    return 0
+    except (MeterReadError, InvalidReading, OSError) as exc:  # OSError: e.g. an unknown host
+        return read_failed("meter", settings.describe(), exc)
+    out = reading.as_dict() | {
+        "model": settings.model,
+        "unit": settings.unit,
+        "host": settings.host,
+        "port": settings.port,
+    }
+    return print_read(args, out, lambda: _format(reading, settings))

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import sys
 from typing import Any
 
+from csms.cli.device_read import add_read_command, print_read, read_failed
 from csms.meter.modbus import quiet_pymodbus
 from csms.modbus.client import AlfenModbus, ModbusError, SocketReading
 from csms.modbus.registers import MODE3_STATUS, SOCKET_FIELDS, Decoded
@@ -15,24 +14,15 @@ from csms.modbus.registers import MODE3_STATUS, SOCKET_FIELDS, Decoded
 
 def register(subparsers: Any) -> None:
     """Add `modbus read` to the `csms` command."""
-    group = subparsers.add_parser("modbus", help="the station's own Modbus TCP slave (Alfen)")
-    group.set_defaults(func=lambda _args: _usage(group))
-    sub = group.add_subparsers(dest="modbus_command", metavar="ACTION")
-    read = sub.add_parser(
-        "read",
-        help="read a station's Modbus slave once: identity and every socket's values",
+    add_read_command(
+        subparsers,
+        "modbus",
+        summary="the station's own Modbus TCP slave (Alfen)",
+        help_text="read a station's Modbus slave once: identity and every socket's values",
         description="Read an Alfen station's Modbus TCP slave once (unit 200 and its sockets).",
+        host_help="the station's IP address or name",
+        func=run_read,
     )
-    read.add_argument("--host", required=True, help="the station's IP address or name")
-    read.add_argument("--port", type=int, default=502, help="Modbus TCP port (default 502)")
-    read.add_argument("--json", action="store_true", help="machine-readable output")
-    read.add_argument("--timeout", type=float, default=3.0, help="request timeout in s (default 3)")
-    read.set_defaults(func=run_read)
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return 2
 
 
 async def read_all(host: str, port: int, timeout_s: float) -> tuple[Decoded, list[SocketReading]]:
@@ -82,20 +72,14 @@ def _format(station: Decoded, sockets: list[SocketReading]) -> str:
 def run_read(args: argparse.Namespace) -> int:
     """Handler of `csms modbus read`; exit 1 when the station cannot be read."""
     quiet_pymodbus()
-    where = f"{args.host}:{args.port}"
     try:
         station, sockets = asyncio.run(read_all(args.host, args.port, args.timeout))
     except (ModbusError, OSError) as exc:
-        print(f"csms modbus read: {where}: {exc}", file=sys.stderr)
-        return 1
-    if args.json:
-        out = {
-            "host": args.host,
-            "port": args.port,
-            "station": dict(station.values),
-            "sockets": [{"socket": r.socket, **r.values.values} for r in sockets],
-        }
-        print(json.dumps(out))
-    else:
-        print(_format(station, sockets))
-    return 0
+        return read_failed("modbus", f"{args.host}:{args.port}", exc)
+    out = {
+        "host": args.host,
+        "port": args.port,
+        "station": dict(station.values),
+        "sockets": [{"socket": r.socket, **r.values.values} for r in sockets],
+    }
+    return print_read(args, out, lambda: _format(station, sockets))

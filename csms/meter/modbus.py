@@ -10,11 +10,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from types import TracebackType
 
-from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException
 
+from csms.meter.modbus_tcp import ModbusTcpConnection
 from csms.meter.reading import MeterReading, make_reading
 from csms.meter.registers import ReadRequest, RegisterMap, extract, plan_reads, signed_currents
 
@@ -47,8 +46,10 @@ class MeterUnreachable(MeterReadError):
     """No connection, a timeout or a dropped connection: the link must be re-established."""
 
 
-class ModbusMeter:
+class ModbusMeter(ModbusTcpConnection):
     """A Modbus TCP meter behind one connection. Use `async with`, or `connect()` / `close()`."""
+
+    unreachable = MeterUnreachable
 
     def __init__(
         self,
@@ -59,50 +60,12 @@ class ModbusMeter:
         timeout_s: float = 2.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(host, port, timeout_s)
         self.unit = unit
         self.register_map = register_map
-        self.timeout_s = timeout_s
         self.clock = clock
         self._plan = plan_reads(register_map.specs())
-        # retries=0 and reconnect_delay=0: the poller owns retries and reconnects (with jitter),
-        # and a late answer must never pair with the next request.
-        self._client = AsyncModbusTcpClient(
-            host, port=port, timeout=timeout_s, retries=0, reconnect_delay=0
-        )
         self.source = f"modbus {register_map.name} unit {unit} at {host}:{port}"
-
-    async def connect(self) -> None:
-        """Open the connection; raises `MeterUnreachable`."""
-        if not await self._client.connect():
-            self._client.close()
-            # pymodbus does not say why (refused, unreachable, unknown host or timed out).
-            raise MeterUnreachable(
-                f"cannot connect to {self.host}:{self.port} "
-                f"(refused, unreachable or no answer within {self.timeout_s:g} s)"
-            )
-
-    @property
-    def connected(self) -> bool:
-        """True while the TCP connection is open."""
-        return bool(self._client.connected)
-
-    def close(self) -> None:
-        """Close the connection (idempotent)."""
-        self._client.close()
-
-    async def __aenter__(self) -> ModbusMeter:
-        await self.connect()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     async def _request(self, request: ReadRequest) -> list[int]:
         read = (

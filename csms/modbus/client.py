@@ -11,12 +11,11 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
-from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException
 
+from csms.meter.modbus_tcp import ModbusTcpConnection
 from csms.modbus.registers import (
     MAX_CURRENT_REGISTER,
     PHASES_REGISTER,
@@ -76,8 +75,11 @@ class SocketReading:
         return self.values.number("setpoint_accounted") == 1.0
 
 
-class AlfenModbus:
+class AlfenModbus(ModbusTcpConnection):
     """One Modbus TCP connection to an Alfen station. Use `async with`, or connect()/close()."""
+
+    unreachable = ModbusUnreachable
+    peer = "the Modbus slave at "
 
     def __init__(
         self,
@@ -86,49 +88,9 @@ class AlfenModbus:
         timeout_s: float = 3.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.host = host
-        self.port = port
-        self.timeout_s = timeout_s
+        super().__init__(host, port, timeout_s)
         self.clock = clock
-        # retries=0, reconnect_delay=0: the link owns reconnects (with jitter); a late answer
-        # must never pair with the next request.
-        self._client = AsyncModbusTcpClient(
-            host, port=port, timeout=timeout_s, retries=0, reconnect_delay=0
-        )
         self._lock = asyncio.Lock()  # one request at a time on the one connection
-
-    @property
-    def where(self) -> str:
-        return f"{self.host}:{self.port}"
-
-    async def connect(self) -> None:
-        """Open the connection; raises `ModbusUnreachable`."""
-        if not await self._client.connect():
-            self._client.close()
-            raise ModbusUnreachable(
-                f"cannot connect to the Modbus slave at {self.where} (refused, unreachable or "
-                f"no answer within {self.timeout_s:g} s)"
-            )
-
-    @property
-    def connected(self) -> bool:
-        return bool(self._client.connected)
-
-    def close(self) -> None:
-        """Close the connection (idempotent)."""
-        self._client.close()
-
-    async def __aenter__(self) -> AlfenModbus:
-        await self.connect()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     async def _guarded(self, what: str, unit: int, request: Callable[[], Awaitable[Any]]) -> Any:
         if not self.connected:

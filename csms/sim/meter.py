@@ -23,6 +23,7 @@ from pymodbus.simulator import DataType, SimAction, SimData, SimDevice
 
 from csms.meter.registers import PRESETS, RegisterMap, RegisterSpec, encode_value
 from csms.sim.meter_script import LoadScript, OutageMode, ScriptStep, Triple, triple
+from csms.sim.modbus_server import listen, shut_down
 
 log = logging.getLogger(__name__)
 
@@ -167,27 +168,18 @@ class MeterSimulator:
         self.total_connections += 1 if connected else 0
 
     async def _listen(self) -> None:
-        server = ModbusTcpServer(
+        self._server, self.port = await listen(
             self._devices(),
-            address=(self.host, self.port),
+            self.host,
+            self.port,
             trace_packet=self._trace_packet,
             trace_connect=self._trace_connect,
         )
-        try:
-            await server.serve_forever(background=True)
-        except RuntimeError as exc:  # pymodbus reports a failed bind this way
-            raise OSError(f"cannot listen on {self.host}:{self.port} (port in use?)") from exc
-        transport = server.transport
-        sockets = getattr(transport, "sockets", None)
-        if not sockets:
-            raise OSError(f"cannot listen on {self.host}:{self.port}")
-        self.port = int(sockets[0].getsockname()[1])
-        self._server = server
 
     async def _close(self) -> None:
         if self._server is not None:
             server, self._server = self._server, None
-            await server.shutdown()  # type: ignore[no-untyped-call]
+            await shut_down(server)
             self.connections = 0
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:

@@ -33,6 +33,7 @@ from csms.modbus.registers import (
     encode,
 )
 from csms.sim.ems import EmsState
+from csms.sim.modbus_server import listen, shut_down
 from csms.sim.model import VOLTAGE_V, Connector
 from csms.sim.site import SimSite
 from csms.sim.station import SimStation
@@ -273,15 +274,7 @@ class ModbusSlave:
         devices = [self._device(STATION_UNIT)] + [
             self._device(u) for u in range(1, self.station.sockets + 1)
         ]
-        server = ModbusTcpServer(devices, address=(host, port), trace_connect=self._trace_connect)
-        try:
-            await server.serve_forever(background=True)
-        except RuntimeError as exc:  # pymodbus reports a failed bind this way
-            raise OSError(f"cannot listen on {host}:{port} (port in use?)") from exc
-        sockets = getattr(server.transport, "sockets", None)
-        if not sockets:
-            raise OSError(f"cannot listen on {host}:{port}")
-        self.port = int(sockets[0].getsockname()[1])
+        server, self.port = await listen(devices, host, port, trace_connect=self._trace_connect)
         self._server = server
         self._idle_task = asyncio.create_task(self._close_idle(), name=f"mbs-idle-{self.port}")
         return self.port
@@ -295,7 +288,7 @@ class ModbusSlave:
             self._idle_task = None
         if self._server is not None:
             server, self._server = self._server, None
-            await server.shutdown()  # type: ignore[no-untyped-call]
+            await shut_down(server)
 
 
 def _f32(field: Field, values: list[int]) -> float:

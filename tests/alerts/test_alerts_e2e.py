@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from csms.app import CentralSystem, running_central_system
-from csms.cli import main
+from tests.support.cli import csms_ok
 from tests.support.databases import make_settings
 from tests.support.waiting import eventually
 
@@ -63,13 +63,6 @@ async def receiver() -> AsyncIterator[Receiver]:
         yield rec
 
 
-async def csms(capsys: pytest.CaptureFixture[str], cs: CentralSystem, *argv: str) -> str:
-    code = await asyncio.to_thread(main, [*argv, "--api", cs.api_url])
-    out, err = capsys.readouterr()
-    assert code == 0, err
-    return out
-
-
 async def test_faulted_connector_offline_station_and_webhook(
     tmp_path: Path, sim_stations: Any, receiver: Receiver, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -105,15 +98,15 @@ async def test_faulted_connector_offline_station_and_webhook(
             assert [a["key"] for a in alerts] == [f"connector-faulted:{sid}:0"]
             assert "vendor error 210" in alerts[0]["message"]
 
-        out = await csms(capsys, cs, "events", sid, "--kind", "StatusNotification")
+        out = await csms_ok(capsys, cs, "events", sid, "--kind", "StatusNotification")
         assert "vendor error 210" in out
 
         await station.stop()
         await eventually(lambda: any(a.kind == "station-offline" for a in cs.alerts.active()), 60)
-        out = await csms(capsys, cs, "alerts")
+        out = await csms_ok(capsys, cs, "alerts")
         assert f"station {sid} offline" in out and f"{sid} station Faulted" in out
 
-        out = await csms(capsys, cs, "events", sid)
+        out = await csms_ok(capsys, cs, "events", sid)
         for kind in ("Connected", "BootNotification", "Disconnected", "StatusNotification"):
             assert kind in out
 

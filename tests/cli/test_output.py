@@ -15,19 +15,12 @@ import pytest
 
 from csms.app import CentralSystem
 from csms.charging.views import site_view
-from csms.cli import SIGPIPE_EXIT, main
+from csms.cli import SIGPIPE_EXIT
 from csms.sim.ev import SimEv
+from tests.support.cli import run_cli
 from tests.support.site_rig import StationSpec, eventually, site_rig
 
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
-
-
-async def csms(capsys: pytest.CaptureFixture[str], api: str, *argv: str) -> tuple[int, str, str]:
-    """Run `csms ARGV --api URL` in a thread (it blocks on HTTP); return (code, stdout, stderr)."""
-    capsys.readouterr()
-    code = await asyncio.to_thread(main, [*argv, "--api", api])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 async def test_stations_show_prints_times_not_epoch_seconds(
@@ -36,7 +29,7 @@ async def test_stations_show_prints_times_not_epoch_seconds(
     cs = central_system
     (station,) = await sim_stations(1, cs.ocpp_url)
     sid = station.station_id
-    code, out, _ = await csms(capsys, cs.api_url, "stations", "show", sid)
+    code, out, _ = await run_cli(capsys, cs.api_url, "stations", "show", sid)
     assert code == 0
     first = out.splitlines()[0]
     assert first.startswith(f"{sid}: accepted, online, last seen ") and first.endswith(" UTC")
@@ -44,26 +37,26 @@ async def test_stations_show_prints_times_not_epoch_seconds(
     assert "firmware:      5.8.1-4123" in out and "booted:" in out
     # No epoch seconds anywhere (they have ten digits and a fraction).
     assert not re.search(r"\b1\d{9}(\.\d+)?\b", out), out
-    code, out, _ = await csms(capsys, cs.api_url, "stations", "list")
+    code, out, _ = await run_cli(capsys, cs.api_url, "stations", "list")
     assert code == 0 and "LAST_SEEN" in out and TIMESTAMP.search(out)
-    code, out, _ = await csms(capsys, cs.api_url, "stations", "show", sid, "--json")
+    code, out, _ = await run_cli(capsys, cs.api_url, "stations", "show", sid, "--json")
     assert code == 0 and '"last_seen": 1' in out  # the raw answer keeps its numbers
 
 
 async def test_config_catalog_fits_a_terminal(
     central_system: CentralSystem, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, _ = await csms(capsys, central_system.api_url, "config", "catalog")
+    code, out, _ = await run_cli(capsys, central_system.api_url, "config", "catalog")
     assert code == 0 and "SCN-AlternatingPeriod" in out
     widest = max(len(line) for line in out.splitlines())
     assert widest <= 160, f"catalog lines up to {widest} characters wide"
     # A key in full: every allowed value.
-    code, out, _ = await csms(
+    code, out, _ = await run_cli(
         capsys, central_system.api_url, "config", "catalog", "Phase-Connected"
     )
     assert code == 0 and out.startswith("Phase-Connected (")
     assert "L1L2L3" in out and "L3L2L1" in out
-    code, _, err = await csms(capsys, central_system.api_url, "config", "catalog", "No-Such-Key")
+    code, _, err = await run_cli(capsys, central_system.api_url, "config", "catalog", "No-Such-Key")
     assert code == 1 and err.strip() == "csms: No-Such-Key is not in the catalog"
 
 
@@ -101,7 +94,7 @@ async def test_transactions_show_the_energy_of_a_running_session(
     tx = await station.wait_transaction(1, within_s=20)
 
     async def energy() -> int | None:
-        code, out, _ = await csms(capsys, cs.api_url, "transactions", "--json")
+        code, out, _ = await run_cli(capsys, cs.api_url, "transactions", "--json")
         assert code == 0
         (row,) = [t for t in json.loads(out) if t["id"] == tx]
         return row["energy_wh"]
@@ -109,7 +102,7 @@ async def test_transactions_show_the_energy_of_a_running_session(
     async with asyncio.timeout(60):
         while not (await energy() or 0) > 0:  # noqa: ASYNC110 - polling the API
             await asyncio.sleep(0.5)
-    code, out, _ = await csms(capsys, cs.api_url, "transactions")
+    code, out, _ = await run_cli(capsys, cs.api_url, "transactions")
     assert code == 0
     (line,) = [line for line in out.splitlines() if line.startswith(str(tx))]
     assert "(running)" in line and int(line.split()[-1]) > 0, out
@@ -129,7 +122,7 @@ async def test_site_shows_offline_stations_as_offline(
         await eventually(charging_with_targets)
         await rig.station("ALF-0002").stop()  # the power is cut
         await eventually(lambda: not rig.cs.registry.is_online("ALF-0002"))
-        code, out, _ = await csms(capsys, rig.cs.api_url, "site", "site")
+        code, out, _ = await run_cli(capsys, rig.cs.api_url, "site", "site")
     assert code == 0
     rows = {line.split()[0]: line for line in out.splitlines() if line.startswith("ALF-")}
     assert "Charging" in rows["ALF-0001/1"] and "offline" not in rows["ALF-0001/1"]

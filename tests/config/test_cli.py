@@ -9,31 +9,15 @@ from typing import Any
 import pytest
 
 from csms.app import CentralSystem
-from csms.cli import main
 from csms.sim.configuration import FEATURE_SCN, make_license_key
+from tests.support.cli import csms, one_line_error
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "scn-garage.toml"
 REBOOT = {"reboot_delay_s": 0.1}
 
 
-async def csms(
-    capsys: pytest.CaptureFixture[str], cs: CentralSystem, *argv: str
-) -> tuple[int, str, str]:
-    """Run `csms ARGV --api URL` in a thread (it blocks on HTTP); return (code, stdout, stderr)."""
-    code = await asyncio.to_thread(main, [*argv, "--api", cs.api_url])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_error(code: int, err: str) -> str:
-    assert code != 0
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("csms: "), err
-    return lines[0]
-
-
 async def wait_snapshot(cs: CentralSystem, station_id: str) -> None:
-    async with asyncio.timeout(10):
+    async with asyncio.timeout(60):  # generous: a loaded machine; a hang shows as this bound
         while await cs.config.store.latest_snapshot(station_id) is None:  # noqa: ASYNC110 - polling the database
             await asyncio.sleep(0.02)
 
@@ -64,8 +48,15 @@ async def test_config_commands(
     )
     assert code == 0 and "Phase-Connected=L2: RebootRequired [verified]" in out
 
-    code, out, _ = await csms(capsys, cs, "config", "snapshots", sid)
-    assert code == 0 and out.count("boot") == 2
+    # The reboot's snapshot is taken once the station booted again: wait for it, not a moment.
+    async with asyncio.timeout(60):
+        while True:
+            code, out, _ = await csms(capsys, cs, "config", "snapshots", sid)
+            assert code == 0
+            if out.count("boot") >= 2:
+                break
+            await asyncio.sleep(0.1)
+    assert out.count("boot") == 2
     station.config.set_internal("Station-MaxCurrent", "25.0")
     await csms(capsys, cs, "config", "get", sid, "--refresh")
     code, out, _ = await csms(capsys, cs, "config", "diff", sid)

@@ -23,8 +23,9 @@ FAST_BOOT = 0.05  # pacing delay after boot, shortened for tests
 REBOOT = {"reboot_delay_s": 0.1}
 
 
-async def until(check: Callable[[], Any], within_s: float = 15.0, every_s: float = 0.05) -> Any:
-    """Poll an async `check` until it returns something truthy; return that."""
+async def until(check: Callable[[], Any], within_s: float = 60.0, every_s: float = 0.05) -> Any:
+    """Poll an async `check` until it returns something truthy; return that (the bound is
+    generous: it only stops a broken test on a loaded machine from hanging)."""
     async with asyncio.timeout(within_s):
         while True:
             result = await check()
@@ -218,7 +219,13 @@ async def test_reboot_policies_never_and_when_idle(
     # the reboot also brought the `never` change into effect, and we saw it
     earlier = await change_state(api, sid, never.json()["id"], {"verified", "not-verified"})
     assert earlier["state"] == "verified"
-    snapshots = (await api.get(f"{url}/snapshots")).json()
+
+    async def both_snapshots() -> list[dict[str, Any]] | None:
+        # The reboot's snapshot is stored after the station booted again: wait for it.
+        snapshots: list[dict[str, Any]] = (await api.get(f"{url}/snapshots")).json()
+        return snapshots if len(snapshots) >= 2 else None
+
+    snapshots = await until(both_snapshots)
     assert [s["reason"] for s in snapshots][:1] == ["boot"] and len(snapshots) == 2
 
 

@@ -7,31 +7,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
-import pytest
 
 from csms.app import CentralSystem
-from csms.cli import main
 from csms.sim.station import SimStation
 from tests.support.waiting import eventually
 
 SLOW = 60.0
 """Bounds that only stop a broken test from hanging: the machine is shared and loaded."""
-
-
-async def csms(
-    capsys: pytest.CaptureFixture[str], cs: CentralSystem, *argv: str
-) -> tuple[int, str, str]:
-    """Run `csms ARGV --api URL` in a thread (it blocks on HTTP); return (code, stdout, stderr)."""
-    code = await asyncio.to_thread(main, [*argv, "--api", cs.api_url])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_error(code: int, err: str) -> str:
-    assert code != 0
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("csms: "), err
-    return lines[0]
 
 
 async def api(

@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from csms.app import CentralSystem, running_central_system
-from tests.operations.helpers import SLOW, api, csms, one_line_error, start_station, until
+from tests.operations.helpers import SLOW, api, start_station, until
+from tests.support.cli import csms, one_line_error
 from tests.support.databases import make_settings
 
 TOKEN = "operator-secret-token"
@@ -81,6 +82,9 @@ async def test_firmware_update_through_our_own_url(
     await until(failed)
     state = await api(cs, "GET", f"/api/v1/stations/{sid}/firmware", token=TOKEN)
     assert state["status"] == "InstallationFailed" and state["failed"] is True
+    # The alert reads the same answer (OperationsService.failed_firmware_updates).
+    raised = [(a.station_id, a.message) for a in await cs.alerts.check()]
+    assert (sid, f"firmware update of {sid} failed: InstallationFailed") in raised
     assert station.firmware == "6.0.0-5000"
 
     body = {"file_id": "0123456789ab"}

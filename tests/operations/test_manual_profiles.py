@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from csms.app import CentralSystem, running_central_system
-from tests.operations.helpers import api, csms, one_line_error, start_station, until
+from tests.operations.helpers import api, start_station, until
+from tests.support.cli import csms, one_line_error
 from tests.support.databases import make_settings
 
 SITE = {"id": "home", "grid_limit_a": 25, "stations": [{"id": "ALF-0001"}]}

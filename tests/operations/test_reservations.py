@@ -12,7 +12,8 @@ import pytest
 
 from csms.app import CentralSystem
 from csms.sim.ev import SimEv
-from tests.operations.helpers import SLOW, api, csms, one_line_error, start_station
+from tests.operations.helpers import SLOW, api, start_station
+from tests.support.cli import csms, one_line_error
 
 
 def iso_in(seconds: float) -> str:

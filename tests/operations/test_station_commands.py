@@ -12,16 +12,8 @@ import pytest
 
 from csms.app import CentralSystem
 from csms.sim.ev import SimEv
-from tests.operations.helpers import (
-    SLOW,
-    api,
-    csms,
-    has_event,
-    one_line_error,
-    start_station,
-    stopped,
-    until,
-)
+from tests.operations.helpers import SLOW, api, has_event, start_station, stopped, until
+from tests.support.cli import csms, one_line_error
 from tests.support.waiting import eventually
 
 

@@ -275,8 +275,10 @@ def test_window_moves_visits_that_ended_before_the_start_to_the_next_day():
 
 
 def test_a_lone_ev_charges_at_its_maximum_and_stops_at_its_need(tmp_path):
-    scenario = scenario_of(tmp_path, HEAD + "ev,10:00,14:00,5,3,16,A,1\n")
-    result = simulate(scenario, start_s=10 * 3600, duration_s=4 * 3600)
+    # It leaves at 11:00 with time to spare: the window ends soon after (each simulated hour
+    # runs the real control step 3600 times).
+    scenario = scenario_of(tmp_path, HEAD + "ev,10:00,11:00,5,3,16,A,1\n")
+    result = simulate(scenario, start_s=10 * 3600, duration_s=1.25 * 3600)
     (ev,) = result.evs
     assert ev.energy_kwh == pytest.approx(5.0, abs=0.01)
     assert not ev.missed and ev.gone

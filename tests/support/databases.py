@@ -29,9 +29,17 @@ async def _postgres_reachable() -> bool:
     return True
 
 
+_reachable: bool | None = None
+"""Whether this test process reached PostgreSQL once (it is asked once per process, not once
+per test)."""
+
+
 def require_postgres() -> None:
     """Skip (or, under CI, fail) when PostgreSQL is not reachable."""
-    if not asyncio.run(_postgres_reachable()):
+    global _reachable
+    if not _reachable:
+        _reachable = asyncio.run(_postgres_reachable())
+    if not _reachable:
         message = f"PostgreSQL not reachable at {POSTGRES_URL}"
         if IN_CI:
             pytest.fail(message + " (required when CI=true)")
