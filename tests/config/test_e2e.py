@@ -73,8 +73,14 @@ async def test_snapshot_after_boot_and_local_change_in_diff(
     cs: CentralSystem, api: httpx.AsyncClient, sim_stations: Any
 ) -> None:
     (station,) = await sim_stations(1, cs.ocpp_url, sockets=2, **REBOOT)
-    first = await latest_snapshot(api, station.station_id)
-    assert first["reason"] == "boot"
+
+    async def boot_snapshot() -> dict[str, Any] | None:
+        # On a loaded machine the post-connect pause can end before the BootNotification
+        # arrives: a "connect" snapshot comes first and the boot's own read follows.
+        latest = await latest_snapshot(api, station.station_id)
+        return latest if latest["reason"] == "boot" else None
+
+    first = await until(boot_snapshot)
     values = keys_of(first)
     assert values["GetConfigurationMaxKeys"] == "35"
     assert len(values) > 35  # the whole list, not one page
@@ -91,7 +97,7 @@ async def test_snapshot_after_boot_and_local_change_in_diff(
         {"key": "Station-MaxCurrent", "change": "changed", "old": "32.0", "new": "20.0"}
     ]
     history = await api.get(f"/api/v1/stations/{station.station_id}/configuration/snapshots")
-    assert [s["reason"] for s in history.json()] == ["request", "boot"]
+    assert [s["reason"] for s in history.json()][:2] == ["request", "boot"]
     one = await api.get(f"/api/v1/stations/{station.station_id}/configuration/Station-MaxCurrent")
     assert one.json()["value"] == "20.0" and one.json()["unit"] == "A"
 
