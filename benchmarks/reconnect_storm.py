@@ -10,7 +10,7 @@ every station's configuration snapshot is stored, stations the server disconnect
 latency during the storm, and the control loop's meter readings (one a second when steady).
 
     .venv/bin/python benchmarks/reconnect_storm.py [--stations 10000] [--spread-s 10]
-        [--deadline-s 60] [--pin]
+        [--deadline-s 60] [--pin] [--profile FILE]
 """
 
 from __future__ import annotations
@@ -84,13 +84,16 @@ def write_config(
     return config
 
 
-async def spawn_server(config: Path, cpus: set[int] | None) -> asyncio.subprocess.Process:
+async def spawn_server(
+    config: Path, cpus: set[int] | None, profile: str | None = None
+) -> asyncio.subprocess.Process:
     def pin() -> None:
         if cpus:
             os.sched_setaffinity(0, cpus)
 
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "csms.cli", "serve", "--config", str(config),
+        sys.executable, *(["-m", "cProfile", "-o", profile] if profile else []),
+        "-m", "csms.cli", "serve", "--config", str(config),
         preexec_fn=pin,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
@@ -228,7 +231,7 @@ async def main(args: argparse.Namespace) -> None:
         storm.beats.clear()
         storm.stations.clear()
         storm.refused = 0
-        proc = await spawn_server(config, cpus)
+        proc = await spawn_server(config, cpus, args.profile)
         restart_wall = time.time()
         t0 = time.perf_counter()
         cpu0 = cpu_seconds(proc.pid)
@@ -304,4 +307,7 @@ if __name__ == "__main__":
     parser.add_argument("--deadline-s", type=float, default=60.0)
     parser.add_argument("--heartbeat-s", type=float, default=60.0)
     parser.add_argument("--pin", action="store_true", help="server on CPU 0, stations elsewhere")
+    parser.add_argument(
+        "--profile", metavar="FILE", help="run the restarted server under cProfile, stats to FILE"
+    )
     asyncio.run(main(parser.parse_args()))
