@@ -10,7 +10,8 @@ every station's configuration snapshot is stored, stations the server disconnect
 latency during the storm, and the control loop's meter readings (one a second when steady).
 
     .venv/bin/python benchmarks/reconnect_storm.py [--stations 10000] [--spread-s 10]
-        [--deadline-s 60] [--pin]
+        [--deadline-s 60] [--pin] [--profile FILE]
+        [--reference GITREF]
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import re
 import signal
 import socket
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -84,17 +86,20 @@ def write_config(
     return config
 
 
-async def spawn_server(config: Path, cpus: set[int] | None) -> asyncio.subprocess.Process:
+async def spawn_server(
+    config: Path, cpus: set[int] | None, profile: str | None = None, code: Path | None = None
+) -> asyncio.subprocess.Process:
     def pin() -> None:
         if cpus:
             os.sched_setaffinity(0, cpus)
 
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "csms.cli", "serve", "--config", str(config),
+        sys.executable, *(["-m", "cProfile", "-o", profile] if profile else []),
+        "-m", "csms.cli", "serve", "--config", str(config),
         preexec_fn=pin,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **({"PYTHONPATH": str(code)} if code else {})},
     )  # fmt: skip
     assert proc.stdout is not None
     line = (await asyncio.wait_for(proc.stdout.readline(), 120)).decode()
@@ -183,6 +188,28 @@ def db_progress(db: Path, since: float) -> tuple[int, int]:
 
 
 async def main(args: argparse.Namespace) -> None:
+    if not args.reference:
+        await storm_run(args, None, "this tree")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        # The reference's csms package first on the server's path; stations and meter unchanged.
+        await asyncio.to_thread(extract, args.reference, Path(tmp))
+        await storm_run(args, Path(tmp), f"reference {args.reference}")
+    await storm_run(args, None, "this tree")
+
+
+def extract(ref: str, folder: Path) -> None:
+    """The `csms` package of git `ref` into `folder`."""
+    archive = subprocess.run(
+        ["git", "archive", ref, "csms"],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        check=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+
+
+async def storm_run(args: argparse.Namespace, code: Path | None, label: str) -> None:
     n = args.stations
     limit = raise_open_files_limit(2 * n + 4096)
     if limit < n + 1024:
@@ -208,7 +235,7 @@ async def main(args: argparse.Namespace) -> None:
         meter_port = await meter.start()
         config = write_config(folder, ids, storm.ocpp_port, storm.api_port, meter_port)
         db = folder / "storm.sqlite3"
-        proc = await spawn_server(config, cpus)
+        proc = await spawn_server(config, cpus, code=code)
         register(db, ids)
         # First start: everyone connects (within the same spread) and gets its snapshot.
         t0 = time.perf_counter()
@@ -219,7 +246,10 @@ async def main(args: argparse.Namespace) -> None:
         while len(storm.booted_at) < n and time.perf_counter() - t0 < 600:  # noqa: ASYNC110
             await asyncio.sleep(1)
         first_s = time.perf_counter() - t0
-        print(f"first start: {len(storm.booted_at)} of {n} stations booted in {first_s:.1f} s")
+        print(
+            f"[{label}] first start: {len(storm.booted_at)} of {n} stations booted "
+            f"in {first_s:.1f} s"
+        )
 
         # The restart.
         await stop_server(proc)
@@ -228,7 +258,7 @@ async def main(args: argparse.Namespace) -> None:
         storm.beats.clear()
         storm.stations.clear()
         storm.refused = 0
-        proc = await spawn_server(config, cpus)
+        proc = await spawn_server(config, cpus, None if code else args.profile, code)
         restart_wall = time.time()
         t0 = time.perf_counter()
         cpu0 = cpu_seconds(proc.pid)
@@ -276,7 +306,7 @@ async def main(args: argparse.Namespace) -> None:
             longest = max(longest, at - last_change)
             last_change = at
     print(
-        f"{n} double stations reconnecting within {args.spread_s:g} s of a restart; "
+        f"[{label}] {n} double stations reconnecting within {args.spread_s:g} s of a restart; "
         f"server {'pinned to CPU ' + str(min(cpus)) if cpus else 'unpinned'}"
     )
     print(f"  all booted:                         {when(all_booted)}")
@@ -304,4 +334,12 @@ if __name__ == "__main__":
     parser.add_argument("--deadline-s", type=float, default=60.0)
     parser.add_argument("--heartbeat-s", type=float, default=60.0)
     parser.add_argument("--pin", action="store_true", help="server on CPU 0, stations elsewhere")
+    parser.add_argument(
+        "--reference",
+        metavar="GITREF",
+        help="first run the storm against the server code of GITREF (e.g. main), then this tree",
+    )
+    parser.add_argument(
+        "--profile", metavar="FILE", help="run the restarted server under cProfile, stats to FILE"
+    )
     asyncio.run(main(parser.parse_args()))

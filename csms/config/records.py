@@ -6,14 +6,31 @@ Frozen dataclasses read from database rows (`from_row`); callers use attributes,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from csms.config.snapshot import ConfigEntry
+from csms.config.snapshot import ConfigEntry, shared_entry
 
 if TYPE_CHECKING:  # a type only: the records (and the pure modules using them) do no I/O
     from csms.storage.database import Row
+
+
+@lru_cache(maxsize=1024)
+def entries_of(text: str) -> tuple[ConfigEntry, ...]:
+    """The entries of a stored key list (JSON `[[key, value, readonly], ...]`).
+
+    Cached by the text: stations of one model store the same list, so reading the latest snapshot
+    of thousands of them (a reconnect storm) decodes each distinct list once.
+    """
+    return tuple(shared_entry(k, v, bool(ro)) for k, v, ro in orjson.loads(text))
+
+
+@lru_cache(maxsize=1024)
+def unknown_of(text: str) -> tuple[str, ...]:
+    """The unknown keys of a stored snapshot (a JSON list), cached like `entries_of`."""
+    return tuple(orjson.loads(text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +56,8 @@ class SnapshotRecord:
             station_id=row["station_id"],
             taken_at=float(row["taken_at"]),
             reason=row["reason"],
-            entries=tuple(ConfigEntry(k, v, bool(ro)) for k, v, ro in orjson.loads(row["entries"])),
-            unknown_keys=tuple(orjson.loads(row["unknown_keys"])),
+            entries=entries_of(row["entries"]),
+            unknown_keys=unknown_of(row["unknown_keys"]),
             checked_at=float(row["checked_at"] or row["taken_at"]),
         )
 

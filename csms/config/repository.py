@@ -6,7 +6,8 @@ The records it returns live in csms/config/records.py (re-exported here).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from dataclasses import replace
+from typing import Any, Literal
 
 import orjson
 
@@ -18,7 +19,7 @@ from csms.config.records import (
     SnapshotHeader,
     SnapshotRecord,
 )
-from csms.config.snapshot import ConfigEntry
+from csms.config.snapshot import ConfigEntry, same_read
 from csms.storage.database import Database, Stmt
 
 __all__ = [
@@ -58,36 +59,46 @@ class ConfigRepository:
         reason: str,
         entries: Sequence[ConfigEntry],
         unknown_keys: Sequence[str],
+        previous: SnapshotRecord | Literal["read"] | None = "read",
     ) -> SnapshotRecord:
-        """Store a read; one that equals the latest snapshot only updates its `checked_at`."""
-        latest = await self.latest_snapshot(station_id)
-        if (
-            latest is not None
-            and latest.entries == tuple(entries)
-            and latest.unknown_keys == tuple(unknown_keys)
+        """Store a read; one that equals the latest snapshot only updates its `checked_at`.
+
+        `previous` is the latest snapshot when the caller has just read it (else it is read
+        here). One write either way: the confirmation only touches a row that is still the
+        station's latest, so a snapshot stored in between makes this read a new one.
+        """
+        if isinstance(previous, str):  # "read"
+            previous = await self.latest_snapshot(station_id)
+        entries, unknown_keys = tuple(entries), tuple(unknown_keys)
+        if previous is not None and same_read(
+            previous.entries, previous.unknown_keys, entries, unknown_keys
         ):
             (rows,) = await self.db.write(
                 Stmt(
-                    "UPDATE config_snapshots SET checked_at = $2 WHERE id = $1 RETURNING *",
-                    (latest.id, taken_at),
+                    "UPDATE config_snapshots SET checked_at = $2 WHERE id = $1 AND id = "
+                    "(SELECT MAX(id) FROM config_snapshots WHERE station_id = $3) RETURNING id",
+                    (previous.id, taken_at, station_id),
                 )
             )
-            return SnapshotRecord.from_row(rows[0])
+            if rows:
+                return replace(previous, checked_at=taken_at)
         (rows,) = await self.db.write(
             Stmt(
                 "INSERT INTO config_snapshots (station_id, taken_at, reason, key_count, entries, "
-                "unknown_keys, checked_at) VALUES ($1, $2, $3, $4, $5, $6, $2) RETURNING *",
+                "unknown_keys, checked_at) VALUES ($1, $2, $3, $4, $5, $6, $2) RETURNING id",
                 (
                     station_id,
                     taken_at,
                     reason,
                     len(entries),
                     _json([[e.key, e.value, e.readonly] for e in entries]),
-                    _json(list(unknown_keys)),
+                    _json(unknown_keys),
                 ),
             )
         )
-        return SnapshotRecord.from_row(rows[0])
+        return SnapshotRecord(
+            int(rows[0]["id"]), station_id, taken_at, reason, entries, unknown_keys, taken_at
+        )
 
     async def latest_snapshot(self, station_id: str) -> SnapshotRecord | None:
         row = await self.db.fetchrow(

@@ -147,7 +147,7 @@ class ConfigService:
             previous = await self.store.latest_snapshot(station_id)
             read = await self.reader.read_all(station_id, previous)
             snapshot = await self.store.add_snapshot(
-                station_id, self.clock(), reason, read.entries, sorted(set(read.unknown))
+                station_id, self.clock(), reason, read.entries, sorted(set(read.unknown)), previous
             )
         self.bus.publish(
             events.SnapshotTaken(station_id, self.clock(), snapshot.id, reason, snapshot.values)

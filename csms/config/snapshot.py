@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 # OCPP requires GetConfigurationMaxKeys; when a station hides it we ask in small batches.
@@ -33,13 +34,24 @@ class KeyDiff:
     new: str | None
 
 
+@lru_cache(maxsize=16_384)
+def shared_entry(key: str, value: str | None, readonly: bool) -> ConfigEntry:
+    """The one shared `ConfigEntry` of (key, value, readonly).
+
+    Stations of one model report the same keys and mostly the same values: during a reconnect
+    storm thousands of answers hold the same few hundred entries. Sharing them makes building a
+    snapshot a cache look-up per key and comparing two snapshots mostly identity checks.
+    """
+    return ConfigEntry(key, value, readonly)
+
+
 def parse_get_configuration(response: Mapping[str, Any]) -> tuple[list[ConfigEntry], list[str]]:
     """Entries and unknown keys from a GetConfiguration.conf payload (camelCase JSON)."""
     entries = [
-        ConfigEntry(
-            key=str(item["key"]),
-            value=None if item.get("value") is None else str(item["value"]),
-            readonly=bool(item.get("readonly", False)),
+        shared_entry(
+            str(item["key"]),
+            None if item.get("value") is None else str(item["value"]),
+            bool(item.get("readonly", False)),
         )
         for item in response.get("configurationKey") or []
         if isinstance(item, Mapping) and "key" in item
@@ -80,6 +92,22 @@ def follow_up_keys(
     if max_keys is not None and count != max_keys:
         return []
     return [key for key in dict.fromkeys(wanted) if key not in have]
+
+
+def same_read(
+    previous_entries: Sequence[ConfigEntry] | None,
+    previous_unknown: Sequence[str] | None,
+    entries: Sequence[ConfigEntry],
+    unknown: Sequence[str],
+) -> bool:
+    """Whether a read found exactly the latest stored snapshot (None: there is none).
+
+    Such a read only confirms the snapshot (its `checked_at`) instead of storing a new one.
+    Order counts: the stored key list is kept as the station reported it.
+    """
+    if previous_entries is None or previous_unknown is None:
+        return False
+    return tuple(previous_entries) == tuple(entries) and tuple(previous_unknown) == tuple(unknown)
 
 
 def as_values(entries: Iterable[ConfigEntry]) -> dict[str, str | None]:

@@ -50,6 +50,33 @@ async def test_an_unchanged_read_only_confirms_the_latest_snapshot(db: Database)
     assert [r.checked_at for r in await store.list_snapshots("A")] == [280.0, 220.0, 160.0]
 
 
+async def test_a_snapshot_is_returned_as_it_reads_back(db: Database) -> None:
+    store = ConfigRepository(db)
+    entries = [ConfigEntry("K1", "1", False), ConfigEntry("K2", None, True)]
+    first = await store.add_snapshot("A", 100.0, "boot", entries, ["X"], previous=None)
+    assert await store.latest_snapshot("A") == first
+    same = await store.add_snapshot("A", 160.0, "request", entries, ["X"], previous=first)
+    assert await store.latest_snapshot("A") == same
+    assert (same.id, same.reason, same.taken_at) == (first.id, "boot", 100.0)
+    assert same.checked_at == 160.0
+
+
+async def test_a_confirmation_against_a_stale_latest_stores_a_new_snapshot(db: Database) -> None:
+    # Another read stored a snapshot between the caller's read of the latest and its write.
+    store = ConfigRepository(db)
+    entries = [ConfigEntry("K1", "1", False)]
+    first = await store.add_snapshot("A", 100.0, "boot", entries, [])
+    other = await store.add_snapshot("A", 150.0, "request", [ConfigEntry("K1", "2", False)], [])
+    again = await store.add_snapshot("A", 200.0, "boot", entries, [], previous=first)
+    assert again.id not in (first.id, other.id)
+    assert await store.latest_snapshot("A") == again
+    assert [(r.id, r.checked_at) for r in await store.list_snapshots("A")] == [
+        (again.id, 200.0),
+        (other.id, 150.0),
+        (first.id, 100.0),
+    ]
+
+
 async def test_changes_queue_in_order_and_update(db: Database) -> None:
     store = ConfigRepository(db)
     records = await store.add_changes(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from csms.config.records import entries_of, unknown_of
 from csms.config.snapshot import (
     ConfigEntry,
     KeyDiff,
@@ -13,6 +14,8 @@ from csms.config.snapshot import (
     follow_up_keys,
     max_keys_of,
     parse_get_configuration,
+    same_read,
+    shared_entry,
 )
 
 
@@ -78,3 +81,41 @@ def test_diff_snapshots() -> None:
     ]
     assert diff_snapshots(new, new) == []
     assert as_values([ConfigEntry("A", "1", False), ConfigEntry("A", "2", False)]) == {"A": "2"}
+
+
+A, B = ConfigEntry("K1", "1", False), ConfigEntry("K2", None, True)
+
+
+@pytest.mark.parametrize(
+    ("previous_entries", "previous_unknown", "entries", "unknown", "same"),
+    [
+        (None, None, [A], [], False),  # no snapshot yet: store one
+        ([A, B], [], [A, B], [], True),  # the same read only confirms the latest
+        ((A, B), ("X",), [A, B], ["X"], True),  # tuples and lists alike
+        ([A, B], [], [B, A], [], False),  # the reported order is kept, so it counts
+        ([A], [], [ConfigEntry("K1", "2", False)], [], False),  # a value changed
+        ([A], [], [ConfigEntry("K1", "1", True)], [], False),  # read-only changed
+        ([A], [], [A, B], [], False),  # a key appeared
+        ([A], ["X"], [A], [], False),  # an unknown key became known or vanished
+        ([], [], [], [], True),  # an empty station stays empty
+    ],
+)
+def test_same_read(
+    previous_entries: list[ConfigEntry] | None,
+    previous_unknown: list[str] | None,
+    entries: list[ConfigEntry],
+    unknown: list[str],
+    same: bool,
+) -> None:
+    assert same_read(previous_entries, previous_unknown, entries, unknown) is same
+
+
+def test_entries_are_shared_between_answers_and_stored_lists() -> None:
+    answer = {"configurationKey": [{"key": "K1", "readonly": False, "value": "1"}]}
+    (first,), _ = parse_get_configuration(answer)
+    (second,), _ = parse_get_configuration(answer)
+    assert first is second and first == A
+    assert shared_entry("K1", "1", False) is first
+    stored = entries_of('[["K1", "1", false], ["K2", null, true]]')
+    assert stored == (A, B) and stored[0] is first
+    assert entries_of("[]") == () and unknown_of('["X", "Y"]') == ("X", "Y")
