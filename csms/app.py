@@ -89,7 +89,7 @@ class CentralSystem:
         self._api: _ApiServer | None = None
         self._api_socket: socket.socket | None = None
         self._api_address: tuple[str, int] | None = None
-        # -- cluster: site leaders, fencing, work that runs once (issue 15, cluster-lead) -----
+        # -- cluster: site leaders, fencing, work that runs once ------------------------------
         # One leader per site through the site-lease table (held under the cluster node id,
         # unique per process; sites spread over the node leases' live nodes); its loop sends
         # fenced limits. Alert transitions and pruning run on the singleton lease's holder.
@@ -114,7 +114,6 @@ class CentralSystem:
             leadership = SiteLeadership(self.leases)
             self.runs_once = runs_once(self.leases)
             self.reports = reports(self.leases)
-        # -- end of the cluster-lead block ------------------------------------------------------
         # The long-running services, each handed exactly what it uses; `run()` starts them.
         # Smart charging: one control loop per site.
         self.charging = ChargingService(
@@ -125,7 +124,7 @@ class CentralSystem:
             bus=wide_bus,
             clock=clock,
             writers=site_writers(settings.sites, settings.charging, clock),
-            leadership=leadership,  # cluster-lead: None runs every site here
+            leadership=leadership,  # None: every site runs here
         )
         # Snapshots, changes, licences, SCN set-up.
         self.config = ConfigService(held_here, self.store, self.bus, clock)
@@ -161,7 +160,7 @@ class CentralSystem:
             safe_mode_sites=self._safe_mode_sites,
             online=self.link.is_online,
             failed_firmware=self.operations.failed_firmware_updates,
-            reports=self.reports,  # cluster-lead: each transition posted by one node
+            reports=self.reports,  # in a cluster each transition is posted by one node
         )
         self.charging.add_result_hook(alert_metrics.on_charging_result)
         self.services: list[Service] = [
@@ -171,7 +170,7 @@ class CentralSystem:
             self.event_log,
             self.alerts,
         ]
-        if self.leases is not None:  # cluster-lead: leases renewed in the main TaskGroup
+        if self.leases is not None:  # site leases renewed in the main TaskGroup
             self.leases.before_release = self.charging.wait_site_stopped
             self.services.append(self.leases)
         # Short tasks started by API requests (kept referenced until done).
@@ -301,11 +300,10 @@ class CentralSystem:
                 await self._wait_api_started(api_task)
                 self.ready.set()
                 await self._stop.wait()
-                # -- cluster-lead: hand the sites over before the stations go (1012) --------
+                # A cluster node hands its sites over before its stations go (1012).
                 if self.leases is not None:
                     log.info("shutting down: handing over the sites")
                     await hand_over(self.leases)
-                # -- end of the cluster-lead block ------------------------------------------
                 log.info("shutting down: closing station sessions")
                 await self.ocpp.stop()
                 self._api.should_exit = True
