@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import random
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
@@ -9,6 +12,8 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 import asyncpg  # type: ignore[import-untyped]
 
 from csms.storage.database import Database, DatabaseError, Row, Stmt, UnitFailed
+
+log = logging.getLogger(__name__)
 
 # Errors that mean "this connection is unusable", not "this statement is wrong" — by class, so a
 # variant asyncpg raises depending on timing (ConnectionDoesNotExistError when the socket closes in
@@ -36,6 +41,19 @@ _STATEMENT_FAULTS = (asyncpg.exceptions._base.DataError, asyncpg.exceptions.Quer
 
 def _is_connection_loss(exc: BaseException) -> bool:
     return isinstance(exc, _CONNECTION_LOST) and not isinstance(exc, _STATEMENT_FAULTS)
+
+
+# SQLSTATE class 40 (deadlock detected, serialization failure): the server rolled the whole
+# transaction back because of another transaction, not because of any statement in it. Seen with
+# several nodes on one database (docs/cluster.md): a starting node's "every station offline" and
+# another node's sweep or batch lock the same station rows in another order. Nothing was
+# committed, so the batch runs again as it was; blaming a unit would fail a good write.
+_ROLLED_BACK = asyncpg.exceptions.TransactionRollbackError
+ROLLBACK_RETRIES = 5
+
+
+def _is_rolled_back(exc: BaseException) -> bool:
+    return isinstance(exc, _ROLLED_BACK)
 
 
 class PostgresDatabase(Database):
@@ -121,6 +139,21 @@ class PostgresDatabase(Database):
         return self._writer_conn
 
     async def _run_batch(self, units: Sequence[tuple[Stmt, ...]]) -> list[list[list[Row]]]:
+        for attempt in range(ROLLBACK_RETRIES):
+            try:
+                return await self._run_batch_reconnecting(units)
+            except _ROLLED_BACK as exc:
+                if attempt == ROLLBACK_RETRIES - 1:
+                    raise
+                # Another transaction won the lock; it is done or nearly so. A short, growing,
+                # jittered pause keeps two nodes from meeting again in the same order.
+                log.info("write batch rolled back by the server (%s); running it again", exc)
+                await asyncio.sleep((0.01 + random.random() * 0.04) * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    async def _run_batch_reconnecting(
+        self, units: Sequence[tuple[Stmt, ...]]
+    ) -> list[list[list[Row]]]:
         try:
             return await self._run_batch_once(await self._write_connection(), units)
         except Exception as exc:
@@ -175,7 +208,7 @@ async def _run_units(
                 try:
                     await conn.executemany(sql, rows)
                 except Exception as exc:
-                    if _is_connection_loss(exc):
+                    if _is_connection_loss(exc) or _is_rolled_back(exc):
                         raise
                     raise _MergedFailed from exc
                 out.extend([[]] for _ in range(end - index))
@@ -184,7 +217,7 @@ async def _run_units(
             try:
                 out.append(await _run_unit(conn, units[index]))
             except Exception as exc:
-                if _is_connection_loss(exc):
+                if _is_connection_loss(exc) or _is_rolled_back(exc):
                     raise
                 # This unit's statement or arguments are wrong: its fault alone.
                 raise UnitFailed(index, exc) from exc
