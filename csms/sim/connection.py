@@ -33,6 +33,7 @@ from websockets.typing import Subprotocol
 
 from csms.sim.model import StatusChanged
 from csms.sim.protocol import StationProtocol
+from csms.sim.tasks import cancel_all
 
 if TYPE_CHECKING:
     from csms.sim.station import SimStation
@@ -119,28 +120,6 @@ class Wire:
         if self._frames is not None:
             self._frames.append(("out", message))
         await self._ws.send(message)
-
-
-async def cancel_all(tasks: list[asyncio.Task[Any]]) -> list[BaseException]:
-    """Cancel `tasks`, wait until every one has ended and return their exceptions.
-
-    One `cancel()` is not always enough on Python 3.11: `asyncio.wait_for` (inside the `ocpp`
-    library's `call`) swallows a cancellation that races with its result, leaving the task
-    running. So cancel again until done, and finish even if we are cancelled meanwhile.
-    """
-    pending = {t for t in tasks if not t.done()}
-    interrupted = False
-    while pending:
-        for task in pending:
-            task.cancel()
-        try:
-            _, pending = await asyncio.wait(pending, timeout=0.5)
-        except asyncio.CancelledError:
-            interrupted = True
-    errors = [e for t in tasks if not t.cancelled() and (e := t.exception()) is not None]
-    if interrupted:
-        raise asyncio.CancelledError
-    return errors
 
 
 class StationConnection:

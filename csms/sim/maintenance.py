@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from ocpp.v16 import call
 
-from csms.sim.connection import Job, cancel_all
+from csms.sim.connection import Job
 from csms.sim.smart_charging import format_time
+from csms.sim.tasks import cancel_all
 
 if TYPE_CHECKING:
     from csms.sim.station import SimStation

@@ -11,7 +11,6 @@ Usable as a library (`csms demo`, tests) and from `csms sim meter`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -24,6 +23,7 @@ from pymodbus.simulator import DataType, SimAction, SimData, SimDevice
 from csms.meter.registers import PRESETS, RegisterMap, RegisterSpec, encode_value
 from csms.sim.meter_script import LoadScript, OutageMode, ScriptStep, Triple, triple
 from csms.sim.modbus_server import listen, shut_down
+from csms.sim.tasks import cancel_all
 
 log = logging.getLogger(__name__)
 
@@ -195,9 +195,7 @@ class MeterSimulator:
     async def stop(self) -> None:
         """Stop the timer and the server (closes every client connection)."""
         if self._script_task is not None:
-            self._script_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._script_task
+            await cancel_all([self._script_task])
             self._script_task = None
         await self._close()
 

@@ -14,7 +14,6 @@ A connection without traffic for `idle_close_s` is closed, as the station does a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import Literal
@@ -37,6 +36,7 @@ from csms.sim.modbus_server import listen, shut_down
 from csms.sim.model import VOLTAGE_V, Connector
 from csms.sim.site import SimSite
 from csms.sim.station import SimStation
+from csms.sim.tasks import cancel_all
 
 log = logging.getLogger(__name__)
 
@@ -282,9 +282,7 @@ class ModbusSlave:
     async def stop(self) -> None:
         """Stop listening and close every connection."""
         if self._idle_task is not None:
-            self._idle_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._idle_task
+            await cancel_all([self._idle_task])
             self._idle_task = None
         if self._server is not None:
             server, self._server = self._server, None

@@ -37,7 +37,7 @@ from csms.sim import messages
 from csms.sim import smart_charging as sc
 from csms.sim.clock import SimClock
 from csms.sim.configuration import StationConfiguration
-from csms.sim.connection import Job, StationConnection, cancel_all
+from csms.sim.connection import Job, StationConnection
 from csms.sim.ev import SimEv
 from csms.sim.local_list import LocalList
 from csms.sim.maintenance import Maintenance
@@ -45,6 +45,7 @@ from csms.sim.messages import TxRecord
 from csms.sim.model import Connector, Sample, StationModel, StatusChanged, StopInfo, sampled_values
 from csms.sim.phases import Triple, add
 from csms.sim.reservations import take
+from csms.sim.tasks import cancel_all
 
 log = logging.getLogger(__name__)
 
