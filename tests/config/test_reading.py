@@ -42,16 +42,12 @@ class Station:
             self.keys[MAX_KEYS] = "10"
         self.calls: list[list[str] | None] = []
 
-    def is_online(self, station_id: str) -> bool:
-        return True
-
-    def online_ids(self) -> list[str]:
-        return []
-
     async def call(self, station_id: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         assert action == "GetConfiguration"
-        wanted: list[str] | None = payload.get("key")
-        self.calls.append(wanted)
+        self.calls.append(payload.get("key"))
+        return self.answer(self.calls[-1])
+
+    def answer(self, wanted: list[str] | None) -> dict[str, Any]:
         if self.kind == "whole list" or (not wanted and self.kind == "complete"):
             return {"configurationKey": [self.item(k) for k in self.keys]}
         if not wanted:
@@ -66,6 +62,12 @@ class Station:
 
     def item(self, key: str) -> dict[str, Any]:
         return {"key": key, "readonly": key == MAX_KEYS, "value": self.keys[key]}
+
+    def is_online(self, station_id: str) -> bool:  # the StationLink the service calls through
+        return True
+
+    def online_ids(self) -> list[str]:
+        return []
 
 
 @pytest.fixture
