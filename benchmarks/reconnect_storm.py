@@ -5,6 +5,7 @@ in-process simulated meter polled every second, so a control loop runs throughou
 light stations (`light_station.py`; each boots, reports connectors 0-2 and answers the post-boot
 GetConfiguration), restarts the server (SIGTERM, start again on the same ports) and lets every
 station reconnect at a random moment within `--spread-s` (retrying every second while refused).
+Each station's first snapshot is stored before the restart, as on a server that ran a while.
 Then measures from the restart: when all are booted, when every connector status is stored, when
 every station's configuration snapshot is stored, stations the server disconnected, heartbeat
 latency during the storm, and the control loop's meter readings (one a second when steady).
@@ -97,6 +98,8 @@ async def spawn_server(
         sys.executable, *(["-m", "cProfile", "-o", profile] if profile else []),
         "-m", "csms.cli", "serve", "--config", str(config),
         preexec_fn=pin,
+        # `-m` puts the working directory first on sys.path: run another tree's code from it.
+        cwd=code,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
         env={**os.environ, "PYTHONUNBUFFERED": "1", **({"PYTHONPATH": str(code)} if code else {})},
@@ -147,10 +150,11 @@ async def station_life(storm: Storm, index: int, station_id: str, delay_s: float
                 "StatusNotification",
                 {"connectorId": connector, "errorCode": "NoError", "status": "Available"},
             )
-        await asyncio.sleep(random.uniform(0, storm.heartbeat_s))
+        # Sleeps end when the server goes away, so a restart does not wait out a heartbeat.
+        await asyncio.wait([station.lost], timeout=random.uniform(0, storm.heartbeat_s))
         while not station.lost.done():
             storm.beats.append(await station.timed_call("Heartbeat", {}))
-            await asyncio.sleep(storm.heartbeat_s)
+            await asyncio.wait([station.lost], timeout=storm.heartbeat_s)
     except (ConnectionError, TimeoutError, RuntimeError):
         return
 
@@ -246,9 +250,16 @@ async def storm_run(args: argparse.Namespace, code: Path | None, label: str) -> 
         while len(storm.booted_at) < n and time.perf_counter() - t0 < 600:  # noqa: ASYNC110
             await asyncio.sleep(1)
         first_s = time.perf_counter() - t0
+        # A restart finds every station with a stored snapshot (they ran for a while before).
+        snapshotted = 0
+        while time.perf_counter() - t0 < 900:
+            snapshotted = (await asyncio.to_thread(db_progress, db, 0.0))[1]
+            if snapshotted >= n:
+                break
+            await asyncio.sleep(1)
         print(
             f"[{label}] first start: {len(storm.booted_at)} of {n} stations booted "
-            f"in {first_s:.1f} s"
+            f"in {first_s:.1f} s, {snapshotted} with a snapshot in {time.perf_counter() - t0:.1f} s"
         )
 
         # The restart.
@@ -289,6 +300,7 @@ async def storm_run(args: argparse.Namespace, code: Path | None, label: str) -> 
         cpu = cpu_seconds(proc.pid) - cpu0
         rss = rss_mb(proc.pid)
         dropped = sum(1 for s in storm.stations.values() if s.closed_by_server)
+        reads = [s.answered_calls.get("GetConfiguration", 0) for s in storm.stations.values()]
         await stop_server(proc)
         await finish(lives)
         await meter.stop()
@@ -312,6 +324,10 @@ async def storm_run(args: argparse.Namespace, code: Path | None, label: str) -> 
     print(f"  all booted:                         {when(all_booted)}")
     print(f"  all connector statuses stored:      {when(statuses_s)}  ({statuses}/{3 * n})")
     print(f"  all configuration snapshots stored: {when(snapshots_s)}  ({snapshots}/{n})")
+    print(
+        f"  GetConfiguration calls per station: {sum(reads) / max(1, len(reads)):.2f} "
+        f"(most {max(reads, default=0)})"
+    )
     print(f"  handshakes refused/failed, retried: {storm.refused}")
     print(f"  stations disconnected by the server: {dropped}")
     print(

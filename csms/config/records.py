@@ -44,6 +44,10 @@ class SnapshotRecord:
     entries: tuple[ConfigEntry, ...]
     unknown_keys: tuple[str, ...]
     checked_at: float  # the last read that found exactly this configuration
+    # The last full check (every key asked, or an answer that held all), carried from snapshot to
+    # snapshot, and the station's firmware then: `snapshot.full_check_due` decides on them.
+    full_read_at: float | None = None
+    full_read_firmware: str | None = None
 
     @property
     def values(self) -> dict[str, str | None]:
@@ -59,6 +63,8 @@ class SnapshotRecord:
             entries=entries_of(row["entries"]),
             unknown_keys=unknown_of(row["unknown_keys"]),
             checked_at=float(row["checked_at"] or row["taken_at"]),
+            full_read_at=None if row["full_read_at"] is None else float(row["full_read_at"]),
+            full_read_firmware=row["full_read_firmware"],
         )
 
 

@@ -60,32 +60,44 @@ class ConfigRepository:
         entries: Sequence[ConfigEntry],
         unknown_keys: Sequence[str],
         previous: SnapshotRecord | Literal["read"] | None = "read",
+        full_read_at: float | None = None,
+        full_read_firmware: str | None = None,
     ) -> SnapshotRecord:
         """Store a read; one that equals the latest snapshot only updates its `checked_at`.
 
         `previous` is the latest snapshot when the caller has just read it (else it is read
         here). One write either way: the confirmation only touches a row that is still the
         station's latest, so a snapshot stored in between makes this read a new one.
+        `full_read_at`/`full_read_firmware`: the station's last full check (this read's or the
+        one carried from `previous`), stored on the row either way.
         """
         if isinstance(previous, str):  # "read"
             previous = await self.latest_snapshot(station_id)
         entries, unknown_keys = tuple(entries), tuple(unknown_keys)
+        checked = (full_read_at, full_read_firmware)
         if previous is not None and same_read(
             previous.entries, previous.unknown_keys, entries, unknown_keys
         ):
             (rows,) = await self.db.write(
                 Stmt(
-                    "UPDATE config_snapshots SET checked_at = $2 WHERE id = $1 AND id = "
+                    "UPDATE config_snapshots SET checked_at = $2, full_read_at = $4, "
+                    "full_read_firmware = $5 WHERE id = $1 AND id = "
                     "(SELECT MAX(id) FROM config_snapshots WHERE station_id = $3) RETURNING id",
-                    (previous.id, taken_at, station_id),
+                    (previous.id, taken_at, station_id, *checked),
                 )
             )
             if rows:
-                return replace(previous, checked_at=taken_at)
+                return replace(
+                    previous,
+                    checked_at=taken_at,
+                    full_read_at=full_read_at,
+                    full_read_firmware=full_read_firmware,
+                )
         (rows,) = await self.db.write(
             Stmt(
                 "INSERT INTO config_snapshots (station_id, taken_at, reason, key_count, entries, "
-                "unknown_keys, checked_at) VALUES ($1, $2, $3, $4, $5, $6, $2) RETURNING id",
+                "unknown_keys, checked_at, full_read_at, full_read_firmware) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $2, $7, $8) RETURNING id",
                 (
                     station_id,
                     taken_at,
@@ -93,11 +105,20 @@ class ConfigRepository:
                     len(entries),
                     _json([[e.key, e.value, e.readonly] for e in entries]),
                     _json(unknown_keys),
+                    *checked,
                 ),
             )
         )
         return SnapshotRecord(
-            int(rows[0]["id"]), station_id, taken_at, reason, entries, unknown_keys, taken_at
+            int(rows[0]["id"]),
+            station_id,
+            taken_at,
+            reason,
+            entries,
+            unknown_keys,
+            taken_at,
+            full_read_at,
+            full_read_firmware,
         )
 
     async def latest_snapshot(self, station_id: str) -> SnapshotRecord | None:

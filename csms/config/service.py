@@ -31,6 +31,7 @@ from csms.config.reading import KeyRead, KeyReader
 from csms.config.records import ChangeRecord, NewChange, SnapshotRecord
 from csms.config.repository import ConfigRepository
 from csms.config.scn.apply import ScnService
+from csms.config.snapshot import full_check_due
 from csms.config.validation import check_value, licence_warnings
 from csms.config.worker import StationWorker
 from csms.events import EventBus
@@ -76,6 +77,8 @@ class ConfigService:
         self._answered: dict[int, tuple[str, asyncio.Future[ChangeRecord]]] = {}
         self._settle_hooks: list[SettleHook] = []
         self._boot_hooks: list[BootHook] = []
+        # Each station's firmware at its last boot: another one makes a snapshot a full check.
+        self._firmwares: dict[str, str | None] = {}
         self.started = asyncio.Event()
         self.license = LicenseWorkflow(self)
         self.scn = ScnService(self)
@@ -98,6 +101,7 @@ class ConfigService:
 
     def _on_event(self, event: events.Event) -> None:
         if isinstance(event, events.StationBooted):
+            self._firmwares[event.station_id] = event.firmware
             self._booted(event.station_id, event.at)
         elif isinstance(event, events.StationConnected):
             self._worker(event.station_id).connected()
@@ -140,20 +144,40 @@ class ConfigService:
     async def take_snapshot(self, station_id: str, reason: str) -> SnapshotRecord:
         """Read every key (split by GetConfigurationMaxKeys when needed) and store the snapshot.
 
+        What the latest snapshot learnt is used (csms/config/reading.py); the keys it found
+        unknown are asked again only when a full check is due (`snapshot.full_check_due`).
         Raises `CallFailed` (e.g. `StationOffline`) when the station cannot be read.
         """
         async with self.snapshot_gate.slot():
             read_from = self.clock()
             previous = await self.store.latest_snapshot(station_id)
-            read = await self.reader.read_all(station_id, previous)
+            firmware = await self._firmware(station_id)
+            full = previous is None or full_check_due(
+                previous.full_read_at, previous.full_read_firmware, firmware, read_from
+            )
+            read = await self.reader.read_all(station_id, previous, full)
+            checked = (read_from, firmware) if read.full else _last_check(previous)
             snapshot = await self.store.add_snapshot(
-                station_id, self.clock(), reason, read.entries, sorted(set(read.unknown)), previous
+                station_id,
+                self.clock(),
+                reason,
+                read.entries,
+                sorted(set(read.unknown)),
+                previous,
+                *checked,
             )
         self.bus.publish(
             events.SnapshotTaken(station_id, self.clock(), snapshot.id, reason, snapshot.values)
         )
         await self._mark_drift(snapshot, read_from)
         return snapshot
+
+    async def _firmware(self, station_id: str) -> str | None:
+        """The firmware the station booted with last (from its BootNotification)."""
+        if station_id not in self._firmwares:
+            record = await self.records.stations.get(station_id)
+            self._firmwares[station_id] = None if record is None else record.firmware_version
+        return self._firmwares[station_id]
 
     async def _mark_drift(self, snapshot: SnapshotRecord, read_from: float) -> None:
         changes = await self.store.changes(snapshot.station_id)
@@ -340,6 +364,13 @@ class ConfigService:
             for mark in wf.reset_answer_marks(status, kind, waiting):
                 await self.apply(mark, by_id[mark.change_id])
         return status
+
+
+def _last_check(previous: SnapshotRecord | None) -> tuple[float | None, str | None]:
+    """The full check a read that was not one carries on from the previous snapshot."""
+    if previous is None:
+        return None, None
+    return previous.full_read_at, previous.full_read_firmware
 
 
 def _may_end_a_wait(

@@ -6,13 +6,15 @@ changed on the station between reads, including changes an installer made locall
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
 # OCPP requires GetConfigurationMaxKeys; when a station hides it we ask in small batches.
 FALLBACK_MAX_KEYS = 10
+# How often a snapshot read asks again for the keys a station did not have (`full_check_due`).
+FULL_CHECK_EVERY_S = 86_400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,20 +80,70 @@ def chunks(keys: Sequence[str], size: int) -> list[list[str]]:
     return [list(keys[i : i + size]) for i in range(0, len(keys), size)]
 
 
-def follow_up_keys(
-    received: Iterable[str], unknown: Iterable[str], wanted: Iterable[str], max_keys: int | None
-) -> list[str]:
-    """Keys still to ask for after a GetConfiguration without a key list.
+def whole_answer(
+    received: Collection[str], max_keys: int | None, previous_keys: Collection[str] | None = None
+) -> Literal["count", "same keys"] | None:
+    """Why a GetConfiguration answer without a key list cannot have been cut (None: it may be).
 
-    A station must return all keys then, but some cut the answer at `GetConfigurationMaxKeys`.
-    When the answer is exactly that long (or we cannot tell), ask for the known keys that are
-    missing; a shorter or longer answer was not cut.
+    A station must return all keys then, but some cut the answer at `GetConfigurationMaxKeys`
+    (`max_keys`: the value in the answer, else the one learnt last time). "count": the answer
+    holds another number of keys, shorter or longer than a cut. "same keys": it holds exactly the
+    keys of the previous snapshot (`previous_keys`; None when they are not to be trusted), which
+    a cut answer cannot: the snapshot that completed a cut holds more keys than the cut. An empty
+    answer is never whole (a refused read is empty).
     """
+    keys = set(received)
+    if not keys:
+        return None
+    if max_keys is not None and len(keys) != max_keys:
+        return "count"
+    if previous_keys is not None and keys == set(previous_keys):
+        return "same keys"
+    return None
+
+
+def missing_keys(
+    received: Iterable[str], unknown: Iterable[str], wanted: Iterable[str]
+) -> list[str]:
+    """The `wanted` keys (in order, once) neither received nor known to be unknown."""
     have = set(received) | set(unknown)
-    count = len(set(received))
-    if max_keys is not None and count != max_keys:
-        return []
     return [key for key in dict.fromkeys(wanted) if key not in have]
+
+
+def absent_keys(
+    asked: Sequence[str], answered: Collection[str], unknown: Collection[str]
+) -> list[str]:
+    """Keys of a key-list request that the station does not have although it did not say so.
+
+    Some stations answer every key they have whatever was asked: an answer holding keys that were
+    not asked is such an answer, and an asked key it leaves out (without listing it unknown) is
+    not there. An answer of asked keys only that leaves some out was cut at the station's limit:
+    those keys stay undecided (asked again next time).
+    """
+    asked_set = set(asked)
+    if all(key in asked_set for key in answered):
+        return []
+    return [key for key in dict.fromkeys(asked) if key not in answered and key not in unknown]
+
+
+def full_check_due(
+    last_at: float | None,
+    last_firmware: str | None,
+    firmware: str | None,
+    now: float,
+    every_s: float = FULL_CHECK_EVERY_S,
+) -> bool:
+    """Whether a snapshot read must ask again for every key, the ones found unknown included.
+
+    A read remembers the keys a station does not have (and that it lists no
+    `GetConfigurationMaxKeys`) with its snapshot; later reads skip them. They are asked again when
+    no full check is stored (`last_at` None: a new station, or a snapshot from before this rule),
+    when the station boots with another firmware than at the last full check (an update brings new
+    keys), when that check is `every_s` old, or when the clock went back past it.
+    """
+    if last_at is None or firmware != last_firmware:
+        return True
+    return now < last_at or now - last_at >= every_s
 
 
 def same_read(

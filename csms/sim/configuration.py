@@ -13,6 +13,9 @@ Behaviour (as the real station, `/work/shared/reference/alfen-ocpp-keys.md`):
   not change.
 - GetConfiguration without keys returns every key; with a key list only the first
   `GetConfigurationMaxKeys` requested keys are answered (the rest are dropped silently).
+  A `whole_list` station (other firmware stacks, and the load generator's station in
+  benchmarks/light_station.py) lists no `GetConfigurationMaxKeys` and answers every
+  GetConfiguration with its whole key list, whatever keys were asked.
 """
 
 from __future__ import annotations
@@ -284,8 +287,11 @@ class StationConfiguration:
         sockets: int = 1,
         overrides: Mapping[str, str] | None = None,
         unlocked_features: int = 0,
+        whole_list: bool = False,
     ) -> None:
-        self._defs = {d.name: d for d in _keys(sockets)}
+        self.whole_list = whole_list
+        hidden = {"GetConfigurationMaxKeys"} if whole_list else set()
+        self._defs = {d.name: d for d in _keys(sockets) if d.name not in hidden}
         self._aliases = {a: d.name for d in self._defs.values() for a in d.aliases}
         self._values = {name: d.default for name, d in self._defs.items()}
         self._pending: dict[str, str] = {}
@@ -341,7 +347,7 @@ class StationConfiguration:
 
     def get(self, keys: list[str] | None) -> tuple[list[KeyValue], list[str]]:
         """GetConfiguration: (known entries, unknown keys)."""
-        if not keys:
+        if not keys or self.whole_list:
             names: Iterable[str] = self._defs
         else:
             names = keys[: self.integer("GetConfigurationMaxKeys")]

@@ -63,7 +63,8 @@ class SimStation:
     becomes the HeartbeatInterval key (always); `unphased_current` reports `Current.Import` as one
     value for the outlet without a `phase` (the EV's current per phase); `strict_boot` answers
     every CALL that arrives before its BootNotification was answered with a CALLERROR
-    `SecurityError` and records its action in `refused_before_boot`.
+    `SecurityError` and records its action in `refused_before_boot`; `whole_list_config`: every
+    GetConfiguration is answered with all keys, whatever was asked, none GetConfigurationMaxKeys.
     """
 
     def __init__(
@@ -87,12 +88,13 @@ class SimStation:
         response_timeout: float = 30.0,
         strict_boot: bool = False,
         unphased_current: bool = False,
+        whole_list_config: bool = False,
     ) -> None:
         self.station_id = station_id
         self.url = url.rstrip("/") + "/" + station_id
         self.clock = clock or SimClock()
         overrides = {"Phase-Connected": phase_connected, **(config or {})}
-        self.config = StationConfiguration(sockets, overrides, unlocked_features)
+        self.config = StationConfiguration(sockets, overrides, unlocked_features, whole_list_config)
         self.local_list = LocalList()
         self.model = StationModel.for_station(station_id, sockets, self.config, self.clock.now())
         self.model.reject_tx_profile = reject_tx_profile

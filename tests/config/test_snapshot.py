@@ -1,4 +1,4 @@
-"""Table tests of snapshot parsing, GetConfiguration splitting and snapshot diffs (pure)."""
+"""Table tests of snapshot parsing, GetConfiguration splitting, the read rules and diffs (pure)."""
 
 from __future__ import annotations
 
@@ -6,16 +6,20 @@ import pytest
 
 from csms.config.records import entries_of, unknown_of
 from csms.config.snapshot import (
+    FULL_CHECK_EVERY_S,
     ConfigEntry,
     KeyDiff,
+    absent_keys,
     as_values,
     chunks,
     diff_snapshots,
-    follow_up_keys,
+    full_check_due,
     max_keys_of,
+    missing_keys,
     parse_get_configuration,
     same_read,
     shared_entry,
+    whole_answer,
 )
 
 
@@ -53,21 +57,94 @@ def test_chunks_respect_max_keys() -> None:
     assert chunks(["a", "b"], 0) == [["a"], ["b"]]
 
 
-FOLLOW_UP = [
-    # (received count, max keys, expected follow-up)
-    ("complete, shorter than max", ["A", "B"], 35, []),
-    ("complete, longer than max (station ignores its own limit)", ["A", "B", "C"], 2, []),
-    ("cut at exactly max", ["A", "B"], 2, ["C", "D"]),
-    ("max unknown", ["A", "B"], None, ["C", "D"]),
+WHOLE = [
+    # (received keys, max keys, previous snapshot's keys or None, why the answer is whole)
+    ("shorter than max", ["A", "B"], 35, None, "count"),
+    ("longer than max (station ignores its own limit)", ["A", "B", "C"], 2, None, "count"),
+    ("cut at exactly max", ["A", "B"], 2, None, None),
+    ("max unknown, nothing learnt", ["A", "B"], None, None, None),
+    ("max unknown, the previous snapshot's key set", ["B", "A"], None, ["A", "B"], "same keys"),
+    ("exactly max, but the previous snapshot's key set", ["A", "B"], 2, ["A", "B"], "same keys"),
+    ("the cut of a station the last read completed", ["A", "B"], 2, ["A", "B", "C"], None),
+    ("a key more than last time", ["A", "B", "C"], None, ["A", "B"], None),
+    ("a key fewer than last time", ["A"], None, ["A", "B"], None),
+    ("empty (a refused read), max known", [], 35, None, None),
+    ("empty, and so was the previous snapshot", [], None, [], None),
 ]
 
 
 @pytest.mark.parametrize(
-    ("received", "max_keys", "expected"), [c[1:] for c in FOLLOW_UP], ids=[c[0] for c in FOLLOW_UP]
+    ("received", "max_keys", "previous", "why"), [c[1:] for c in WHOLE], ids=[c[0] for c in WHOLE]
 )
-def test_follow_up_keys(received: list[str], max_keys: int | None, expected: list[str]) -> None:
+def test_whole_answer(
+    received: list[str], max_keys: int | None, previous: list[str] | None, why: str | None
+) -> None:
+    assert whole_answer(received, max_keys, previous) == why
+
+
+def test_missing_keys_skip_received_and_unknown_once_in_order() -> None:
     wanted = ["A", "B", "C", "D", "E", "C"]
-    assert follow_up_keys(received, ["E"], wanted, max_keys) == expected
+    assert missing_keys(["A", "B"], ["E"], wanted) == ["C", "D"]
+    assert missing_keys([], [], wanted) == ["A", "B", "C", "D", "E"]
+    assert missing_keys(wanted, [], wanted) == []
+
+
+ABSENT = [
+    # (asked, answered, listed unknown, absent)
+    ("all answered", ["A", "B"], ["A", "B"], [], []),
+    ("the station lists the missing one", ["A", "B"], ["A"], ["B"], []),
+    ("cut: asked keys only, one left out", ["A", "B", "C"], ["A", "B"], [], []),
+    ("an answer of everything leaves B out", ["A", "B"], ["A", "X", "Y"], [], ["B"]),
+    ("an answer of everything, B listed unknown", ["A", "B"], ["A", "X"], ["B"], []),
+    ("an answer of everything holds none asked", ["A", "B", "A"], ["X"], [], ["A", "B"]),
+    ("nothing answered", ["A"], [], [], []),
+]
+
+
+@pytest.mark.parametrize(
+    ("asked", "answered", "unknown", "absent"),
+    [c[1:] for c in ABSENT],
+    ids=[c[0] for c in ABSENT],
+)
+def test_absent_keys(
+    asked: list[str], answered: list[str], unknown: list[str], absent: list[str]
+) -> None:
+    assert absent_keys(asked, set(answered), unknown) == absent
+
+
+DAY = FULL_CHECK_EVERY_S
+DUE = [
+    # (last full check at, its firmware, firmware now, now, due)
+    (
+        "never checked (a new station, or a snapshot from before the rule)",
+        None,
+        "5.8",
+        "5.8",
+        0,
+        True,
+    ),
+    ("checked an hour ago, same firmware", 1000.0, "5.8", "5.8", 1000 + 3600, False),
+    ("checked just under a day ago", 1000.0, "5.8", "5.8", 1000 + DAY - 1, False),
+    ("checked a day ago", 1000.0, "5.8", "5.8", 1000 + DAY, True),
+    ("another firmware since", 1000.0, "5.8", "5.9", 1001, True),
+    ("firmware reported now, not then", 1000.0, None, "5.8", 1001, True),
+    ("a station that reports no firmware", 1000.0, None, None, 1001, False),
+    ("the clock went back past the check", 1000.0, "5.8", "5.8", 999, True),
+]
+
+
+@pytest.mark.parametrize(
+    ("last_at", "last_firmware", "firmware", "now", "due"),
+    [c[1:] for c in DUE],
+    ids=[c[0] for c in DUE],
+)
+def test_full_check_due(
+    last_at: float | None, last_firmware: str | None, firmware: str | None, now: float, due: bool
+) -> None:
+    assert full_check_due(last_at, last_firmware, firmware, now) is due
+    assert full_check_due(last_at, last_firmware, firmware, now, every_s=10.0) is (
+        due or last_at is None or now - last_at >= 10
+    )
 
 
 def test_diff_snapshots() -> None:
