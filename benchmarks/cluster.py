@@ -1,11 +1,13 @@
 """Cluster scaling and failover: 1, 2 and 3 local `csms serve` nodes on one PostgreSQL database.
 
 For each cluster size: a fresh schema, the nodes (tests/support/cluster.py), `--stations` light
-stations (light_station.py) spread round-robin over the nodes, the time until all are connected
-and booted, then every station sends MeterValues in a closed loop (next one when the previous
-is answered) for `--seconds`: answered MeterValues/s, and the rows the database holds afterwards
-per second (stored/s; every answered message must be stored). The 1-node run is the reference
-the others print beside.
+stations (light_station.py) spread round-robin over the nodes and over `--sites` sites (no meter;
+each site's loop runs on the node leading it, which alone gets the MeterValues of its stations
+from the other nodes), the time until all are connected and booted, then every station sends
+MeterValues in a closed loop (next one when the previous is answered) for `--seconds`: answered
+MeterValues/s, and the rows the database holds afterwards per second (stored/s; every answered
+message must be stored), and the events each node sent to others, per MeterValues answered. The
+1-node run is the reference the others print beside.
 
 Then the failover time with 3 nodes: one node is SIGKILLed; its stations reconnect at once to the
 other nodes (as behind a balancer); printed: until all of them are booted again elsewhere, until a
@@ -41,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import asyncpg
 from light_station import BOOT, LightStation, connect
 
-from tests.support.cluster import LocalCluster, local_cluster, query
+from tests.support.cluster import ClusterNode, LocalCluster, local_cluster, query
 
 POSTGRES_URL = os.environ.get("CSMS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -88,10 +90,11 @@ async def _run_size(nodes: int, args: argparse.Namespace, work: Path) -> dict[st
     (work / f"n{nodes}").mkdir()
     url = f"{POSTGRES_URL}?schema={schema}"
     try:
+        ids = [f"BC-{i:05d}" for i in range(args.stations)]
         async with local_cluster(
-            url, work / f"n{nodes}", nodes=nodes, node_lease_s=args.lease_s
-        ) as cluster:
-            ids = [f"BC-{i:05d}" for i in range(args.stations)]
+            url, work / f"n{nodes}", nodes=nodes, node_lease_s=args.lease_s,
+            extra_toml=_sites_toml(args.sites, ids),
+        ) as cluster:  # fmt: skip
             began = time.monotonic()
             stations = await _connect_all(cluster, ids, list(range(nodes)))
             connected_s = time.monotonic() - began
@@ -99,12 +102,14 @@ async def _run_size(nodes: int, args: argparse.Namespace, work: Path) -> dict[st
             answered = await _load(stations, args.seconds)
             elapsed = time.monotonic() - began
             rows = await query(url, "SELECT count(*) AS n FROM meter_values")
+            relayed = sum([await _relayed(node) for node in cluster.nodes])
             figures = {
                 "connected": float(len(stations)),
                 "connect_s": connected_s,
                 "answered_per_s": answered / elapsed,
                 "stored_per_s": rows[0]["n"] / elapsed,
                 "lost": float(answered - rows[0]["n"]),
+                "relayed_per_mv": relayed / max(1, answered),
             }
             if nodes == 3:
                 figures.update(await _failover(cluster, stations, ids, url))
@@ -150,11 +155,25 @@ async def _failover(
     return {"rebooted_s": booted_s, "served_s": served_s, "swept_s": swept_s}
 
 
-def _sites_toml(sites: int) -> str:
-    return "\n".join(
-        f'[[sites]]\nid = "bench-site-{i}"\ngrid_limit_a = 40\n[sites.meter]\ntype = "none"\n'
-        for i in range(sites)
-    )
+def _sites_toml(sites: int, stations: list[str] | None = None) -> str:
+    """`sites` sites without a meter, `stations` spread over them round-robin."""
+    out = []
+    for i in range(sites):
+        out.append(
+            f'[[sites]]\nid = "bench-site-{i}"\ngrid_limit_a = 40\n[sites.meter]\ntype = "none"\n'
+        )
+        out += [f'[[sites.stations]]\nid = "{s}"\n' for s in (stations or [])[i::sites]]
+    return "\n".join(out)
+
+
+async def _relayed(node: ClusterNode) -> float:
+    """Events the node sent to other nodes so far (its `/metrics`)."""
+    status, text = await node.api("GET", "/metrics")
+    assert status == 200, status
+    for line in str(text).splitlines():
+        if line.startswith('csms_cluster_events_relayed_total{direction="sent"}'):
+            return float(line.split()[-1])
+    return 0.0
 
 
 async def _leaders(cluster: LocalCluster, site_id: str) -> list[tuple[str, int] | None]:
@@ -215,6 +234,7 @@ async def main(args: argparse.Namespace) -> None:
         ("MeterValues answered/s", "answered_per_s", "{:.0f}"),
         ("MeterValues stored/s", "stored_per_s", "{:.0f}"),
         ("answered but not stored", "lost", "{:.0f}"),
+        ("events sent per MeterValues", "relayed_per_mv", "{:.2f}"),
     ]
     for label, key, fmt in rows:
         print(f"{label:<28}" + "".join(f"{fmt.format(r[key]):>12}" for r in results.values()))

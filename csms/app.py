@@ -112,6 +112,11 @@ class CentralSystem:
                 live_nodes=live_nodes,
             )
             leadership = SiteLeadership(self.leases)
+            # MeterValues only to the node whose loop reads them (the site's leader).
+            member.relay_meter_values_to_leaders(
+                {s.id: site.id for site in settings.sites if site.id in led for s in site.stations},
+                self.leases.leading_now,
+            )
             self.runs_once = runs_once(self.leases)
             self.reports = reports(self.leases)
         # The long-running services, each handed exactly what it uses; `run()` starts them.

@@ -50,6 +50,9 @@ log = logging.getLogger(__name__)
 # Between a station's snapshot and its first profile (pacing: strict stations drop the link
 # under a burst of calls right after boot).
 PROFILE_PAUSE_S = 1.0
+# For this long after a phase switch is shown in force, a MeterValues sample stamped before it
+# is late (see `_taken_before_switch`); after that a station clock behind ours costs nothing.
+LATE_SAMPLE_S = 10.0
 
 Allocate = Callable[..., Allocation]
 
@@ -145,6 +148,7 @@ class SiteLoop:
         # A session's EV phases before the writer switched its socket to one phase (restored
         # when it switches back): (session start, phases).
         self._phases_before: dict[tuple[str, int], tuple[float, tuple[int, ...] | None]] = {}
+        self._switched_at: dict[tuple[str, int], float] = {}  # the last phase switch in force
         if writer is not None:
             writer.attach(self._on_writer_sample, self._on_writer_proven, self._on_writer_phases)
 
@@ -173,7 +177,8 @@ class SiteLoop:
             connector = key[1] if key is not None else event.connector_id
             self.planner.transaction_ended(event.station_id, connector)
         elif isinstance(event, events.MeterSampled):
-            m.sampled(event.station_id, event.connector_id, event.values, self.clock())
+            if not self._taken_before_switch(event):
+                m.sampled(event.station_id, event.connector_id, event.values, self.clock())
             offered = event.values.get(("Current.Offered", None))
             if offered is not None:
                 self.planner.note_offered(
@@ -407,6 +412,7 @@ class SiteLoop:
         1-phase surplus counted against three). Down to one: EV phase 1; back to three: what it
         was counted on before the switch down (unknown: all, until measured)."""
         key = (station_id, connector_id)
+        self._switched_at[key] = at
         st = self.state.sockets.get(key)
         if st is None:
             return  # no session balanced on it: a new one is measured as usual
@@ -427,6 +433,25 @@ class SiteLoop:
                  station_id, connector_id, "all" if ev_phases is None else len(ev_phases),
                  phases)  # fmt: skip
         self._wake.set()
+
+    def _taken_before_switch(self, event: events.MeterSampled) -> bool:
+        """Whether a MeterValues sample was taken before the socket's last phase switch shown in
+        force, and arrived after it (it waited behind the station's other CALLs and our database
+        write; a Modbus reading does not). It shows the EV on its old phases: taken as measured,
+        a 3-phase EV switched to one phase would count on three again — PV-surplus mode stops it
+        at once, and with a surplus below the 3-phase minimum never starts it again. Judged by
+        the sample's timestamp, for `LATE_SAMPLE_S` after the switch (a station's clock may be
+        off); the Modbus readings measure the socket meanwhile."""
+        key = (event.station_id, event.connector_id)
+        switched = self._switched_at.get(key)
+        if switched is None:
+            return False
+        if event.at >= switched or self.clock() - switched > LATE_SAMPLE_S:
+            del self._switched_at[key]
+            return False
+        log.info("station %s connector %d: a sample taken before the phase switch, not counted",
+                 event.station_id, event.connector_id)  # fmt: skip
+        return True
 
     def proven_method(self, station_id: str) -> str | None:
         """The delivery method the station's answers proved (None: not yet)."""

@@ -73,6 +73,9 @@ class LeaseRow:
     node_id: str
     epoch: int
     live: bool
+    until: float = math.inf
+    """By this local monotonic time the lease has run out unless renewed (listed lease_until −
+    the database's now(), from when the list arrived: never earlier than the database's)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +188,10 @@ RELEASE = """
 UPDATE site_leases SET lease_until = now()
 WHERE site_id = $1 AND node_id = $2 AND epoch = $3 AND lease_until > now()
 """
-LIST = "SELECT site_id, node_id, epoch, lease_until > now() AS live FROM site_leases"
+LIST = (
+    "SELECT site_id, node_id, epoch, lease_until > now() AS live, "
+    "EXTRACT(EPOCH FROM lease_until - now())::float8 AS left_s FROM site_leases"
+)
 
 
 # -- the shell ----------------------------------------------------------------------------------
@@ -246,6 +252,15 @@ class LeaseKeeper:
         row = self.rows.get(key)
         return row if row is not None and row.live and row.node_id != self.node_id else None
 
+    def leading_now(self, key: str) -> str | None:
+        """The node that may lead `key` at this moment: this node in its local view, else the
+        holder of the lease as last listed while that lease runs (after it, until the next
+        round, no one is known: another node may have taken it over)."""
+        row = self.leader(key)
+        if row is None or (row.node_id != self.node_id and self.monotonic() >= row.until):
+            return None
+        return row.node_id
+
     async def wait_change(self) -> None:
         """Return at the next change of the local view (a lease taken, lost or released)."""
         await self._change.wait()
@@ -280,8 +295,15 @@ class LeaseKeeper:
 
     async def _round(self) -> None:
         rows = await self.db.fetch(LIST)
+        listed = self.monotonic()
         self.rows = {
-            r["site_id"]: LeaseRow(r["site_id"], r["node_id"], int(r["epoch"]), bool(r["live"]))
+            r["site_id"]: LeaseRow(
+                r["site_id"],
+                r["node_id"],
+                int(r["epoch"]),
+                bool(r["live"]),
+                listed + float(r["left_s"]),
+            )
             for r in rows
         }
         for r in self.rows.values():

@@ -14,12 +14,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from csms.cluster import envelope, presence
 from csms.cluster.messaging import CLUSTER, Messenger
 from csms.cluster.nodes import NodeLease, make_node_id, random_suffix, renew_every
-from csms.cluster.relay import EventRelay
+from csms.cluster.relay import EventRelay, to_site_leader
 from csms.cluster.routing import ClusterLink, HeldHere
 from csms.events import EventBus
 from csms.logs import JsonFormatter
@@ -64,6 +64,16 @@ class ClusterMember:
         self.relay = EventRelay(local_bus, self.wide_bus, self.node_id, self.messenger.send)
         self._renewing: asyncio.Task[None] | None = None
         _name_logs(self.node_id)
+
+    def relay_meter_values_to_leaders(
+        self, site_of: Mapping[str, str], leading_now: Callable[[str], str | None]
+    ) -> None:
+        """From now on MeterValues go only to the node leading the station's site (`site_of`:
+        station id → site id of the sites led in the cluster; `leading_now`: the lease keeper's
+        view). Once the lease last listed has run out, the samples go to every node until the
+        next round names the leader: a node that takes a dead leader's site gets them from its
+        first step on."""
+        self.relay.destination = to_site_leader(self.node_id, site_of.get, leading_now)
 
     def readiness(self) -> list[str]:
         """For /readyz: the lease is held and the listener is connected."""

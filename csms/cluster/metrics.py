@@ -11,7 +11,8 @@ FORWARDED = Counter(
 )
 RELAYED = Counter(
     "csms_cluster_events_relayed",
-    "Domain events sent to the other nodes (sent) or received from them (received)",
+    "Domain events sent to other nodes (sent), sent to none (kept: MeterValues of a site led "
+    "here or of no site) or received from them (received)",
     ["direction"],
 )
 LIVE_NODES = Gauge("csms_cluster_live_nodes", "Nodes whose lease was live at the last renewal")

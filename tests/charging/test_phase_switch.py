@@ -156,3 +156,34 @@ def test_an_ev_never_measured_is_counted_on_one_phase_after_the_switch_and_unkno
     assert site.ev_phases == (1,)
     site.switched(3)
     assert site.ev_phases is None  # unknown again: every phase counts on the grid
+
+
+@pytest.mark.parametrize(
+    ("case", "taken_s", "counted_on"),
+    [
+        # Taken before the switch, arriving after it (behind the station's other CALLs): the EV
+        # stays counted on phase 1 and goes on charging from the 1-phase surplus.
+        ("late sample from before the switch", -0.5, (1,)),
+        # Taken after the switch and showing three phases (the station did not switch after
+        # all): the wider set is taken at once, the safe side.
+        ("sample taken after the switch", 0.5, (1, 2, 3)),
+    ],
+)
+def test_a_sample_taken_before_the_phase_switch_does_not_undo_it(
+    case: str, taken_s: float, counted_on: tuple[int, ...]
+) -> None:
+    site = Site()
+    limit = site.run(20, (10.0, 10.0, 10.0), pv_a=11.0)
+    assert site.ev_phases == (1, 2, 3), case
+    # The reading that shows the switch in force, as the Modbus channel hands it on.
+    site.switched(1)
+    assert site.writer.on_sample is not None
+    one_phase = {("Current.Import", f"L{n}"): a for n, a in ((1, limit), (2, 0.0), (3, 0.0))}
+    site.writer.on_sample(A, 1, one_phase, site.now)
+    sample = {("Current.Import", f"L{n}"): 10.0 for n in (1, 2, 3)}
+    site.loop.on_event(events.MeterSampled(A, 1, 7, site.now + taken_s, sample))
+    site.loop.step()
+    assert site.ev_phases == counted_on, case
+    if counted_on == (1,):
+        limit = site.run(30, (limit, 0.0, 0.0), pv_a=5.0)
+        assert limit == pytest.approx(12.0, abs=0.2), case

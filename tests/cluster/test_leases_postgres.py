@@ -140,3 +140,20 @@ async def test_the_expiry_watch_wakes_the_waiters(pg: Database) -> None:
         await eventually(lambda: a.epoch("s") is None, 10)
     finally:
         task.cancel()
+
+
+async def test_the_leader_is_named_only_while_its_listed_lease_runs(pg: Database) -> None:
+    """Where another node's MeterValues go (the relay): after the lease it last listed has run
+    out, no leader is known until the next round (the site may have been taken over)."""
+    clock = Clock()
+    a, b = keeper(pg, "a", ["s"], lease_s=20), keeper(pg, "b", [], monotonic=clock)
+    await a.round()
+    await b.round()  # lists a's lease: about 20 s left
+    assert a.leading_now("s") == "a" and b.leading_now("s") == "a"
+    clock.now += 19
+    assert b.leading_now("s") == "a"
+    clock.now += 2  # past the lease as listed (a could have died and another taken over)
+    assert b.leading_now("s") is None
+    await b.round()  # listed again: the lease still runs by the database's clock
+    assert b.leading_now("s") == "a"
+    assert b.leading_now("unknown") is None

@@ -12,7 +12,7 @@ import pytest
 from csms import events
 from csms.cluster import envelope
 from csms.cluster.messaging import CLUSTER
-from csms.cluster.relay import EventRelay
+from csms.cluster.relay import EventRelay, runs, to_site_leader
 from tests.support.waiting import eventually
 
 SAMPLES: list[events.Event] = [
@@ -104,3 +104,65 @@ def test_batches_are_packed_into_notify_sized_messages_in_order() -> None:
     many = envelope.pack_events("a", [SAMPLES[-1]] * 200)
     assert len(many) > 1 and all(envelope.fits_notify(envelope.encode(m)) for m in many)
     assert envelope.pack_events("a", []) == []
+
+
+METER = SAMPLES[-1]  # a MeterSampled of S-1
+LEADERS = {"home": "node-l", "mine": "a"}
+
+
+@pytest.mark.parametrize(
+    ("event", "site", "where"),
+    [
+        (SAMPLES[0], "home", CLUSTER),  # not MeterValues: every node
+        (SAMPLES[5], None, CLUSTER),  # (of a station in no site too)
+        (METER, "home", "node-l"),  # MeterValues: only the site's leader
+        (METER, "mine", None),  # led here: this node's wide bus has it
+        (METER, "vacant", CLUSTER),  # no leader known (a take-over): every node, as before
+        (METER, None, None),  # in no site led anywhere: no loop reads it
+    ],
+)
+def test_meter_values_go_only_to_the_leader_of_the_stations_site(
+    event: events.Event, site: str | None, where: str | None
+) -> None:
+    destination = to_site_leader("a", lambda _: site, LEADERS.get)
+    assert destination(event) == where
+
+
+def test_runs_keep_the_order_and_leave_out_what_goes_nowhere() -> None:
+    def destination(event: events.Event) -> str | None:
+        return {"S-1": CLUSTER, "S-2": "node-l"}.get(event.station_id)
+
+    s2 = events.MeterSampled("S-2", 1, 5, 1.0, {})
+    s3 = events.MeterSampled("S-3", 1, 6, 1.0, {})
+    started, stopped = SAMPLES[6], SAMPLES[7]
+    assert runs([started, s2, s3, s2, stopped, started], destination) == [
+        (CLUSTER, [started]),
+        ("node-l", [s2, s2]),
+        (CLUSTER, [stopped, started]),
+    ]
+
+
+async def test_the_relay_sends_meter_values_to_the_leader_and_keeps_its_own() -> None:
+    local, wide = events.EventBus(), events.EventBus()
+    sent: list[tuple[str, envelope.Message]] = []
+
+    async def send(node: str, message: envelope.Message) -> None:
+        sent.append((node, message))
+
+    site_of = {"S-1": "home", "S-2": "mine"}.get
+    relay = EventRelay(local, wide, "a", send, to_site_leader("a", site_of, LEADERS.get))
+    wide_seen = wide.subscribe()
+    task = asyncio.create_task(relay.run())
+    try:
+        own = events.MeterSampled("S-2", 1, 5, 1.0, {})
+        batch = [SAMPLES[6], METER, own, SAMPLES[7]]
+        for event in batch:
+            local.publish(event)
+        await eventually(lambda: relay.sent + relay.kept == 4)
+        got = [(node, m.events) for node, m in sent if isinstance(m, envelope.EventMessage)]
+        assert got == [(CLUSTER, (SAMPLES[6],)), ("node-l", (METER,)), (CLUSTER, (SAMPLES[7],))]
+        assert (relay.sent, relay.kept) == (3, 1)
+        assert [wide_seen.get_nowait() for _ in range(wide_seen.qsize())] == batch
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

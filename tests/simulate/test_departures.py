@@ -10,7 +10,7 @@ import pytest
 from csms.cli import main
 from csms.simulate.engine import simulate
 from csms.simulate.scenario import ScenarioError
-from tests.simulate.test_simulate import HEAD, scenario_of, site_files
+from tests.simulate.scenarios import HEAD, scenario_of, site_files
 
 # Two 3-phase EVs on one double station, 24 A per phase for both: 12 A each when shared
 # equally. The first needs 6 kWh within 40 minutes (13 A on 3 phases): it misses at 12 A.
