@@ -157,17 +157,16 @@ def share_with_departures(
     if not risk:
         return plain
     # Those that cannot make it even at their own maximum come last: served first they would
-    # take what lets the others make it, and miss anyway.
-    risk.sort(key=lambda i: (need[i] > p.cap[i], departure[i] or math.inf, p.rank[i]))
+    # take what lets the others make it, and miss anyway. Not under max-energy, whose purpose
+    # is energy: what one leaving first does not take now, one leaving later can take after it.
+    hopeless = [need[i] > p.cap[i] and sharing is not Sharing.MAX_ENERGY for i in range(len(need))]
+    risk.sort(key=lambda i: (hopeless[i], departure[i] or math.inf, p.rank[i]))
     tiers: list[list[int]] = []
     for i in risk:
         last = tiers[-1][0] if tiers else -1
         if tiers and (
             len(tiers) == MAX_TIERS
-            or (
-                departure[last] == departure[i]
-                and (need[last] > p.cap[last]) == (need[i] > p.cap[i])
-            )
+            or (departure[last] == departure[i] and hopeless[last] == hopeless[i])
         ):
             tiers[-1].append(i)
         else:
