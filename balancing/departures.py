@@ -11,8 +11,8 @@ so is every limit. Only the filling above the minimums changes:
 1. the policy shares as usual; a session whose needed current is above what it got there would
    miss its departure: it is **at risk**. Without any, the usual result stands;
 2. the sessions at risk rise first, earliest departure first (EDF; those that cannot make it
-   even at their own maximum last), each up to its needed current, while everyone else is
-   held at their minimum (the fairness floor);
+   even at their own maximum last, except under `max-energy`), each up to its needed current,
+   while everyone else is held at their minimum (the fairness floor);
 3. from there, everybody fills by the site's sharing policy.
 
 So only a session that would otherwise miss its departure gets more, taken from the others'

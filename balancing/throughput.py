@@ -10,14 +10,18 @@ takes there, and delivers one. Such an EV **yields** (limit 0, `LimitSource.YIEL
   on its other phases and below its own cap to take what the yielding EV frees (an estimate from
   the filling, so the check costs one more admission and filling only when someone may yield),
 * the whole change, run again exactly (admission in queue order and the policy's filling), raises
-  the site's total (Σ phases × current) by at least `YIELD_GAIN` × what the yielding EVs had, and
-* it may wait: it told no departure, or its slack is at least `DEFER_PERIODS` alternating periods
-  (it would make its departure at its own maximum after that wait; the caller decides).
+  the site's total (Σ phases × current) by at least `YIELD_GAIN` × what the yielding EVs had,
+* it told no departure and energy need still to get (one that did is served by its departure).
 
 It comes back at the first run where this no longer holds: the EV on more phases is at its cap
-(full, demand-capped, or its other phases are full), or it is at risk of its departure. A yielding
-EV does not wait for a turn (it is not alternating; the turn's promise is not about it), as a
-session deferred for its departure. `equal-current` and `equal-power` are unchanged.
+(full, demand-capped, or its other phases are full) or left. A yielding EV does not wait for a
+turn (it is not alternating; the turn's promise is not about it).
+
+With departures, a session deferred for its departure (it can wait, `departures.deferral_order`)
+also yields its minimum where it holds back a session that cannot wait and is below its needed
+current, on as many phases or more, if that one can take at least half of it; the site's total
+must not fall, nor any other session with a need end further below it. `equal-current` and
+`equal-power` are unchanged.
 """
 
 from __future__ import annotations
@@ -75,9 +79,9 @@ def share_site(
         return Shared(adm, x, bind, loads, {})
     short = None if need is None else [n > int(v + _EPS) for n, v in zip(need, x, strict=True)]
     chosen = _worth_yielding(p, ix, adm, x, bind, phases, may_yield, order, None)
-    if short is not None and can_wait is not None:
-        waiting = [w and not short[i] for i, w in enumerate(can_wait)]
-        for i, why in _worth_yielding(p, ix, adm, x, bind, phases, waiting, order, short).items():
+    if short is not None and can_wait is not None:  # to those short that cannot wait
+        hurry = [s and not w for s, w in zip(short, can_wait, strict=True)]
+        for i, why in _worth_yielding(p, ix, adm, x, bind, phases, can_wait, order, hurry).items():
             chosen.setdefault(i, why)
     if not chosen:
         return Shared(adm, x, bind, loads, {})
@@ -134,8 +138,9 @@ def _worth_yielding(
     could take (an estimate: each frozen EV's room below its cap and on its other constraints,
     shared out to the yielding EVs last in the queue first); each must win more than it loses.
 
-    With `short` (the sessions below their need): the EVs whose current the short sessions on
-    as many phases or more frozen by a shared constraint could take, at least half of it."""
+    With `short` (the sessions below their need that cannot wait): the EVs whose current the
+    short sessions on as many phases or more frozen by a shared constraint could take, at least
+    half of it."""
     admitted, c_cap, plain, weighted = adm.admitted, p.c_cap, ix.plain, ix.weighted
     load = _loads(p, x, admitted)
     # Per full constraint: (phase count, room) of the EVs on more than one phase it froze.

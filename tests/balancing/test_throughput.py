@@ -131,7 +131,9 @@ def test_a_deferred_ev_gives_its_minimum_to_one_short_of_its_departure_under_max
     # 10 A; under max-energy it yields (the Model 3 has as many phases: nothing is lost).
     duo = Station("DUO", 16.0, (Socket(1, 32.0), Socket(2, 32.0)))
     site = Site(grid_limit_a=40.0, stations=(duo,), ramp_a_per_s=None, sharing=sharing)
-    model3 = Session(("DUO", 1), 0.0, phases_hint=3, departure_at=2 * H, energy_to_go_kwh=20.0)
+    model3 = Session(
+        ("DUO", 1), 0.0, 16.0, phases_hint=3, departure_at=2 * H, energy_to_go_kwh=20.0
+    )  # at its 16 A it needs 1.8 h: it cannot wait
     zoe = Session(("DUO", 2), 0.0, phases_hint=3, departure_at=10 * H, energy_to_go_kwh=10.0)
     a = _run(site, [model3, zoe], (0.0, 0.0, 0.0))
     if sharing is Sharing.MAX_ENERGY:
@@ -139,7 +141,8 @@ def test_a_deferred_ev_gives_its_minimum_to_one_short_of_its_departure_under_max
         assert a.sockets[1].binding.detail.startswith("to an EV short of its departure on ")
     else:
         assert [x.limit_a for x in a.sockets] == [10.0, 6.0]
-    # Without time to spare (10 kWh in 2 h) the Zoe is short itself and keeps its share.
-    hurried = dataclasses.replace(zoe, departure_at=2 * H)
+    # Without time to spare (10 kWh in 0.9 h: at 32 A it would still make it after waiting 27
+    # minutes, less than two alternating periods) it cannot wait and keeps its share.
+    hurried = dataclasses.replace(zoe, departure_at=0.9 * H)
     a = _run(site, [model3, hurried], (0.0, 0.0, 0.0))
     assert all(x.limit_a >= 6.0 for x in a.sockets)
