@@ -135,56 +135,75 @@ def _worth_yielding(
     short: Sequence[bool] | None,
 ) -> dict[int, tuple[int, str]]:
     """The EVs whose current, given up, the EVs on more phases frozen by a shared constraint
-    could take (an estimate: each frozen EV's room below its cap and on its other constraints,
-    shared out to the yielding EVs last in the queue first); each must win more than it loses.
+    could take, if together they win more than they lose: an estimate. Per constraint, the EVs
+    that may yield there, the last in the queue first, while the frozen EVs have room for what
+    they free (below their caps, and their equal shares of their other constraints' room); they
+    rise together (water-filling) by 0.1 A steps, so what is freed is split among all of them.
+    Not an EV on a constraint someone waits on: admission would give the room to them first.
 
-    With `short` (the sessions below their need that cannot wait): the EVs whose current the
-    short sessions on as many phases or more frozen by a shared constraint could take, at least
-    half of it."""
+    With `short` (the sessions below their need that cannot wait): the takers are those, on as
+    many phases or more, and must be able to take at least half of what is freed."""
     admitted, c_cap, plain, weighted = adm.admitted, p.c_cap, ix.plain, ix.weighted
+    waited_on = set(adm.blocked_by)
     load = _loads(p, x, admitted)
-    # Per full constraint: (phase count, room) of the EVs on more than one phase it froze.
-    pool: dict[int, list[list[int]]] = {}
-    for j, b in enumerate(bind):
-        if b < 0 or not admitted[j] or p.c_weights[b] is not None:
-            continue
-        if (phases[j] < 2) if short is None else not short[j]:
-            continue
+    rem = [cap - int(v + _EPS) for cap, v in zip(c_cap, load, strict=True)]
+    # Per full constraint: (phases, room) of the EVs it froze that could take more; the room on
+    # each of their other constraints shared equally by those of them on it.
+    frozen = [
+        j
+        for j, b in enumerate(bind)
+        if b >= 0
+        and admitted[j]
+        and b not in waited_on
+        and p.c_weights[b] is None
+        and (phases[j] > 1 if short is None else short[j])
+    ]
+    users = [0] * len(c_cap)
+    for j in frozen:
+        for d in plain[j]:
+            users[d] += 1
+        for d, _ in weighted[j]:
+            users[d] += 1
+    pool: dict[int, list[tuple[int, int]]] = {}
+    for j in frozen:
+        b = bind[j]
         room = p.cap[j] - int(x[j] + _EPS)
-        for c in plain[j]:
-            if c != b:
-                room = min(room, c_cap[c] - int(load[c] + _EPS))
-        for c, w in weighted[j]:
-            room = min(room, (c_cap[c] - int(load[c] + _EPS)) // w)
+        for d in plain[j]:
+            if d != b:
+                room = min(room, rem[d] // users[d])
+        for d, w in weighted[j]:
+            room = min(room, rem[d] // (w * users[d]))
         if room > 0:
-            pool.setdefault(b, []).append([phases[j], room])
+            pool.setdefault(b, []).append((phases[j], room))
     if not pool:
         return {}
-    chosen: dict[int, tuple[int, str]] = {}
     least = 1 if short is None else 0  # phases more than the yielding EV's, at least
+    groups: dict[tuple[int, int], list[int]] = {}
     for i in reversed(order):  # the last in the queue yields first
-        if not admitted[i] or not may_yield[i]:
+        if admitted[i] and may_yield[i] and waited_on.isdisjoint(plain[i]):
+            c = next((c for c in plain[i] if c in pool), -1)
+            if c >= 0:
+                groups.setdefault((c, phases[i]), []).append(i)
+    chosen: dict[int, tuple[int, str]] = {}
+    for (c, k), members in groups.items():
+        takers = [t for t in pool[c] if t[0] >= k + least]
+        room = sum(r for _, r in takers)
+        picked, freed = [], 0
+        for i in members:
+            if freed >= room:
+                break
+            picked.append(i)
+            freed += int(x[i] + _EPS)
+        share = freed // len(takers) if takers else 0
+        took = [(n, min(share, r)) for n, r in takers]
+        won, absorbed = sum(n * a for n, a in took), sum(a for _, a in took)
+        if short is None and won - k * freed <= YIELD_GAIN * k * freed:
             continue
-        gives, k = int(x[i] + _EPS), phases[i]
-        for c in plain[i]:
-            takers = [t for t in pool.get(c, ()) if t[0] >= k + least]
-            if not takers:
-                continue
-            takers.sort(key=lambda t: -t[0])
-            left, won = gives, 0
-            for t in takers:
-                a = min(left, t[1])
-                t.append(a)
-                left, won = left - a, won + t[0] * a
-            if short is None and won - k * gives <= YIELD_GAIN * k * gives:
-                continue
-            if short is not None and 2 * (gives - left) < gives:
-                continue
-            for t in takers:
-                t[1] -= t.pop()
-            to = f"a {takers[0][0]}-phase EV" if short is None else "an EV short of its departure"
+        if short is not None and 2 * absorbed < freed:
+            continue
+        to = f"a {max(takers)[0]}-phase EV" if short is None else "an EV short of its departure"
+        for i in picked:
             chosen[i] = (c, to)
-            break
     return chosen
 
 
