@@ -182,7 +182,8 @@ def allocate(
     may_yield = can_wait = None  # max-energy: who may yield (throughput.py)
     if sharing is Sharing.MAX_ENERGY and not safe:
         may_yield = [True] * len(infos) if need is None else [not n for n in need]
-        can_wait = [deferred(s, site.alternating_period_s) for s in slack]
+        if need is not None and room is not None:  # at what its phases can give it now
+            can_wait = _can_wait(in_order, run, room, now, site.alternating_period_s)
     departure = [] if need is None else [s.departure_at for s in in_order]
     shared = share_site(
         problem, index, order, run.candidate, sharing, phase_counts, need, departure, may_yield,
@@ -234,6 +235,19 @@ def allocate(
         swap_at=None if period_since is None or turn is None else period_since + turn,
         state=next_state,
     )
+
+
+def _can_wait(
+    sessions: Sequence[Session], run: _Run, room: list[int], now: float, period: float
+) -> list[bool]:
+    """Whether each session would make its departure after `DEFER_PERIODS` more periods at the
+    most its own cap and its phases' headroom now allow (max-energy's yields, throughput.py)."""
+    out = []
+    for i, s in enumerate(sessions):
+        best = min([run.cap_d[i], *(room[p - 1] for p in run.phases[i])]) / 10
+        n = len(run.phases[i])
+        out.append(deferred(slack_s(s.energy_to_go_kwh, s.departure_at, best, n, now), period))
+    return out
 
 
 def _add_budgets(
