@@ -9,20 +9,9 @@ import dataclasses
 
 import pytest
 
-from balancing import (
-    Allocation,
-    BalancerState,
-    GridReading,
-    LimitSource,
-    Session,
-    Sharing,
-    Site,
-    Socket,
-    Station,
-    allocate,
-    phase_rotation,
-)
+from balancing import Allocation, BalancerState, LimitSource, allocate, phase_rotation
 from balancing.departures import share_with_departures
+from balancing.model import GridReading, Session, Sharing, Site, Socket, Station
 from balancing.waterfill import Problem, admit, index_of
 from tests.balancing.test_properties import check_invariants
 
