@@ -38,15 +38,15 @@ from types import MappingProxyType
 from .alternation import queue_for, turn_length
 from .constraints import Tree, add_tree, deci_down, tree_for
 from .demand import track
-from .departures import deferral_order, deferred, needs_d, share_with_departures, slack_s
+from .departures import deferral_order, deferred, needs_d, slack_s
 from .model import Mode, ReadingLike, Session, Sharing, Site, SocketKey
 from .phases import Phase
-from .policy import share
 from .pv import PvCandidate, pv_gate
 from .result import Allocation, Binding, LimitSource, new_socket_allocation
 from .state import BalancerState, LastResults, SocketState
+from .throughput import share_site
 from .topology import CompiledSite, SocketInfo, compiled
-from .waterfill import Admission, Memo, Problem, admit, finalize, simplify
+from .waterfill import Admission, Memo, Problem, finalize, simplify
 
 _EV_MAX = Binding(LimitSource.EV_MAX, "")
 _EV_DEMAND = Binding(LimitSource.EV_DEMAND, "drawing less than offered")
@@ -176,21 +176,23 @@ def allocate(
         memo = None  # their members change from run to run
 
     problem, index = simplify(problem, memo)
-    adm = admit(problem, index, order, run.candidate)
     sharing = site.sharing
     phase_counts = [] if sharing is Sharing.EQUAL_CURRENT else [len(p) for p in run.phases]
     need = needs_d(in_order, [len(p) for p in run.phases], now)
-    if need is None:
-        x, bind, loads = share(problem, index, adm, sharing, phase_counts)
-    else:  # some EV would miss its departure: served first above the minimums
-        counts = phase_counts or [len(p) for p in run.phases]
-        departure = [s.departure_at for s in in_order]
-        x, bind, loads = share_with_departures(
-            problem, index, adm, sharing, counts, need, departure
-        )
-    target = finalize(problem, adm.admitted, x, loads)
+    may_yield = can_wait = None  # max-energy: who may yield (throughput.py)
+    if sharing is Sharing.MAX_ENERGY and not safe:
+        may_yield = [True] * len(infos) if need is None else [not n for n in need]
+        if need is not None and room is not None:  # at what its phases can give it now
+            can_wait = _can_wait(in_order, run, room, now, site.alternating_period_s)
+    departure = [] if need is None else [s.departure_at for s in in_order]
+    shared = share_site(
+        problem, index, order, run.candidate, sharing, phase_counts, need, departure, may_yield,
+        can_wait,
+    )  # fmt: skip
+    adm, bind = shared.adm, shared.bind
+    target = finalize(problem, adm.admitted, shared.x, shared.loads)
     results, new_states, waiting = _results(
-        site, state, now, run, tree, problem, adm, bind, target, safe
+        site, state, now, run, tree, problem, adm, bind, target, safe, shared.yielded
     )
 
     turn = None
@@ -233,6 +235,19 @@ def allocate(
         swap_at=None if period_since is None or turn is None else period_since + turn,
         state=next_state,
     )
+
+
+def _can_wait(
+    sessions: Sequence[Session], run: _Run, room: list[int], now: float, period: float
+) -> list[bool]:
+    """Whether each session would make its departure after `DEFER_PERIODS` more periods at the
+    most its own cap and its phases' headroom now allow (max-energy's yields, throughput.py)."""
+    out = []
+    for i, s in enumerate(sessions):
+        best = min([run.cap_d[i], *(room[p - 1] for p in run.phases[i])]) / 10
+        n = len(run.phases[i])
+        out.append(deferred(slack_s(s.energy_to_go_kwh, s.departure_at, best, n, now), period))
+    return out
 
 
 def _add_budgets(
@@ -421,6 +436,7 @@ def _results(
     bind: list[int],
     target: list[int],
     safe: bool,
+    yielded: dict[int, tuple[int, str]],
 ) -> tuple[LastResults, dict[SocketKey, SocketState], list[int]]:
     """Apply the ramp, name each binding constraint, build the results and the next states;
     also the sockets that wait for their turn.
@@ -435,6 +451,10 @@ def _results(
     binding = [c_label[b] if b >= 0 else cap_label[i] for i, b in enumerate(bind)]
     waiting = [False] * n
     for i in [i for i, t in enumerate(target) if not t]:
+        if i in yielded:  # paused for throughput under max-energy: not waiting for a turn
+            c, to = yielded[i]
+            binding[i] = Binding(LimitSource.YIELDING, f"to {to} on {c_label[c]}")
+            continue
         binding[i], waiting[i] = _why_paused(i, run, problem, adm, bind, safe, tree.paused)
     limit = target[:]
     rate = site.ramp_a_per_s

@@ -11,8 +11,8 @@ so is every limit. Only the filling above the minimums changes:
 1. the policy shares as usual; a session whose needed current is above what it got there would
    miss its departure: it is **at risk**. Without any, the usual result stands;
 2. the sessions at risk rise first, earliest departure first (EDF; those that cannot make it
-   even at their own maximum last), each up to its needed current, while everyone else is
-   held at their minimum (the fairness floor);
+   even at their own maximum last, except under `max-energy`), each up to its needed current,
+   while everyone else is held at their minimum (the fairness floor);
 3. from there, everybody fills by the site's sharing policy.
 
 So only a session that would otherwise miss its departure gets more, taken from the others'
@@ -157,17 +157,16 @@ def share_with_departures(
     if not risk:
         return plain
     # Those that cannot make it even at their own maximum come last: served first they would
-    # take what lets the others make it, and miss anyway.
-    risk.sort(key=lambda i: (need[i] > p.cap[i], departure[i] or math.inf, p.rank[i]))
+    # take what lets the others make it, and miss anyway. Not under max-energy, whose purpose
+    # is energy: what one leaving first does not take now, one leaving later can take after it.
+    hopeless = [need[i] > p.cap[i] and sharing is not Sharing.MAX_ENERGY for i in range(len(need))]
+    risk.sort(key=lambda i: (hopeless[i], departure[i] or math.inf, p.rank[i]))
     tiers: list[list[int]] = []
     for i in risk:
         last = tiers[-1][0] if tiers else -1
         if tiers and (
             len(tiers) == MAX_TIERS
-            or (
-                departure[last] == departure[i]
-                and (need[last] > p.cap[last]) == (need[i] > p.cap[i])
-            )
+            or (departure[last] == departure[i] and hopeless[last] == hopeless[i])
         ):
             tiers[-1].append(i)
         else:

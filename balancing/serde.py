@@ -182,6 +182,8 @@ def session_from_dict(data: Mapping[str, Any]) -> Session:
         "min_current_a",
         "phases_hint",
         "measured_at",
+        "departure_at",
+        "energy_to_go_kwh",
     }
     _fields(data, allowed, "session")
     key = data["key"]
@@ -200,6 +202,10 @@ def session_from_dict(data: Mapping[str, Any]) -> Session:
         min_current_a=None if data.get("min_current_a") is None else float(data["min_current_a"]),
         phases_hint=None if data.get("phases_hint") is None else int(data["phases_hint"]),
         measured_at=None if data.get("measured_at") is None else float(data["measured_at"]),
+        departure_at=None if data.get("departure_at") is None else float(data["departure_at"]),
+        energy_to_go_kwh=None
+        if data.get("energy_to_go_kwh") is None
+        else float(data["energy_to_go_kwh"]),
     )
 
 

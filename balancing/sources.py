@@ -51,6 +51,10 @@ class LimitSource(StrEnum):
     """Resumed a moment ago and not measured since: kept at its minimum until its first sample
     shows what it draws (the control loop's rule, `csms/charging/resume.py`; never over a
     measured overload, in safe mode or against a limit of the tree)."""
+    YIELDING = "yielding"
+    """`max-energy` only: paused while an EV on more phases can take its share of a full phase
+    (or circuit) and turn it into more power; back when that EV is at its cap or it is at risk of
+    its departure. Not a turn: it does not wait for one (`balancing/throughput.py`)."""
     PHASE_PROBE = "phase probe"
     """Phases unknown and no room on all of them: the minimum on the phase every EV uses, until
     what it draws shows its phases."""

@@ -16,6 +16,7 @@ from balancing import (
     GridReading,
     LimitSource,
     Session,
+    Sharing,
     Site,
     Socket,
     Station,
@@ -24,7 +25,9 @@ from balancing import (
 from balancing.alternation import MIN_TURN_S
 
 
-def _site(n: int, slots: int, spare: float, period: float) -> Site:
+def _site(
+    n: int, slots: int, spare: float, period: float, sharing: Sharing = Sharing.EQUAL_CURRENT
+) -> Site:
     stations = tuple(Station(f"S{i}", 32, (Socket(1, 32, socket_id=i),)) for i in range(n))
     return Site(
         grid_limit_a=6.0 * slots + spare,
@@ -34,6 +37,7 @@ def _site(n: int, slots: int, spare: float, period: float) -> Site:
         ramp_a_per_s=None,
         alternating_period_s=period,
         release_after_s=None,
+        sharing=sharing,
     )
 
 
@@ -43,7 +47,8 @@ def test_no_ev_waits_more_than_one_alternating_period_for_a_turn(data: st.DataOb
     n = data.draw(st.integers(2, 7), label="sockets")
     slots = data.draw(st.integers(1, n - 1), label="EVs that fit at their minimum")
     period = data.draw(st.sampled_from([300.0, 900.0, 1800.0]), label="period")
-    site = _site(n, slots, data.draw(st.floats(0, 5.9)), period)
+    sharing = data.draw(st.sampled_from(list(Sharing)), label="sharing")
+    site = _site(n, slots, data.draw(st.floats(0, 5.9)), period, sharing)
     keys = [(s.id, 1) for s in site.stations]
     present: dict[tuple[str, int], float] = {}
     for k in data.draw(st.lists(st.sampled_from(keys), unique=True, min_size=1), label="first"):

@@ -46,6 +46,20 @@ CASES = {
         {
             Sharing.EQUAL_CURRENT: [11.0, 11.0],  # 11 A idle on L2 and L3
             Sharing.EQUAL_POWER: [16.0, 6.0],  # 16 A·phases vs 18 (the 3-phase EV's minimum)
+            # The 1-phase EV yields L1: 3 × 22 = 66 A·phases instead of 44 (6 + 3 × 16 = 54
+            # with it at its minimum), see test_throughput.py
+            Sharing.MAX_ENERGY: [0.0, 22.0],
+        },
+    ),
+    # The same, but L2 leaves the 3-phase EV 17 A: pausing the 1-phase EV would win 3 A·phases
+    # for its 6, so it keeps its minimum; the 3-phase EV rises first.
+    "1-phase beside 3-phase, L1 and L2 tight": (
+        40.0,
+        (18.0, 23.0, 0.0),
+        [ONE, THREE],
+        {
+            Sharing.EQUAL_CURRENT: [11.0, 11.0],
+            Sharing.EQUAL_POWER: [16.0, 6.0],  # as without L2: L1 binds
             Sharing.MAX_ENERGY: [6.0, 16.0],  # 6 + 3 × 16 = 54 A·phases instead of 44
         },
     ),
@@ -57,7 +71,7 @@ CASES = {
         {
             Sharing.EQUAL_CURRENT: [10.0, 10.0, 10.0],
             Sharing.EQUAL_POWER: [12.0, 12.0, 6.0],  # 12 A·phases for 1-phase vs 18: floor
-            Sharing.MAX_ENERGY: [6.0, 6.0, 18.0],
+            Sharing.MAX_ENERGY: [0.0, 0.0, 30.0],  # both yield: 90 A·phases instead of 66
         },
     ),
     # All 3-phase: the policies agree (same phases, same share).
