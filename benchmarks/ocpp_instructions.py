@@ -7,9 +7,11 @@ stations, boot them, send a warm-up, answer the server's post-boot CALLs and wai
 has had a CALL for `--quiet` seconds; then instrumentation is switched on (`callgrind_control -i
 on`), every station sends exactly `--messages` MeterValues (5 sampled values, one call in flight
 each), and the counts are dumped (`callgrind_control -d`). Instructions per message = the dump's
-total / the messages. The count does not depend on the machine's load, so this tree, another tree
+total / the messages. The machine's load does not slow the count, so this tree, another tree
 (`--before DIR`: a source tree with its own `.venv`, e.g. the commit the issue measured), the naive
-reference and ocpp-rpc's Node server can be compared on a busy machine.
+reference and ocpp-rpc's Node server can be compared on a busy machine; it still moves by a few
+per cent with how many messages the server finds ready per loop turn and per group commit (fsync
+time, the clients' share of the CPU), so compare within one run and repeat (docs/performance.md).
 
     .venv/bin/python benchmarks/ocpp_instructions.py [--stations 200] [--messages 20]
         [--servers sqlite,postgres,before,naive,node] [--before DIR] [--no-deflate]
