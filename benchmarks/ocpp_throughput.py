@@ -42,6 +42,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import websockets
 
@@ -116,12 +117,7 @@ class Window:
 async def station(
     url: str, index: int, window: Window, deflate: bool, latencies: list[float]
 ) -> int:
-    async with websockets.connect(
-        f"{url}/BENCH-{index:04d}",
-        subprotocols=["ocpp1.6"],  # type: ignore[list-item]
-        compression="deflate" if deflate else None,
-        open_timeout=60,
-    ) as ws:
+    async with connect(url, index, deflate) as ws:
         await ws.send(json.dumps([2, "boot", "BootNotification", BOOT]))
         await answer(ws, "boot")
         stop_at = await window.wait_open()
@@ -139,18 +135,35 @@ async def station(
 BOOT = {"chargePointVendor": "Alfen BV", "chargePointModel": "NG910-60023"}
 
 
-async def answer(ws: websockets.ClientConnection, unique_id: str) -> None:
+def connect(url: str, index: int, deflate: bool, ping: bool = True) -> websockets.connect:
+    """Station `index`'s connection (`ping=False`: no keepalive, for a server under valgrind)."""
+    return websockets.connect(
+        f"{url}/BENCH-{index:04d}",
+        subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+        compression="deflate" if deflate else None,
+        open_timeout=600 if not ping else 60,
+        ping_interval=20 if ping else None,
+    )
+
+
+async def answer(ws: websockets.ClientConnection, unique_id: str) -> int:
     """Read until the answer to `unique_id`; answer the server's own CALLs on the way (the
-    post-boot GetConfiguration) as a station with no keys would."""
+    post-boot GetConfiguration) as a station with no keys would. Returns how many it answered."""
+    calls = 0
     while True:
         message = json.loads(await ws.recv())
         if message[0] == 3 and message[1] == unique_id:
-            return
+            return calls
         if message[0] == 2:
-            payload = {"configurationKey": []} if message[2] == "GetConfiguration" else {}
-            await ws.send(json.dumps([3, message[1], payload]))
+            await answer_call(ws, message)
+            calls += 1
             continue
         raise RuntimeError(f"unexpected frame {str(message)[:200]}")
+
+
+async def answer_call(ws: websockets.ClientConnection, message: list[Any]) -> None:
+    payload = {"configurationKey": []} if message[2] == "GetConfiguration" else {}
+    await ws.send(json.dumps([3, message[1], payload]))
 
 
 def cpu_seconds(pid: int) -> float:
@@ -195,6 +208,7 @@ async def spawn(
     cpus: set[int] | None,
     cwd: str | None = None,
     extra_env: dict[str, str] | None = None,
+    start_s: float = 120,
 ) -> tuple[asyncio.subprocess.Process, str]:
     def pin() -> None:
         if cpus:
@@ -209,7 +223,7 @@ async def spawn(
         env={**os.environ, "PYTHONUNBUFFERED": "1", **(extra_env or {})},
     )
     assert proc.stdout is not None
-    line = (await asyncio.wait_for(proc.stdout.readline(), 120)).decode()
+    line = (await asyncio.wait_for(proc.stdout.readline(), start_s)).decode()
     match = re.search(pattern, line)
     if not match:
         proc.kill()
@@ -303,8 +317,9 @@ async def run_postgres(cpus: set[int] | None, run: Run) -> Result:
     return result
 
 
-async def run_naive(cpus: set[int] | None, run: Run) -> Result:
-    proc, port = await spawn([sys.executable, str(HERE / "reference_server.py")], r"(\d+)", cpus)
+async def run_plain(args: list[str], cwd: str | None, cpus: set[int] | None, run: Run) -> Result:
+    """A server without storage that prints its port first (the naive reference, Node)."""
+    proc, port = await spawn(args, r"(\d+)", cpus, cwd=cwd)
     try:
         return await load(
             f"ws://127.0.0.1:{port}", proc.pid, run.stations, run.seconds, run.deflate
@@ -314,19 +329,8 @@ async def run_naive(cpus: set[int] | None, run: Run) -> Result:
         await proc.wait()
 
 
+NAIVE = [sys.executable, str(HERE / "reference_server.py")]
 NODE_DIR: str | None = None
-
-
-async def run_node(cpus: set[int] | None, run: Run) -> Result:
-    assert NODE_DIR is not None
-    proc, port = await spawn(["node", "server.js"], r"(\d+)", cpus, cwd=NODE_DIR)
-    try:
-        return await load(
-            f"ws://127.0.0.1:{port}", proc.pid, run.stations, run.seconds, run.deflate
-        )
-    finally:
-        proc.kill()
-        await proc.wait()
 
 
 def install_node_server(folder: str) -> str | None:
@@ -360,8 +364,11 @@ SERVERS: dict[str, tuple[str, Callable[[set[int] | None, Run], object]]] = {
     "postgres": ("csms, validated + PostgreSQL", run_postgres),
     "sqlite-before": ("csms before, durable SQLite", lambda c, r: run_sqlite(c, r.before())),
     "postgres-before": ("csms before, PostgreSQL", lambda c, r: run_postgres(c, r.before())),
-    "naive": ("naive ocpp-library reference", run_naive),
-    "node": ("ocpp-rpc Node (strict, no storage)", run_node),
+    "naive": ("naive ocpp-library reference", lambda c, r: run_plain(NAIVE, None, c, r)),
+    "node": (
+        "ocpp-rpc Node (strict, no storage)",
+        lambda c, r: run_plain(["node", "server.js"], NODE_DIR, c, r),
+    ),
 }
 
 

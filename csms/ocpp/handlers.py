@@ -372,25 +372,30 @@ class Handlers:
         now: float,
     ) -> list[SampledValueRow]:
         rows = []
+        make = SampledValueRow._make  # from a tuple in column order: ~5x cheaper than keywords
         for meter_value in meter_values:
-            parse_timestamp(meter_value["timestamp"])
+            sampled_at = meter_value["timestamp"]
+            parse_timestamp(sampled_at)
             for sv in meter_value["sampledValue"]:
-                value = sv["value"]
+                value, get = sv["value"], sv.get
+                form = get("format")
                 rows.append(
-                    SampledValueRow(
-                        station_id=station_id,
-                        connector_id=connector_id,
-                        transaction_id=tx_id,
-                        sampled_at=meter_value["timestamp"],
-                        value=value,
-                        numeric=None if sv.get("format") == "SignedData" else _number(value),
-                        measurand=sv.get("measurand", "Energy.Active.Import.Register"),
-                        phase=sv.get("phase"),
-                        unit=sv.get("unit"),
-                        context=sv.get("context"),
-                        location=sv.get("location"),
-                        format=sv.get("format"),
-                        received_at=now,
+                    make(
+                        (
+                            station_id,
+                            connector_id,
+                            tx_id,
+                            sampled_at,
+                            value,
+                            None if form == "SignedData" else _number(value),
+                            get("measurand", "Energy.Active.Import.Register"),
+                            get("phase"),
+                            get("unit"),
+                            get("context"),
+                            get("location"),
+                            form,
+                            now,
+                        )
                     )
                 )
         return rows

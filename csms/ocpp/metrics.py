@@ -7,6 +7,8 @@ cannot create unbounded series.
 
 from __future__ import annotations
 
+import functools
+
 from prometheus_client import Counter, Histogram
 
 from csms.ocpp.validation import STATION_ACTIONS
@@ -70,3 +72,11 @@ def station_action(action: str) -> str:
 
 def cs_action(action: str) -> str:
     return action if action in CS_ACTIONS else "other"
+
+
+@functools.cache
+def received_series(label: str) -> tuple[Counter, Histogram]:
+    """`RECEIVED` and `HANDLING_SECONDS` of one action label (`station_action`'s: a bounded set),
+    looked up once: `labels()` checks and locks on every call, ~5 µs a message of its ~11 µs of
+    metrics (measured with timeit)."""
+    return RECEIVED.labels(label), HANDLING_SECONDS.labels(label)

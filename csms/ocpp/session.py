@@ -300,8 +300,9 @@ class StationSession:
     async def _on_call(self, unique_id: str, action: str, payload: Any) -> Outcome:
         self.gate.on_call_received(action)
         label = metrics.station_action(action)
-        metrics.RECEIVED.labels(label).inc()
-        with metrics.HANDLING_SECONDS.labels(label).time():
+        received, handling = metrics.received_series(label)
+        received.inc()
+        with handling.time():
             outcome = await self._answer(unique_id, action, payload)
         if outcome.refused and outcome.reply:
             metrics.RECEIVED_ERRORS.labels(label, str(orjson.loads(outcome.reply)[2])).inc()

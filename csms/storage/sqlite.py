@@ -21,16 +21,24 @@ import functools
 import os
 import re
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from csms.storage.database import Database, DatabaseError, Row, Stmt, UnitFailed
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 CHECKPOINT_EVERY_S = 0.5
 WAL_LIMIT_BYTES = 16 * 1024 * 1024
+
+# The standard library's sqlite3 binds a None argument only after looking for an adapter for it:
+# none is registered, so it asks the protocol type for `__adapt__`, and that lookup formats an
+# AttributeError message and drops it — ~2,200 instructions per None, 17 per MeterValues (its
+# unset phase/context/location/format columns). An adapter registered for NoneType is found at
+# once; `{}.get` returns None for any key and is a C call. The stored value is the same NULL.
+_NULL: dict[None, None] = {}
+sqlite3.register_adapter(type(None), cast("Callable[[None], None]", _NULL.get))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -225,7 +233,10 @@ def _run_unit(conn: sqlite3.Connection, stmts: tuple[Stmt, ...]) -> list[list[Ro
     unit_rows: list[list[Row]] = []
     for stmt in stmts:
         if stmt.many:
-            conn.executemany(_sql(stmt.sql), stmt.args)
+            # Exact tuples: sqlite3 reads a tuple subclass's (a NamedTuple row's) items through
+            # `__getitem__` one Python call each; an exact tuple's directly (~50,000
+            # instructions less per MeterValues of five 13-column rows).
+            conn.executemany(_sql(stmt.sql), map(tuple, stmt.args))
             unit_rows.append([])
         else:
             cur = conn.execute(_sql(stmt.sql), tuple(stmt.args))

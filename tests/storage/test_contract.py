@@ -192,6 +192,22 @@ async def test_transaction_ids_unique_idempotent_and_energy(store: Store) -> Non
     assert len(await store.transactions.meter_values("S1")) == 2
 
 
+async def test_unset_sampled_value_fields_are_stored_as_null(store: Store) -> None:
+    """None in a batch insert is NULL on both engines (SQLite binds it through the adapter
+    `csms/storage/sqlite.py` registers for NoneType, and gets exact tuples, not the rows)."""
+    row = SampledValueRow(
+        "S1", 1, None, "t", "7", 7.0, "Power.Active.Import", None, "W", None, None, None, 1
+    )
+    await store.transactions.add_meter_values([row, row._replace(phase="L1", context="Sample")])
+    nulls = await store.db.fetchval(
+        "SELECT count(*) FROM meter_values WHERE transaction_id IS NULL AND phase IS NULL "
+        "AND context IS NULL AND location IS NULL AND format IS NULL"
+    )
+    assert nulls == 1
+    stored = [(r.phase, r.context, r.numeric) for r in await store.transactions.meter_values("S1")]
+    assert stored == [(None, None, 7.0), ("L1", "Sample", 7.0)]
+
+
 async def test_id_tags_and_events(store: Store) -> None:
     await store.id_tags.add("T1", 1, "fleet")
     assert await store.id_tags.is_allowed("T1") and not await store.id_tags.is_allowed("T2")
