@@ -63,7 +63,7 @@ class SnapshotGate:
             except asyncio.CancelledError:
                 if ticket.done() and not ticket.cancelled():
                     self._release(None)  # admitted and cancelled at once: hand it on
-                else:
+                elif ticket in self._waiting:  # a release may have dropped it already
                     self._waiting.remove(ticket)
                 raise
         else:

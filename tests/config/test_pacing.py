@@ -81,3 +81,26 @@ async def test_a_cancelled_waiter_leaves_the_queue_and_frees_nothing_it_did_not_
     hold.set()
     await first
     assert gate.in_flight == 0
+
+
+async def test_a_waiter_cancelled_as_the_slot_frees_stays_cancelled() -> None:
+    """The holder leaves (its release skips the cancelled ticket) before the cancelled waiter
+    runs: the waiter must end cancelled, not with a ValueError that a worker's `except
+    Exception` would swallow (`csms serve` then hung on SIGTERM)."""
+    gate = SnapshotGate(PacingRule(start=1, floor=1, ceiling=1))
+    hold = asyncio.Event()
+
+    async def holder() -> None:
+        async with gate.slot():
+            await hold.wait()
+
+    first = asyncio.create_task(holder())
+    await asyncio.sleep(0)
+    waiter = asyncio.create_task(holder())
+    await asyncio.sleep(0)
+    hold.set()  # the holder runs first and releases its slot ...
+    waiter.cancel()  # ... then the waiter, its ticket already gone from the queue
+    await first
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert gate.in_flight == 0 and not gate._waiting
