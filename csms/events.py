@@ -118,26 +118,39 @@ Event: TypeAlias = (
 class EventBus:
     """Fan-out of events to subscribers' queues; publishing never blocks the OCPP hot path.
 
+    A subscriber names the event types it reads (`subscribe(StationBooted, ...)`; none: every
+    event), so an event reaches only the queues that want it: a MeterValues message, the busiest
+    event, wakes the one consumer that reads samples instead of every service's task in turn.
     A subscriber that falls more than `maxsize` events behind loses the oldest ones (logged), so a
     slow consumer cannot stall stations.
     """
 
     def __init__(self, maxsize: int = 10000) -> None:
-        self._queues: list[asyncio.Queue[Event]] = []
+        self._subscribers: list[tuple[asyncio.Queue[Event], tuple[type[Event], ...]]] = []
+        self._routes: dict[type[Event], tuple[asyncio.Queue[Event], ...]] = {}
         self._maxsize = maxsize
 
-    def subscribe(self) -> asyncio.Queue[Event]:
-        """A new queue that receives every event published from now on."""
+    def subscribe(self, *kinds: type[Event]) -> asyncio.Queue[Event]:
+        """A new queue that receives the events of `kinds` (all events when none is named)
+        published from now on."""
         queue: asyncio.Queue[Event] = asyncio.Queue(self._maxsize)
-        self._queues.append(queue)
+        self._subscribers.append((queue, kinds))
+        self._routes.clear()
         return queue
 
     def unsubscribe(self, queue: asyncio.Queue[Event]) -> None:
-        if queue in self._queues:
-            self._queues.remove(queue)
+        self._subscribers = [(q, kinds) for q, kinds in self._subscribers if q is not queue]
+        self._routes.clear()
+
+    def _queues_for(self, kind: type[Event]) -> tuple[asyncio.Queue[Event], ...]:
+        queues = self._routes.get(kind)
+        if queues is None:
+            queues = tuple(q for q, kinds in self._subscribers if not kinds or kind in kinds)
+            self._routes[kind] = queues
+        return queues
 
     def publish(self, event: Event) -> None:
-        for queue in self._queues:
+        for queue in self._queues_for(type(event)):
             if queue.full():
                 queue.get_nowait()
                 log.warning("event subscriber is behind; dropped its oldest event")

@@ -124,7 +124,9 @@ class PresenceRecorder:
         self.node_id = node_id
         self.incarnation = incarnation
         self._notify = notify
-        self._queue = bus.subscribe()  # now: no connect is missed
+        self._queue = bus.subscribe(  # now: no connect is missed
+            events.StationConnected, events.StationDisconnected
+        )
         self._bus = bus
         self._connections: dict[str, tuple[str, float]] = {}
         self._seq = itertools.count(1)

@@ -85,7 +85,12 @@ class ConfigService:
 
     # -- service loop --------------------------------------------------------------------------
     async def run(self) -> None:
-        queue = self.bus.subscribe()
+        queue = self.bus.subscribe(
+            events.StationBooted,
+            events.StationConnected,
+            events.TransactionStopped,
+            events.ConnectorStatusChanged,
+        )
         try:
             await self.store.interrupt_running_jobs(self.clock())
             async with asyncio.TaskGroup() as group:

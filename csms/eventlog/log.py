@@ -161,7 +161,9 @@ class EventRecorder:
         self.prune_every_s = prune_every_s
 
     async def run(self) -> None:
-        queue = self.bus.subscribe()
+        queue = self.bus.subscribe(
+            events.StationConnected, events.StationDisconnected, events.StationBooted
+        )
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._prune_loop())

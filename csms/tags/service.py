@@ -227,7 +227,7 @@ class TagService:
 
     async def run(self) -> None:
         """Sync stations as they boot and as tags change, one at a time."""
-        queue = self.bus.subscribe()
+        queue = self.bus.subscribe(events.SnapshotTaken)
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._watch(queue))

@@ -1,4 +1,4 @@
-"""The event bus: fan-out, a slow subscriber loses its oldest events, and mypy checks its users."""
+"""The event bus: fan-out (to the subscribers of each kind), a slow subscriber loses its oldest events, and mypy checks its users."""
 
 from __future__ import annotations
 
@@ -34,6 +34,24 @@ async def test_a_subscriber_that_falls_behind_loses_its_oldest_event() -> None:
     for event in (A, B, C):
         bus.publish(event)
     assert [slow.get_nowait(), slow.get_nowait()] == [B, C]
+
+
+async def test_a_subscriber_that_names_kinds_gets_only_those() -> None:
+    bus = EventBus()
+    everything = bus.subscribe()
+    connects = bus.subscribe(events.StationConnected, events.StationDisconnected)
+    sample = events.MeterSampled("A", 1, None, 4.0)
+    for event in (A, sample, B, C):
+        bus.publish(event)
+    assert [everything.get_nowait() for _ in range(4)] == [A, sample, B, C]
+    assert [connects.get_nowait(), connects.get_nowait()] == [A, B] and connects.empty()
+    # A subscriber that comes later is routed too (the routes are worked out again).
+    approvals = bus.subscribe(events.StationApproved)
+    bus.publish(C)
+    assert approvals.get_nowait() == C and connects.empty()
+    bus.unsubscribe(approvals)
+    bus.publish(C)
+    assert approvals.empty() and everything.qsize() == 2
 
 
 # Each case: code using the bus, and the mypy error it must raise (None: it must pass).
