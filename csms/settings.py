@@ -243,6 +243,16 @@ class Settings(BaseModel):
     ping_interval_s: float = Field(default=20, gt=0)
     ping_timeout_s: float = Field(default=20, gt=0)
     max_frame_bytes: int = Field(default=65536, ge=1024)
+    handshakes_at_once: int = Field(
+        default=64,
+        ge=1,
+        le=10_000,
+        description=(
+            "opening handshakes worked on at a time; the rest of a reconnect storm waits its turn "
+            "(FIFO) without its open timeout running, so a storm is accepted at the pace the "
+            "server can check stations, and none is dropped for being queued"
+        ),
+    )
     event_loop: Literal["asyncio", "uvloop"] = Field(
         default="asyncio",
         description=(
