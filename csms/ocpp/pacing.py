@@ -16,12 +16,6 @@ import asyncio
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection
-from websockets.datastructures import Headers
-from websockets.http11 import Request
-
-# Stands in for a handshake's request once it is answered: websockets tells the request from later
-# frames by `request is None`, so it cannot be None again, but its headers (~1.5 KB) can go.
-ANSWERED = Request("/", Headers())
 
 
 def paced_connections(limit: int, open_timeout_s: float) -> type[ServerConnection]:
@@ -41,7 +35,11 @@ def paced_connections(limit: int, open_timeout_s: float) -> type[ServerConnectio
                     return  # it went away while queued: nothing to answer
                 async with asyncio.timeout(open_timeout_s):
                     await super().handshake(*args, **kwargs)
-            # The request and response headers (~3 KB) are not needed once the session runs.
-            self.request, self.response = ANSWERED, None
+            # Neither the request's headers nor the response (~3 KB) are needed once the session
+            # runs. The request itself stays: websockets tells it from later frames by
+            # `request is None`, and its frame parser (a generator) still refers to it.
+            if self.request is not None:
+                self.request.headers.clear()
+            self.response = None
 
     return PacedConnection
