@@ -139,6 +139,7 @@ async def measure(
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "scale.sqlite3"
         proc, port = await spawn_server(db, server_cpus, server)
+        print(f"{server.label}: server pid {proc.pid} (for a profiler)", flush=True)
         try:
             register(db, ids)
             idle_rss = rss_mb(proc.pid)

@@ -30,7 +30,7 @@ LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
 
 async def boot(url: str) -> str:
     """Connect (waiting as long as it takes), boot, and return the boot status."""
-    async with websockets.connect(url, subprotocols=["ocpp1.6"], open_timeout=90) as ws:  # type: ignore[list-item]
+    async with websockets.connect(url, subprotocols=["ocpp1.6"], open_timeout=90) as ws:
         await ws.send(orjson.dumps(BOOT).decode())
         answer = orjson.loads(await asyncio.wait_for(ws.recv(), 90))
     return str(answer[2]["status"])
