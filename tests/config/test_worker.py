@@ -4,7 +4,6 @@ wake-up during a round runs one more round after it, and work starts again on th
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,32 +12,25 @@ import pytest
 
 from csms.config.service import ConfigService
 from csms.events import EventBus, SnapshotTaken, StationBooted, StationConnected
+from csms.sim.tasks import cancel_all
 from csms.storage import Store, open_database
+from tests.config.test_service import StubbornStation
 from tests.support.waiting import eventually
 
 
-class GatedStation:
-    """Answers GetConfiguration with two keys; holds each answer while `gate` is clear."""
+class GatedStation(StubbornStation):
+    """Answers like `StubbornStation`; holds each answer while `gate` is clear."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.gate = asyncio.Event()
         self.gate.set()
         self.reads = 0
 
-    def is_online(self, station_id: str) -> bool:
-        return True
-
-    def online_ids(self) -> list[str]:
-        return []
-
     async def call(self, station_id: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
-        assert action == "GetConfiguration"
         self.reads += 1
         await self.gate.wait()
-        values = {"GetConfigurationMaxKeys": "35", "HeartbeatInterval": "60"}
-        wanted = payload.get("key") or list(values)
-        keys = [{"key": k, "readonly": False, "value": values[k]} for k in wanted if k in values]
-        return {"configurationKey": keys}
+        return await super().call(station_id, action, payload)
 
 
 def config_tasks() -> list[asyncio.Task[Any]]:
@@ -55,17 +47,17 @@ async def running(tmp_path: Path) -> AsyncIterator[tuple[GatedStation, EventBus,
     runner = asyncio.create_task(service.run())
 
     async def next_snapshot() -> str:
-        while not isinstance(event := await taken.get(), SnapshotTaken):
-            pass
-        return event.reason
+        """The reason of the next snapshot taken (other events skipped)."""
+        while True:
+            event = await taken.get()
+            if isinstance(event, SnapshotTaken):
+                return event.reason
 
     try:
         await service.started.wait()
         yield station, bus, next_snapshot, service
     finally:
-        runner.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await runner
+        assert await cancel_all([runner]) == []
         await db.close()
 
 
