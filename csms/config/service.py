@@ -130,7 +130,6 @@ class ConfigService:
         if worker is None:
             worker = StationWorker(self, station_id)
             self._workers[station_id] = worker
-            self.spawn(worker.run(), f"config-{station_id}")
         return worker
 
     def add_settle_hook(self, hook: SettleHook) -> None:

@@ -17,6 +17,7 @@ import math
 import ssl
 from collections.abc import Callable
 from http import HTTPStatus
+from typing import Any
 from urllib.parse import unquote
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -31,6 +32,7 @@ from csms.ocpp.admission import (
     registration_refusal,
 )
 from csms.ocpp.handlers import Handlers
+from csms.ocpp.pacing import paced_connections
 from csms.ocpp.registry import StationRegistry
 from csms.ocpp.session import StationSession, session_policy
 from csms.settings import Settings
@@ -43,6 +45,7 @@ log = logging.getLogger(__name__)
 SUBPROTOCOL = "ocpp1.6"
 REFUSAL_LOG_INTERVAL_S = 10.0
 LISTEN_BACKLOG = 4096  # handshakes the kernel holds while we accept (see start())
+OPEN_TIMEOUT_S = 10.0  # for the request to arrive, then again for our work on it (pacing.py)
 
 
 def station_id_from_path(path: str, prefix: str) -> str | None:
@@ -116,6 +119,9 @@ class OcppServer:
 
     async def start(self) -> None:
         s = self.settings
+        context = self._ssl_context()
+        # With open_timeout=None websockets would leave the TLS handshake to asyncio's 60 s.
+        tls: dict[str, Any] = {"ssl_handshake_timeout": OPEN_TIMEOUT_S} if context else {}
         self._server = await serve(
             self._connection,
             s.ocpp_host,
@@ -125,10 +131,14 @@ class OcppServer:
             # Each session pings itself and aborts a dead link after ping_interval_s +
             # ping_timeout_s (websockets' keepalive would then wait close_timeout more).
             ping_interval=None,
+            # The open timeout runs in two parts, around the wait for a handshake's turn.
+            open_timeout=None,
+            create_connection=paced_connections(s.handshakes_at_once, OPEN_TIMEOUT_S),
             close_timeout=session_policy(s).close_timeout_s,
             max_size=s.max_frame_bytes,
             compression="deflate" if s.websocket_compression == "deflate" else None,
-            ssl=self._ssl_context(),
+            ssl=context,
+            **tls,
             server_header="csms",
             # After a restart every station reconnects at once: with asyncio's default backlog
             # of 100 the kernel drops the other SYNs and stations retry seconds later. Capped by

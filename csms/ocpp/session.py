@@ -170,7 +170,10 @@ class StationSession:
         station_id_var.set(self.station_id)  # tags this task's log records (csms.logs)
         self._schedule_ping()
         try:
-            async for frame in self.ws:
+            while True:
+                # Undecoded: orjson parses UTF-8 bytes 2.7 times faster than a str (25 → 9 µs
+                # for a 33-key GetConfiguration answer), and checks the UTF-8 itself.
+                frame = await self.ws.recv(decode=False)
                 if await self._serve(frame):
                     break
                 del frame  # an idle session holds nothing of its last frame (up to 64 KB)
