@@ -109,6 +109,9 @@ NOTES: dict[str, str] = {
     "sites.mode": "balanced, or charge only from PV surplus",
     "sites.min_current_a": "below this a socket is paused rather than charged",
     "sites.alternating_period_s": "sockets that cannot all charge take turns this long",
+    "sites.sharing": "equal-current: the same current per EV (Alfen's); equal-power: the same "
+    "power; max-energy: the most energy, idle phases first, a 1-phase EV may yield a phase to a "
+    "3-phase EV (docs/balancing.md)",
     "sites.ramp_a_per_s": "how fast a socket's limit may rise",
     "sites.meter": "the site's grid meter (docs/meters.md)",
     "sites.meter.type": "",
