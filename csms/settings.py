@@ -244,7 +244,7 @@ class Settings(BaseModel):
     ping_timeout_s: float = Field(default=20, gt=0)
     max_frame_bytes: int = Field(default=65536, ge=1024)
     handshakes_at_once: int = Field(
-        default=64,
+        default=512,
         ge=1,
         le=10_000,
         description=(
