@@ -1,4 +1,5 @@
-"""The event bus: fan-out (to the subscribers of each kind), a slow subscriber loses its oldest events, and mypy checks its users."""
+"""The event bus: fan-out (to the subscribers of each kind), a slow subscriber loses its oldest
+events, and mypy checks its users."""
 
 from __future__ import annotations
 
