@@ -53,8 +53,8 @@ OFFLINE = Route("offline")
 
 
 def route(has_session: bool, owner: str | None, me: str, live: frozenset[str]) -> Route:
-    """The routing decision: a local session wins (even one the presence cache has not heard
-    of yet); else the holding node if it is live and not this node; else offline."""
+    """The routing decision: a local open session wins (even one the presence cache has not
+    heard of yet); else the holding node if it is live and not this node; else offline."""
     if has_session:
         return LOCAL
     if owner is None or owner == me or owner not in live:
@@ -102,8 +102,10 @@ class ClusterLink:
         self._serving: set[asyncio.Task[None]] = set()
 
     def _route(self, station_id: str) -> Route:
+        # Only an open session wins: one still closing here (its station already moved on and
+        # reconnected elsewhere) must not hide the new holder.
         return route(
-            self.registry.get(station_id) is not None,
+            self.registry.is_online(station_id),
             self.presence.owner(station_id),
             self.node_id,
             self._live(),
