@@ -62,7 +62,10 @@ async def test_the_gate_lets_in_no_more_than_the_limit_first_come_first_served()
     assert gate.in_flight == 0 and entered == list(range(6)) and gate.peak == 3
 
 
-async def test_a_cancelled_waiter_leaves_the_queue_and_frees_nothing_it_did_not_take() -> None:
+async def _one_holder_one_waiter() -> tuple[
+    SnapshotGate, asyncio.Event, asyncio.Task[None], asyncio.Task[None]
+]:
+    """A gate of one place: `first` holds it until `hold` is set, `waiter` queues behind it."""
     gate = SnapshotGate(PacingRule(start=1, floor=1, ceiling=1))
     hold = asyncio.Event()
 
@@ -74,6 +77,11 @@ async def test_a_cancelled_waiter_leaves_the_queue_and_frees_nothing_it_did_not_
     await asyncio.sleep(0)
     waiter = asyncio.create_task(holder())
     await asyncio.sleep(0)
+    return gate, hold, first, waiter
+
+
+async def test_a_cancelled_waiter_leaves_the_queue_and_frees_nothing_it_did_not_take() -> None:
+    gate, hold, first, waiter = await _one_holder_one_waiter()
     waiter.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiter
@@ -87,17 +95,7 @@ async def test_a_waiter_cancelled_as_the_slot_frees_stays_cancelled() -> None:
     """The holder leaves (its release skips the cancelled ticket) before the cancelled waiter
     runs: the waiter must end cancelled, not with a ValueError that a worker's `except
     Exception` would swallow (`csms serve` then hung on SIGTERM)."""
-    gate = SnapshotGate(PacingRule(start=1, floor=1, ceiling=1))
-    hold = asyncio.Event()
-
-    async def holder() -> None:
-        async with gate.slot():
-            await hold.wait()
-
-    first = asyncio.create_task(holder())
-    await asyncio.sleep(0)
-    waiter = asyncio.create_task(holder())
-    await asyncio.sleep(0)
+    gate, hold, first, waiter = await _one_holder_one_waiter()
     hold.set()  # the holder runs first and releases its slot ...
     waiter.cancel()  # ... then the waiter, its ticket already gone from the queue
     await first
