@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import signal
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -84,6 +85,11 @@ async def _serve(settings: Settings) -> None:
     ready = asyncio.create_task(cs.ready.wait())
     await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
     if cs.ready.is_set():
+        # What start-up built (modules, settings, the application's objects) lives as long as the
+        # process: frozen, the collector's oldest-generation passes, which the messages' own
+        # allocations trigger, stop walking it. p99 at 200 stations 87 → 55 ms
+        # (docs/performance.md, "Throughput on a quiet machine").
+        gc.freeze()
         print(addresses_text(cs.station_urls(), cs.api_urls()), flush=True)
     else:
         ready.cancel()
