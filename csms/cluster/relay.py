@@ -22,6 +22,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from itertools import groupby
+from operator import itemgetter
 
 from csms import events
 from csms.cluster import envelope, metrics
@@ -70,16 +72,8 @@ def runs(
 ) -> list[tuple[str, list[events.Event]]]:
     """The batch's events that go to another node, as consecutive runs of one destination:
     sent one after the other, the runs keep a station's events in order on every node."""
-    out: list[tuple[str, list[events.Event]]] = []
-    for event in batch:
-        where = destination(event)
-        if where is None:
-            continue
-        if out and out[-1][0] == where:
-            out[-1][1].append(event)
-        else:
-            out.append((where, [event]))
-    return out
+    routed = [(where, event) for event in batch if (where := destination(event)) is not None]
+    return [(where, [event for _, event in run]) for where, run in groupby(routed, itemgetter(0))]
 
 
 class EventRelay:
