@@ -8,7 +8,9 @@ systems):
 - one command in flight per station; the planner picks the most important one for each idle station;
 - all decreases across the site go out before any increase (an increase waits while a decrease is in
   flight or ready to send), so a raise never lands before its matching cut;
-- a deadband skips changes too small to matter, but never a decrease marked urgent (safety);
+- a deadband skips changes too small to matter, but never a decrease marked urgent (safety), nor
+  the first limit of a session whose profile is unknown (after a reconnect or a take-over the
+  station may still apply one we cannot see);
 - the accepted value is cached only on `Accepted`; anything else is retried with exponential
   backoff;
 - per station the proven method is recorded: a station that never accepted a TxProfile and rejects
@@ -575,6 +577,12 @@ class DeliveryPlanner:
                 kind = DECREASE
         elif target.limit_a - current >= s.deadband_a:
             kind = INCREASE
+        if kind is None and not ours:
+            # No profile of ours known for this session: the station may still apply one we
+            # cannot see (sent before it reconnected, or by the node that led the site before a
+            # take-over), so what it applies is unknown and the target goes out whatever the
+            # deadband says — as a decrease unless it raises what we believe it applies.
+            kind = INCREASE if target.limit_a > current else DECREASE
         expires = installed.valid_to if ours and installed is not None else None
         resend = kind is None and view.resend is not None
         if resend:

@@ -243,6 +243,28 @@ def test_reconnect_resends_everything():
     ]
 
 
+@pytest.mark.parametrize(
+    ("safe", "target", "kind"),
+    [
+        (0.0, 0.0, DECREASE),  # the cluster's flake: paused, "already" at the safe 0 A
+        (6.0, 6.0, DECREASE),  # on the safe default exactly
+        (6.0, 6.5, INCREASE),  # within the deadband above it
+        (6.0, 5.5, DECREASE),  # within the deadband below it
+    ],
+)
+def test_a_session_whose_profile_is_unknown_gets_its_target_whatever_the_deadband(
+    safe: float, target: float, kind: str
+):
+    """A fresh planner (a take-over: the node that led the site before sent this session a
+    TxProfile of 7.7 A) or a reconnect (the station may have kept ours): the station's TxProfile
+    is unknown, so believing it applies the safe default would leave the unseen 7.7 A in force.
+    The target goes out even when it equals the safe default or is within the deadband of it."""
+    planner = book_with("A", safe=safe)
+    planner.set_targets([Target("A", 1, target, "grid phase", 7)])
+    assert [c for c in sets(settle(planner)) if c[1] == 1] == [("A", 1, kind, target)]
+    assert settle(planner) == []  # known now: nothing more until the target moves
+
+
 def test_charge_point_max_only_where_configured_and_cleared_when_removed():
     planner = book_with("A")
     assert [c.kind for c in settle(planner)] == [DEFAULT]
