@@ -48,6 +48,9 @@ from tests.support.cluster import ClusterNode, LocalCluster, local_cluster, quer
 POSTGRES_URL = os.environ.get("CSMS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
+SAMPLES_STORED = "SELECT coalesce(sum(json_array_length(samples::json)), 0) AS n FROM meter_values"
+
+
 def _meter_values(n: int) -> dict[str, object]:
     stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     value = {"value": str(n), "measurand": "Energy.Active.Import.Register", "unit": "Wh"}
@@ -101,7 +104,7 @@ async def _run_size(nodes: int, args: argparse.Namespace, work: Path) -> dict[st
             began = time.monotonic()
             answered = await _load(stations, args.seconds)
             elapsed = time.monotonic() - began
-            rows = await query(url, "SELECT count(*) AS n FROM meter_values")
+            rows = await query(url, SAMPLES_STORED)
             relayed = sum([await _relayed(node) for node in cluster.nodes])
             figures = {
                 "connected": float(len(stations)),

@@ -162,7 +162,7 @@ async def answer(ws: websockets.ClientConnection, unique_id: str) -> int:
 
 
 async def answer_call(ws: websockets.ClientConnection, message: list[Any]) -> None:
-    payload = {"configurationKey": []} if message[2] == "GetConfiguration" else {}
+    payload: dict[str, Any] = {"configurationKey": []} if message[2] == "GetConfiguration" else {}
     await ws.send(json.dumps([3, message[1], payload]))
 
 
@@ -252,6 +252,10 @@ def csms_args(database_url: str) -> list[str]:
 
 CSMS_URL = r"(ws://\S+)/\{stationId\}"
 # Known stations, as after their first connection: the load measures messages, not registration.
+# Sampled values stored: a row per meterValue element since migration 0520, a row per sampled
+# value before it (a --before tree).
+SAMPLES_STORED = "SELECT sum(json_array_length(samples)) FROM meter_values"
+ROWS_STORED = "SELECT count(*) FROM meter_values"
 REGISTER = "INSERT INTO stations (id, status, first_seen) VALUES ($1, 'accepted', $2)"
 
 
@@ -265,12 +269,25 @@ class Run:
     seconds: float
     deflate: bool
     source: str | None = None  # another csms source tree to run instead (--before)
+    guard: bool = False  # keep the per-station flood guard at its defaults (--flood-guard)
 
     def env(self) -> dict[str, str]:
-        return {"PYTHONPATH": self.source} if self.source else {}
+        env = {} if self.guard else dict(NO_GUARD)
+        if self.source:
+            # Run in that tree too (`spawn`'s cwd): `python -m` puts the working directory
+            # first on sys.path, ahead of PYTHONPATH.
+            env["PYTHONPATH"] = self.source
+        return env
 
     def before(self) -> Run:
-        return Run(self.stations, self.seconds, self.deflate, BEFORE_DIR)
+        return Run(self.stations, self.seconds, self.deflate, BEFORE_DIR, self.guard)
+
+
+# The flood guard reads a station's frames past a burst of 200 at 20/s (docs/connections.md):
+# each of these stations sends ~40/s, so with it the run measures the guard's pacing (a cap
+# of 200 × (200 + 20 × seconds) / seconds: 8,000/s in 10 s, and a 50 ms wait per paced frame
+# in p99), not the server. Lifted here unless --flood-guard.
+NO_GUARD = {"CSMS_MESSAGE_RATE_PER_S": "1000000", "CSMS_MESSAGE_BURST": "1000000"}
 
 
 BEFORE_DIR: str | None = None
@@ -279,7 +296,7 @@ BEFORE_DIR: str | None = None
 async def run_sqlite(cpus: set[int] | None, run: Run) -> Result:
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.sqlite3"
-        proc, url = await spawn(csms_args(f"sqlite:///{db}"), CSMS_URL, cpus, None, run.env())
+        proc, url = await spawn(csms_args(f"sqlite:///{db}"), CSMS_URL, cpus, run.source, run.env())
         with sqlite3.connect(db, timeout=60) as conn:
             conn.executemany(REGISTER.replace("$1", "?").replace("$2", "?"), known(run))
         try:
@@ -287,7 +304,9 @@ async def run_sqlite(cpus: set[int] | None, run: Run) -> Result:
         finally:
             await stop(proc)
         with sqlite3.connect(db) as conn:
-            stored = conn.execute("SELECT count(*) FROM meter_values").fetchone()[0]
+            columns = {r[1] for r in conn.execute("PRAGMA table_info(meter_values)")}
+            query = SAMPLES_STORED if "samples" in columns else ROWS_STORED
+            stored = conn.execute(query).fetchone()[0]
     result.stored = f"{stored}/{result.messages * 5}"
     return result
 
@@ -297,7 +316,7 @@ async def run_postgres(cpus: set[int] | None, run: Run) -> Result:
 
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     args = csms_args(f"{POSTGRES}?schema={schema}")
-    proc, url = await spawn(args, CSMS_URL, cpus, None, run.env())
+    proc, url = await spawn(args, CSMS_URL, cpus, run.source, run.env())
     conn = await asyncpg.connect(POSTGRES, server_settings={"search_path": schema})
     try:
         await conn.executemany(REGISTER, known(run))
@@ -309,7 +328,13 @@ async def run_postgres(cpus: set[int] | None, run: Run) -> Result:
         await stop(proc)
     conn = await asyncpg.connect(POSTGRES)
     try:
-        stored = await conn.fetchval(f"SELECT count(*) FROM {schema}.meter_values")
+        compact = await conn.fetchval(
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = $1 "
+            "AND table_name = 'meter_values' AND column_name = 'samples'",
+            schema,
+        )
+        counted = "sum(json_array_length(samples::json))" if compact else "count(*)"
+        stored = await conn.fetchval(f"SELECT {counted} FROM {schema}.meter_values")
         await conn.execute(f"DROP SCHEMA {schema} CASCADE")
     finally:
         await conn.close()
@@ -375,7 +400,7 @@ SERVERS: dict[str, tuple[str, Callable[[set[int] | None, Run], object]]] = {
 async def main(args: argparse.Namespace) -> None:
     global NODE_DIR, BEFORE_DIR
     BEFORE_DIR = args.before
-    run = Run(args.stations, args.seconds, not args.no_deflate)
+    run = Run(args.stations, args.seconds, not args.no_deflate, guard=args.flood_guard)
     wanted = [s.strip() for s in args.servers.split(",") if s.strip()]
     if args.before:  # each of ours beside the same server built from the other tree
         wanted = [w for name in wanted for w in (name, f"{name}-before") if w in SERVERS]
@@ -410,6 +435,7 @@ async def main(args: argparse.Namespace) -> None:
 
     print(
         f"{run.stations} stations, one call in flight each, {run.seconds:g} s per run, "
+        f"csms's flood guard {'at its defaults' if run.guard else 'lifted'}, "
         f"MeterValues with 5 sampled values, clients "
         f"{'offer permessage-deflate' if run.deflate else 'without deflate'}"
     )
@@ -441,6 +467,11 @@ if __name__ == "__main__":
     parser.add_argument("--modes", default="pinned,unpinned", help="pinned and/or unpinned")
     parser.add_argument("--servers", default="sqlite,postgres,naive,node")
     parser.add_argument("--no-deflate", action="store_true", help="clients offer no deflate")
+    parser.add_argument(
+        "--flood-guard",
+        action="store_true",
+        help="keep csms's per-station flood guard (20 frames/s after 200) at its defaults",
+    )
     parser.add_argument(
         "--before",
         help="a csms source tree (e.g. `git archive main | tar -x -C DIR`) to run beside ours",

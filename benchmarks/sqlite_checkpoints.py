@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import statistics
 import tempfile
@@ -24,9 +25,8 @@ from csms.storage import Stmt
 from csms.storage.sqlite import SqliteDatabase
 
 INSERT = (
-    "INSERT INTO meter_values (station_id, connector_id, transaction_id, sampled_at, value, "
-    "numeric, measurand, phase, unit, context, location, format, received_at) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+    "INSERT INTO meter_values (station_id, connector_id, transaction_id, sampled_at, samples, "
+    "energy_wh, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
 )
 
 
@@ -52,11 +52,11 @@ async def one_way(cls: type[SqliteDatabase], path: Path, writers: int, seconds: 
     async def writer(i: int) -> None:
         n = 0
         while time.perf_counter() < stop:
-            rows = [
-                (f"S{i}", 1, n, "2026-11-21T10:00:00Z", str(n), float(n), "Power.Active.Import",
-                 f"L{k}", "W", None, None, None, time.time())
+            samples = json.dumps([
+                {"value": str(n), "measurand": "Power.Active.Import", "phase": f"L{k}", "unit": "W"}
                 for k in range(5)
-            ]  # fmt: skip
+            ])  # fmt: skip
+            rows = [(f"S{i}", 1, n, "2026-11-21T10:00:00Z", samples, None, time.time())]
             start = time.perf_counter()
             await db.write(Stmt(INSERT, rows, many=True))
             latencies.append(time.perf_counter() - start)

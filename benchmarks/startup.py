@@ -21,8 +21,11 @@ HERE = Path(__file__).resolve().parent
 
 def time_to_port(args: list[str], env: dict[str, str], marker: str) -> float:
     start = time.perf_counter()
+    # `python -m` puts the working directory first on sys.path: run in the tree PYTHONPATH names,
+    # or this checkout's csms would be imported for --before too.
+    cwd = env.get("PYTHONPATH")
     proc = subprocess.Popen(
-        args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
+        args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=cwd
     )
     try:
         assert proc.stdout is not None

@@ -21,11 +21,7 @@ from csms.storage.database import Database
 Grouping = Literal["tag", "station", "day", "week", "month"]
 GROUPINGS: tuple[str, ...] = ("tag", "station", "day", "week", "month")
 
-_BEFORE_RESET = (
-    "(SELECT MAX(m.numeric * CASE WHEN m.unit = 'kWh' THEN 1000 ELSE 1 END) FROM meter_values m "
-    "WHERE m.transaction_id = t.id AND m.measurand = 'Energy.Active.Import.Register' "
-    "AND m.phase IS NULL)"
-)
+_BEFORE_RESET = "(SELECT MAX(m.energy_wh) FROM meter_values m WHERE m.transaction_id = t.id)"
 ENERGY_WH = (
     "CASE WHEN t.meter_stop >= t.meter_start THEN t.meter_stop - t.meter_start "
     f"WHEN {_BEFORE_RESET} > t.meter_start THEN {_BEFORE_RESET} - t.meter_start + t.meter_stop "

@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass, fields
 from typing import Any, NamedTuple, Self
 
+import orjson
+
 from csms.storage.database import Row
 
 _NAMES: dict[type, tuple[str, ...]] = {}
@@ -149,37 +151,62 @@ class UnmatchedStopRecord(_FromRow):
     received_at: float
 
 
-class SampledValueRow(NamedTuple):
-    """One sampled value of a MeterValues message, flattened for storage.
+ENERGY_REGISTER = "Energy.Active.Import.Register"
+"""The measurand of a sampled value that names none (OCPP 1.6)."""
 
-    A named tuple, not a frozen dataclass: five or more are built per MeterValues on the hot path
-    (a tuple costs about half), and the fields are in column order, so a row is already the
-    argument tuple of the insert.
+
+def number(value: str) -> float | None:
+    """A sampled value's number (None: not a finite number)."""
+    try:
+        result = float(value)
+    except ValueError:
+        return None
+    return result if result == result and abs(result) != float("inf") else None
+
+
+class MeterValueRow(NamedTuple):
+    """One meterValue element of a MeterValues message (a timestamp and its sampled values) as
+    stored: one row, the sampled values kept as the station sent them (JSON), beside the one
+    figure queries need, the whole outlet's energy register.
+
+    A named tuple, not a frozen dataclass: one is built per MeterValues on the hot path (a tuple
+    costs about half), and the fields are in column order, so a row is already the argument
+    tuple of the insert. One row per element, not one per sampled value: five rows and their
+    index entries per message were the largest share of a stored MeterValues' cost
+    (docs/performance.md, "One row per meterValue").
     """
 
     station_id: str
     connector_id: int
     transaction_id: int | None
     sampled_at: str
-    value: str
-    numeric: float | None
-    measurand: str | None
-    phase: str | None
-    unit: str | None
-    context: str | None
-    location: str | None
-    format: str | None
+    samples: str  # the element's sampledValue array, JSON
+    energy_wh: float | None  # its Energy.Active.Import.Register without a phase, in Wh
     received_at: float
 
 
+def energy_register_wh(sampled_values: list[dict[str, Any]]) -> float | None:
+    """The element's whole-outlet energy register in Wh: the last sampled value of
+    Energy.Active.Import.Register without a phase whose value is a number (kWh converted)."""
+    found = None
+    for sv in sampled_values:
+        get = sv.get
+        if (
+            get("phase") is None
+            and (get("measurand") or ENERGY_REGISTER) == ENERGY_REGISTER
+            and get("format") != "SignedData"
+            and (value := number(sv["value"])) is not None
+        ):
+            found = value * 1000.0 if get("unit") == "kWh" else value
+    return found
+
+
 @dataclass(frozen=True, slots=True)
-class MeterValueRecord(_FromRow):
-    """One stored sampled value: the row as written (`SampledValueRow`'s fields), with its id.
+class MeterValueRecord:
+    """One stored sampled value, as the station sent it: a stored row's element with the
+    OCPP defaults applied (no measurand: the energy register) and its number, if it has one."""
 
-    Not derived from `SampledValueRow`: that one is a named tuple for the hot path, and a test
-    (tests/storage/test_records.py) keeps the two field lists equal."""
-
-    id: int
+    id: int  # of the stored element (its sampled values share it)
     station_id: str
     connector_id: int
     transaction_id: int | None
@@ -193,6 +220,33 @@ class MeterValueRecord(_FromRow):
     location: str | None
     format: str | None
     received_at: float
+
+    @classmethod
+    def expand(cls, row: Row) -> list[MeterValueRecord]:
+        """The sampled values of one stored element, in the order the station sent them."""
+        out = []
+        for sv in orjson.loads(row["samples"]):
+            get = sv.get
+            value, form = str(sv["value"]), get("format")
+            out.append(
+                cls(
+                    row["id"],
+                    row["station_id"],
+                    row["connector_id"],
+                    row["transaction_id"],
+                    row["sampled_at"],
+                    value,
+                    None if form == "SignedData" else number(value),
+                    get("measurand") or ENERGY_REGISTER,
+                    get("phase"),
+                    get("unit"),
+                    get("context"),
+                    get("location"),
+                    form,
+                    row["received_at"],
+                )
+            )
+        return out
 
 
 @dataclass(frozen=True, slots=True)

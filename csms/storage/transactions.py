@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from csms.storage.database import Database, Stmt
 from csms.storage.records import MeterValueRecord, TransactionRecord, UnmatchedStopRecord
-from csms.storage.records import SampledValueRow as SampledValueRow  # written by the handlers
+from csms.storage.records import MeterValueRow as MeterValueRow  # written by the handlers
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,14 +192,14 @@ class TransactionStore:
         )
         return [UnmatchedStopRecord.from_row(r) for r in rows]
 
-    async def add_meter_values(self, rows: Sequence[SampledValueRow]) -> None:
+    async def add_meter_values(self, rows: Sequence[MeterValueRow]) -> None:
+        """Store meterValue elements, one row each (see `MeterValueRow`)."""
         if not rows:
             return
         await self.db.write(
             Stmt(
                 "INSERT INTO meter_values (station_id, connector_id, transaction_id, sampled_at, "
-                "value, numeric, measurand, phase, unit, context, location, format, received_at) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                "samples, energy_wh, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 rows,
                 many=True,
             )
@@ -211,7 +211,8 @@ class TransactionStore:
         transaction_id: int | None = None,
         limit: int = 1000,
     ) -> list[MeterValueRecord]:
-        """The station's sampled values (of one transaction, if given), oldest first."""
+        """The station's sampled values (of one transaction, if given), oldest first: at most
+        `limit` (an element holds at least one, so `limit` rows always suffice)."""
         if transaction_id is None:
             rows = await self.db.fetch(
                 "SELECT * FROM meter_values WHERE station_id = $1 ORDER BY id LIMIT $2",
@@ -226,25 +227,21 @@ class TransactionStore:
                 transaction_id,
                 limit,
             )
-        return [MeterValueRecord.from_row(r) for r in rows]
+        return [value for row in rows for value in MeterValueRecord.expand(row)][:limit]
 
     async def latest_energy_register_wh(self, tx: TransactionRecord) -> float | None:
         """The running transaction's latest Energy.Active.Import.Register reading (whole
         outlet) in Wh: a reading with its id, or one of its connector received since it started
         without a usable id (no transactionId, or Alfen's 2^63-1)."""
         alfen_no_transaction = 2**63 - 1
-        row = await self.db.fetchrow(
-            "SELECT numeric, unit FROM meter_values WHERE station_id = $1 AND connector_id = $2 "
+        value = await self.db.fetchval(
+            "SELECT energy_wh FROM meter_values WHERE station_id = $1 AND connector_id = $2 "
             "AND (transaction_id = $3 OR ((transaction_id IS NULL OR transaction_id = $4) "
-            "AND received_at >= $5)) "
-            "AND measurand = 'Energy.Active.Import.Register' AND phase IS NULL "
-            "AND numeric IS NOT NULL ORDER BY id DESC LIMIT 1",
+            "AND received_at >= $5)) AND energy_wh IS NOT NULL ORDER BY id DESC LIMIT 1",
             tx.station_id,
             tx.connector_id,
             tx.id,
             alfen_no_transaction,
             tx.created_at,
         )
-        if row is None:
-            return None
-        return float(row["numeric"]) * (1000.0 if row["unit"] == "kWh" else 1.0)
+        return None if value is None else float(value)

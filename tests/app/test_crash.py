@@ -69,10 +69,12 @@ async def test_kill_after_ack_loses_nothing(tmp_path: Path) -> None:
         assert conn.execute(
             "SELECT meter_start FROM transactions WHERE id = ?", (tx,)
         ).fetchone() == (1200,)
-        rows = conn.execute(
-            "SELECT phase, value FROM meter_values WHERE transaction_id = ? ORDER BY phase", (tx,)
+        [(samples,)] = conn.execute(
+            "SELECT samples FROM meter_values WHERE transaction_id = ?", (tx,)
         ).fetchall()
-        assert rows == [("L1", "16"), ("L2", "15"), ("L3", "14")]
+        assert [(sv["phase"], sv["value"]) for sv in json.loads(samples)] == [
+            ("L1", "16"), ("L2", "15"), ("L3", "14"),
+        ]  # fmt: skip
 
     proc, url = await _start_server(db)
     try:

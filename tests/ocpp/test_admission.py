@@ -396,8 +396,9 @@ async def test_pending_station_gets_no_service_and_bounded_storage(
                 assert reply[0] == (3 if n < limit else 4)
             assert "currentTime" in await st.result("Heartbeat", {})  # still connected
 
+            # A row per meterValue element: `limit` elements of three sampled values each.
             rows = await cs.store.transactions.meter_values("PEND-1", tx)
-            assert len(rows) == limit
+            assert len(rows) == 3 * limit
             kept = await cs.store.events.for_station("PEND-1")
             assert len(kept) == limit
             payload = json.loads(kept[0].payload)
@@ -413,7 +414,7 @@ async def test_pending_station_gets_no_service_and_bounded_storage(
             assert sorted(m.split("bound of 5 ")[1].split(" is")[0] for m in bounds) == [
                 "connectors",
                 "events",
-                "sampled values",
+                "meter values",
                 "transactions",
                 "unknown StopTransactions",
             ]

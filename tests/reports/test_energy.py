@@ -12,7 +12,7 @@ import pytest
 
 from csms.app import CentralSystem, running_central_system
 from csms.cli import main
-from csms.storage.transactions import SampledValueRow, StartRequest, StopRequest
+from csms.storage.transactions import MeterValueRow, StartRequest, StopRequest
 
 
 def epoch(text: str) -> float:
@@ -38,24 +38,9 @@ async def fill(cs: CentralSystem) -> None:
     # Alfen reset its register mid-session: 3 kWh before (register 30000 → 33000), 1 kWh after.
     at = epoch("2026-02-20T10:00:00")
     tx_id, _ = await tx.start(StartRequest("S2", 1, "CARL", 30000, "2026-02-20T10:00:00", at), at)
+    register = '[{"value": "33.0", "measurand": "Energy.Active.Import.Register", "unit": "kWh"}]'
     await tx.add_meter_values(
-        [
-            SampledValueRow(
-                "S2",
-                1,
-                tx_id,
-                "2026-02-20T10:30:00",
-                "33.0",
-                33.0,
-                "Energy.Active.Import.Register",
-                None,
-                "kWh",
-                None,
-                None,
-                None,
-                at,
-            ),
-        ]
+        [MeterValueRow("S2", 1, tx_id, "2026-02-20T10:30:00", register, 33_000.0, at)]
     )
     await tx.stop(StopRequest("S2", tx_id, 1000, "x", at + 7200, "Other", None), at)
     # Left open, then closed by an operator at its latest reading: 1.5 kWh.

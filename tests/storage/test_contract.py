@@ -10,7 +10,7 @@ import pytest
 from csms.storage import Database, Stmt, Store, open_database
 from csms.storage.database import DatabaseError
 from csms.storage.stations import BootInfo, StatusRecord
-from csms.storage.transactions import SampledValueRow, StartRequest, StopRequest
+from csms.storage.transactions import MeterValueRow, StartRequest, StopRequest
 
 
 async def test_migrations_apply_once(database_url: str) -> None:
@@ -180,32 +180,41 @@ async def test_transaction_ids_unique_idempotent_and_energy(store: Store) -> Non
     assert [r.id for r in await store.transactions.running()] == [c]
     await store.transactions.add_meter_values(
         [
-            SampledValueRow(
-                "S1", 1, a, "t", "1.5", 1.5, "Current.Import", "L1", "A", None, None, None, 7
-            ),
-            SampledValueRow(
-                "S1", 1, 2**63 - 1, "t", "x", None, None, None, None, "CurrentMax", None, None, 7
-            ),
+            MeterValueRow("S1", 1, a, "t", CURRENT_L1, None, 7),
+            MeterValueRow("S1", 1, 2**63 - 1, "t", '[{"value": "x", "context": "Other"}]', None, 7),
         ]
     )
     assert [r.numeric for r in await store.transactions.meter_values("S1", a)] == [1.5]
     assert len(await store.transactions.meter_values("S1")) == 2
 
 
-async def test_unset_sampled_value_fields_are_stored_as_null(store: Store) -> None:
+CURRENT_L1 = '[{"value": "1.5", "measurand": "Current.Import", "phase": "L1", "unit": "A"}]'
+
+
+async def test_unset_fields_are_stored_as_null(store: Store) -> None:
     """None in a batch insert is NULL on both engines (SQLite binds it through the adapter
     `csms/storage/sqlite.py` registers for NoneType, and gets exact tuples, not the rows)."""
-    row = SampledValueRow(
-        "S1", 1, None, "t", "7", 7.0, "Power.Active.Import", None, "W", None, None, None, 1
-    )
-    await store.transactions.add_meter_values([row, row._replace(phase="L1", context="Sample")])
+    row = MeterValueRow("S1", 1, None, "t", '[{"value": "7", "unit": "W"}]', None, 1)
+    await store.transactions.add_meter_values([row, row._replace(transaction_id=3, energy_wh=7.0)])
     nulls = await store.db.fetchval(
-        "SELECT count(*) FROM meter_values WHERE transaction_id IS NULL AND phase IS NULL "
-        "AND context IS NULL AND location IS NULL AND format IS NULL"
+        "SELECT count(*) FROM meter_values WHERE transaction_id IS NULL AND energy_wh IS NULL"
     )
     assert nulls == 1
-    stored = [(r.phase, r.context, r.numeric) for r in await store.transactions.meter_values("S1")]
-    assert stored == [(None, None, 7.0), ("L1", "Sample", 7.0)]
+    stored = [(r.transaction_id, r.numeric) for r in await store.transactions.meter_values("S1")]
+    assert stored == [(None, 7.0), (3, 7.0)]
+
+
+async def test_sampled_values_are_read_back_in_order_up_to_the_limit(store: Store) -> None:
+    """Elements of several sampled values each; the limit counts sampled values, not rows."""
+    three = '[{"value": "1"}, {"value": "2"}, {"value": "3"}]'
+    await store.transactions.add_meter_values(
+        [MeterValueRow("S1", 1, 5, f"t{i}", three, None, i) for i in range(3)]
+    )
+    values = await store.transactions.meter_values("S1", 5, limit=7)
+    assert [(r.sampled_at, r.value) for r in values] == [
+        ("t0", "1"), ("t0", "2"), ("t0", "3"), ("t1", "1"), ("t1", "2"), ("t1", "3"), ("t2", "1"),
+    ]  # fmt: skip
+    assert len(await store.transactions.meter_values("S1")) == 9
 
 
 async def test_id_tags_and_events(store: Store) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from csms.storage import Store
@@ -53,11 +55,40 @@ async def test_records_carry_the_stored_values(store: Store) -> None:
     ]
 
 
-def test_a_stored_sampled_value_has_the_written_fields_and_its_id() -> None:
-    """`SampledValueRow` (a named tuple, written on the hot path) and `MeterValueRecord` (read)
-    spell out the same columns; a column added to one must be added to the other."""
-    from dataclasses import fields
+def test_a_stored_element_expands_to_its_sampled_values_with_the_ocpp_defaults() -> None:
+    """One row per meterValue element; reading it gives each sampled value as the station sent
+    it, with no measurand read as the energy register and SignedData given no number."""
+    from csms.storage.records import ENERGY_REGISTER as ENERGY
+    from csms.storage.records import MeterValueRecord, energy_register_wh
 
-    from csms.storage.records import MeterValueRecord, SampledValueRow
-
-    assert [f.name for f in fields(MeterValueRecord)] == ["id", *SampledValueRow._fields]
+    sampled = [
+        {"value": "12.5", "unit": "kWh"},
+        {"value": "16", "measurand": "Current.Import", "phase": "L1", "unit": "A"},
+        {"value": "7", "format": "SignedData", "context": "Transaction.End"},
+        {"value": "x", "measurand": "Current.Offered"},
+    ]
+    row = {"id": 9, "station_id": "S", "connector_id": 1, "transaction_id": 4,
+           "sampled_at": "t", "samples": json.dumps(sampled), "received_at": 2.0}  # fmt: skip
+    got = [
+        (r.id, r.value, r.numeric, r.measurand, r.phase, r.unit, r.context, r.format)
+        for r in MeterValueRecord.expand(row)
+    ]
+    assert got == [
+        (9, "12.5", 12.5, ENERGY, None, "kWh", None, None),
+        (9, "16", 16.0, "Current.Import", "L1", "A", None, None),
+        (
+            9,
+            "7",
+            None,
+            "Energy.Active.Import.Register",
+            None,
+            None,
+            "Transaction.End",
+            "SignedData",
+        ),
+        (9, "x", None, "Current.Offered", None, None, None, None),
+    ]
+    # The register in Wh: kWh converted; a phase, SignedData or no number does not count.
+    assert energy_register_wh(sampled) == 12_500.0
+    assert energy_register_wh(sampled[1:]) is None
+    assert energy_register_wh([{"value": "300", "unit": "Wh"}, {"value": "310"}]) == 310.0
