@@ -286,6 +286,7 @@ class SiteLoop:
                 group.create_task(self.writer.run(), name=f"writer-{self.site.id}")
 
     async def _control(self) -> None:
+        await self._first_reading()
         while True:
             self._wake.clear()
             try:
@@ -296,6 +297,20 @@ class SiteLoop:
                 log.exception("site %s: control step failed", self.site.id)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.charging.control_interval_s):
+                    await self._wake.wait()
+
+    async def _first_reading(self) -> None:
+        """Wait for the meter's first reading, at most `meter_timeout_s` (a stale meter's own
+        bound): a loop that starts (a restart, a take-over) does not count its meter lost before
+        the first poll could answer. Until then the stations keep what they apply (the profiles
+        they have, or the safe default the dispatcher installs); after it, no reading is safe
+        mode, as for a meter that went silent."""
+        if self.site.meter.type == "none":
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.site.meter_timeout_s):
+                while self.reading is None:
+                    self._wake.clear()
                     await self._wake.wait()
 
     def step(self) -> Step:

@@ -3,12 +3,16 @@ in its current connection, and then only after a pause (hand-written fakes, an i
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from balancing import allocate
 from csms import events
 from csms.charging.loop import PROFILE_PAUSE_S, SiteLoop
+from csms.meter.reading import MeterReading
 from csms.settings import ChargingSettings, SiteSettings
+from tests.support.waiting import eventually
 
 A = "ALF-0001"
 WATTS_ONLY = {
@@ -96,3 +100,43 @@ def test_an_offline_station_gets_nothing() -> None:
     loop.on_event(events.SnapshotTaken(A, clock.now, 1, "boot", dict(WATTS_ONLY)))
     clock.now += PROFILE_PAUSE_S
     assert loop.is_ready(A) and not loop.can_send(A)
+
+
+async def test_a_starting_loop_waits_for_its_first_reading_then_counts_the_meter_lost() -> None:
+    """A restart or a take-over: the first step waits for the meter's first poll (no safe mode,
+    no safe-mode alert, nothing sent for a meter that simply has not answered yet), but not for
+    longer than `meter_timeout_s`, after which no reading is safe mode as for a silent meter."""
+    site = SiteSettings.model_validate(
+        {"id": "s", "grid_limit_a": 32, "meter_timeout_s": 0.5, "stations": [{"id": A}],
+         "meter": {"type": "simulated", "host": "127.0.0.1", "port": 1}}
+    )  # fmt: skip
+    clock = Clock()
+
+    def loop_of() -> SiteLoop:
+        return SiteLoop(
+            site, ChargingSettings(), call=_no_call, online=lambda _: True, clock=clock,
+            allocate=allocate,
+        )  # fmt: skip
+
+    async def first_step(loop: SiteLoop) -> float:
+        """Seconds until the loop's first step (bounded)."""
+        began = time.monotonic()
+        await eventually(lambda: loop.last is not None, 10)
+        return time.monotonic() - began
+
+    answering = loop_of()
+    control = asyncio.create_task(answering._control())
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert answering.last is None  # no step before the first reading
+    answering.on_reading(MeterReading(clock.now, (10.0, 10.0, 10.0), None, None, "test"))
+    await first_step(answering)
+    assert answering.last is not None and not answering.last.allocation.safe_mode
+    control.cancel()
+
+    silent = loop_of()
+    control = asyncio.create_task(silent._control())
+    waited = await first_step(silent)
+    assert waited >= 0.45  # meter_timeout_s, then the step in safe mode
+    assert silent.last is not None and silent.last.allocation.safe_mode
+    control.cancel()
