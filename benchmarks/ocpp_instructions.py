@@ -294,7 +294,8 @@ def report(
         print(
             f"estimate on the issue's machine: {args.issue_us:g} µs × "
             f"{base.per_message:,.0f} / {before.per_message:,.0f} = {us:.0f} µs per message "
-            f"→ {1e6 / us:,.0f} msg/s on one core (goal 6,500)"
+            f"→ {1e6 / us:,.0f} msg/s on one core (goal 6,500; meaningful only when --before "
+            "is the commit the issue measured, a86c283)"
         )
     print(f"callgrind dumps in {keep} (callgrind_annotate FILE.1 for where they go)")
 
