@@ -74,6 +74,9 @@ async def spawn_server(
         "--ocpp-host", "127.0.0.1", "--ocpp-port", "0", "--api-port", "0",
         "--unknown-stations", "reject",
         preexec_fn=pin,
+        # In that tree too: `python -m` puts the working directory before PYTHONPATH, so from
+        # this repository's root the "before" server imported this tree's csms.
+        cwd=server.source,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
         env={
