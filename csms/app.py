@@ -35,6 +35,7 @@ from csms.config.service import ConfigService
 from csms.eventlog.log import EventRecorder
 from csms.events import EventBus
 from csms.logs import default_node_id
+from csms.looplag import LoopLag
 from csms.modbus.sites import site_writers
 from csms.ocpp.link import StationControl, StationLink
 from csms.ocpp.registry import StationRegistry
@@ -132,7 +133,9 @@ class CentralSystem:
             leadership=leadership,  # None: every site runs here
         )
         # Snapshots, changes, licences, SCN set-up.
-        self.config = ConfigService(held_here, self.store, self.bus, clock)
+        # How late the event loop runs: paces work that can wait (csms/looplag.py).
+        self.loop_lag = LoopLag()
+        self.config = ConfigService(held_here, self.store, self.bus, clock, lag=self.loop_lag.now)
         self.ocpp.handlers.heartbeat_interval = self.config.heartbeat_interval
         # Operator commands, reservations, firmware and diagnostics.
         self.operations = OperationsService(
@@ -169,6 +172,7 @@ class CentralSystem:
         )
         self.charging.add_result_hook(alert_metrics.on_charging_result)
         self.services: list[Service] = [
+            self.loop_lag,
             self.charging,
             self.config,
             self.tags,

@@ -58,9 +58,11 @@ class ConfigService:
         boot_delay_s: float = 2.0,
         reboot_timeout_s: float = 300.0,
         pacing: PacingRule | None = None,
+        lag: Callable[[], float] = lambda: 0.0,
     ) -> None:
         """`link` reaches the stations, `records` holds their rows (and the database of the
-        snapshots and changes), `bus` brings station events and takes `SnapshotTaken`."""
+        snapshots and changes), `bus` brings station events and takes `SnapshotTaken`; `lag()`
+        is how late the event loop runs (csms/looplag.py), which paces the snapshots."""
         self.link = link
         self.records = records
         self.bus = bus
@@ -68,7 +70,8 @@ class ConfigService:
         self.store = ConfigRepository(records.db)
         self.boot_delay_s = boot_delay_s
         self.reboot_timeout_s = reboot_timeout_s
-        self.snapshot_gate = SnapshotGate(pacing)  # adaptive: see csms/config/pacing.py
+        # Adaptive: see csms/config/pacing.py.
+        self.snapshot_gate = SnapshotGate(pacing, lag=lag)
         self.reader = KeyReader(link.call)
         self._workers: dict[str, StationWorker] = {}
         self._group: asyncio.TaskGroup | None = None

@@ -8,23 +8,45 @@ import pytest
 
 from csms.config.pacing import PacingRule, SnapshotGate, next_limit
 
-RULE = PacingRule(start=8, floor=4, ceiling=20, target_s=2.0, decrease=0.75)
+RULE = PacingRule(start=8, floor=4, ceiling=20, target_s=2.0, lag_target_s=0.025, decrease=0.75)
 
 
 @pytest.mark.parametrize(
-    ("limit", "took_s", "expected"),
+    ("limit", "took_s", "lag_s", "expected"),
     [
-        (8, 0.1, 9),  # quick: one more
-        (8, 2.0, 9),  # at the target still counts as quick
-        (20, 0.1, 20),  # never above the ceiling
-        (8, 2.5, 6),  # slow: a quarter fewer
-        (5, 10.0, 4),  # never below the floor
-        (4, 10.0, 4),
-        (6.5, 0.1, 7.5),
+        (8, 0.1, 0.0, 9),  # quick: one more
+        (8, 2.0, 0.0, 9),  # at the target still counts as quick
+        (20, 0.1, 0.0, 20),  # never above the ceiling
+        (8, 2.5, 0.0, 6),  # slow: a quarter fewer
+        (5, 10.0, 0.0, 4),  # never below the floor
+        (4, 10.0, 0.0, 4),
+        (6.5, 0.1, 0.0, 7.5),
+        (8, 0.1, 0.025, 9),  # the loop late by the target: still quick
+        (8, 0.1, 0.030, 6),  # quick itself, but the loop runs late: a quarter fewer
+        (4, 0.1, 0.5, 4),  # never below the floor, however late
+        (8, 2.5, 0.5, 6),  # both: one decrease, not two
     ],
 )
-def test_next_limit(limit: float, took_s: float, expected: float) -> None:
-    assert next_limit(limit, took_s, RULE) == expected
+def test_next_limit(limit: float, took_s: float, lag_s: float, expected: float) -> None:
+    assert next_limit(limit, took_s, lag_s, RULE) == expected
+
+
+async def test_the_gate_lets_fewer_through_while_the_event_loop_runs_late() -> None:
+    lag = [0.0]
+    gate = SnapshotGate(PacingRule(start=4, floor=1, ceiling=8), lag=lambda: lag[0])
+    for _ in range(2):
+        async with gate.slot():
+            pass
+    assert gate.limit == 6
+    lag[0] = 0.2  # e.g. an accept storm: each snapshot that ends now takes a quarter off
+    for _ in range(3):
+        async with gate.slot():
+            pass
+    assert gate.limit == 6 * 0.75**3
+    lag[0] = 0.0
+    async with gate.slot():
+        pass
+    assert gate.limit == 6 * 0.75**3 + 1
 
 
 async def test_the_gate_lets_in_no_more_than_the_limit_first_come_first_served() -> None:
