@@ -79,6 +79,8 @@ def _shutdown_on_signals(cs: CentralSystem) -> None:
 # Container allocations (net of frees) between two collections of the youngest generation;
 # CPython's default is 700. See `tune_collector`.
 YOUNG_GENERATION_THRESHOLD = 20_000
+# Middle-generation collections before a full pass is considered; CPython's default is 10.
+FULL_PASS_THRESHOLD = 100
 
 
 def tune_collector() -> None:
@@ -94,11 +96,15 @@ def tune_collector() -> None:
     short-lived objects of each message (futures waiting for a commit, a read's answer) outlive
     a young collection and are promoted, so during an accept storm a full pass ran every second:
     20 s of a 75 s run. With 20,000 they die young: 1 full pass, and heartbeat p99 after the
-    storm 703 → 179 ms (docs/performance.md, "The collector").
+    storm 703 → 179 ms. While thousands of new stations' objects arrive, a quarter is still
+    reached: at 18,976 stations full passes of ~900 ms came every ~10 s. Waiting for 100 middle
+    collections rather than 10 spaces them out (p99 over the 30 s after that accept 729 → 277 ms);
+    a closed session leaves ~11 objects in cycles for such a pass to free (docs/performance.md,
+    "The collector").
     """
     gc.freeze()
-    _, middle, oldest = gc.get_threshold()
-    gc.set_threshold(YOUNG_GENERATION_THRESHOLD, middle, oldest)
+    _, middle, _ = gc.get_threshold()
+    gc.set_threshold(YOUNG_GENERATION_THRESHOLD, middle, FULL_PASS_THRESHOLD)
 
 
 async def _serve(settings: Settings) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from csms.cli.serve import YOUNG_GENERATION_THRESHOLD, tune_collector
+from csms.cli.serve import FULL_PASS_THRESHOLD, YOUNG_GENERATION_THRESHOLD, tune_collector
 
 
 @pytest.fixture
@@ -24,12 +24,12 @@ def restored_collector() -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("restored_collector")
-def test_start_up_is_frozen_and_the_young_generation_is_collected_less_often() -> None:
+def test_start_up_is_frozen_and_the_young_and_oldest_generations_are_collected_less_often() -> None:
     gc.set_threshold(700, 10, 10)
     tune_collector()
     assert gc.get_freeze_count() > 0
-    assert gc.get_threshold() == (YOUNG_GENERATION_THRESHOLD, 10, 10)
-    assert YOUNG_GENERATION_THRESHOLD > 700
+    assert gc.get_threshold() == (YOUNG_GENERATION_THRESHOLD, 10, FULL_PASS_THRESHOLD)
+    assert YOUNG_GENERATION_THRESHOLD > 700 and FULL_PASS_THRESHOLD > 10
 
 
 @pytest.mark.usefixtures("restored_collector")
