@@ -98,7 +98,7 @@ def tune_collector() -> None:
     20 s of a 75 s run. With 20,000 they die young: 1 full pass, and heartbeat p99 after the
     storm 703 → 179 ms. While thousands of new stations' objects arrive, a quarter is still
     reached: at 18,976 stations full passes of ~900 ms came every ~10 s. Waiting for 100 middle
-    collections rather than 10 spaces them out (p99 over the 30 s after that accept 729 → 277 ms);
+    collections rather than 10 spaces them out (p99 over the 30 s after that accept 729 → 142 ms);
     a closed session leaves ~11 objects in cycles for such a pass to free (docs/performance.md,
     "The collector").
     """
