@@ -322,6 +322,7 @@ class CentralSystem:
             await self.ocpp.stop()
             if self.cluster is not None:
                 await self.cluster.stop()
+            await self.store.stations.heartbeats_written()
             await self.db.close()
             if self._api_socket is not None:
                 self._api_socket.close()

@@ -1,7 +1,9 @@
 """Handlers for every station-initiated OCPP 1.6 message.
 
 They only translate: payload → stored rows and domain events → response. Each handler returns after
-its data is durably stored, so the session acknowledges nothing it could lose.
+its data is durably stored, so the session acknowledges nothing it could lose. The one exception
+is Heartbeat: it carries no data, only the time a station was heard from, which is written right
+after the answer (`StationStore.note_heartbeat`).
 
 A station that is not accepted (Pending: waiting for the operator) may boot, heartbeat and report
 status (OCPP 1.6 §4.2.1: while Pending it should send nothing else). Anything else is answered as
@@ -232,7 +234,7 @@ class Handlers:
 
     async def heartbeat(self, station_id: str, p: dict[str, Any]) -> dict[str, Any]:
         now = self.clock()
-        await self.store.stations.record_heartbeat(station_id, now)
+        self.store.stations.note_heartbeat(station_id, now)  # written after the answer
         return {"currentTime": iso_now(now)}
 
     async def status_notification(self, station_id: str, p: dict[str, Any]) -> dict[str, Any]:
