@@ -249,10 +249,6 @@ class EventStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        # Heartbeat times not yet handed to the database (station id → latest time), and the
-        # one task that writes them (see `note_heartbeat`).
-        self._heartbeats: dict[str, float] = {}
-        self._heartbeat_writer: asyncio.Task[None] | None = None
 
     async def record(self, station_id: str, kind: str, payload: dict[str, Any], now: float) -> None:
         await self.db.write(
@@ -289,10 +285,6 @@ class IdTagStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        # Heartbeat times not yet handed to the database (station id → latest time), and the
-        # one task that writes them (see `note_heartbeat`).
-        self._heartbeats: dict[str, float] = {}
-        self._heartbeat_writer: asyncio.Task[None] | None = None
 
     async def is_allowed(self, id_tag: str) -> bool:
         return await self.db.fetchval("SELECT 1 FROM id_tags WHERE id_tag = $1", id_tag) is not None
