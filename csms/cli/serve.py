@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import logging
+import resource
 import signal
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -16,6 +18,8 @@ from csms.storage import DatabaseError
 
 if TYPE_CHECKING:
     from csms.app import CentralSystem
+
+log = logging.getLogger(__name__)
 
 
 def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
@@ -158,9 +162,32 @@ def event_loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEvent
     return uvloop.new_event_loop
 
 
+# The most a soft limit is raised to when the hard limit is unlimited (Linux's default fs.nr_open).
+MOST_OPEN_FILES = 1_048_576
+
+
+def raise_open_files_limit() -> int:
+    """Raise this process's soft open-files limit to its hard limit; the soft limit now.
+
+    Every connected station holds a socket. Many systems start a process with a soft limit of
+    1,024, so without this the thousandth station's handshake failed with "Too many open files"
+    while the hard limit (the administrator's: systemd's `LimitNOFILE=`, Docker's `ulimits`,
+    set in deploy/) allowed far more.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = MOST_OPEN_FILES if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("open-files limit stays %d (hard limit %d): %s", soft, hard, exc)
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
 def serve(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     configure_logging(settings.log_level, settings.log_format, settings.node_id)
+    log.info("open-files limit %d: each connected station holds one", raise_open_files_limit())
     _early_signals.clear()
     for sig in SHUTDOWN_SIGNALS:
         signal.signal(sig, _note_early_signal)

@@ -111,3 +111,12 @@ def test_the_interpolation_follows_compose() -> None:
     assert interpolate("${A:?need A}", env) == "1"
     with pytest.raises(KeyError, match="need B"):
         interpolate("${B:?need B}", env)
+
+
+def test_nodes_and_the_balancer_may_hold_tens_of_thousands_of_sockets() -> None:
+    """One socket per station on a node, two on HAProxy: a hard open-files limit of ~1,000 would
+    refuse the thousandth station (csms raises its soft limit to the hard one)."""
+    data = compose()
+    services = {**csms_nodes(data), "haproxy": data["services"]["haproxy"]}
+    for name, service in services.items():
+        assert int(service["ulimits"]["nofile"]) >= 100_000, name

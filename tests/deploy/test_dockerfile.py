@@ -73,3 +73,5 @@ def test_the_systemd_unit_starts_the_server_with_a_config_file() -> None:
     assert "ExecStart=/opt/csms/.venv/bin/csms serve" in unit
     assert "Environment=CSMS_CONFIG=" in unit
     assert "KillSignal=SIGTERM" in unit
+    # One socket per connected station (csms raises its soft limit to this hard limit).
+    assert "LimitNOFILE=1048576" in unit
