@@ -13,6 +13,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from csms.meter import metrics
 from csms.meter.backoff import Backoff
@@ -20,7 +21,9 @@ from csms.meter.config import MeterSettings
 from csms.meter.health import HealthEvent, MeterHealth, MeterState
 from csms.meter.modbus import MeterUnreachable, quiet_pymodbus
 from csms.meter.reading import MeterReading
-from csms.meter.sources import MeterSource, make_source
+
+if TYPE_CHECKING:
+    from csms.meter.sources import MeterSource
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +118,11 @@ class MeterPoller:
         if self.settings.type == "none":
             return
         quiet_pymodbus()
+        if self.source is None:
+            # Here, not at the top: the DSMR parsers cost ~0.1 s of every start-up, and only
+            # sites with a P1 meter need them (benchmarks/startup.py).
+            from csms.meter.sources import make_source
+
         source = self.source or make_source(self.settings, self.clock)
         log.info("meter of site %s: reading %s", self.site_id, source.description)
         async with asyncio.TaskGroup() as tasks:

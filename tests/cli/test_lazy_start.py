@@ -22,6 +22,14 @@ def test_the_settings_import_no_meter_parsers_nor_schemas() -> None:
     assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
 
 
+def test_the_central_system_loads_meter_sources_only_for_a_meter() -> None:
+    """`csms serve` imports the application; the DSMR parsers and the MQTT client (~0.1 s) are
+    imported when a site's meter starts (`MeterPoller.run`)."""
+    loaded = imported_after("import csms.cli.serve, csms.app")
+    meters = {"dsmr_parser", "dlms_cosem", "aiomqtt", "csms.meter.sources"}
+    assert not loaded & meters, sorted(loaded & meters)
+
+
 def test_serve_builds_only_its_own_parser_and_it_is_the_full_one() -> None:
     loaded = imported_after("from csms.cli import build_parser; build_parser(['csms.cli.serve'])")
     assert "csms.cli.sim_stations" not in loaded and "httpx" not in loaded
