@@ -118,12 +118,13 @@ class MeterPoller:
         if self.settings.type == "none":
             return
         quiet_pymodbus()
-        if self.source is None:
+        source = self.source
+        if source is None:
             # Here, not at the top: the DSMR parsers cost ~0.1 s of every start-up, and only
             # sites with a P1 meter need them (benchmarks/startup.py).
             from csms.meter.sources import make_source
 
-        source = self.source or make_source(self.settings, self.clock)
+            source = make_source(self.settings, self.clock)
         log.info("meter of site %s: reading %s", self.site_id, source.description)
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._watchdog(), name=f"meter-watchdog-{self.site_id}")
