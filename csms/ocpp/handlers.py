@@ -28,7 +28,7 @@ from csms import events
 from csms.ocpp import errors
 from csms.settings import Settings
 from csms.storage import Store
-from csms.storage.records import ENERGY_REGISTER, energy_register_wh, number
+from csms.storage.records import ENERGY_REGISTER, energy_register_wh, sampled_number
 from csms.storage.stations import BootInfo, StatusRecord
 from csms.storage.transactions import MeterValueRow, StartRequest, StopRequest
 
@@ -404,7 +404,7 @@ class Handlers:
                 for meter_value in p["meterValue"]
                 if meter_value["timestamp"] == last
                 for sv in meter_value["sampledValue"]
-                if sv.get("format") != "SignedData" and (numeric := number(sv["value"])) is not None
+                if (numeric := sampled_number(sv)) is not None
             }
             self.bus.publish(
                 events.MeterSampled(station_id, connector_id, tx_id, parse_timestamp(last), values)

@@ -155,13 +155,19 @@ ENERGY_REGISTER = "Energy.Active.Import.Register"
 """The measurand of a sampled value that names none (OCPP 1.6)."""
 
 
-def number(value: str) -> float | None:
+def _number(value: str) -> float | None:
     """A sampled value's number (None: not a finite number)."""
     try:
         result = float(value)
     except ValueError:
         return None
     return result if result == result and abs(result) != float("inf") else None
+
+
+def sampled_number(sv: dict[str, Any]) -> float | None:
+    """A sampled value's number: None for a signed value (its value is not a reading) or one
+    that is not a finite number."""
+    return None if sv.get("format") == "SignedData" else _number(sv["value"])
 
 
 class MeterValueRow(NamedTuple):
@@ -194,8 +200,7 @@ def energy_register_wh(sampled_values: list[dict[str, Any]]) -> float | None:
         if (
             get("phase") is None
             and (get("measurand") or ENERGY_REGISTER) == ENERGY_REGISTER
-            and get("format") != "SignedData"
-            and (value := number(sv["value"])) is not None
+            and (value := sampled_number(sv)) is not None
         ):
             found = value * 1000.0 if get("unit") == "kWh" else value
     return found
@@ -227,7 +232,6 @@ class MeterValueRecord:
         out = []
         for sv in orjson.loads(row["samples"]):
             get = sv.get
-            value, form = str(sv["value"]), get("format")
             out.append(
                 cls(
                     row["id"],
@@ -235,14 +239,14 @@ class MeterValueRecord:
                     row["connector_id"],
                     row["transaction_id"],
                     row["sampled_at"],
-                    value,
-                    None if form == "SignedData" else number(value),
+                    str(sv["value"]),
+                    sampled_number(sv),
                     get("measurand") or ENERGY_REGISTER,
                     get("phase"),
                     get("unit"),
                     get("context"),
                     get("location"),
-                    form,
+                    get("format"),
                     row["received_at"],
                 )
             )
